@@ -1,0 +1,46 @@
+// The restorer: writes a snapshot (or part of it) into a target directory. Never writes outside
+// the target, never deletes, never overwrites a differing file unless asked (docs/FORMAT.md §7).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "agent/backup.h"
+#include "storage/status.h"
+
+namespace mv::storage { class Repository; }
+
+namespace mv::agent {
+
+struct RestoreOptions {
+  std::string snapshot;                  // full ID (resolve prefixes/"latest" before)
+  std::string target;                    // each source lands in target/<source name>/
+  // Restore a source into this directory instead of target/<name> (stack restores into live
+  // volumes). A source named here and absent from the snapshot is an error.
+  std::map<std::string, std::string> source_targets;
+  std::vector<std::string> includes;     // "mail/alice@example.org": only these subtrees
+  bool overwrite = false;                // replace files whose content differs
+  bool dry_run = false;                  // report what would change, write nothing
+  bool numeric_owner = true;             // chown to the recorded uid/gid when running as root
+  int threads = 0;
+};
+
+struct RestoreStats {
+  uint64_t files_written = 0, files_unchanged = 0, files_conflict = 0;
+  uint64_t dirs_created = 0, symlinks_created = 0;
+  uint64_t bytes_written = 0;
+  double seconds = 0;
+};
+
+struct RestoreResult {
+  RestoreStats stats;
+  std::vector<std::string> written;     // snapshot paths written (capped for output by the CLI)
+  std::vector<FileProblem> problems;     // conflicts (differs, not overwritten), refused paths, I/O
+};
+
+Result<RestoreResult> RunRestore(storage::Repository& repo, const RestoreOptions& opts,
+                                 const ProgressFn& progress = {});
+
+}  // namespace mv::agent

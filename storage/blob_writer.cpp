@@ -1,0 +1,52 @@
+#include "storage/blob_writer.h"
+
+#include "storage/fs.h"
+#include "storage/repository.h"
+
+namespace mv::storage {
+
+BlobWriter::BlobWriter(const Repository& repo, BlobWriterOptions opts)
+    : repo_(repo), opts_(opts), open_(static_cast<size_t>(std::max(1, opts.workers))) {}
+
+BlobWriter::~BlobWriter() = default;   // unfinished packs are removed by their writers
+
+Result<bool> BlobWriter::Put(int worker, const BlobId& id, const void* data, size_t len) {
+  if (repo_.index().Has(id)) return false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!seen_.insert(id).second) return false;
+  }
+  auto& w = open_[static_cast<size_t>(worker)];
+  if (!w) {
+    MV_ASSIGN_OR_RETURN(w, PackWriter::Create(repo_.TmpDir(), opts_.zstd_level));
+  }
+  MV_RETURN_IF_ERROR(w->Add(id, data, len));
+  if (w->raw_bytes() >= opts_.pack_target_bytes) MV_RETURN_IF_ERROR(FinishPack(worker));
+  return true;
+}
+
+Status BlobWriter::FinishPack(int worker) {
+  auto& w = open_[static_cast<size_t>(worker)];
+  if (!w || w->count() == 0) return Status::Ok();
+  MV_ASSIGN_OR_RETURN(PackInfo info, w->Finish(repo_.PacksDir()));
+  w.reset();
+  std::lock_guard<std::mutex> l(mu_);
+  dirs_.insert(fs::Dirname(repo_.PackPath(info.pack_id)));
+  packs_.push_back(std::move(info));
+  return Status::Ok();
+}
+
+Status BlobWriter::Finish() {
+  for (size_t i = 0; i < open_.size(); i++) MV_RETURN_IF_ERROR(FinishPack(static_cast<int>(i)));
+  for (const auto& d : dirs_) MV_RETURN_IF_ERROR(fs::FsyncDir(d));
+  if (!dirs_.empty()) MV_RETURN_IF_ERROR(fs::FsyncDir(repo_.PacksDir()));
+  return Status::Ok();
+}
+
+uint64_t BlobWriter::bytes_packed() const {
+  uint64_t n = 0;
+  for (const auto& p : packs_) n += p.file_size;
+  return n;
+}
+
+}  // namespace mv::storage

@@ -1,0 +1,42 @@
+// The OS layer under the repository: every errno becomes a Status here (with the path and the
+// operation), and the one durable-write primitive lives here (docs/FORMAT.md §8).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/status.h"
+
+namespace mv::storage::fs {
+
+// Writes `data` to `path` durably and atomically: temp file in the same directory, write,
+// fsync, rename over `path`, fsync the directory. Readers see the old file or the new one.
+Status WriteFileAtomic(const std::string& path, std::string_view data);
+// Renames `from` to `to` and fsyncs the directory of `to` (the commit step of WriteFileAtomic).
+Status RenameDurable(const std::string& from, const std::string& to);
+Result<std::string> ReadFile(const std::string& path);
+Status MakeDirs(const std::string& path, unsigned mode = 0700);
+Status FsyncDir(const std::string& dir);
+Status WriteAll(int fd, const void* data, size_t len, const std::string& path);
+Status ReadExact(int fd, void* data, size_t len, uint64_t offset, const std::string& path);
+// Names in `dir` except "." and "..", unsorted.
+Result<std::vector<std::string>> ListDir(const std::string& dir);
+bool Exists(const std::string& path);
+Status RemoveFile(const std::string& path);
+// Fills `n` bytes from the kernel's CSPRNG.
+std::string RandomBytes(size_t n);
+std::string RandomHex(size_t nbytes);
+// Opens `rel` ('/'-separated, relative) beneath `dirfd` without following a symlink in ANY
+// component, the last one included (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS; a component
+// walk with O_NOFOLLOW for paths longer than PATH_MAX). Returns an fd, or -1 with errno set.
+// This is what keeps restore inside --target whatever a manifest says.
+int OpenBeneath(int dirfd, const std::string& rel, int flags, unsigned mode = 0);
+// Opens the directory holding `rel` beneath `dirfd` (O_PATH) and sets *name to the last
+// component; -1 with errno set on failure.
+int OpenParentBeneath(int dirfd, const std::string& rel, std::string* name);
+
+std::string Join(const std::string& a, const std::string& b);
+std::string Dirname(const std::string& path);
+
+}  // namespace mv::storage::fs

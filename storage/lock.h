@@ -1,0 +1,34 @@
+// The repository lock (docs/FORMAT.md §9): one exclusive lock file, locks/exclusive, created
+// atomically with link(2). It names host, pid and start time and is refreshed every minute;
+// a lock whose process is gone (same host) or that was not refreshed for 30 minutes is stale
+// and is taken over, with a message saying so.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "storage/status.h"
+
+namespace mv::storage {
+
+class RepoLock {
+ public:
+  // `purpose` is recorded for whoever finds the lock held ("backup", "prune"...).
+  // Returns kBusy naming the holder when another live process holds it.
+  static Result<std::unique_ptr<RepoLock>> AcquireExclusive(const std::string& repo_path,
+                                                            const std::string& purpose,
+                                                            std::string* took_over_stale = nullptr);
+  ~RepoLock();
+  RepoLock(const RepoLock&) = delete;
+  RepoLock& operator=(const RepoLock&) = delete;
+
+ private:
+  explicit RepoLock(std::string path);
+  std::string path_;
+  std::atomic<bool> stop_{false};
+  std::thread refresher_;
+};
+
+}  // namespace mv::storage

@@ -1,0 +1,28 @@
+// Sealed files (docs/FORMAT.md §2): the framing shared by index files and snapshot manifests.
+//   magic[8] | u32le header_len | header (JSON) | u64le body_len | body (zstd frame) | hash[16]
+// hash = unkeyed XXH3-128 of every byte before it, so truncation and bit flips are detected.
+// The header stays uncompressed so listings read only the first bytes of a file; its "body"
+// object names the body's transforms ({"compression":"zstd","encryption":"none"}), which is
+// where at-rest encryption slots in without a format break.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "storage/status.h"
+
+namespace mv::storage {
+
+struct Sealed {
+  std::string header;   // JSON text
+  std::string body;     // decompressed
+};
+
+std::string Seal(std::string_view magic, const std::string& header_json, std::string_view body,
+                 int zstd_level = 3);
+// Verifies magic and hash, decompresses the body. `path` is only for error messages.
+Result<Sealed> Unseal(std::string_view data, std::string_view magic, const std::string& path);
+// Reads only the header of a sealed file (no integrity check of the rest).
+Result<std::string> ReadSealedHeader(const std::string& path, std::string_view magic);
+
+}  // namespace mv::storage

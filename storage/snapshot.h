@@ -1,0 +1,76 @@
+// Snapshot manifests (docs/FORMAT.md §7): one sealed file per snapshot under snapshots/, named by
+// the snapshot ID. The header (JSON) holds the metadata and the Maildir census so listings are
+// cheap; the body holds one record per file, directory and symlink, sorted by path.
+// storage/ does not interpret the census: it stores the rows the archiver computed.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "storage/hash.h"
+#include "storage/status.h"
+
+namespace mv::storage {
+
+enum class FileType : uint8_t { kRegular = 1, kDirectory = 2, kSymlink = 3 };
+
+enum FileFlags : uint32_t {
+  kFlagSqlite = 1,   // content is a consistent image taken with SQLite's online backup API
+};
+
+struct FileEntry {
+  std::string path;   // "<source>/<relative path>", '/'-separated, raw bytes (any encoding)
+  FileType type = FileType::kRegular;
+  uint32_t mode = 0;  // permission bits (07777)
+  uint32_t uid = 0, gid = 0;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0, ctime_ns = 0;
+  uint64_t dev = 0, ino = 0;
+  uint32_t flags = 0;
+  std::string link_target;      // symlinks
+  BlobId content;               // keyed hash of the whole content (regular files)
+  std::vector<BlobId> blobs;    // the content, in order; one blob unless chunked
+};
+
+struct SourceInfo {
+  std::string name;
+  std::string path;   // host path at backup time
+};
+
+// One row of the Maildir census (docs/FORMAT.md §7.3).
+struct CensusRow {
+  std::string source;
+  std::string mailbox;   // Maildir root relative to the source ("alice@example.org")
+  std::string folder;    // "INBOX" or the Maildir++ folder name (".Sent", ".Archive.2024")
+  uint64_t messages = 0;
+  uint64_t bytes = 0;
+  std::string digest;    // order-independent digest of message contents (32 hex)
+};
+
+struct SnapshotMeta {
+  std::string id;           // 32 hex
+  int64_t time = 0;         // unix seconds, when the backup started
+  std::string host;
+  std::string parent;       // snapshot used for the stat shortcut, or empty
+  std::map<std::string, std::string> tags;
+  std::vector<SourceInfo> sources;
+  std::vector<CensusRow> census;
+  uint64_t files = 0, bytes = 0;   // totals of this snapshot (regular files)
+  uint64_t bytes_new = 0, bytes_packed = 0;
+  uint64_t problems = 0;           // files that could not be read (partial snapshot)
+  std::string stats_json;          // free-form JSON object with backup statistics
+};
+
+struct Snapshot {
+  SnapshotMeta meta;
+  std::vector<FileEntry> files;   // sorted by path
+};
+
+std::string EncodeSnapshot(const Snapshot& snap);
+Result<Snapshot> DecodeSnapshot(std::string_view data, const std::string& path);
+Result<SnapshotMeta> DecodeSnapshotHeader(const std::string& header_json, const std::string& path);
+std::string_view SnapshotMagic();
+
+}  // namespace mv::storage
