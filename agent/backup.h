@@ -56,7 +56,9 @@ struct BackupResult {
   std::string snapshot_id;
   std::string parent_id;
   BackupStats stats;
-  std::vector<FileProblem> problems;   // unreadable/vanished/skipped files; non-empty = partial
+  std::vector<FileProblem> problems;   // unreadable/vanished files; non-empty = partial
+  std::vector<FileProblem> skipped;    // sockets, fifos, devices: never backed up (not an error)
+  std::vector<std::string> notes;      // e.g. a stale lock taken over, orphan packs adopted
 };
 
 // Progress is reported through a callback; the CLI decides whether to draw it.

@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "agent/backup.h"
+#include "agent/restore.h"
 #include "storage/status.h"
 
 namespace mv::agent {
@@ -42,6 +44,11 @@ void RegisterSnapshots(CLI::App& app, CliContext& ctx);
 void RegisterLs(CLI::App& app, CliContext& ctx);
 void RegisterRestore(CLI::App& app, CliContext& ctx);
 void RegisterDiff(CLI::App& app, CliContext& ctx);
+
+// `mailvault backup` without --source: the labelled swarm stacks (agent/cmd_backup_stack.cpp).
+int RunStackBackupCommand(CliContext& ctx, storage::Repository& repo, const BackupOptions& base);
+// `mailvault restore` without --target: into the live volumes of the labelled stacks.
+int RunStackRestoreCommand(CliContext& ctx, storage::Repository& repo, const RestoreOptions& base);
 
 int RunCli(int argc, char** argv);
 

@@ -1,0 +1,271 @@
+// The archiver. Write ordering (packs, index, manifest) follows docs/FORMAT.md §8; the stat
+// shortcut and the Maildir rename rule are §7.2.
+#include "agent/backup.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "agent/file_store.h"
+#include "agent/walk.h"
+#include "hooks/sqlite_backup.h"
+#include "storage/blob_writer.h"
+#include "storage/fs.h"
+#include "storage/lock.h"
+#include "storage/repository.h"
+#include "verify/maildir.h"
+
+namespace mv::agent {
+namespace {
+
+using storage::FileEntry;
+using storage::FileType;
+using Clock = std::chrono::steady_clock;
+
+std::string HostName() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+Status ValidateSources(const std::vector<SourceSpec>& sources) {
+  if (sources.empty()) return Status::Invalid("nothing to back up: give at least one --source NAME=DIR");
+  static const std::regex kName("[A-Za-z0-9._@+-]+");
+  std::set<std::string> names;
+  for (const auto& s : sources) {
+    if (!std::regex_match(s.name, kName) || s.name == "." || s.name == "..")
+      return Status::Invalid("source name '" + s.name + "' must be letters, digits and . _ @ + - "
+                             "(it becomes the first path component in the snapshot)");
+    if (!names.insert(s.name).second) return Status::Invalid("source name '" + s.name + "' is given twice");
+    for (const auto& p : s.only_paths)
+      if (p.empty() || p[0] == '/' || p.find("..") != std::string::npos)
+        return Status::Invalid("selected path '" + p + "' of source '" + s.name +
+                               "' must be relative to the source and must not contain '..'");
+  }
+  return Status::Ok();
+}
+
+// The parent snapshot: given, or the latest with the same host and source names.
+Result<std::optional<storage::Snapshot>> FindParent(const storage::Repository& repo,
+                                                    const BackupOptions& opts, const std::string& host) {
+  if (opts.parent == "none") return std::optional<storage::Snapshot>();
+  std::string id;
+  if (!opts.parent.empty()) {
+    MV_ASSIGN_OR_RETURN(id, repo.ResolveSnapshot(opts.parent));
+  } else {
+    MV_ASSIGN_OR_RETURN(auto snaps, repo.ListSnapshots());
+    std::set<std::string> want;
+    for (const auto& s : opts.sources) want.insert(s.name);
+    for (auto it = snaps.rbegin(); it != snaps.rend() && id.empty(); ++it) {
+      std::set<std::string> have;
+      for (const auto& s : it->sources) have.insert(s.name);
+      if (it->host == host && have == want) id = it->id;
+    }
+    if (id.empty()) return std::optional<storage::Snapshot>();
+  }
+  MV_ASSIGN_OR_RETURN(auto snap, repo.LoadSnapshot(id));
+  return std::optional<storage::Snapshot>(std::move(snap));
+}
+
+struct InodeKey {
+  uint64_t dev, ino;
+  bool operator==(const InodeKey&) const = default;
+};
+struct InodeKeyHash {
+  size_t operator()(const InodeKey& k) const { return k.ino * 1000003u ^ k.dev; }
+};
+
+// Decides, from the parent snapshot, which files need no read (docs/FORMAT.md §7.2).
+class ParentLookup {
+ public:
+  explicit ParentLookup(const storage::Snapshot* parent) {
+    if (!parent) return;
+    for (const auto& f : parent->files) {
+      if (f.type != FileType::kRegular) continue;
+      by_path_.emplace(f.path, &f);
+      if (IsMessagePath(f.path)) by_inode_.emplace(InodeKey{f.dev, f.ino}, &f);
+    }
+  }
+
+  const FileEntry* Reusable(const WalkedEntry& w) const {
+    const FileEntry& e = w.entry;
+    auto it = by_path_.find(e.path);
+    if (it != by_path_.end()) {
+      const FileEntry* p = it->second;
+      if (!(p->flags & storage::kFlagSqlite) && p->dev == e.dev && p->ino == e.ino && p->size == e.size &&
+          p->mtime_ns == e.mtime_ns && p->ctime_ns == e.ctime_ns)
+        return p;
+    }
+    if (!w.maildir_message) return nullptr;
+    // A Maildir message renamed for a flag change or moved between folders keeps its inode,
+    // size and mtime (only ctime moves), and Maildir messages are never rewritten in place.
+    auto jt = by_inode_.find(InodeKey{e.dev, e.ino});
+    if (jt == by_inode_.end()) return nullptr;
+    const FileEntry* p = jt->second;
+    if (p->size != e.size || p->mtime_ns != e.mtime_ns) return nullptr;
+    if (verify::UniqueName(BaseName(p->path)) != verify::UniqueName(BaseName(e.path))) return nullptr;
+    return p;
+  }
+
+ private:
+  static std::string_view BaseName(std::string_view p) { return p.substr(p.find_last_of('/') + 1); }
+  static bool IsMessagePath(std::string_view p) {
+    auto s1 = p.find_last_of('/');
+    if (s1 == std::string_view::npos || s1 < 4) return false;
+    std::string_view dir = p.substr(0, s1);
+    return dir.ends_with("/cur") || dir.ends_with("/new");
+  }
+  std::unordered_map<std::string_view, const FileEntry*> by_path_;
+  std::unordered_multimap<InodeKey, const FileEntry*, InodeKeyHash> by_inode_;
+};
+
+}  // namespace
+
+Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& opts,
+                               const ProgressFn& progress) {
+  auto t0 = Clock::now();
+  int64_t started = static_cast<int64_t>(::time(nullptr));
+  MV_RETURN_IF_ERROR(ValidateSources(opts.sources));
+  BackupResult result;
+  std::string stale;
+  MV_ASSIGN_OR_RETURN(auto lock, storage::RepoLock::AcquireExclusive(repo.path(), "backup", &stale));
+  if (!stale.empty()) result.notes.push_back("took over a " + stale);
+  repo.CleanTmp();
+  MV_ASSIGN_OR_RETURN(size_t adopted, repo.AdoptOrphanPacks());
+  if (adopted) result.notes.push_back("adopted " + std::to_string(adopted) +
+                                      " pack(s) left by an interrupted backup");
+  std::string host = opts.host.empty() ? HostName() : opts.host;
+  MV_ASSIGN_OR_RETURN(auto parent, FindParent(repo, opts, host));
+  if (parent) result.parent_id = parent->meta.id;
+
+  // 1. Walk: stat only.
+  if (progress) progress({0, 0, 0, 0, "scan"});
+  WalkOutput walk;
+  std::vector<size_t> source_of;   // entry index -> source index
+  for (size_t i = 0; i < opts.sources.size(); i++) {
+    MV_RETURN_IF_ERROR(WalkSource(opts.sources[i], &walk));
+    source_of.resize(walk.entries.size(), i);
+  }
+
+  // 2. Plan: reuse from the parent, or read.
+  ParentLookup lookup(parent ? &*parent : nullptr);
+  std::vector<size_t> jobs;
+  uint64_t bytes_to_read = 0;
+  for (size_t i = 0; i < walk.entries.size(); i++) {
+    WalkedEntry& w = walk.entries[i];
+    if (w.entry.type == FileType::kDirectory) result.stats.dirs++;
+    if (w.entry.type == FileType::kSymlink) result.stats.symlinks++;
+    if (w.entry.type != FileType::kRegular) continue;
+    result.stats.files++;
+    if (const FileEntry* p = lookup.Reusable(w)) {
+      w.entry.content = p->content;
+      w.entry.blobs = p->blobs;
+      w.entry.flags = p->flags;
+    } else {
+      jobs.push_back(i);
+      bytes_to_read += w.entry.size;
+    }
+  }
+
+  // 3. Read what changed, in parallel; each worker owns one open pack.
+  int threads = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
+  threads = std::clamp(threads, 1, 8);
+  storage::BlobWriter writer(repo, {.zstd_level = opts.compression_level, .workers = threads});
+  FileStore store(repo, writer, opts);
+  std::vector<int> root_fds;
+  for (const auto& s : opts.sources) root_fds.push_back(::open(s.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  std::vector<char> dropped(walk.entries.size(), 0);
+  std::atomic<size_t> next{0};
+  std::atomic<uint64_t> files_done{0}, bytes_done{0};
+  std::atomic<int> running{threads};
+  std::mutex mu;
+  Status fatal;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; t++) {
+    pool.emplace_back([&, t] {
+      for (;;) {
+        size_t start = next.fetch_add(8);
+        if (start >= jobs.size()) break;
+        size_t end = std::min(start + 8, jobs.size());
+        for (size_t j = start; j < end; j++) {
+          size_t i = jobs[j];
+          WalkedEntry& w = walk.entries[i];
+          const SourceSpec& src = opts.sources[source_of[i]];
+          FileOutcome out = store.Store(t, root_fds[source_of[i]], src.path + "/" + w.rel, w.rel, &w.entry);
+          files_done++;
+          bytes_done += w.entry.size;
+          std::lock_guard<std::mutex> l(mu);
+          if (!out.fatal.ok() && fatal.ok()) fatal = out.fatal;
+          if (out.drop) dropped[i] = 1;
+          if (!out.problem.empty()) result.problems.push_back({src.path + "/" + w.rel, out.problem});
+        }
+        std::lock_guard<std::mutex> l(mu);
+        if (!fatal.ok()) break;
+      }
+      running--;
+    });
+  }
+  while (running > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (progress) progress({files_done, jobs.size(), bytes_done, bytes_to_read, "read"});
+  }
+  for (auto& th : pool) th.join();
+  for (int fd : root_fds)
+    if (fd >= 0) ::close(fd);
+  MV_RETURN_IF_ERROR(fatal);
+
+  // 4. Packs durable, then the index, then the manifest (the commit point).
+  if (progress) progress({files_done, jobs.size(), bytes_done, bytes_to_read, "commit"});
+  MV_RETURN_IF_ERROR(writer.Finish());
+  MV_RETURN_IF_ERROR(repo.WriteIndex(writer.packs()));
+
+  storage::Snapshot snap;
+  snap.files.reserve(walk.entries.size());
+  for (size_t i = 0; i < walk.entries.size(); i++)
+    if (!dropped[i]) snap.files.push_back(std::move(walk.entries[i].entry));
+  auto& m = snap.meta;
+  m.time = started;
+  m.host = host;
+  m.parent = result.parent_id;
+  m.tags = opts.tags;
+  for (const auto& s : opts.sources) m.sources.push_back({s.name, s.path});
+  m.census = verify::CensusOfEntries(snap.files);
+  for (const auto& f : snap.files)
+    if (f.type == FileType::kRegular) {
+      m.files++;
+      m.bytes += f.size;
+    }
+  result.stats.bytes_total = m.bytes;
+  result.stats.files_read = store.files_read();
+  result.stats.bytes_read = store.bytes_read();
+  result.stats.blobs_new = store.blobs_new();
+  result.stats.bytes_new = store.bytes_new();
+  result.stats.sqlite_databases = store.sqlite_databases();
+  result.stats.bytes_packed = writer.bytes_packed();
+  m.bytes_new = result.stats.bytes_new;
+  m.bytes_packed = result.stats.bytes_packed;
+  for (auto& p : walk.problems) result.problems.push_back(std::move(p));
+  m.problems = result.problems.size();
+  result.stats.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  nlohmann::json stats = {{"files_read", result.stats.files_read}, {"bytes_read", result.stats.bytes_read},
+                          {"blobs_new", result.stats.blobs_new}, {"seconds", result.stats.seconds},
+                          {"sqlite_databases", result.stats.sqlite_databases},
+                          {"skipped", walk.skipped.size()}};
+  m.stats_json = stats.dump();
+  MV_RETURN_IF_ERROR(repo.CommitSnapshot(snap));
+  result.snapshot_id = m.id;
+  result.skipped = std::move(walk.skipped);
+  return result;
+}
+
+}  // namespace mv::agent

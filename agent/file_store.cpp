@@ -1,0 +1,171 @@
+#include "agent/file_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "hooks/sqlite_backup.h"
+#include "storage/fs.h"
+
+namespace mv::agent {
+namespace {
+
+int64_t Ns(const struct timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; }
+
+void Restat(const struct stat& st, storage::FileEntry* e) {
+  e->mode = st.st_mode & 07777;
+  e->uid = st.st_uid;
+  e->gid = st.st_gid;
+  e->mtime_ns = Ns(st.st_mtim);
+  e->ctime_ns = Ns(st.st_ctim);
+  e->dev = st.st_dev;
+  e->ino = st.st_ino;
+}
+
+}  // namespace
+
+Status FileStore::Put(int worker, const storage::BlobId& id, const char* data, size_t len) {
+  MV_ASSIGN_OR_RETURN(bool is_new, writer_.Put(worker, id, data, len));
+  if (is_new) {
+    blobs_new_++;
+    bytes_new_ += len;
+  }
+  return Status::Ok();
+}
+
+Status FileStore::StoreStream(int worker, int fd, const std::string& path, storage::FileEntry* e,
+                              std::string* read_error) {
+  const auto& chunker = repo_.chunker();
+  const size_t max = chunker.params().max_size;
+  thread_local std::string buf;
+  if (buf.size() < 2 * max) buf.resize(2 * max);
+  storage::KeyedHasher::Stream whole(repo_.hasher());
+  e->blobs.clear();
+  size_t have = 0;
+  uint64_t total = 0;
+  bool eof = false;
+  bool chunked = false;
+  while (!eof || have > 0) {
+    while (!eof && have < buf.size()) {
+      ssize_t n = ::read(fd, buf.data() + have, buf.size() - have);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        *read_error = std::string("read failed: ") + std::strerror(errno);
+        return Status::Ok();
+      }
+      if (n == 0) eof = true;
+      have += static_cast<size_t>(n);
+      total += static_cast<uint64_t>(n);
+    }
+    if (have == 0) break;
+    // Files up to the threshold are one blob.
+    if (!chunked && eof && total <= chunker.params().file_threshold) {
+      storage::BlobId id = repo_.hasher().Hash(buf.data(), have);
+      MV_RETURN_IF_ERROR(Put(worker, id, buf.data(), have));
+      e->blobs.push_back(id);
+      e->content = id;
+      e->size = total;
+      bytes_read_ += total;
+      return Status::Ok();
+    }
+    chunked = true;
+    size_t cut = chunker.NextCut(reinterpret_cast<const uint8_t*>(buf.data()), have, eof);
+    if (cut == 0) cut = have;   // cannot happen with a 2*max buffer; keeps the loop finite
+    storage::BlobId id = repo_.hasher().Hash(buf.data(), cut);
+    MV_RETURN_IF_ERROR(Put(worker, id, buf.data(), cut));
+    whole.Update(buf.data(), cut);
+    e->blobs.push_back(id);
+    std::memmove(buf.data(), buf.data() + cut, have - cut);
+    have -= cut;
+  }
+  e->content = chunked ? whole.Final() : repo_.hasher().Hash("", 0);
+  e->size = total;
+  bytes_read_ += total;
+  return Status::Ok();
+}
+
+FileOutcome FileStore::StoreSqlite(int worker, const std::string& host_path, storage::FileEntry* e) {
+  FileOutcome out;
+  std::string image = storage::fs::Join(repo_.TmpDir(), "sqlite-" + storage::fs::RandomHex(8) + ".db");
+  hooks::SqliteBackupOptions so;
+  so.busy_budget = std::chrono::milliseconds(opts_.sqlite_busy_timeout_ms);
+  Status st = hooks::OnlineBackup(host_path, image, so);
+  if (!st.ok()) {
+    ::unlink(image.c_str());
+    out.problem = "SQLite database not backed up: " + st.message() +
+                  (st.code() == Code::kBusy ? "" : " (the database was not copied raw either)");
+    out.drop = true;
+    return out;
+  }
+  int fd = ::open(image.c_str(), O_RDONLY | O_CLOEXEC);
+  std::string read_error;
+  if (fd < 0) {
+    out.fatal = Status::FromErrno(errno, "open SQLite image", image);
+  } else {
+    out.fatal = StoreStream(worker, fd, image, e, &read_error);
+    ::close(fd);
+  }
+  ::unlink(image.c_str());
+  if (!read_error.empty()) {
+    out.problem = "SQLite image: " + read_error;
+    out.drop = true;
+  }
+  e->flags |= storage::kFlagSqlite;
+  sqlite_++;
+  return out;
+}
+
+FileOutcome FileStore::Store(int worker, int root_fd, const std::string& host_path, const std::string& rel,
+                             storage::FileEntry* e) {
+  FileOutcome out;
+  for (int attempt = 0;; attempt++) {
+    int fd = storage::fs::OpenBeneath(root_fd, rel, O_RDONLY | O_NOATIME);
+    if (fd < 0 && errno == EPERM) fd = storage::fs::OpenBeneath(root_fd, rel, O_RDONLY);
+    if (fd < 0) {
+      out.drop = true;
+      out.problem = errno == ENOENT ? "vanished before it could be read (deleted during the backup)"
+                    : errno == ELOOP ? "replaced by a symlink during the backup; not followed"
+                                     : std::string("cannot open: ") + std::strerror(errno) +
+                                           " (check permissions; run as root to back up every mailbox)";
+      return out;
+    }
+    struct stat pre, post;
+    ::fstat(fd, &pre);
+    char head[16];
+    ssize_t hn = ::pread(fd, head, sizeof head, 0);
+    if (hn == 16 && pre.st_size >= 512 && hooks::HasSqliteHeader(std::string_view(head, 16))) {
+      ::close(fd);
+      Restat(pre, e);
+      files_read_++;
+      return StoreSqlite(worker, host_path, e);
+    }
+    std::string read_error;
+    out.fatal = StoreStream(worker, fd, host_path, e, &read_error);
+    ::fstat(fd, &post);
+    ::close(fd);
+    if (!out.fatal.ok()) return out;
+    if (!read_error.empty()) {
+      out.drop = true;
+      out.problem = read_error;
+      return out;
+    }
+    files_read_++;
+    Restat(pre, e);
+    bool changed = pre.st_size != post.st_size || Ns(pre.st_mtim) != Ns(post.st_mtim) ||
+                   static_cast<int64_t>(e->size) != pre.st_size;
+    if (!changed) return out;
+    if (attempt == 2) {
+      // Store what was read; the next backup reads it again (its mtime will differ).
+      Restat(post, e);
+      e->mtime_ns = 0;
+      out.problem = "changed while being read (3 tries); stored as last read, will be read again next time";
+      return out;
+    }
+  }
+}
+
+}  // namespace mv::agent

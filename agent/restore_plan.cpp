@@ -1,0 +1,422 @@
+#include "agent/restore_plan.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+
+#include "hooks/sqlite_backup.h"
+#include "storage/fs.h"
+#include "storage/repository.h"
+#include "verify/maildir.h"
+
+namespace mv::agent {
+namespace {
+
+using storage::FileEntry;
+using storage::FileType;
+namespace fs = storage::fs;
+
+std::string Err(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+// A manifest path is acceptable when every component is a plain name.
+bool SafeRel(const std::string& rel) {
+  if (rel.empty()) return true;
+  if (rel.front() == '/' || rel.find('\0') != std::string::npos) return false;
+  size_t start = 0;
+  for (;;) {
+    size_t slash = rel.find('/', start);
+    std::string_view c(rel.data() + start, (slash == std::string::npos ? rel.size() : slash) - start);
+    if (c.empty() || c == "." || c == "..") return false;
+    if (slash == std::string::npos) return true;
+    start = slash + 1;
+  }
+}
+
+bool Included(const std::string& path, const std::vector<std::string>& inc) {
+  if (inc.empty()) return true;
+  for (const auto& i : inc) {
+    if (path == i) return true;
+    if (path.size() > i.size() && path.compare(0, i.size(), i) == 0 && path[i.size()] == '/') return true;
+    if (i.size() > path.size() && i.compare(0, path.size(), path) == 0 && i[path.size()] == '/') return true;
+  }
+  return false;
+}
+
+Status ApplyMeta(int fd, const FileEntry& e, bool chown, const std::string& path) {
+  if (chown && ::fchown(fd, e.uid, e.gid) != 0) return Status::FromErrno(errno, "chown", path);
+  if (::fchmod(fd, e.mode & 07777) != 0) return Status::FromErrno(errno, "chmod", path);
+  struct timespec ts[2];
+  ts[0].tv_sec = ts[1].tv_sec = e.mtime_ns / 1000000000;
+  ts[0].tv_nsec = ts[1].tv_nsec = e.mtime_ns % 1000000000;
+  if (::futimens(fd, ts) != 0) return Status::FromErrno(errno, "set mtime", path);
+  return Status::Ok();
+}
+
+// Does `fd` (an open regular file) hold exactly `e`'s content?
+bool SameContent(const storage::Repository& repo, int fd, const FileEntry& e) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != e.size) return false;
+  storage::KeyedHasher::Stream h(repo.hasher());
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) return false;
+    if (n == 0) break;
+    h.Update(buf.data(), static_cast<size_t>(n));
+  }
+  storage::BlobId got = h.Final();
+  if (e.size <= repo.chunker().params().file_threshold) return got == e.content;
+  return got == e.content;
+}
+
+std::string Parent(const std::string& rel) {
+  auto s = rel.find_last_of('/');
+  return s == std::string::npos ? "" : rel.substr(0, s);
+}
+
+class Planner {
+ public:
+  Planner(const storage::Repository& repo, const RestoreOptions& opts, RestoreResult* result, RestorePlan* plan)
+      : repo_(repo), opts_(opts), result_(result), plan_(plan) {}
+
+  Status Run(const storage::Snapshot& snap) {
+    std::vector<std::string> inc;
+    for (auto i : opts_.includes) {
+      while (i.size() > 1 && i.back() == '/') i.pop_back();
+      inc.push_back(i);
+    }
+    std::vector<bool> inc_hit(inc.size(), false);
+    for (const auto& [name, _] : opts_.source_targets) {
+      bool found = false;
+      for (const auto& s : snap.meta.sources) found |= s.name == name;
+      if (!found) return Status::Invalid("source '" + name + "' is not in snapshot " + snap.meta.id.substr(0, 8));
+    }
+    for (const auto& e : snap.files) {
+      for (size_t k = 0; k < inc.size(); k++)
+        if (e.path == inc[k] || (e.path.size() > inc[k].size() && e.path.compare(0, inc[k].size(), inc[k]) == 0 &&
+                                 e.path[inc[k].size()] == '/'))
+          inc_hit[k] = true;
+      if (!Included(e.path, inc)) continue;
+      auto slash = e.path.find('/');
+      std::string source = e.path.substr(0, slash);
+      std::string rel = slash == std::string::npos ? "" : e.path.substr(slash + 1);
+      if (source.empty() || source == "." || source == ".." || !SafeRel(rel)) {
+        result_->problems.push_back({e.path, "refused: unsafe path in the manifest (absolute, '..' or empty "
+                                             "component); nothing written for it"});
+        continue;
+      }
+      if (!opts_.source_targets.empty() && !opts_.source_targets.count(source)) continue;
+      auto root = Root(source);
+      if (!root.ok()) return root.status();
+      Add(e, *root, rel);
+    }
+    for (size_t k = 0; k < inc.size(); k++)
+      if (!inc_hit[k])
+        return Status::Invalid("--include " + inc[k] + " matches nothing in snapshot " + snap.meta.id.substr(0, 8) +
+                               "; paths start with the source name, e.g. mail/alice@example.org "
+                               "(see `mailvault ls`)");
+    return Status::Ok();
+  }
+
+ private:
+  Result<size_t> Root(const std::string& source) {
+    auto it = roots_.find(source);
+    if (it != roots_.end()) return it->second;
+    std::string path = opts_.source_targets.count(source) ? opts_.source_targets.at(source)
+                                                          : fs::Join(opts_.target, source);
+    bool existed = fs::Exists(path);
+    if (!opts_.dry_run) MV_RETURN_IF_ERROR(fs::MakeDirs(path, 0700));
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 && !(opts_.dry_run && !existed)) return Status::FromErrno(errno, "open restore target", path);
+    plan_->root_fds.push_back(fd);
+    plan_->root_paths.push_back(path);
+    root_new_.push_back(!existed);
+    roots_[source] = plan_->root_fds.size() - 1;
+    return plan_->root_fds.size() - 1;
+  }
+
+  // Whether `rel` (a directory under root) was created by this restore, so nothing is in it.
+  bool Fresh(size_t root, const std::string& dir_rel) const {
+    if (dir_rel.empty()) return root_new_[root];
+    return fresh_dirs_.count(std::to_string(root) + "/" + dir_rel) != 0;
+  }
+
+  void Add(const FileEntry& e, size_t root, const std::string& rel) {
+    int rfd = plan_->root_fds[root];
+    const std::string& host = plan_->root_paths[root];
+    if (e.type == FileType::kDirectory) {
+      PlannedNode n{&e, root, rel, false};
+      if (rel.empty()) {
+        n.created = root_new_[root];
+      } else if (opts_.dry_run) {
+        struct stat st;
+        n.created = Fresh(root, Parent(rel)) || rfd < 0 || ::fstatat(rfd, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0;
+      } else {
+        std::string name;
+        int pfd = fs::OpenParentBeneath(rfd, rel, &name);
+        if (pfd < 0) return Problem(e.path, Err("refused: cannot open the parent directory without following a symlink"));
+        if (::mkdirat(pfd, name.c_str(), 0700) == 0) {
+          n.created = true;
+        } else {
+          struct stat st;
+          if (errno != EEXIST || ::fstatat(pfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) {
+            ::close(pfd);
+            plan_->conflicts++;
+            return Problem(e.path, "kept: something that is not a directory is in the way (" + host + "/" + rel + ")");
+          }
+        }
+        ::close(pfd);
+      }
+      if (n.created) {
+        fresh_dirs_.insert(std::to_string(root) + "/" + rel);
+        plan_->dirs_created++;
+      }
+      plan_->dirs.push_back(n);
+      return;
+    }
+    if (e.type == FileType::kSymlink) return AddLink(e, root, rel);
+    PlannedFile f;
+    f.entry = &e;
+    f.root = root;
+    f.rel = rel;
+    f.write_rel = rel;
+    if (Fresh(root, Parent(rel)) || rfd < 0) {
+      f.write = true;
+      plan_->files.push_back(f);
+      return;
+    }
+    struct stat st;
+    int fd = fs::OpenBeneath(rfd, rel, O_RDONLY | O_NONBLOCK);
+    if (fd < 0 && errno == ENOENT) {
+      if (PresentUnderOtherName(root, rel)) {
+        plan_->unchanged++;
+        return;
+      }
+      f.write = true;
+      plan_->files.push_back(f);
+      return;
+    }
+    if (fd < 0) {
+      plan_->conflicts++;
+      return Problem(e.path, "kept: " + Err("cannot open what is in the way") + " (" + host + "/" + rel + ")");
+    }
+    bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    bool same = regular && SameContent(repo_, fd, e);
+    ::close(fd);
+    if (same) {
+      plan_->unchanged++;
+      return;
+    }
+    bool sqlite_live = regular && (e.flags & storage::kFlagSqlite) && !opts_.source_targets.empty();
+    if (!regular || (!opts_.overwrite && !sqlite_live)) {
+      plan_->conflicts++;
+      return Problem(e.path, regular ? "kept: the file in the target differs from the snapshot (use --overwrite to replace it)"
+                                     : "kept: something that is not a regular file is in the way");
+    }
+    std::string dir = Parent(rel);
+    std::string base = rel.substr(dir.empty() ? 0 : dir.size() + 1);
+    std::string tmp = ".mailvault-restore-" + fs::RandomHex(6) + "-" + base.substr(0, 100);
+    f.write_rel = dir.empty() ? tmp : dir + "/" + tmp;
+    f.write = true;
+    f.replace = !sqlite_live;
+    f.sqlite_live = sqlite_live;
+    plan_->files.push_back(f);
+  }
+
+  void AddLink(const FileEntry& e, size_t root, const std::string& rel) {
+    PlannedNode n{&e, root, rel, false};
+    if (opts_.dry_run) {
+      n.created = true;
+      plan_->links.push_back(n);
+      return;
+    }
+    std::string name;
+    int pfd = fs::OpenParentBeneath(plan_->root_fds[root], rel, &name);
+    if (pfd < 0) return Problem(e.path, Err("refused: cannot open the parent directory without following a symlink"));
+    if (::symlinkat(e.link_target.c_str(), pfd, name.c_str()) == 0) {
+      n.created = true;
+      plan_->links_created++;
+      plan_->links.push_back(n);
+    } else {
+      std::string cur(4096, '\0');
+      ssize_t k = ::readlinkat(pfd, name.c_str(), cur.data(), cur.size());
+      if (k >= 0 && std::string_view(cur.data(), static_cast<size_t>(k)) == e.link_target) {
+        plan_->unchanged++;
+      } else {
+        plan_->conflicts++;
+        Problem(e.path, "kept: something else is in the way of this symlink");
+      }
+    }
+    ::close(pfd);
+  }
+
+  // A Maildir message whose unique name is already in its folder (cur/ or new/) under other
+  // flags is present: restoring it again would duplicate the message.
+  bool PresentUnderOtherName(size_t root, const std::string& rel) {
+    std::string dir = Parent(rel);
+    std::string sub = dir.substr(dir.find_last_of('/') == std::string::npos ? 0 : dir.find_last_of('/') + 1);
+    if (sub != "cur" && sub != "new") return false;
+    std::string folder = Parent(dir);
+    std::string key = std::to_string(root) + "/" + folder;
+    auto it = names_.find(key);
+    if (it == names_.end()) {
+      std::unordered_set<std::string> names;
+      for (const char* s : {"cur", "new"}) {
+        int fd = fs::OpenBeneath(plan_->root_fds[root], folder.empty() ? s : folder + "/" + s, O_RDONLY | O_DIRECTORY);
+        if (fd < 0) continue;
+        DIR* d = ::fdopendir(fd);
+        while (struct dirent* de = ::readdir(d)) names.insert(std::string(verify::UniqueName(de->d_name)));
+        ::closedir(d);
+      }
+      it = names_.emplace(key, std::move(names)).first;
+    }
+    std::string base = rel.substr(rel.find_last_of('/') + 1);
+    return it->second.count(std::string(verify::UniqueName(base))) != 0;
+  }
+
+  void Problem(const std::string& path, std::string msg) { result_->problems.push_back({path, std::move(msg)}); }
+
+  const storage::Repository& repo_;
+  const RestoreOptions& opts_;
+  RestoreResult* result_;
+  RestorePlan* plan_;
+  std::map<std::string, size_t> roots_;
+  std::vector<bool> root_new_;
+  std::unordered_set<std::string> fresh_dirs_;
+  std::unordered_map<std::string, std::unordered_set<std::string>> names_;
+};
+
+std::string HostPath(const RestorePlan& plan, size_t root, const std::string& rel) {
+  return rel.empty() ? plan.root_paths[root] : plan.root_paths[root] + "/" + rel;
+}
+
+}  // namespace
+
+RestorePlan::~RestorePlan() {
+  for (int fd : root_fds)
+    if (fd >= 0) ::close(fd);
+}
+
+Result<RestorePlan> PlanRestore(const storage::Repository& repo, const storage::Snapshot& snap,
+                                const RestoreOptions& opts, RestoreResult* result) {
+  if (opts.target.empty() && opts.source_targets.empty())
+    return Status::Invalid("no restore target: give --target DIR");
+  RestorePlan plan;
+  plan.chown = opts.numeric_owner && ::geteuid() == 0;
+  Planner p(repo, opts, result, &plan);
+  MV_RETURN_IF_ERROR(p.Run(snap));
+  return plan;
+}
+
+Status CreateFile(const RestorePlan& plan, size_t i, const RestoreOptions& opts) {
+  const PlannedFile& f = plan.files[i];
+  if (f.entry->blobs.size() == 1) return Status::Ok();   // created when its blob arrives
+  int fd = storage::fs::OpenBeneath(plan.root_fds[f.root], f.write_rel, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "create", HostPath(plan, f.root, f.write_rel));
+  Status st;
+  if (::ftruncate(fd, static_cast<off_t>(f.entry->size)) != 0)
+    st = Status::FromErrno(errno, "set size", HostPath(plan, f.root, f.write_rel));
+  ::close(fd);
+  return st;
+}
+
+Status WriteBlob(const RestorePlan& plan, size_t i, uint64_t offset, std::string_view data) {
+  const PlannedFile& f = plan.files[i];
+  bool single = f.entry->blobs.size() == 1;
+  std::string path = HostPath(plan, f.root, f.write_rel);
+  int fd = storage::fs::OpenBeneath(plan.root_fds[f.root], f.write_rel, single ? O_WRONLY | O_CREAT | O_EXCL : O_WRONLY, 0600);
+  if (fd < 0) return Status::FromErrno(errno, single ? "create" : "open", path);
+  Status st;
+  size_t done = 0;
+  while (st.ok() && done < data.size()) {
+    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) st = Status::FromErrno(errno, "write", path);
+    else done += static_cast<size_t>(n);
+  }
+  if (st.ok() && single && !f.replace && !f.sqlite_live) st = ApplyMeta(fd, *f.entry, plan.chown, path);
+  ::close(fd);
+  return st;
+}
+
+Status FinishFile(const RestorePlan& plan, size_t i, const RestoreOptions& opts) {
+  const PlannedFile& f = plan.files[i];
+  std::string path = HostPath(plan, f.root, f.write_rel);
+  if (f.sqlite_live) {
+    Status st = hooks::RestoreIntoLive(path, HostPath(plan, f.root, f.rel));
+    ::unlink(path.c_str());
+    return st;
+  }
+  bool single = f.entry->blobs.size() == 1;
+  if (!single || f.replace) {
+    int fd = storage::fs::OpenBeneath(plan.root_fds[f.root], f.write_rel, O_WRONLY);
+    if (fd < 0) return Status::FromErrno(errno, "open", path);
+    Status st = ApplyMeta(fd, *f.entry, plan.chown, path);
+    ::close(fd);
+    MV_RETURN_IF_ERROR(st);
+  }
+  if (f.replace) {
+    std::string name, tmp_name;
+    int pfd = storage::fs::OpenParentBeneath(plan.root_fds[f.root], f.rel, &name);
+    if (pfd < 0) return Status::FromErrno(errno, "open parent", path);
+    tmp_name = f.write_rel.substr(f.write_rel.find_last_of('/') == std::string::npos ? 0 : f.write_rel.find_last_of('/') + 1);
+    int rc = ::renameat(pfd, tmp_name.c_str(), pfd, name.c_str());
+    int err = errno;
+    ::close(pfd);
+    if (rc != 0) return Status::FromErrno(err, "replace", HostPath(plan, f.root, f.rel));
+  }
+  return Status::Ok();
+}
+
+void AbandonFile(const RestorePlan& plan, size_t i) {
+  const PlannedFile& f = plan.files[i];
+  if (f.replace || f.sqlite_live) ::unlink(HostPath(plan, f.root, f.write_rel).c_str());
+}
+
+void FinishDirsAndLinks(const RestorePlan& plan, const RestoreOptions& opts, RestoreResult* result) {
+  for (const auto& l : plan.links) {
+    if (!l.created) continue;
+    std::string name;
+    int pfd = storage::fs::OpenParentBeneath(plan.root_fds[l.root], l.rel, &name);
+    if (pfd < 0) continue;
+    if (plan.chown) ::fchownat(pfd, name.c_str(), l.entry->uid, l.entry->gid, AT_SYMLINK_NOFOLLOW);
+    struct timespec ts[2];
+    ts[0].tv_sec = ts[1].tv_sec = l.entry->mtime_ns / 1000000000;
+    ts[0].tv_nsec = ts[1].tv_nsec = l.entry->mtime_ns % 1000000000;
+    ::utimensat(pfd, name.c_str(), ts, AT_SYMLINK_NOFOLLOW);
+    ::close(pfd);
+  }
+  for (auto it = plan.dirs.rbegin(); it != plan.dirs.rend(); ++it) {
+    if (!it->created) continue;
+    int fd = it->rel.empty() ? ::dup(plan.root_fds[it->root])
+                             : storage::fs::OpenBeneath(plan.root_fds[it->root], it->rel, O_RDONLY | O_DIRECTORY);
+    std::string path = HostPath(plan, it->root, it->rel);
+    if (fd < 0) {
+      result->problems.push_back({it->entry->path, Err("cannot open restored directory")});
+      continue;
+    }
+    Status st = ApplyMeta(fd, *it->entry, plan.chown, path);
+    if (!st.ok()) result->problems.push_back({it->entry->path, st.message()});
+    ::close(fd);
+  }
+}
+
+void FinishPlanReport(const RestorePlan& plan, RestoreResult* result, const RestoreOptions& opts) {
+  for (const auto& f : plan.files) {
+    if (!f.write) continue;
+    result->stats.files_written++;
+    result->stats.bytes_written += f.entry->size;
+    result->written.push_back(f.entry->path);
+  }
+  result->stats.files_unchanged = plan.unchanged;
+  result->stats.files_conflict = plan.conflicts;
+  result->stats.dirs_created = plan.dirs_created;
+  result->stats.symlinks_created = plan.links_created;
+}
+
+}  // namespace mv::agent

@@ -1,0 +1,59 @@
+// Restore planning and the file-level steps of a restore (docs/FORMAT.md §10). Every path is
+// opened beneath its root with no symlink followed (storage::fs::OpenBeneath), so nothing a
+// manifest says can make the restore write outside the target.
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "agent/restore.h"
+#include "storage/snapshot.h"
+
+namespace mv::storage { class Repository; }
+
+namespace mv::agent {
+
+struct PlannedFile {
+  const storage::FileEntry* entry = nullptr;
+  size_t root = 0;
+  std::string rel;           // relative to the root
+  std::string write_rel;     // where the bytes go: rel, or a temp name beside it
+  bool write = false;        // content is written
+  bool replace = false;      // write_rel is renamed over rel at the end (--overwrite)
+  bool sqlite_live = false;  // write_rel is an image restored into rel with the backup API
+};
+
+struct PlannedNode {          // directories and symlinks
+  const storage::FileEntry* entry = nullptr;
+  size_t root = 0;
+  std::string rel;
+  bool created = false;       // made by this restore: its metadata is set
+};
+
+struct RestorePlan {
+  std::vector<int> root_fds;
+  std::vector<std::string> root_paths;
+  std::vector<PlannedFile> files;
+  std::vector<PlannedNode> dirs;    // snapshot order (parents first)
+  std::vector<PlannedNode> links;
+  bool chown = false;
+  uint64_t unchanged = 0, conflicts = 0, dirs_created = 0, links_created = 0;
+  RestorePlan() = default;
+  RestorePlan(RestorePlan&&) = default;   // the root fds move with the plan
+  RestorePlan& operator=(RestorePlan&&) = default;
+  ~RestorePlan();
+};
+
+Result<RestorePlan> PlanRestore(const storage::Repository& repo, const storage::Snapshot& snap,
+                                const RestoreOptions& opts, RestoreResult* result);
+Status CreateFile(const RestorePlan& plan, size_t i, const RestoreOptions& opts);
+// Writes one blob of file i at `offset`. For a single-blob file this also finishes it.
+Status WriteBlob(const RestorePlan& plan, size_t i, uint64_t offset, std::string_view data);
+Status FinishFile(const RestorePlan& plan, size_t i, const RestoreOptions& opts);
+void AbandonFile(const RestorePlan& plan, size_t i);
+void FinishDirsAndLinks(const RestorePlan& plan, const RestoreOptions& opts, RestoreResult* result);
+void FinishPlanReport(const RestorePlan& plan, RestoreResult* result, const RestoreOptions& opts);
+
+}  // namespace mv::agent

@@ -1,0 +1,228 @@
+#include "agent/walk.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "hooks/sqlite_backup.h"
+#include "storage/fs.h"
+#include "verify/maildir.h"
+
+namespace mv::agent {
+namespace {
+
+using storage::FileEntry;
+using storage::FileType;
+
+void FillStat(const struct stat& st, FileEntry* e) {
+  e->mode = st.st_mode & 07777;
+  e->uid = st.st_uid;
+  e->gid = st.st_gid;
+  e->size = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
+  e->mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  e->ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  e->dev = st.st_dev;
+  e->ino = st.st_ino;
+}
+
+std::string Cat(const std::string& a, const std::string& b) { return a.empty() ? b : a + "/" + b; }
+
+class Walker {
+ public:
+  Walker(const SourceSpec& src, WalkOutput* out) : src_(src), out_(out) {}
+
+  // Adds `rel` (a directory, symlink or file) and, for a directory, everything below it.
+  void Visit(int parent_fd, const std::string& name, const std::string& rel, bool parent_is_maildir,
+             bool in_message_dir) {
+    struct stat st;
+    if (::fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      Problem(rel, errno == ENOENT ? "vanished during the walk (deleted while backing up); not in this snapshot"
+                                   : std::string("cannot stat: ") + std::strerror(errno));
+      return;
+    }
+    WalkedEntry w;
+    w.rel = rel;
+    w.entry.path = rel.empty() ? src_.name : src_.name + "/" + rel;
+    FillStat(st, &w.entry);
+    if (S_ISREG(st.st_mode)) {
+      w.entry.type = FileType::kRegular;
+      w.maildir_message = in_message_dir;
+      out_->entries.push_back(std::move(w));
+    } else if (S_ISLNK(st.st_mode)) {
+      w.entry.type = FileType::kSymlink;
+      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+      ssize_t n = ::readlinkat(parent_fd, name.c_str(), target.data(), target.size());
+      if (n < 0) {
+        Problem(rel, std::string("cannot read symlink: ") + std::strerror(errno));
+        return;
+      }
+      target.resize(static_cast<size_t>(n));
+      w.entry.link_target = std::move(target);
+      out_->entries.push_back(std::move(w));
+    } else if (S_ISDIR(st.st_mode)) {
+      w.entry.type = FileType::kDirectory;
+      out_->entries.push_back(std::move(w));
+      WalkDir(parent_fd, name, rel, parent_is_maildir);
+    } else {
+      const char* kind = S_ISSOCK(st.st_mode) ? "socket" : S_ISFIFO(st.st_mode) ? "fifo" : "device";
+      out_->skipped.push_back({HostPath(rel), std::string("skipped: a ") + kind + " cannot be backed up"});
+    }
+  }
+
+  std::string HostPath(const std::string& rel) const { return rel.empty() ? src_.path : src_.path + "/" + rel; }
+
+ private:
+  void Problem(const std::string& rel, std::string msg) { out_->problems.push_back({HostPath(rel), std::move(msg)}); }
+
+  void WalkDir(int parent_fd, const std::string& name, const std::string& rel, bool parent_is_maildir) {
+    int fd = ::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      Problem(rel, std::string("cannot open directory: ") + std::strerror(errno) +
+                       " (its contents are not in this snapshot; check permissions)");
+      return;
+    }
+    DIR* d = ::fdopendir(fd);
+    std::vector<std::pair<std::string, unsigned char>> kids;
+    while (struct dirent* e = ::readdir(d)) {
+      if (!std::strcmp(e->d_name, ".") || !std::strcmp(e->d_name, "..")) continue;
+      kids.emplace_back(e->d_name, e->d_type);
+    }
+    std::sort(kids.begin(), kids.end());
+    bool has[3] = {false, false, false};
+    for (const auto& [n, t] : kids) {
+      bool dir = t == DT_DIR || t == DT_UNKNOWN;
+      if (dir && n == "cur") has[0] = true;
+      if (dir && n == "new") has[1] = true;
+      if (dir && n == "tmp") has[2] = true;
+    }
+    bool is_maildir = verify::IsMaildir(has[0], has[1], has[2]);
+    std::string dir_host = HostPath(rel);
+    for (const auto& [n, t] : kids) {
+      std::string child_rel = Cat(rel, n);
+      if (hooks::IsSqliteSideFile(n) && hooks::IsSqliteSideFileOf(dir_host, n)) continue;
+      if (is_maildir && n == "tmp") {
+        // Keep tmp/ itself (dovecot expects it) but not its contents: half-delivered mail.
+        struct stat st;
+        if (::fstatat(fd, "tmp", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+          WalkedEntry w;
+          w.rel = child_rel;
+          w.entry.path = src_.name + "/" + child_rel;
+          w.entry.type = FileType::kDirectory;
+          FillStat(st, &w.entry);
+          out_->entries.push_back(std::move(w));
+        }
+        continue;
+      }
+      bool message_dir = is_maildir && (n == "cur" || n == "new");
+      if (message_dir) {
+        VisitMessageDir(fd, n, child_rel);
+        continue;
+      }
+      Visit(fd, n, child_rel, is_maildir, false);
+    }
+    ::closedir(d);
+  }
+
+  // cur/ and new/: files in them are messages.
+  void VisitMessageDir(int parent_fd, const std::string& name, const std::string& rel) {
+    struct stat st;
+    if (::fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) {
+      Visit(parent_fd, name, rel, false, false);
+      return;
+    }
+    WalkedEntry w;
+    w.rel = rel;
+    w.entry.path = src_.name + "/" + rel;
+    w.entry.type = FileType::kDirectory;
+    FillStat(st, &w.entry);
+    out_->entries.push_back(std::move(w));
+    int fd = ::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      Problem(rel, std::string("cannot open directory: ") + std::strerror(errno));
+      return;
+    }
+    DIR* d = ::fdopendir(fd);
+    std::vector<std::string> kids;
+    while (struct dirent* e = ::readdir(d)) {
+      if (!std::strcmp(e->d_name, ".") || !std::strcmp(e->d_name, "..")) continue;
+      kids.emplace_back(e->d_name);
+    }
+    std::sort(kids.begin(), kids.end());
+    for (const auto& n : kids) Visit(fd, n, Cat(rel, n), false, true);
+    ::closedir(d);
+  }
+
+  const SourceSpec& src_;
+  WalkOutput* out_;
+};
+
+}  // namespace
+
+Status WalkSource(const SourceSpec& src, WalkOutput* out) {
+  struct stat st;
+  if (::stat(src.path.c_str(), &st) != 0)
+    return Status::FromErrno(errno, "source '" + src.name + "' cannot be read", src.path);
+  if (!S_ISDIR(st.st_mode))
+    return Status::Invalid("source '" + src.name + "' is not a directory; give a directory", src.path);
+  int root = ::open(src.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return Status::FromErrno(errno, "open source", src.path);
+  Walker w(src, out);
+  // The source root itself is entry "<name>" (its mode and owner are restored too).
+  if (src.only_paths.empty()) {
+    w.Visit(root, ".", "", false, false);
+  } else {
+    // Selected subtrees only: their ancestors are recorded as directories, without contents.
+    WalkedEntry r;
+    r.entry.path = src.name;
+    r.entry.type = storage::FileType::kDirectory;
+    FillStat(st, &r.entry);
+    out->entries.push_back(std::move(r));
+    std::vector<std::string> paths = src.only_paths;
+    std::sort(paths.begin(), paths.end());
+    std::vector<std::string> done;
+    for (const auto& p : paths) {
+      std::string acc;
+      size_t start = 0;
+      while (true) {
+        size_t slash = p.find('/', start);
+        std::string comp = p.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+        std::string next = acc.empty() ? comp : acc + "/" + comp;
+        if (slash == std::string::npos) {
+          int pfd = acc.empty() ? ::dup(root) : storage::fs::OpenBeneath(root, acc, O_RDONLY | O_DIRECTORY);
+          if (pfd >= 0) {
+            w.Visit(pfd, comp, next, false, false);
+            ::close(pfd);
+          } else {
+            out->problems.push_back({w.HostPath(next), "selected path cannot be opened: " +
+                                                           std::string(std::strerror(errno))});
+          }
+          break;
+        }
+        if (std::find(done.begin(), done.end(), next) == done.end()) {
+          struct stat ds;
+          std::string host = w.HostPath(next);
+          if (::lstat(host.c_str(), &ds) == 0 && S_ISDIR(ds.st_mode)) {
+            WalkedEntry a;
+            a.rel = next;
+            a.entry.path = src.name + "/" + next;
+            a.entry.type = storage::FileType::kDirectory;
+            FillStat(ds, &a.entry);
+            out->entries.push_back(std::move(a));
+            done.push_back(next);
+          }
+        }
+        acc = next;
+        start = slash + 1;
+      }
+    }
+  }
+  ::close(root);
+  return Status::Ok();
+}
+
+}  // namespace mv::agent
