@@ -18,6 +18,7 @@
 
 #include "agent/file_store.h"
 #include "agent/walk.h"
+#include "agent/workers.h"
 #include "hooks/sqlite_backup.h"
 #include "storage/blob_writer.h"
 #include "storage/fs.h"
@@ -134,7 +135,10 @@ class ParentLookup {
 Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& opts,
                                const ProgressFn& progress) {
   auto t0 = Clock::now();
-  int64_t started = static_cast<int64_t>(::time(nullptr));
+  struct timespec now_ts;
+  ::clock_gettime(CLOCK_REALTIME, &now_ts);
+  int64_t started = now_ts.tv_sec;
+  int64_t started_ns = now_ts.tv_sec * 1000000000LL + now_ts.tv_nsec;
   MV_RETURN_IF_ERROR(ValidateSources(opts.sources));
   BackupResult result;
   std::string stale;
@@ -178,8 +182,7 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
   }
 
   // 3. Read what changed, in parallel; each worker owns one open pack.
-  int threads = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
-  threads = std::clamp(threads, 1, 8);
+  int threads = WorkerCount(opts.threads);
   storage::BlobWriter writer(repo, {.zstd_level = opts.compression_level, .workers = threads});
   FileStore store(repo, writer, opts);
   std::vector<int> root_fds;
@@ -187,39 +190,34 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
   std::vector<char> dropped(walk.entries.size(), 0);
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> files_done{0}, bytes_done{0};
-  std::atomic<int> running{threads};
   std::mutex mu;
   Status fatal;
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; t++) {
-    pool.emplace_back([&, t] {
-      for (;;) {
-        size_t start = next.fetch_add(8);
-        if (start >= jobs.size()) break;
-        size_t end = std::min(start + 8, jobs.size());
-        for (size_t j = start; j < end; j++) {
-          size_t i = jobs[j];
-          WalkedEntry& w = walk.entries[i];
-          const SourceSpec& src = opts.sources[source_of[i]];
-          FileOutcome out = store.Store(t, root_fds[source_of[i]], src.path + "/" + w.rel, w.rel, &w.entry);
-          files_done++;
-          bytes_done += w.entry.size;
+  RunWorkers(
+      threads,
+      [&](int t) {
+        for (;;) {
+          size_t start = next.fetch_add(8);
+          if (start >= jobs.size()) return;
+          size_t end = std::min(start + 8, jobs.size());
+          for (size_t j = start; j < end; j++) {
+            size_t i = jobs[j];
+            WalkedEntry& w = walk.entries[i];
+            const SourceSpec& src = opts.sources[source_of[i]];
+            FileOutcome out = store.Store(t, root_fds[source_of[i]], src.path + "/" + w.rel, w.rel, &w.entry);
+            files_done++;
+            bytes_done += w.entry.size;
+            std::lock_guard<std::mutex> l(mu);
+            if (!out.fatal.ok() && fatal.ok()) fatal = out.fatal;
+            if (out.drop) dropped[i] = 1;
+            if (!out.problem.empty()) result.problems.push_back({src.path + "/" + w.rel, out.problem});
+          }
           std::lock_guard<std::mutex> l(mu);
-          if (!out.fatal.ok() && fatal.ok()) fatal = out.fatal;
-          if (out.drop) dropped[i] = 1;
-          if (!out.problem.empty()) result.problems.push_back({src.path + "/" + w.rel, out.problem});
+          if (!fatal.ok()) return;
         }
-        std::lock_guard<std::mutex> l(mu);
-        if (!fatal.ok()) break;
-      }
-      running--;
-    });
-  }
-  while (running > 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (progress) progress({files_done, jobs.size(), bytes_done, bytes_to_read, "read"});
-  }
-  for (auto& th : pool) th.join();
+      },
+      [&] {
+        if (progress) progress({files_done, jobs.size(), bytes_done, bytes_to_read, "read"});
+      });
   for (int fd : root_fds)
     if (fd >= 0) ::close(fd);
   MV_RETURN_IF_ERROR(fatal);
@@ -235,6 +233,7 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
     if (!dropped[i]) snap.files.push_back(std::move(walk.entries[i].entry));
   auto& m = snap.meta;
   m.time = started;
+  m.time_ns = started_ns;
   m.host = host;
   m.parent = result.parent_id;
   m.tags = opts.tags;

@@ -17,6 +17,7 @@
 #include <unordered_set>
 
 #include "agent/restore_plan.h"
+#include "agent/workers.h"
 #include "hooks/sqlite_backup.h"
 #include "storage/fs.h"
 #include "storage/repository.h"
@@ -80,19 +81,15 @@ Result<RestoreResult> RunRestore(storage::Repository& repo, const RestoreOptions
 
   std::vector<storage::BlobId> packs;
   for (const auto& [p, _] : by_pack) packs.push_back(p);
-  int threads = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
-  threads = std::clamp(threads, 1, 8);
+  int threads = WorkerCount(opts.threads);
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> bytes_done{0}, files_done{0};
-  std::atomic<int> running{threads};
   std::mutex mu;
-  std::vector<std::thread> pool;
   auto problem = [&](const std::string& path, const std::string& msg) {
     std::lock_guard<std::mutex> l(mu);
     result.problems.push_back({path, msg});
   };
-  for (int t = 0; t < threads; t++) {
-    pool.emplace_back([&] {
+  RunWorkers(threads, [&](int) {
       for (size_t k; (k = next.fetch_add(1)) < packs.size();) {
         const auto& need = by_pack[packs[k]];
         std::string pack_path = repo.PackPath(packs[k]);
@@ -120,14 +117,9 @@ Result<RestoreResult> RunRestore(storage::Repository& repo, const RestoreOptions
             });
         if (!st.ok()) problem(pack_path, st.ToString() + " (files needing blobs from it are incomplete)");
       }
-      running--;
+    }, [&] {
+      if (progress) progress({files_done, plan.files.size(), bytes_done, bytes_total, "restore"});
     });
-  }
-  while (running > 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (progress) progress({files_done, plan.files.size(), bytes_done, bytes_total, "restore"});
-  }
-  for (auto& th : pool) th.join();
   for (size_t i = 0; i < plan.files.size(); i++) {
     if (!plan.files[i].write) continue;
     if (remaining[i] == 0 && plan.files[i].entry->blobs.empty()) {

@@ -52,16 +52,18 @@ bool IsStale(const std::string& path, std::string* why) {
 
 RepoLock::RepoLock(std::string path) : path_(std::move(path)) {
   refresher_ = std::thread([this] {
-    int ticks = 0;
-    while (!stop_) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      if (++ticks % 300 == 0) ::utimensat(AT_FDCWD, path_.c_str(), nullptr, 0);
-    }
+    std::unique_lock<std::mutex> l(mu_);
+    while (!cv_.wait_for(l, std::chrono::seconds(60), [this] { return stop_; }))
+      ::utimensat(AT_FDCWD, path_.c_str(), nullptr, 0);
   });
 }
 
 RepoLock::~RepoLock() {
-  stop_ = true;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
   if (refresher_.joinable()) refresher_.join();
   ::unlink(path_.c_str());
 }

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <thread>
@@ -27,7 +29,9 @@ class RepoLock {
  private:
   explicit RepoLock(std::string path);
   std::string path_;
-  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
   std::thread refresher_;
 };
 

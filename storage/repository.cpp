@@ -160,7 +160,7 @@ Result<std::vector<SnapshotMeta>> Repository::ListSnapshots() const {
     out.push_back(std::move(m));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    return a.time != b.time ? a.time < b.time : a.id < b.id;
+    return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.id < b.id;
   });
   return out;
 }

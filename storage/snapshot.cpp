@@ -18,6 +18,7 @@ nlohmann::json MetaToJson(const SnapshotMeta& m) {
   j["version"] = 1;
   j["id"] = m.id;
   j["time"] = m.time;
+  j["time_ns"] = m.time_ns;
   j["host"] = m.host;
   j["parent"] = m.parent;
   j["tags"] = m.tags;
@@ -48,6 +49,7 @@ Result<SnapshotMeta> DecodeSnapshotHeader(const std::string& header_json, const 
     if (j.value("kind", "") != "snapshot") return Status::Corruption("not a snapshot header", path);
     m.id = j.at("id");
     m.time = j.at("time");
+    m.time_ns = j.value("time_ns", m.time * 1000000000);
     m.host = j.value("host", "");
     m.parent = j.value("parent", "");
     m.tags = j.value("tags", std::map<std::string, std::string>{});

@@ -52,6 +52,7 @@ struct CensusRow {
 struct SnapshotMeta {
   std::string id;           // 32 hex
   int64_t time = 0;         // unix seconds, when the backup started
+  int64_t time_ns = 0;      // the same in nanoseconds: orders snapshots taken within a second
   std::string host;
   std::string parent;       // snapshot used for the stat shortcut, or empty
   std::map<std::string, std::string> tags;

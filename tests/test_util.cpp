@@ -1,0 +1,239 @@
+#include "test_util.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+namespace mv::testing {
+namespace stdfs = std::filesystem;
+
+TempDir::TempDir(const std::string& tag) {
+  std::string tmpl = (stdfs::temp_directory_path() / (tag + "-XXXXXX")).string();
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  stdfs::remove_all(path_, ec);
+}
+
+void WriteFile(const std::string& path, const std::string& data, int mode) {
+  stdfs::create_directories(stdfs::path(path).parent_path());
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << data;
+  f.close();
+  ::chmod(path.c_str(), static_cast<mode_t>(mode));
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string MessageText(uint32_t n, size_t approx) {
+  static const char* kWords[] = {"mailbox", "restore", "snapshot", "quarterly", "report", "meeting",
+                                 "invoice", "dovecot", "server", "backup", "the", "and", "please",
+                                 "review", "attached", "thanks", "regards", "tomorrow", "budget"};
+  std::mt19937 rng(n * 2654435761u + 7);
+  std::string s = "Return-Path: <sender" + std::to_string(n % 17) + "@example.net>\n"
+                  "From: Sender " + std::to_string(n % 17) + " <sender" + std::to_string(n % 17) + "@example.net>\n"
+                  "To: user@example.org\nSubject: Message number " + std::to_string(n) + "\n"
+                  "Message-ID: <" + std::to_string(n) + "." + std::to_string(rng()) + "@example.net>\n"
+                  "Date: Mon, 1 Jun 2025 10:00:00 +0000\n\n";
+  while (s.size() < approx) {
+    s += kWords[rng() % (sizeof kWords / sizeof *kWords)];
+    s += (rng() % 12 == 0) ? "\n" : " ";
+  }
+  return s + "\n";
+}
+
+std::string MaildirName(uint32_t n, size_t size, const std::string& flags, bool in_new) {
+  std::string base = std::to_string(1700000000 + n * 37) + ".M" + std::to_string(n * 13 % 1000000) + "P" +
+                     std::to_string(1000 + n % 5000) + ".mailu-imap,S=" + std::to_string(size);
+  return in_new ? base : base + ":2," + flags;
+}
+
+namespace {
+
+void Exec(sqlite3* db, const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string m = err ? err : "?";
+    sqlite3_free(err);
+    throw std::runtime_error("sqlite: " + m + " in " + sql);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> MakeMailVolume(const std::string& root, const VolumeSpec& spec) {
+  std::vector<std::string> users;
+  const char* folders[] = {"", ".Sent", ".Trash", ".Archive.2024"};
+  uint32_t n = spec.seed * 100000;
+  for (int u = 0; u < spec.users; u++) {
+    std::string user = "user" + std::to_string(u) + "@example.org";
+    users.push_back(user);
+    std::string mb = root + "/mail/" + user;
+    for (const char* f : folders) {
+      std::string dir = mb + (f[0] ? std::string("/") + f : "");
+      for (const char* sub : {"cur", "new", "tmp"}) stdfs::create_directories(dir + "/" + sub);
+      if (f[0]) WriteFile(dir + "/maildirfolder", "");
+      WriteFile(dir + "/dovecot-uidlist", "3 V1700000000 N1 G" + std::to_string(u) + "\n");
+    }
+    WriteFile(mb + "/subscriptions", "Sent\nTrash\nArchive.2024\n");
+    WriteFile(mb + "/dovecot.index.log", std::string(1024, '\x01'));
+    for (int m = 0; m < spec.messages_per_user; m++) {
+      const char* f = folders[m % 4];
+      bool in_new = m % 7 == 3;
+      size_t size = 800 + (n % 13) * 500;
+      std::string body = MessageText(n, size);
+      std::string dir = mb + (f[0] ? std::string("/") + f : "");
+      WriteFile(dir + (in_new ? "/new/" : "/cur/") + MaildirName(n, body.size(), m % 3 ? "S" : "RS", in_new), body, 0600);
+      n++;
+    }
+    // A half-delivered message in tmp/: never backed up.
+    WriteFile(mb + "/tmp/" + MaildirName(n++, 10, "", true), "partial", 0600);
+  }
+  if (spec.big_attachment) {
+    std::mt19937_64 rng(spec.seed);
+    std::string big = MessageText(n, 200);
+    big.reserve(6 << 20);
+    while (big.size() < (6u << 20)) big += std::to_string(rng()) + "\n";
+    WriteFile(root + "/mail/" + users[0] + "/cur/" + MaildirName(n++, big.size(), "S", false), big, 0600);
+  }
+  stdfs::create_directories(root + "/data");
+  sqlite3* db = nullptr;
+  sqlite3_open((root + "/data/main.db").c_str(), &db);
+  Exec(db, "CREATE TABLE IF NOT EXISTS domain(name TEXT PRIMARY KEY, max_users INT);"
+           "CREATE TABLE IF NOT EXISTS user(email TEXT PRIMARY KEY, domain_name TEXT, password TEXT, quota_bytes INT);"
+           "CREATE TABLE IF NOT EXISTS alias(email TEXT PRIMARY KEY, destination TEXT);");
+  Exec(db, "INSERT OR REPLACE INTO domain VALUES('example.org', 100);");
+  for (const auto& u : users)
+    Exec(db, "INSERT OR REPLACE INTO user VALUES('" + u + "','example.org','{SHA512-CRYPT}$6$secret" + u + "', 1000000000);");
+  Exec(db, "INSERT OR REPLACE INTO alias VALUES('postmaster@example.org','" + users[0] + "');");
+  sqlite3_close(db);
+  WriteFile(root + "/dkim/example.org.dkim.key", "-----BEGIN PRIVATE KEY-----\nMIIEvgIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n", 0600);
+  return users;
+}
+
+std::map<std::string, std::string> ListTree(const std::string& root) {
+  std::map<std::string, std::string> out;
+  for (auto it = stdfs::recursive_directory_iterator(root, stdfs::directory_options::none);
+       it != stdfs::recursive_directory_iterator(); ++it) {
+    std::string p = it->path().string().substr(root.size() + 1);
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) != 0) continue;
+    std::ostringstream s;
+    char type = S_ISDIR(st.st_mode) ? 'd' : S_ISLNK(st.st_mode) ? 'l' : S_ISREG(st.st_mode) ? 'f' : '?';
+    s << type << " " << std::oct << (st.st_mode & 07777) << std::dec << " " << st.st_uid << " " << st.st_gid;
+    if (type == 'f') {
+      std::string data = ReadFile(it->path());
+      s << " " << st.st_size << " " << st.st_mtim.tv_sec << "." << st.st_mtim.tv_nsec << " "
+        << std::hash<std::string>{}(data);
+    } else if (type == 'l') {
+      char buf[4096];
+      ssize_t k = ::readlink(it->path().c_str(), buf, sizeof buf);
+      s << " -> " << std::string(buf, k > 0 ? static_cast<size_t>(k) : 0);
+    } else if (type == 'd') {
+      s << " " << st.st_mtim.tv_sec << "." << st.st_mtim.tv_nsec;
+    }
+    out[p] = s.str();
+  }
+  return out;
+}
+
+std::string DiffTrees(const std::map<std::string, std::string>& a, const std::map<std::string, std::string>& b) {
+  std::string d;
+  for (const auto& [k, v] : a) {
+    auto it = b.find(k);
+    if (it == b.end()) d += "only in first: " + k + "\n";
+    else if (it->second != v) d += "differs: " + k + ": " + v + " vs " + it->second + "\n";
+    if (d.size() > 3000) return d + "...";
+  }
+  for (const auto& [k, v] : b)
+    if (!a.count(k)) {
+      d += "only in second: " + k + "\n";
+      if (d.size() > 3000) return d + "...";
+    }
+  return d;
+}
+
+namespace {
+
+std::string Drain(int fd) {
+  std::string s;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
+  return s;
+}
+
+}  // namespace
+
+RunResult RunMailvault(const std::vector<std::string>& args) {
+  char out_t[] = "/tmp/mvout-XXXXXX";
+  char err_t[] = "/tmp/mverr-XXXXXX";
+  int out_fd = ::mkstemp(out_t), err_fd = ::mkstemp(err_t);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out_fd, 1);
+    ::dup2(err_fd, 2);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, 0);
+    ::unsetenv("MAILVAULT_REPO");
+    std::vector<char*> argv;
+    std::string bin = MAILVAULT_BIN;
+    argv.push_back(bin.data());
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  ::lseek(out_fd, 0, SEEK_SET);
+  ::lseek(err_fd, 0, SEEK_SET);
+  r.out = Drain(out_fd);
+  r.err = Drain(err_fd);
+  ::close(out_fd);
+  ::close(err_fd);
+  ::unlink(out_t);
+  ::unlink(err_t);
+  return r;
+}
+
+RunResult Shell(const std::string& cmd) {
+  RunResult r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int st = ::pclose(p);
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+uint64_t DirBytes(const std::string& dir) {
+  uint64_t n = 0;
+  for (const auto& e : stdfs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) n += e.file_size();
+  return n;
+}
+
+}  // namespace mv::testing

@@ -1,0 +1,59 @@
+// Shared test helpers: temp dirs, a small deterministic Mailu-like volume generator (the
+// project's tests must not depend on ../shared), tree listings for bit-exact comparisons, and
+// a runner for the real mailvault binary.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mv::testing {
+
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag = "mvtest");
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
+
+ private:
+  std::string path_;
+};
+
+struct VolumeSpec {
+  int users = 3;
+  int messages_per_user = 40;
+  uint32_t seed = 1;
+  bool big_attachment = false;   // one ~6 MiB message (chunked)
+};
+
+// Writes <root>/mail/<user@domain>/{cur,new,tmp} with folders .Sent .Trash .Archive.2024,
+// dovecot files, <root>/data/main.db (domain, user, alias tables) and <root>/dkim/*.key.
+// Returns the user addresses.
+std::vector<std::string> MakeMailVolume(const std::string& root, const VolumeSpec& spec);
+// A message file body (RFC 5322-like), deterministic in `n`.
+std::string MessageText(uint32_t n, size_t approx_size);
+// A Maildir file name as dovecot writes it.
+std::string MaildirName(uint32_t n, size_t size, const std::string& flags, bool in_new);
+
+// path -> "type mode uid gid size mtime_ns hash|target", for every entry below `root`
+// (the root itself excluded).
+std::map<std::string, std::string> ListTree(const std::string& root);
+// Human-readable differences between two listings ("" when equal), capped in length.
+std::string DiffTrees(const std::map<std::string, std::string>& a, const std::map<std::string, std::string>& b);
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+// Runs the mailvault binary with `args` (no shell), MAILVAULT_REPO unset.
+RunResult RunMailvault(const std::vector<std::string>& args);
+// Runs a shell command, returning its exit code and stdout.
+RunResult Shell(const std::string& cmd);
+
+void WriteFile(const std::string& path, const std::string& data, int mode = 0644);
+std::string ReadFile(const std::string& path);
+uint64_t DirBytes(const std::string& dir);   // sum of file sizes below dir
+
+}  // namespace mv::testing
