@@ -55,6 +55,11 @@ int RunCli(int argc, char** argv) {
   RegisterLs(app, ctx);
   RegisterRestore(app, ctx);
   RegisterDiff(app, ctx);
+  RegisterAgent(app, ctx);
+  RegisterDiscover(app, ctx);
+  RegisterCheck(app, ctx);
+  RegisterVerify(app, ctx);
+  RegisterReport(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

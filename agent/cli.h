@@ -44,6 +44,11 @@ void RegisterSnapshots(CLI::App& app, CliContext& ctx);
 void RegisterLs(CLI::App& app, CliContext& ctx);
 void RegisterRestore(CLI::App& app, CliContext& ctx);
 void RegisterDiff(CLI::App& app, CliContext& ctx);
+void RegisterAgent(CLI::App& app, CliContext& ctx);
+void RegisterDiscover(CLI::App& app, CliContext& ctx);
+void RegisterCheck(CLI::App& app, CliContext& ctx);
+void RegisterVerify(CLI::App& app, CliContext& ctx);
+void RegisterReport(CLI::App& app, CliContext& ctx);
 
 // `mailvault backup` without --source: the labelled swarm stacks (agent/cmd_backup_stack.cpp).
 int RunStackBackupCommand(CliContext& ctx, storage::Repository& repo, const BackupOptions& base);

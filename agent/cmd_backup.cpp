@@ -63,7 +63,7 @@ void PrintHuman(const BackupResult& r) {
 
 void RegisterBackup(CLI::App& app, CliContext& ctx) {
   auto* sub = app.add_subcommand("backup", "Back up directories (or the labelled swarm stacks) into a snapshot");
-  sub->description(
+  sub->footer(
       "Back up each --source NAME=DIR into one snapshot. Files unchanged since the parent\n"
       "snapshot (same device, inode, size, mtime, ctime) are not read; Maildir messages renamed\n"
       "for a flag change or moved between folders are recognised by inode and unique name and\n"

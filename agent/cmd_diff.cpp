@@ -68,7 +68,7 @@ DiffOut Diff(const storage::Snapshot& a, const storage::Snapshot& b) {
 
 void RegisterDiff(CLI::App& app, CliContext& ctx) {
   auto* sub = app.add_subcommand("diff", "Show what changed between two snapshots");
-  sub->description("Compare two snapshots: files added (+), removed (-), content changed (M),\n"
+  sub->footer("Compare two snapshots: files added (+), removed (-), content changed (M),\n"
                    "metadata changed (m), and Maildir messages renamed or moved (R: same unique\n"
                    "name and content, e.g. a flag change), then message counts per folder.");
   AddRepoOption(sub, ctx);

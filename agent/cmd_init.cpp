@@ -8,7 +8,7 @@ namespace mv::agent {
 
 void RegisterInit(CLI::App& app, CliContext& ctx) {
   auto* sub = app.add_subcommand("init", "Create a new, empty repository");
-  sub->description(
+  sub->footer(
       "Create a new repository in an empty or missing directory: a random 192-byte key for\n"
       "content addressing (keys/default: keep it with the backups; without it, the repository\n"
       "cannot be written to or checked), and the layout of docs/FORMAT.md.");

@@ -9,7 +9,7 @@ namespace mv::agent {
 
 void RegisterLs(CLI::App& app, CliContext& ctx) {
   auto* sub = app.add_subcommand("ls", "List the files of a snapshot");
-  sub->description("List the entries of a snapshot under PATH (default: everything). Paths start\n"
+  sub->footer("List the entries of a snapshot under PATH (default: everything). Paths start\n"
                    "with the source name: `mailvault ls --snapshot latest mail/alice@example.org`.");
   AddRepoOption(sub, ctx);
   auto snap = std::make_shared<std::string>("latest");

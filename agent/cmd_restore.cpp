@@ -23,7 +23,7 @@ nlohmann::json ToJson(const RestoreResult& r, const std::string& id, bool dry) {
 
 void RegisterRestore(CLI::App& app, CliContext& ctx) {
   auto* sub = app.add_subcommand("restore", "Restore a snapshot, or part of it, into a directory");
-  sub->description(
+  sub->footer(
       "Restore snapshot --snapshot into --target: each source lands in TARGET/<source name>/.\n"
       "Content is bit-exact (every blob is re-hashed), with mode, mtime, symlinks (never\n"
       "followed) and numeric ownership when run as root. Nothing is ever written outside the\n"

@@ -23,7 +23,7 @@ nlohmann::json MetaJson(const storage::SnapshotMeta& m) {
 
 void RegisterSnapshots(CLI::App& app, CliContext& ctx) {
   auto* sub = app.add_subcommand("snapshots", "List snapshots, oldest first");
-  sub->description("List the repository's snapshots, oldest first: ID, time, host, tags, files,\n"
+  sub->footer("List the repository's snapshots, oldest first: ID, time, host, tags, files,\n"
                    "size, data added, and mailbox/message counts from the Maildir census.");
   AddRepoOption(sub, ctx);
   auto tag = std::make_shared<std::string>();

@@ -14,6 +14,14 @@
 namespace mv::agent {
 namespace {
 
+// node[key] without yaml-cpp's invalid "zombie" nodes: an undefined Node when absent.
+YAML::Node Child(const YAML::Node& node, const std::string& key) {
+  if (!node || !node.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  for (auto it = node.begin(); it != node.end(); ++it)
+    if (it->first.as<std::string>("") == key) return it->second;
+  return YAML::Node(YAML::NodeType::Undefined);
+}
+
 Status InterpolateNode(YAML::Node node, const VarLookup& lookup, std::vector<std::string>* unset) {
   if (node.IsScalar()) {
     MV_ASSIGN_OR_RETURN(std::string v, Interpolate(node.Scalar(), lookup, unset));
@@ -41,13 +49,14 @@ YAML::Node ListToMap(const YAML::Node& list) {
 
 void NormalizeService(YAML::Node svc) {
   if (!svc.IsMap()) return;
-  if (svc["labels"]) svc["labels"] = ListToMap(svc["labels"]);
-  if (svc["environment"]) svc["environment"] = ListToMap(svc["environment"]);
-  if (svc["deploy"] && svc["deploy"]["labels"]) svc["deploy"]["labels"] = ListToMap(svc["deploy"]["labels"]);
+  for (const char* key : {"labels", "environment"})
+    if (YAML::Node n = Child(svc, key); n.IsSequence()) svc[key] = ListToMap(n);
+  YAML::Node deploy = Child(svc, "deploy");
+  if (YAML::Node n = Child(deploy, "labels"); n.IsSequence()) deploy["labels"] = ListToMap(n);
 }
 
 std::string VolumeTarget(const YAML::Node& v) {
-  if (v.IsMap()) return v["target"].as<std::string>("");
+  if (v.IsMap()) return Child(v, "target").as<std::string>("");
   std::string s = v.as<std::string>("");
   size_t c1 = s.find(':');
   if (c1 == std::string::npos) return s;
@@ -82,9 +91,9 @@ Result<MountSpec> ParseMount(const YAML::Node& v, const YAML::Node& top_volumes,
                              const std::string& stack, const std::string& service) {
   MountSpec m;
   if (v.IsMap()) {
-    m.type = v["type"].as<std::string>("volume");
-    m.source = v["source"].as<std::string>("");
-    m.target = v["target"].as<std::string>("");
+    m.type = Child(v, "type").as<std::string>("volume");
+    m.source = Child(v, "source").as<std::string>("");
+    m.target = Child(v, "target").as<std::string>("");
   } else {
     std::string s = v.as<std::string>("");
     size_t c = s.find(':');
@@ -94,14 +103,14 @@ Result<MountSpec> ParseMount(const YAML::Node& v, const YAML::Node& top_volumes,
     m.type = path ? "bind" : "volume";
   }
   if (m.type != "volume" || m.source.empty()) return m;
-  YAML::Node decl = top_volumes ? top_volumes[m.source] : YAML::Node();
+  YAML::Node decl = Child(top_volumes, m.source);
   if (!decl.IsDefined())
     return Status::Invalid("service " + service + " mounts volume '" + m.source +
                            "', which is not declared under the top-level `volumes:`");
-  YAML::Node ext = decl.IsMap() ? decl["external"] : YAML::Node();
-  bool external = ext && (ext.IsMap() || ext.as<std::string>("") == "true");
-  std::string name = decl.IsMap() ? decl["name"].as<std::string>("") : "";
-  if (external && name.empty() && ext.IsMap()) name = ext["name"].as<std::string>("");
+  YAML::Node ext = Child(decl, "external");
+  bool external = ext.IsDefined() && (ext.IsMap() || ext.as<std::string>("") == "true");
+  std::string name = Child(decl, "name").as<std::string>("");
+  if (external && name.empty()) name = Child(ext, "name").as<std::string>("");
   m.external = external;
   m.source = !name.empty() ? name : external ? m.source : stack + "_" + m.source;
   return m;
@@ -109,7 +118,7 @@ Result<MountSpec> ParseMount(const YAML::Node& v, const YAML::Node& top_volumes,
 
 std::map<std::string, std::string> StringMap(const YAML::Node& n) {
   std::map<std::string, std::string> out;
-  if (!n.IsMap()) return out;
+  if (!n.IsDefined() || !n.IsMap()) return out;
   for (auto it = n.begin(); it != n.end(); ++it)
     out[it->first.as<std::string>()] = it->second.IsNull() ? "" : it->second.as<std::string>("");
   return out;
@@ -135,25 +144,25 @@ Result<std::vector<ServiceSpec>> ComposeServices(const std::vector<ComposeInput>
     if (!st.ok()) return Status::Invalid(st.message(), f.name);
     for (const auto& u : unset)
       if (warnings) warnings->push_back(f.name + ": variable " + u + " is not set: using \"\"");
-    if (doc["services"])
-      for (auto it = doc["services"].begin(); it != doc["services"].end(); ++it)
-        NormalizeService(it->second);
+    if (YAML::Node services = Child(doc, "services"); services.IsMap())
+      for (auto it = services.begin(); it != services.end(); ++it) NormalizeService(it->second);
     Merge(merged, doc, 0, "");
   }
   std::vector<ServiceSpec> out;
-  YAML::Node services = merged["services"];
-  if (!services || !services.IsMap()) return out;
+  YAML::Node services = Child(merged, "services");
+  if (!services.IsMap()) return out;
   for (auto it = services.begin(); it != services.end(); ++it) {
     ServiceSpec spec;
     spec.stack = stack;
     spec.name = stack + "_" + it->first.as<std::string>();
     const YAML::Node& svc = it->second;
-    if (svc["deploy"]) spec.labels = StringMap(svc["deploy"]["labels"]);
+    spec.labels = StringMap(Child(Child(svc, "deploy"), "labels"));
     spec.labels["com.docker.stack.namespace"] = stack;
-    spec.container_labels = StringMap(svc["labels"]);
-    if (svc["volumes"])
-      for (const auto& v : svc["volumes"]) {
-        MV_ASSIGN_OR_RETURN(MountSpec m, ParseMount(v, merged["volumes"], stack, spec.name));
+    spec.container_labels = StringMap(Child(svc, "labels"));
+    YAML::Node volumes = Child(svc, "volumes");
+    if (volumes.IsSequence())
+      for (const auto& v : volumes) {
+        MV_ASSIGN_OR_RETURN(MountSpec m, ParseMount(v, Child(merged, "volumes"), stack, spec.name));
         spec.mounts.push_back(std::move(m));
       }
     out.push_back(std::move(spec));

@@ -1,0 +1,78 @@
+// `mailvault check`: read-only, subsets that add up to the whole repository, orphans are warnings.
+#include "storage/pack.h"
+#include "verify_fixture.h"
+
+namespace mv::testing {
+namespace {
+
+class Check : public VerifyFixture {};
+
+TEST_F(Check, WritesNothingToTheRepository) {
+  auto before = ListTree(repo());
+  RunResult c = VerifyFixture::Check({"--read-data"});
+  EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
+  RunResult v = VerifyFixture::Verify();
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_EQ(DiffTrees(before, ListTree(repo())), "");
+}
+
+TEST_F(Check, SubsetsKOfNTogetherReadEveryPackOnce) {
+  // More packs: a few more backups with new mail.
+  for (int i = 0; i < 3; i++) {
+    WriteFile(vol_ / ("mail/" + users_[0] + "/new/18000000" + std::to_string(i) + ".M1P1.x"), "mail " + std::to_string(i), 0600);
+    Backup();
+  }
+  auto all = ParseJson(VerifyFixture::Check({"--read-data"}));
+  uint64_t packs = all["packs"], blobs = all["blobs_hashed"], read = 0, hashed = 0;
+  ASSERT_GE(packs, 4u);
+  for (int k = 1; k <= 3; k++) {
+    auto j = ParseJson(VerifyFixture::Check({"--read-data-subset", std::to_string(k) + "/3"}));
+    EXPECT_EQ(j["ok"], true);
+    read += j["packs_read"].get<uint64_t>();
+    hashed += j["blobs_hashed"].get<uint64_t>();
+  }
+  EXPECT_EQ(read, packs);
+  EXPECT_EQ(hashed, blobs);
+  auto pct = ParseJson(VerifyFixture::Check({"--read-data-subset", "100%"}));
+  EXPECT_EQ(pct["packs_read"], packs);
+}
+
+TEST_F(Check, BadSubsetIsAUsageError) {
+  for (const char* bad : {"0/3", "4/3", "x", "0%", "150%"}) {
+    RunResult c = RunMailvault({"check", "--repo", repo(), "--read-data-subset", bad});
+    EXPECT_EQ(c.exit_code, 2) << bad;
+    EXPECT_NE(c.err.find("K/N"), std::string::npos) << c.err;
+  }
+}
+
+TEST_F(Check, OrphanPackIsAWarningNotDamage) {
+  auto r = OpenRepo();
+  auto w = storage::PackWriter::Create(r->TmpDir(), 3);
+  ASSERT_TRUE(w.ok());
+  std::string data = "orphan";
+  ASSERT_TRUE((*w)->Add(r->hasher().Hash(data.data(), data.size()), data.data(), data.size()).ok());
+  ASSERT_TRUE((*w)->Finish(r->PacksDir()).ok());   // never indexed, as after a crash
+  RunResult c = VerifyFixture::Check();
+  EXPECT_EQ(c.exit_code, 0) << c.out;
+  auto j = ParseJson(c);
+  ASSERT_EQ(j["problems"].size(), 1u);
+  EXPECT_EQ(j["problems"][0]["kind"], "pack-not-indexed");
+  EXPECT_TRUE(j["problems"][0]["warning"].get<bool>());
+}
+
+TEST_F(Check, HumanOutputNamesTheDamageAndWhatItAffects) {
+  auto r = OpenRepo();
+  auto msg = FirstMessage(Latest(*r));
+  std::string pack = PackOf(*r, msg.blobs[0]);
+  std::filesystem::remove(pack);
+  RunResult c = RunMailvault({"check", "--repo", repo()});
+  EXPECT_EQ(c.exit_code, 1);
+  EXPECT_EQ(c.out.rfind("check: DAMAGE FOUND", 0), 0u) << c.out;
+  EXPECT_NE(c.out.find("[pack-missing]"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find(pack), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find(msg.path), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("(mailbox " + users_[0] + ")"), std::string::npos) << c.out;
+}
+
+}  // namespace
+}  // namespace mv::testing

@@ -1,0 +1,47 @@
+# Step 8 of the e2e (sourced by swarm_e2e.sh): build the agent image with deploy/build-image.sh,
+# deploy deploy/stack.yml itself into the mail stack with a schedule of every minute, and check
+# its first run: a committed snapshot, a run report, a healthy `--health-check`, and a clean stop
+# on SIGTERM. Needs $MV, $REPO, $SRC_DIR.
+# (docker 20.10's `stack deploy -c a -c b` appends `command` lists instead of replacing them, so
+# the test sets deploy/stack.yml's variables rather than overriding the service.)
+E2E_AGENT_IMAGE=local/mailvault:e2e
+
+e2e_snapshot_count() { find "$REPO/snapshots" -maxdepth 1 -type f ! -name '.*' 2>/dev/null | wc -l; }
+e2e_report_file() { ls "$REPO"/reports/run-*.json 2>/dev/null | head -1; }
+e2e_has_report() { [[ -n "$(e2e_report_file)" ]]; }
+
+e2e_sidecar_run() {
+  DOCKER="$E2E_DOCKER_CLI" bash "$SRC_DIR/deploy/build-image.sh" --bin "$MV" --tag "$E2E_AGENT_IMAGE" \
+    || { e2e_check "deploy/build-image.sh builds the agent image" false; return; }
+  local before; before=$(e2e_snapshot_count)
+  rm -rf "$REPO/reports"
+  e2e_log "deploying deploy/stack.yml into $E2E_STACK (schedule: every minute, no jitter)"
+  (cd "$E2E_LIB_DIR" && MAILVAULT_IMAGE="$E2E_AGENT_IMAGE" MAILVAULT_DOCKER_SOCK="$E2E_SOCK" \
+     MAILVAULT_VOLUMES_ROOT="$E2E_DATA_ROOT/volumes" MAILVAULT_REPO_DIR="$REPO" \
+     MAILVAULT_SCHEDULE="* * * * *" MAILVAULT_JITTER=0 \
+     dk stack deploy --resolve-image never -c stack.yml -c "$SRC_DIR/deploy/stack.yml" \
+       "$E2E_STACK" >/dev/null) \
+    || { e2e_check "deploy/stack.yml deploys as a service of the stack" false; return; }
+  # The first run starts at the next whole minute.
+  e2e_wait_for 240 "the agent's first run report in $REPO/reports" e2e_has_report
+  local report; report=$(e2e_report_file)
+  e2e_check "the agent wrote a run report" test -n "$report"
+  e2e_check "the agent's run succeeded (report exit_code 0)" \
+    grep -qE '"exit_code": 0\b' "${report:-/dev/null}"
+  e2e_check_eq "the agent committed one snapshot" "$((before + 1))" "$(e2e_snapshot_count)"
+  e2e_check "mailvault agent --health-check says healthy inside the sidecar" \
+    e2e_exec backup /usr/local/bin/mailvault agent --health-check \
+      --health-file /tmp/mailvault-health.json
+  local cid; cid=$(e2e_cid backup)
+  e2e_check_eq "the agent runs with only DAC_READ_SEARCH (deploy/stack.yml cap_drop/cap_add)" \
+    "[ALL] [CAP_DAC_READ_SEARCH]" \
+    "$(dk inspect -f '{{.HostConfig.CapDrop}} {{.HostConfig.CapAdd}}' "$cid" 2>/dev/null)"
+  # Scale to 0 rather than remove, so the stopped container and its log stay to be read.
+  dk service scale --detach "${E2E_STACK}_backup=0" >/dev/null 2>&1
+  e2e_wait_for 30 "the agent container to stop" e2e_container_gone "$cid"
+  dk logs "$cid" >"$E2E_ROOT/agent.log" 2>&1
+  dk service rm "${E2E_STACK}_backup" >/dev/null 2>&1
+  sed 's/^/    agent| /' "$E2E_ROOT/agent.log" | tail -30 >&2
+  e2e_check "the agent stopped cleanly on SIGTERM" grep -q 'while idle: stopping' "$E2E_ROOT/agent.log"
+}
+e2e_container_gone() { [[ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" != true ]]; }

@@ -1,0 +1,131 @@
+#!/bin/bash
+# End-to-end test on a real Docker Swarm (issue #3, "End-to-end test on a real swarm"):
+# a private dockerd in swarm mode, local images (no registry), a Mailu-like stack labelled for
+# backupbot v2, real mail delivered by dovecot's LDA, then backup -> wipe -> restore with
+# mailvault, checked with dovecot's own doveadm and sqlite3; then one backup by the sidecar
+# image running as a service of the stack. Everything it starts is torn down on exit.
+#
+# Usage: swarm_e2e.sh [MAILVAULT_BIN]   (ctest passes $<TARGET_FILE:mailvault>)
+# Needs root (it runs dockerd). Environment:
+#   MAILVAULT_BIN  the mailvault binary when no argument is given (default: build/agent/mailvault
+#                  under the source tree)
+#   E2E_ROOT, E2E_CACHE, E2E_KEEP, E2E_SWARM_PORT, E2E_DATA_PORT: see tests/e2e/lib.sh
+# Prints "N passed, M failed" last; exits non-zero on any failure.
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+SRC_DIR="$(cd "$E2E_LIB_DIR/../.." && pwd)"
+MV="${1:-${MAILVAULT_BIN:-build/agent/mailvault}}"
+[[ "$MV" == /* ]] || MV="$SRC_DIR/$MV"
+REPO="$E2E_ROOT/repo"
+DOMAIN=example.org
+
+cleanup() {
+  local rc=$?
+  if [[ "${E2E_KEEP:-0}" == 1 ]]; then
+    e2e_log "E2E_KEEP=1: leaving dockerd (DOCKER_HOST=$DOCKER_HOST) and stack $E2E_STACK running"
+  else
+    e2e_stack_rm
+    e2e_dockerd_stop
+  fi
+  ((rc != 0 && E2E_FAILED == 0)) && E2E_FAILED=1
+  e2e_log "total $(($(date +%s) - E2E_T0)) s"
+  e2e_summary
+  ((E2E_FAILED == 0)) || exit 1
+}
+trap cleanup EXIT
+trap 'e2e_die "interrupted"' INT TERM
+
+[[ $EUID -eq 0 ]] || e2e_die "run as root: the test starts its own dockerd"
+[[ -x "$MV" ]] || e2e_die "mailvault binary $MV not found: build it or set MAILVAULT_BIN"
+
+# mv ARGS...: runs mailvault against the private engine, logging its output to $E2E_ROOT.
+mv_run() {
+  local log="$E2E_ROOT/mailvault-$1.log"
+  e2e_log "mailvault $*"
+  "$MV" "$@" >"$log.out" 2>"$log.err"
+  local rc=$?
+  sed 's/^/    | /' "$log.err" >&2
+  return $rc
+}
+
+# ---- 1. a private dockerd in swarm mode ----
+e2e_install_packages
+e2e_dockerd_start
+e2e_swarm_init
+e2e_stack_rm   # leftovers of a run that was killed
+rm -rf "$REPO"
+
+# ---- 2. local images (the mail image is cached in $E2E_CACHE) ----
+e2e_build_busybox
+e2e_build_mailstack
+
+# ---- 3. the Mailu-like stack ----
+e2e_stack_deploy
+
+# ---- 4. real mail, then a backup ----
+declare -A PRE
+for user in alice bob carol; do
+  n=$([[ $user == carol ]] && echo 2 || echo 3)
+  for i in $(seq 1 "$n"); do
+    e2e_deliver "$user@$DOMAIN" "$user-$i@e2e" "message $i for $user" || e2e_die "delivery failed"
+  done
+  PRE[$user]=$(e2e_count "$user@$DOMAIN")
+done
+e2e_check_eq "alice has 3 messages before the backup" 3 "${PRE[alice]}"
+e2e_check_eq "bob has 3 messages before the backup" 3 "${PRE[bob]}"
+e2e_check_eq "carol has 2 messages before the backup" 2 "${PRE[carol]}"
+PRE_USERS=$(e2e_sql "SELECT email FROM user ORDER BY email" | tr '\n' ' ')
+
+mv_run init --repo "$REPO" || e2e_die "mailvault init --repo $REPO failed"
+mv_run backup --repo "$REPO" --json \
+  || e2e_die "mailvault backup (stack mode, discovery from labels) failed; see $E2E_ROOT/mailvault-backup.log.*"
+SNAP=$(grep -oE '"snapshot(_id)?"[[:space:]]*:[[:space:]]*"[0-9a-f]{8,}"' "$E2E_ROOT/mailvault-backup.log.out" \
+       | head -1 | grep -oE '[0-9a-f]{8,}"$' | tr -d '"')
+[[ -n "$SNAP" ]] || e2e_die "no snapshot id (\"snapshot_id\") in mailvault backup --json output"
+e2e_log "snapshot $SNAP"
+mv_run ls --repo "$REPO" --snapshot "$SNAP" || e2e_check "mailvault ls --snapshot $SNAP exits 0" false
+e2e_check "the snapshot holds main.db" grep -q 'main\.db' "$E2E_ROOT/mailvault-ls.log.out"
+e2e_check "the snapshot holds bob's Maildir" grep -q 'bob@example\.org' "$E2E_ROOT/mailvault-ls.log.out"
+e2e_check "the snapshot leaves out the certs volume (label volumes.certs=false)" \
+  not grep -q 'cert\.pem' "$E2E_ROOT/mailvault-ls.log.out"
+e2e_check "the backup pre-hook ran in the admin container" e2e_exec admin test -s /data/.backup-prehook
+e2e_check "the backup post-hook ran (removed the dump)" e2e_exec admin test ! -e /data/main.sql
+
+# ---- 5. an incident: a deleted user row, a wiped Maildir, a lost message ----
+e2e_sql "DELETE FROM user WHERE email = 'carol@$DOMAIN'" || e2e_die "could not delete carol's row"
+e2e_exec imap rm -rf "/mail/alice@$DOMAIN" || e2e_die "could not wipe alice's Maildir"
+LOST=$(e2e_exec imap sh -c "grep -l 'Message-ID: <bob-2@e2e>' /mail/bob@$DOMAIN/new/* /mail/bob@$DOMAIN/cur/* 2>/dev/null")
+[[ -n "$LOST" ]] || e2e_die "could not find bob's message bob-2@e2e to delete"
+e2e_exec imap rm -f "$LOST" || e2e_die "could not delete $LOST"
+e2e_check_eq "the wipe removed carol's row" 0 "$(e2e_sql "SELECT count(*) FROM user WHERE email = 'carol@$DOMAIN'")"
+e2e_check_eq "the wipe emptied alice's mailbox" 0 "$(e2e_count "alice@$DOMAIN")"
+e2e_check_eq "the wipe took one of bob's messages" 2 "$(e2e_count "bob@$DOMAIN")"
+
+# ---- 6. mail arrives after the backup; then restore ----
+e2e_deliver "bob@$DOMAIN" "after-backup@e2e" "arrived after the backup" || e2e_die "delivery failed"
+mv_run restore --repo "$REPO" --snapshot "$SNAP" </dev/null \
+  || e2e_check "mailvault restore --snapshot $SNAP exits 0" false
+
+# ---- 7. everything is back, and nothing newer was lost ----
+e2e_check_eq "carol's user row is back" 1 "$(e2e_sql "SELECT count(*) FROM user WHERE email = 'carol@$DOMAIN'")"
+e2e_check_eq "main.db holds the same users as before the wipe" "$PRE_USERS" \
+  "$(e2e_sql "SELECT email FROM user ORDER BY email" | tr '\n' ' ')"
+e2e_check_eq "main.db passes PRAGMA integrity_check" ok "$(e2e_sql 'PRAGMA integrity_check')"
+e2e_check "the restore post-hook ran" e2e_exec admin test -s /data/.restore-posthook
+e2e_check_eq "doveadm counts alice's messages as before the wipe" "${PRE[alice]}" "$(e2e_count "alice@$DOMAIN")"
+e2e_check_eq "doveadm counts bob's messages as before the wipe, plus the later one" \
+  "$((PRE[bob] + 1))" "$(e2e_count "bob@$DOMAIN")"
+e2e_check_eq "doveadm counts carol's messages as before the wipe" "${PRE[carol]}" "$(e2e_count "carol@$DOMAIN")"
+e2e_check_eq "bob's deleted message is back (doveadm search)" 1 "$(e2e_count_msgid "bob@$DOMAIN" bob-2@e2e)"
+e2e_check_eq "the message delivered after the backup survived" 1 \
+  "$(e2e_count_msgid "bob@$DOMAIN" after-backup@e2e)"
+e2e_check_eq "restored Maildir files belong to uid/gid 8 (mail)" "" \
+  "$(e2e_exec imap find /mail ! -user 8 -o ! -group 8 | head -3)"
+e2e_deliver "alice@$DOMAIN" "after-restore@e2e" "after the restore" \
+  && e2e_check_eq "dovecot delivers into the restored Maildir" "$((PRE[alice] + 1))" "$(e2e_count "alice@$DOMAIN")"
+
+# ---- 8. the sidecar image, run once as a service of the stack ----
+source "$E2E_LIB_DIR/sidecar.sh"
+e2e_sidecar_run
+
+# ---- 9. teardown: the EXIT trap removes the stack and stops our dockerd by PID ----

@@ -1,0 +1,74 @@
+// The nightly integrity report (issue #4, "report"): a value type gathered by the agent (verify
+// runs, a rotating check, repository statistics) and pure renderers for its four outputs. The
+// renderers return text; writing files is the caller's job.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "storage/snapshot.h"
+#include "verify/check.h"
+#include "verify/snapshot_verify.h"
+
+namespace mv::verify {
+
+// The group a snapshot belongs to: its "stack" tag, else "sources:<sorted source names>".
+std::string GroupOf(const storage::SnapshotMeta& m);
+
+// Night number for pack rotation: days since the epoch (UTC). Pack bucket (night mod N) + 1 is
+// read on that night, so every pack is re-read within N nights (verify/check.h SubsetBucket).
+uint32_t RotationBucket(int64_t now, uint32_t nights);
+
+struct HistoryPoint {
+  int64_t time = 0;
+  uint64_t messages = 0;          // census total of that snapshot
+  uint64_t repository_bytes = 0;  // cumulative packed bytes up to and including it
+};
+
+struct GroupReport {
+  std::string name;               // stack or source group
+  std::string snapshot;           // latest snapshot ID
+  int64_t last_time = 0;          // its start time
+  int64_t last_success_time = 0;  // latest snapshot without unreadable files
+  int64_t age_seconds = 0;
+  bool stale = false;             // no successful backup within max_age
+  bool verified = false;          // verify ran
+  bool verify_ok = false;
+  std::string verify_error;       // verify could not run (Status text)
+  std::vector<std::string> verify_errors;   // VerifyResult::Errors()
+  uint64_t lost_messages = 0, messages = 0, snapshots = 0;
+  std::map<std::string, uint64_t> mailbox_messages;   // from the latest census
+  std::map<std::string, std::string> hooks;   // "hook.*" tags of the latest snapshot
+  std::vector<HistoryPoint> history;          // oldest first
+  nlohmann::json verify_json;                 // ToJson(VerifyResult), for the JSON output
+};
+
+struct Report {
+  int64_t generated = 0;
+  std::string repository;
+  int64_t max_age_seconds = 0;
+  uint32_t rotate_nights = 0, rotation_bucket = 0;
+  uint64_t repository_bytes = 0;    // everything under the repository directory
+  uint64_t pack_bytes = 0;
+  uint64_t logical_bytes = 0;       // sum of file bytes over all snapshots
+  double dedup_ratio = 0;           // logical_bytes / pack_bytes
+  uint64_t growth_bytes_24h = 0;    // packed bytes added by snapshots of the last 24 h
+  uint64_t snapshots = 0;
+  CheckResult check;                // the rotating check
+  std::string check_error;
+  std::vector<GroupReport> groups;
+  bool damage() const;              // a verify failed or the check found damage
+  bool stale() const;
+  int ExitCode() const;             // 0 ok, 1 damage, 4 stale (damage wins)
+};
+
+nlohmann::json RenderJson(const Report& r);
+std::string RenderMarkdown(const Report& r);
+std::string RenderHtml(const Report& r);        // self-contained: inline CSS and SVG, no scripts
+std::string RenderPrometheus(const Report& r);  // node_exporter textfile format
+
+}  // namespace mv::verify

@@ -1,0 +1,187 @@
+#include "verify/snapshot_verify.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <set>
+
+#include "storage/repository.h"
+#include "verify/check.h"
+
+namespace mv::verify {
+namespace {
+
+using storage::FileEntry;
+using storage::FileType;
+
+int64_t MtimeNs(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+// Where a snapshot path lives in the live sources, or "" when its source is not given.
+std::string LivePath(const VerifyOptions& o, const std::string& snap_path) {
+  auto slash = snap_path.find('/');
+  auto it = o.live.find(snap_path.substr(0, slash));
+  if (it == o.live.end() || slash == std::string::npos) return "";
+  return it->second + snap_path.substr(slash);
+}
+
+// Every regular file of the manifest must be back with its recorded content.
+void CheckFiles(const storage::Repository& repo, const storage::Snapshot& snap, const std::map<std::string,
+                std::pair<uint64_t, storage::BlobId>>& restored, const std::map<std::string, std::string>& mailbox_of,
+                VerifyResult& r) {
+  std::vector<storage::BlobId> damaged_blobs;
+  for (const auto& f : snap.files) {
+    if (f.type != FileType::kRegular) continue;
+    auto it = restored.find(f.path);
+    std::string what;
+    if (it == restored.end()) what = "missing after restore";
+    else if (it->second.first != f.size) what = "restored with " + std::to_string(it->second.first) +
+                                                 " bytes, recorded " + std::to_string(f.size);
+    else if (it->second.second != f.content) what = "restored content differs from the recorded content";
+    if (what.empty()) continue;
+    auto mb = mailbox_of.find(f.path);
+    r.damaged_files.push_back({f.path, mb == mailbox_of.end() ? "" : mb->second, what, {}});
+  }
+  // Which other snapshots hold the same (damaged) blobs.
+  if (r.damaged_files.empty() || r.damaged_files.size() > 1000) return;
+  std::map<std::string, const FileEntry*> by_path;
+  for (const auto& f : snap.files) by_path[f.path] = &f;
+  for (auto& d : r.damaged_files) {
+    const FileEntry* e = by_path[d.path];
+    if (!e || e->blobs.empty()) continue;
+    std::set<std::string> others;
+    for (const auto& a : FindBlobUsers(repo, e->blobs, 50))
+      if (a.snapshot != snap.meta.id) others.insert(a.snapshot);
+    d.other_snapshots.assign(others.begin(), others.end());
+  }
+}
+
+DatabaseCheck CheckDatabase(const FileEntry& f, const VerifyOptions& o, const storage::Snapshot& snap,
+                            const std::map<std::string, std::pair<uint64_t, storage::BlobId>>& restored) {
+  DatabaseCheck d;
+  d.path = f.path;
+  std::string img = o.restored_root + "/" + f.path;
+  auto it = restored.find(f.path);
+  d.content_matches = it != restored.end() && it->second.second == f.content;
+  auto integ = CheckSqliteIntegrity(img);
+  if (!integ.ok()) {
+    d.integrity_problems.push_back(integ.status().ToString());
+  } else {
+    d.integrity_ok = integ->ok;
+    d.integrity_problems = integ->problems;
+  }
+  std::string live = o.against_live ? LivePath(o, f.path) : "";
+  struct stat st;
+  if (live.empty() || ::stat(live.c_str(), &st) != 0 || !d.integrity_ok) return d;
+  d.live_path = live;
+  int64_t since = snap.meta.time_ns ? snap.meta.time_ns : snap.meta.time * 1000000000;
+  d.live_unchanged_since = MtimeNs(live) < since && MtimeNs(live + "-wal") < since;
+  SqliteDiffOptions dopts;
+  dopts.tables = o.sqlite_tables;
+  dopts.max_listed_rows = o.max_listed;
+  auto diff = DiffSqlite(img, live, dopts);
+  if (diff.ok()) d.vs_live = std::move(diff).value();
+  else d.error = diff.status().ToString();
+  return d;
+}
+
+}  // namespace
+
+bool DatabaseCheck::loss() const {
+  return !integrity_ok || !content_matches || (live_unchanged_since && vs_live && !vs_live->identical());
+}
+
+uint64_t VerifyResult::lost_messages() const {
+  return snapshot_vs_restored.only_base.size() + snapshot_vs_restored.changed.size() +
+         snapshot_vs_restored.moved.size();
+}
+
+std::vector<std::string> VerifyResult::Errors() const {
+  std::vector<std::string> e;
+  auto n = [](size_t k, const char* what) { return std::to_string(k) + " " + what; };
+  if (!restore_problems.empty()) e.push_back(n(restore_problems.size(), "restore problem(s): damaged or missing blobs"));
+  if (!snapshot_vs_restored.only_base.empty()) e.push_back(n(snapshot_vs_restored.only_base.size(), "message(s) lost: in the snapshot, not restored"));
+  if (!snapshot_vs_restored.changed.empty()) e.push_back(n(snapshot_vs_restored.changed.size(), "message(s) restored with changed content"));
+  if (!snapshot_vs_restored.moved.empty() || !snapshot_vs_restored.only_other.empty())
+    e.push_back(n(snapshot_vs_restored.moved.size() + snapshot_vs_restored.only_other.size(), "message(s) restored in a place the snapshot does not name"));
+  size_t other_files = 0;
+  for (const auto& d : damaged_files) other_files += d.mailbox.empty();
+  if (other_files) e.push_back(n(other_files, "other file(s) missing or damaged after restore"));
+  if (!recorded_vs_manifest.empty()) e.push_back(n(recorded_vs_manifest.size(), "folder(s) where the manifest disagrees with the census recorded at backup"));
+  if (!recorded_vs_restored.empty()) e.push_back(n(recorded_vs_restored.size(), "folder(s) where the restored Maildir disagrees with the recorded census"));
+  for (const auto& l : live)
+    if (!l.messages.changed.empty()) e.push_back(n(l.messages.changed.size(), ("message(s) whose content differs from live source " + l.source + " under the same name").c_str()));
+  for (const auto& d : databases) {
+    if (!d.integrity_ok) e.push_back(d.path + ": SQLite integrity check failed");
+    else if (!d.content_matches) e.push_back(d.path + ": restored database differs from the recorded image");
+    if (d.integrity_ok && d.live_unchanged_since && d.vs_live && !d.vs_live->identical())
+      e.push_back(d.path + ": rows differ from the live database, which has not changed since the snapshot (loss)");
+  }
+  return e;
+}
+
+bool VerifyResult::ok() const { return Errors().empty(); }
+
+Result<VerifyResult> VerifyRestored(const storage::Repository& repo, const storage::Snapshot& snap,
+                                    const VerifyOptions& o, const std::vector<std::string>& restore_problems) {
+  VerifyResult r;
+  r.snapshot_id = snap.meta.id;
+  r.snapshot_time = snap.meta.time;
+  r.restore_problems = restore_problems;
+  Inventory recorded_inv = InventoryOfEntries(snap.files);
+  std::map<std::string, std::string> mailbox_of;
+  std::set<std::pair<std::string, std::string>> mailboxes;
+  for (const auto& m : recorded_inv.messages) {
+    mailbox_of[m.path] = m.mailbox;
+    mailboxes.insert({m.source, m.mailbox});
+  }
+  r.messages = recorded_inv.messages.size();
+  r.mailboxes = mailboxes.size();
+  r.folders = snap.meta.census.size();
+  for (const auto& f : snap.files)
+    if (f.type == FileType::kRegular) r.files++, r.bytes += f.size;
+
+  // The restored tree, every file hashed.
+  ScannedTree restored;
+  for (const auto& src : snap.meta.sources) {
+    auto t = ScanTree(src.name, o.restored_root + "/" + src.name, repo.hasher(), {.hash_all_files = true});
+    if (!t.ok()) return t.status();
+    restored.files.insert(t->files.begin(), t->files.end());
+    restored.inventory.census.insert(restored.inventory.census.end(), t->inventory.census.begin(), t->inventory.census.end());
+    restored.inventory.messages.insert(restored.inventory.messages.end(), t->inventory.messages.begin(), t->inventory.messages.end());
+    for (auto& p : t->problems) r.restore_problems.push_back(p);
+  }
+  if (o.against_snapshot) {
+    r.recorded_vs_manifest = DiffCensus(snap.meta.census, recorded_inv.census);
+    r.recorded_vs_restored = DiffCensus(snap.meta.census, restored.inventory.census);
+    r.snapshot_vs_restored = DiffMessages(recorded_inv.messages, restored.inventory.messages);
+    CheckFiles(repo, snap, restored.files, mailbox_of, r);
+  }
+  if (o.against_live) {
+    for (const auto& [name, path] : o.live) {
+      LiveComparison lc{name, path, {}, {}, {}};
+      auto t = ScanTree(name, path, repo.hasher());
+      if (!t.ok()) {
+        lc.problems.push_back(t.status().ToString());
+      } else {
+        std::vector<storage::CensusRow> mine;
+        for (const auto& c : snap.meta.census) if (c.source == name) mine.push_back(c);
+        std::vector<MessageRecord> msgs;
+        for (const auto& m : recorded_inv.messages) if (m.source == name) msgs.push_back(m);
+        lc.census = DiffCensus(mine, t->inventory.census);
+        lc.messages = DiffMessages(msgs, t->inventory.messages);
+        lc.problems = t->problems;
+      }
+      r.live.push_back(std::move(lc));
+    }
+  }
+  for (const auto& f : snap.files)
+    if (f.type == FileType::kRegular && (f.flags & storage::kFlagSqlite))
+      r.databases.push_back(CheckDatabase(f, o, snap, restored.files));
+  return r;
+}
+
+}  // namespace mv::verify

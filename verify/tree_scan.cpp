@@ -1,0 +1,154 @@
+#include "verify/tree_scan.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <unordered_map>
+
+#include "verify/maildir.h"
+
+namespace mv::verify {
+namespace {
+
+using storage::FileEntry;
+using storage::FileType;
+
+// Maildir detection over manifest-shaped entries, the same rules as CensusOfEntries.
+class MaildirIndex {
+ public:
+  explicit MaildirIndex(const std::vector<FileEntry>& files) {
+    for (const auto& f : files) {
+      if (f.type != FileType::kDirectory) continue;
+      auto slash = f.path.find_last_of('/');
+      if (slash == std::string::npos) continue;
+      std::string base = f.path.substr(slash + 1);
+      int bit = base == "cur" ? 1 : base == "new" ? 2 : base == "tmp" ? 4 : 0;
+      if (bit) subdirs_[f.path.substr(0, slash)] |= bit;
+    }
+  }
+  bool IsMaildirDir(const std::string& p) const {
+    auto it = subdirs_.find(p);
+    return it != subdirs_.end() && it->second == 7;
+  }
+  MaildirPlace Place(const std::string& dir, std::string* source) const {
+    auto first = dir.find('/');
+    *source = dir.substr(0, first);
+    std::string rel = first == std::string::npos ? "" : dir.substr(first + 1);
+    auto slash = dir.find_last_of('/');
+    bool parent_md = first != std::string::npos && slash != std::string::npos && slash > first &&
+                     IsMaildirDir(dir.substr(0, slash));
+    return PlaceOf(rel, parent_md);
+  }
+  // The Maildir holding message file `path`, or "" when it is not a message.
+  std::string MaildirOfMessage(const std::string& path) const {
+    auto s1 = path.find_last_of('/');
+    if (s1 == std::string::npos || s1 == 0) return "";
+    auto s2 = path.find_last_of('/', s1 - 1);
+    if (s2 == std::string::npos) return "";
+    std::string_view sub = std::string_view(path).substr(s2 + 1, s1 - s2 - 1);
+    if (sub != "cur" && sub != "new") return "";
+    std::string dir = path.substr(0, s2);
+    return IsMaildirDir(dir) ? dir : "";
+  }
+
+ private:
+  std::unordered_map<std::string, int> subdirs_;
+};
+
+}  // namespace
+
+Inventory InventoryOfEntries(const std::vector<FileEntry>& files) {
+  Inventory inv;
+  inv.census = CensusOfEntries(files);
+  MaildirIndex idx(files);
+  for (const auto& f : files) {
+    if (f.type != FileType::kRegular) continue;
+    std::string dir = idx.MaildirOfMessage(f.path);
+    if (dir.empty()) continue;
+    MessageRecord m;
+    MaildirPlace place = idx.Place(dir, &m.source);
+    m.mailbox = place.mailbox;
+    m.folder = place.folder;
+    m.unique = std::string(UniqueName(f.path.substr(f.path.find_last_of('/') + 1)));
+    m.path = f.path;
+    m.size = f.size;
+    m.content = f.content;
+    inv.messages.push_back(std::move(m));
+  }
+  std::sort(inv.messages.begin(), inv.messages.end(),
+            [](const auto& a, const auto& b) { return a.path < b.path; });
+  return inv;
+}
+
+Result<storage::BlobId> HashFile(const std::string& path, const storage::KeyedHasher& hasher) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open", path);
+  storage::KeyedHasher::Stream h(hasher);
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Status st = Status::FromErrno(errno, "read", path);
+      ::close(fd);
+      return st;
+    }
+    if (n == 0) break;
+    h.Update(buf.data(), static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return h.Final();
+}
+
+Result<ScannedTree> ScanTree(const std::string& source, const std::string& root,
+                             const storage::KeyedHasher& hasher, const ScanOptions& opts) {
+  namespace stdfs = std::filesystem;
+  struct stat rs;
+  if (::lstat(root.c_str(), &rs) != 0 || !S_ISDIR(rs.st_mode))
+    return Status::NotFound("not a directory: cannot read source '" + source + "' here", root);
+  ScannedTree out;
+  std::vector<FileEntry> entries;
+  std::error_code ec;
+  stdfs::recursive_directory_iterator it(root, stdfs::directory_options::none, ec), end;
+  if (ec) return Status::IOError("cannot list directory: " + ec.message(), root);
+  for (; it != end; it.increment(ec)) {
+    if (ec) {
+      out.problems.push_back(root + ": " + ec.message());
+      break;
+    }
+    std::string full = it->path().string();
+    struct stat st;
+    if (::lstat(full.c_str(), &st) != 0) {
+      out.problems.push_back(full + ": " + std::strerror(errno));
+      continue;
+    }
+    FileEntry e;
+    e.path = source + "/" + full.substr(root.size() + 1);
+    if (S_ISDIR(st.st_mode)) e.type = FileType::kDirectory;
+    else if (S_ISREG(st.st_mode)) e.type = FileType::kRegular;
+    else continue;   // symlinks and special files are not mail
+    e.size = static_cast<uint64_t>(st.st_size);
+    entries.push_back(std::move(e));
+  }
+  MaildirIndex idx(entries);
+  for (auto& e : entries) {
+    if (e.type != FileType::kRegular) continue;
+    bool message = !idx.MaildirOfMessage(e.path).empty();
+    if (message || opts.hash_all_files) {
+      auto h = HashFile(root + e.path.substr(source.size()), hasher);
+      if (h.ok()) e.content = *h;
+      else out.problems.push_back(h.status().ToString());
+    }
+    out.files[e.path] = {e.size, e.content};
+  }
+  out.inventory = InventoryOfEntries(entries);
+  return out;
+}
+
+}  // namespace mv::verify

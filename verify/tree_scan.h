@@ -1,0 +1,60 @@
+// What verify reads from a tree of files: the Maildir messages (with their place and content
+// hash) and the census built from them, counted exactly as the archiver counts (verify/maildir.h).
+// The same inventory is built from a snapshot's manifest entries, from a restored tree and from a
+// live source, so the three can be compared message by message.
+//
+// Read-only: files are opened O_RDONLY (O_NOATIME where permitted), nothing is created.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "storage/hash.h"
+#include "storage/snapshot.h"
+#include "storage/status.h"
+
+namespace mv::verify {
+
+struct MessageRecord {
+  std::string source;    // snapshot source name ("mail")
+  std::string mailbox;   // "alice@example.org"
+  std::string folder;    // "INBOX", ".Sent"
+  std::string unique;    // Maildir unique name (before ":2,")
+  std::string path;      // "<source>/<relative path>" as in the manifest
+  uint64_t size = 0;
+  storage::BlobId content;
+};
+
+struct Inventory {
+  std::vector<storage::CensusRow> census;   // sorted by source, mailbox, folder
+  std::vector<MessageRecord> messages;      // sorted by path
+};
+
+// From manifest entries (what a snapshot claims to hold).
+Inventory InventoryOfEntries(const std::vector<storage::FileEntry>& files);
+
+struct ScanOptions {
+  // Hash every regular file, not only Maildir messages (restored trees: every file is checked
+  // against the manifest). Default: messages only (live sources).
+  bool hash_all_files = false;
+};
+
+struct ScannedTree {
+  Inventory inventory;
+  // Every regular file found: "<source>/<rel>" -> (size, content hash or zero if not hashed).
+  std::map<std::string, std::pair<uint64_t, storage::BlobId>> files;
+  std::vector<std::string> problems;   // unreadable entries, "<path>: <reason>"
+};
+
+// Walks `root` (a directory holding what the snapshot calls source `source`), without following
+// symlinks. Entries in Maildir tmp/ directories are listed but never counted as messages.
+// NotFound when `root` does not exist.
+Result<ScannedTree> ScanTree(const std::string& source, const std::string& root,
+                             const storage::KeyedHasher& hasher, const ScanOptions& opts = {});
+
+// Keyed hash of a whole file, streamed. Opens read-only with O_NOATIME when allowed.
+Result<storage::BlobId> HashFile(const std::string& path, const storage::KeyedHasher& hasher);
+
+}  // namespace mv::verify
