@@ -98,8 +98,7 @@ class ParentLookup {
     }
   }
 
-  const FileEntry* Reusable(const WalkedEntry& w) const {
-    const FileEntry& e = w.entry;
+  const FileEntry* Reusable(const FileEntry& e, bool maildir_message) const {
     auto it = by_path_.find(e.path);
     if (it != by_path_.end()) {
       const FileEntry* p = it->second;
@@ -107,7 +106,7 @@ class ParentLookup {
           p->mtime_ns == e.mtime_ns && p->ctime_ns == e.ctime_ns)
         return p;
     }
-    if (!w.maildir_message) return nullptr;
+    if (!maildir_message) return nullptr;
     // A Maildir message renamed for a flag change or moved between folders keeps its inode,
     // size and mtime (only ctime moves), and Maildir messages are never rewritten in place.
     auto jt = by_inode_.find(InodeKey{e.dev, e.ino});
@@ -155,31 +154,37 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
   // 1. Walk: stat only.
   if (progress) progress({0, 0, 0, 0, "scan"});
   WalkOutput walk;
-  std::vector<size_t> source_of;   // entry index -> source index
-  for (size_t i = 0; i < opts.sources.size(); i++) {
-    MV_RETURN_IF_ERROR(WalkSource(opts.sources[i], &walk));
-    source_of.resize(walk.entries.size(), i);
+  if (parent) {   // avoid growing the vectors by doubling: the tree is about as big as last time
+    size_t n = parent->files.size() + parent->files.size() / 16 + 64;
+    walk.entries.reserve(n);
+    walk.maildir_message.reserve(n);
+    walk.source.reserve(n);
   }
+  for (size_t i = 0; i < opts.sources.size(); i++)
+    MV_RETURN_IF_ERROR(WalkSource(opts.sources[i], static_cast<uint16_t>(i), &walk));
 
   // 2. Plan: reuse from the parent, or read.
-  ParentLookup lookup(parent ? &*parent : nullptr);
   std::vector<size_t> jobs;
   uint64_t bytes_to_read = 0;
+  {
+  ParentLookup lookup(parent ? &*parent : nullptr);
   for (size_t i = 0; i < walk.entries.size(); i++) {
-    WalkedEntry& w = walk.entries[i];
-    if (w.entry.type == FileType::kDirectory) result.stats.dirs++;
-    if (w.entry.type == FileType::kSymlink) result.stats.symlinks++;
-    if (w.entry.type != FileType::kRegular) continue;
+    FileEntry& w = walk.entries[i];
+    if (w.type == FileType::kDirectory) result.stats.dirs++;
+    if (w.type == FileType::kSymlink) result.stats.symlinks++;
+    if (w.type != FileType::kRegular) continue;
     result.stats.files++;
-    if (const FileEntry* p = lookup.Reusable(w)) {
-      w.entry.content = p->content;
-      w.entry.blobs = p->blobs;
-      w.entry.flags = p->flags;
+    if (const FileEntry* p = lookup.Reusable(w, walk.maildir_message[i])) {
+      w.content = p->content;
+      w.blobs = p->blobs;
+      w.flags = p->flags;
     } else {
       jobs.push_back(i);
-      bytes_to_read += w.entry.size;
+      bytes_to_read += w.size;
     }
   }
+  }
+  parent.reset();   // not needed past planning: free its entries before reading
 
   // 3. Read what changed, in parallel; each worker owns one open pack.
   int threads = WorkerCount(opts.threads);
@@ -201,15 +206,16 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
           size_t end = std::min(start + 8, jobs.size());
           for (size_t j = start; j < end; j++) {
             size_t i = jobs[j];
-            WalkedEntry& w = walk.entries[i];
-            const SourceSpec& src = opts.sources[source_of[i]];
-            FileOutcome out = store.Store(t, root_fds[source_of[i]], src.path + "/" + w.rel, w.rel, &w.entry);
+            FileEntry& w = walk.entries[i];
+            const SourceSpec& src = opts.sources[walk.source[i]];
+            std::string rel(RelPath(w, src.name));
+            FileOutcome out = store.Store(t, root_fds[walk.source[i]], src.path + "/" + rel, rel, &w);
             files_done++;
-            bytes_done += w.entry.size;
+            bytes_done += w.size;
             std::lock_guard<std::mutex> l(mu);
             if (!out.fatal.ok() && fatal.ok()) fatal = out.fatal;
             if (out.drop) dropped[i] = 1;
-            if (!out.problem.empty()) result.problems.push_back({src.path + "/" + w.rel, out.problem});
+            if (!out.problem.empty()) result.problems.push_back({src.path + "/" + rel, out.problem});
           }
           std::lock_guard<std::mutex> l(mu);
           if (!fatal.ok()) return;
@@ -228,9 +234,14 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
   MV_RETURN_IF_ERROR(repo.WriteIndex(writer.packs()));
 
   storage::Snapshot snap;
-  snap.files.reserve(walk.entries.size());
+  size_t kept = 0;
   for (size_t i = 0; i < walk.entries.size(); i++)
-    if (!dropped[i]) snap.files.push_back(std::move(walk.entries[i].entry));
+    if (!dropped[i]) {
+      if (kept != i) walk.entries[kept] = std::move(walk.entries[i]);
+      kept++;
+    }
+  walk.entries.resize(kept);
+  snap.files = std::move(walk.entries);
   auto& m = snap.meta;
   m.time = started;
   m.time_ns = started_ns;

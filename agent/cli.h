@@ -5,8 +5,6 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
-#include "agent/backup.h"
-#include "agent/restore.h"
 #include "storage/status.h"
 
 namespace mv::agent {
@@ -50,10 +48,6 @@ void RegisterCheck(CLI::App& app, CliContext& ctx);
 void RegisterVerify(CLI::App& app, CliContext& ctx);
 void RegisterReport(CLI::App& app, CliContext& ctx);
 
-// `mailvault backup` without --source: the labelled swarm stacks (agent/cmd_backup_stack.cpp).
-int RunStackBackupCommand(CliContext& ctx, storage::Repository& repo, const BackupOptions& base);
-// `mailvault restore` without --target: into the live volumes of the labelled stacks.
-int RunStackRestoreCommand(CliContext& ctx, storage::Repository& repo, const RestoreOptions& base);
 
 int RunCli(int argc, char** argv);
 

@@ -6,6 +6,7 @@
 
 #include "agent/cli.h"
 #include "agent/sidecar.h"
+#include "agent/stack_report.h"
 #include "storage/repository.h"
 
 namespace mv::agent {
@@ -42,7 +43,7 @@ int HealthCheck(const AgentArgs& a) {
 int RunOnce(CliContext& ctx, const AgentArgs& a) {
   auto repo = storage::Repository::Open(ctx.repo);
   if (!repo.ok()) return ReportError(ctx, repo.status());
-  return RunStackBackupCommand(ctx, **repo, BackupOptions{});
+  return RunAndReportStackBackup(ctx, **repo, StackBackupOptions{});
 }
 
 int Run(CliContext& ctx, const AgentArgs& a) {

@@ -3,6 +3,7 @@
 #include "agent/backup.h"
 #include "agent/cli.h"
 #include "agent/output.h"
+#include "agent/stack_report.h"
 #include "storage/repository.h"
 
 namespace mv::agent {
@@ -11,6 +12,7 @@ namespace {
 struct BackupArgs {
   std::vector<std::string> sources, tags;
   BackupOptions opts;
+  StackBackupOptions stack;   // used when no --source is given
 };
 
 Status ParseArgs(BackupArgs& a) {
@@ -77,6 +79,8 @@ void RegisterBackup(CLI::App& app, CliContext& ctx) {
   AddRepoOption(sub, ctx);
   sub->add_option("-s,--source", a->sources, "NAME=DIR to back up; repeat for several (e.g. mail=/srv/mail)");
   sub->add_option("--tag", a->tags, "KEY=VALUE tag on the snapshot; repeatable");
+  sub->add_option("--stack", a->stack.stack, "Without --source: only this swarm stack (default: every enabled stack)");
+  AddStackOptions(sub, a->stack);
   sub->add_option("--host", a->opts.host, "Host name recorded in the snapshot (default: this host)");
   sub->add_option("--parent", a->opts.parent,
                   "Parent snapshot for change detection (default: latest with the same host and "
@@ -91,11 +95,13 @@ void RegisterBackup(CLI::App& app, CliContext& ctx) {
     if (Status st = ParseArgs(*a); !st.ok()) return void(ctx.exit_code = ReportError(ctx, st));
     auto repo = storage::Repository::Open(ctx.repo);
     if (!repo.ok()) return void(ctx.exit_code = ReportError(ctx, repo.status()));
+    ProgressPrinter pp(ctx);
     if (a->opts.sources.empty()) {
-      ctx.exit_code = RunStackBackupCommand(ctx, **repo, a->opts);
+      a->stack.base = a->opts;
+      ctx.exit_code = RunAndReportStackBackup(ctx, **repo, a->stack, pp.fn());
+      pp.Done();
       return;
     }
-    ProgressPrinter pp(ctx);
     auto res = RunBackup(**repo, a->opts, pp.fn());
     pp.Done();
     if (!res.ok()) return void(ctx.exit_code = ReportError(ctx, res.status()));

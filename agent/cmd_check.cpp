@@ -23,11 +23,12 @@ void PrintCheck(const verify::CheckResult& r, std::ostream& out) {
     if (!p.snapshot.empty()) out << "  snapshot: " << p.snapshot << "\n";
     if (p.affected_total) {
       out << "  affects " << p.affected_total << " file(s) in snapshots:\n";
-      for (const auto& a : p.affected)
+      for (size_t i = 0; i < p.affected.size() && i < 20; i++) {
+        const auto& a = p.affected[i];
         out << "    " << a.snapshot.substr(0, 8) << "  " << a.path
             << (a.mailbox.empty() ? "" : "  (mailbox " + a.mailbox + ")") << "\n";
-      if (p.affected_total > p.affected.size())
-        out << "    ... and " << p.affected_total - p.affected.size() << " more\n";
+      }
+      if (p.affected_total > 20) out << "    ... and " << p.affected_total - 20 << " more (--json lists up to 100)\n";
     }
   }
   if (!r.ok())

@@ -4,6 +4,7 @@
 #include "agent/output.h"
 #include "agent/restore.h"
 #include "agent/snapshot_ref.h"
+#include "agent/stack_report.h"
 
 namespace mv::agent {
 namespace {
@@ -42,18 +43,25 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
   sub->add_flag("--overwrite", o->overwrite, "Replace existing files whose content differs");
   sub->add_flag("-n,--dry-run", o->dry_run, "Print what would be written; change nothing");
   sub->add_option("--threads", o->threads, "Parallel pack readers (default: number of cores)");
+  auto st = std::make_shared<StackRestoreOptions>();
+  sub->add_option("--stack", st->stack, "Without --target: the stack to restore into (default: the snapshot's stack tag)");
+  sub->add_option("--service", st->service, "Without --target: only the volumes of this service");
+  sub->add_option("--volume", st->volume, "Without --target: only this volume (label name, e.g. mail)");
+  AddStackOptions(sub, *st);
   AddOutputOptions(sub, ctx);
-  sub->callback([&ctx, o, snap] {
+  sub->callback([&ctx, o, snap, st] {
     auto repo = OpenRepoOrReport(ctx);
     if (!repo) return;
     std::string id = ResolveOrReport(ctx, *repo, *snap);
     if (id.empty()) return;
     o->snapshot = id;
+    ProgressPrinter pp(ctx);
     if (o->target.empty()) {
-      ctx.exit_code = RunStackRestoreCommand(ctx, *repo, *o);
+      st->base = *o;
+      ctx.exit_code = RunAndReportStackRestore(ctx, *repo, *st, pp.fn());
+      pp.Done();
       return;
     }
-    ProgressPrinter pp(ctx);
     auto res = RunRestore(*repo, *o, pp.fn());
     pp.Done();
     if (!res.ok()) return void(ctx.exit_code = ReportError(ctx, res.status()));

@@ -74,7 +74,8 @@ void PrintVerify(const VerifyRun& run, const storage::SnapshotMeta& meta, bool k
   out << "  restored " << r.files << " files (" << HumanBytes(r.bytes) << "), " << r.messages << " messages in "
       << r.mailboxes << " mailboxes / " << r.folders << " folders; " << r.lost_messages() << " messages lost\n";
   for (const auto& l : r.live)
-    out << "  live " << l.source << ": " << l.messages.only_other.size() << " arrived since, "
+    if (!l.messages.empty() || !l.census.empty())
+      out << "  live " << l.source << ": " << l.messages.only_other.size() << " arrived since, "
         << l.messages.only_base.size() << " deleted since, " << l.messages.moved.size() << " moved, "
         << l.messages.changed.size() << " changed under the same name\n";
   for (const auto& d : r.databases)
@@ -94,6 +95,7 @@ void PrintVerify(const VerifyRun& run, const storage::SnapshotMeta& meta, bool k
   ListRefs(out, "CHANGED messages (restored content differs)", r.snapshot_vs_restored.changed, 50);
   ListRefs(out, "MISPLACED messages (restored in another folder)", r.snapshot_vs_restored.moved, 50);
   for (const auto& l : r.live) {
+    if (l.messages.empty() && l.problems.empty()) continue;
     out << "  live source " << l.source << " (" << l.path << "):\n";
     ListRefs(out, "  arrived since the snapshot", l.messages.only_other, 20);
     ListRefs(out, "  deleted since the snapshot", l.messages.only_base, 20);
@@ -102,7 +104,9 @@ void PrintVerify(const VerifyRun& run, const storage::SnapshotMeta& meta, bool k
     for (const auto& p : l.problems) out << "    unreadable: " << p << "\n";
   }
   for (const auto& d : r.databases) PrintDatabase(out, d);
-  out << "  took " << run.restore_seconds << " s to restore, " << run.compare_seconds << " s to compare\n";
+  char took[96];
+  std::snprintf(took, sizeof took, "  took %.2f s to restore, %.2f s to compare\n", run.restore_seconds, run.compare_seconds);
+  out << took;
 }
 
 std::map<std::string, std::string> ParseSources(const std::vector<std::string>& specs, Status* st) {

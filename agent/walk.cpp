@@ -34,7 +34,13 @@ std::string Cat(const std::string& a, const std::string& b) { return a.empty() ?
 
 class Walker {
  public:
-  Walker(const SourceSpec& src, WalkOutput* out) : src_(src), out_(out) {}
+  Walker(const SourceSpec& src, uint16_t ix, WalkOutput* out) : src_(src), ix_(ix), out_(out) {}
+
+  void Push(FileEntry&& e, bool message) {
+    out_->entries.push_back(std::move(e));
+    out_->maildir_message.push_back(message ? 1 : 0);
+    out_->source.push_back(ix_);
+  }
 
   // Adds `rel` (a directory, symlink or file) and, for a directory, everything below it.
   void Visit(int parent_fd, const std::string& name, const std::string& rel, bool parent_is_maildir,
@@ -45,16 +51,14 @@ class Walker {
                                    : std::string("cannot stat: ") + std::strerror(errno));
       return;
     }
-    WalkedEntry w;
-    w.rel = rel;
-    w.entry.path = rel.empty() ? src_.name : src_.name + "/" + rel;
-    FillStat(st, &w.entry);
+    FileEntry w;
+    w.path = rel.empty() ? src_.name : src_.name + "/" + rel;
+    FillStat(st, &w);
     if (S_ISREG(st.st_mode)) {
-      w.entry.type = FileType::kRegular;
-      w.maildir_message = in_message_dir;
-      out_->entries.push_back(std::move(w));
+      w.type = FileType::kRegular;
+      Push(std::move(w), in_message_dir);
     } else if (S_ISLNK(st.st_mode)) {
-      w.entry.type = FileType::kSymlink;
+      w.type = FileType::kSymlink;
       std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
       ssize_t n = ::readlinkat(parent_fd, name.c_str(), target.data(), target.size());
       if (n < 0) {
@@ -62,11 +66,11 @@ class Walker {
         return;
       }
       target.resize(static_cast<size_t>(n));
-      w.entry.link_target = std::move(target);
-      out_->entries.push_back(std::move(w));
+      w.link_target = std::move(target);
+      Push(std::move(w), false);
     } else if (S_ISDIR(st.st_mode)) {
-      w.entry.type = FileType::kDirectory;
-      out_->entries.push_back(std::move(w));
+      w.type = FileType::kDirectory;
+      Push(std::move(w), false);
       WalkDir(parent_fd, name, rel, parent_is_maildir);
     } else {
       const char* kind = S_ISSOCK(st.st_mode) ? "socket" : S_ISFIFO(st.st_mode) ? "fifo" : "device";
@@ -109,12 +113,11 @@ class Walker {
         // Keep tmp/ itself (dovecot expects it) but not its contents: half-delivered mail.
         struct stat st;
         if (::fstatat(fd, "tmp", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
-          WalkedEntry w;
-          w.rel = child_rel;
-          w.entry.path = src_.name + "/" + child_rel;
-          w.entry.type = FileType::kDirectory;
-          FillStat(st, &w.entry);
-          out_->entries.push_back(std::move(w));
+          FileEntry w;
+          w.path = src_.name + "/" + child_rel;
+          w.type = FileType::kDirectory;
+          FillStat(st, &w);
+          Push(std::move(w), false);
         }
         continue;
       }
@@ -135,12 +138,11 @@ class Walker {
       Visit(parent_fd, name, rel, false, false);
       return;
     }
-    WalkedEntry w;
-    w.rel = rel;
-    w.entry.path = src_.name + "/" + rel;
-    w.entry.type = FileType::kDirectory;
-    FillStat(st, &w.entry);
-    out_->entries.push_back(std::move(w));
+    FileEntry w;
+    w.path = src_.name + "/" + rel;
+    w.type = FileType::kDirectory;
+    FillStat(st, &w);
+    Push(std::move(w), false);
     int fd = ::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
       Problem(rel, std::string("cannot open directory: ") + std::strerror(errno));
@@ -158,12 +160,13 @@ class Walker {
   }
 
   const SourceSpec& src_;
+  uint16_t ix_;
   WalkOutput* out_;
 };
 
 }  // namespace
 
-Status WalkSource(const SourceSpec& src, WalkOutput* out) {
+Status WalkSource(const SourceSpec& src, uint16_t source_ix, WalkOutput* out) {
   struct stat st;
   if (::stat(src.path.c_str(), &st) != 0)
     return Status::FromErrno(errno, "source '" + src.name + "' cannot be read", src.path);
@@ -171,17 +174,17 @@ Status WalkSource(const SourceSpec& src, WalkOutput* out) {
     return Status::Invalid("source '" + src.name + "' is not a directory; give a directory", src.path);
   int root = ::open(src.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) return Status::FromErrno(errno, "open source", src.path);
-  Walker w(src, out);
+  Walker w(src, source_ix, out);
   // The source root itself is entry "<name>" (its mode and owner are restored too).
   if (src.only_paths.empty()) {
     w.Visit(root, ".", "", false, false);
   } else {
     // Selected subtrees only: their ancestors are recorded as directories, without contents.
-    WalkedEntry r;
-    r.entry.path = src.name;
-    r.entry.type = storage::FileType::kDirectory;
-    FillStat(st, &r.entry);
-    out->entries.push_back(std::move(r));
+    FileEntry r;
+    r.path = src.name;
+    r.type = storage::FileType::kDirectory;
+    FillStat(st, &r);
+    w.Push(std::move(r), false);
     std::vector<std::string> paths = src.only_paths;
     std::sort(paths.begin(), paths.end());
     std::vector<std::string> done;
@@ -207,12 +210,11 @@ Status WalkSource(const SourceSpec& src, WalkOutput* out) {
           struct stat ds;
           std::string host = w.HostPath(next);
           if (::lstat(host.c_str(), &ds) == 0 && S_ISDIR(ds.st_mode)) {
-            WalkedEntry a;
-            a.rel = next;
-            a.entry.path = src.name + "/" + next;
-            a.entry.type = storage::FileType::kDirectory;
-            FillStat(ds, &a.entry);
-            out->entries.push_back(std::move(a));
+            FileEntry a;
+            a.path = src.name + "/" + next;
+            a.type = storage::FileType::kDirectory;
+            FillStat(ds, &a);
+            w.Push(std::move(a), false);
             done.push_back(next);
           }
         }

@@ -11,19 +11,22 @@
 
 namespace mv::agent {
 
-struct WalkedEntry {
-  storage::FileEntry entry;    // path, type and stat fields filled; no content yet
-  std::string rel;             // path relative to the source root ("" for the root)
-  bool maildir_message = false;   // a file directly in cur/ or new/ of a Maildir
-};
-
+// Parallel vectors (memory: one FileEntry per file is the snapshot's own entry, no copy).
 struct WalkOutput {
-  std::vector<WalkedEntry> entries;
+  std::vector<storage::FileEntry> entries;   // path, type and stat fields filled; no content yet
+  std::vector<uint8_t> maildir_message;      // 1: a file directly in cur/ or new/ of a Maildir
+  std::vector<uint16_t> source;              // index of the source the entry belongs to
   std::vector<FileProblem> problems;   // unreadable directories, vanished entries
   std::vector<FileProblem> skipped;    // sockets, fifos, devices, tmp/ contents are not listed
 };
 
-// Walks `src` (its only_paths subtrees if any) and appends to `out`.
-Status WalkSource(const SourceSpec& src, WalkOutput* out);
+// Walks `src` (its only_paths subtrees if any) and appends to `out`, tagging entries with
+// `source_ix`.
+Status WalkSource(const SourceSpec& src, uint16_t source_ix, WalkOutput* out);
+// The entry's path relative to its source root ("" for the root itself).
+inline std::string_view RelPath(const storage::FileEntry& e, const std::string& source_name) {
+  return e.path.size() > source_name.size() ? std::string_view(e.path).substr(source_name.size() + 1)
+                                            : std::string_view();
+}
 
 }  // namespace mv::agent

@@ -71,6 +71,7 @@ Result<SnapshotMeta> DecodeSnapshotHeader(const std::string& header_json, const 
 
 std::string EncodeSnapshot(const Snapshot& snap) {
   Encoder enc;
+  enc.buf().reserve(snap.files.size() * 72);
   enc.U(snap.files.size());
   std::string_view prev;
   for (const auto& f : snap.files) {

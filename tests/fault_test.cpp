@@ -161,7 +161,7 @@ TEST_F(Fault, IndexEntryPointingToTheWrongPackIsNamed) {
 TEST_F(Fault, TruncatedManifestIsNamedAndFailsVerify) {
   Backup();   // two snapshots: the damaged one must not hide the other
   auto r = OpenRepo();
-  std::string id = *r->ResolveSnapshot("latest");
+  std::string id = r->ResolveSnapshot("latest").value();
   std::string path = repo() + "/snapshots/" + id;
   stdfs::resize_file(path, stdfs::file_size(path) - 40);
   auto cj = ParseJson(Check());

@@ -7,8 +7,10 @@
 
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "agent/stack_ops.h"
+#include "agent/stack_report.h"
 #include "storage/repository.h"
 #include "test_util.h"
 
@@ -235,6 +237,25 @@ TEST_F(StackOpsTest, RestoreFiltersByVolumeAndRejectsUnknownNames) {
   auto bad = RestoreStack(*repo_, r);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("nothing to restore"), std::string::npos);
+}
+
+TEST_F(StackOpsTest, JsonReportAndExitCodeSayWhichStackFailedAndWhy) {
+  MakePlan();
+  exit_codes_["dump"] = 3;
+  CliContext ctx;
+  ctx.json = true;
+  ctx.quiet = true;
+  ::testing::internal::CaptureStdout();
+  int rc = RunAndReportStackBackup(ctx, *repo_, Common<StackBackupOptions>());
+  auto j = nlohmann::json::parse(::testing::internal::GetCapturedStdout());
+  EXPECT_EQ(rc, kExitError);
+  ASSERT_EQ(j["stacks"].size(), 2u);
+  EXPECT_EQ(j["stacks"][0]["stack"], "mailu");
+  EXPECT_EQ(j["stacks"][0]["status"], "failed");
+  EXPECT_EQ(j["stacks"][0]["hooks"][0]["exit_code"], 3);
+  EXPECT_EQ(j["stacks"][0]["hooks"][1]["phase"], "backup post-hook");
+  EXPECT_EQ(j["stacks"][1]["status"], "ok");
+  EXPECT_TRUE(j["stacks"][1].contains("snapshot"));
 }
 
 }  // namespace

@@ -40,7 +40,7 @@ Result<PackSelector> ParseSubset(const std::string& spec);
 struct CheckOptions {
   PackRead read = PackRead::kList;
   PackSelector select;
-  size_t max_affected = 20;   // per problem, affected files listed (the count is complete)
+  size_t max_affected = 100;   // per problem, affected files listed (the count is complete)
 };
 
 struct Affected {

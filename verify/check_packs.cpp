@@ -54,14 +54,26 @@ void ReadPacks(const storage::Repository& repo, const CheckOptions& opts, const 
           return true;
         });
     res.packs_read++;
-    for (const auto& [id, sn] : seen) found_in.emplace(id, pk->pack_id);
+    bool listed = st.ok();
     if (!st.ok()) {
-      std::vector<BlobId> lost;   // what cannot be trusted: every blob not verified by its hash
+      // Damaged: can its entries still be listed completely (only the pack hash is wrong)? Then
+      // the comparison with the index below still names each missing blob precisely.
+      std::unordered_map<BlobId, uint64_t, BlobIdHash> relisted;
+      Status again = storage::ReadPack(
+          path, pk->pack_id, {.verify_pack_hash = false},
+          [&](const BlobId& id, uint64_t len) { relisted[id] = len; return false; },
+          [](const BlobId&, std::string_view) { return true; });
+      listed = again.ok();
+      if (listed)
+        for (const auto& [id, len] : relisted) seen[id].length = len;
+      std::vector<BlobId> unverified;   // present but not proven intact by their hash
       for (const auto& e : pk->entries)
-        if (!seen.count(e.id) || !seen[e.id].hashed_ok) lost.push_back(e.id);
-      add({"pack-damaged", path, pk->pack_id.Hex(), "", "", st.message() + " (" + std::to_string(lost.size()) +
-           " of its " + std::to_string(pk->entries.size()) + " blobs are unverified)"}, lost);
-    } else {
+        if (seen.count(e.id) ? !seen[e.id].hashed_ok : !listed) unverified.push_back(e.id);
+      add({"pack-damaged", path, pk->pack_id.Hex(), "", "", st.message() + " (" + std::to_string(unverified.size()) +
+           " of its " + std::to_string(pk->entries.size()) + " blobs are unverified" +
+           (listed ? "; its entries can still be listed" : "") + ")"}, unverified);
+    }
+    if (listed) {
       for (const auto& e : pk->entries) {
         auto it = seen.find(e.id);
         if (it == seen.end()) absent.emplace_back(e.id, pk);
@@ -70,6 +82,7 @@ void ReadPacks(const storage::Repository& repo, const CheckOptions& opts, const 
                " bytes in the pack, the index says " + std::to_string(e.length)}, {e.id});
       }
     }
+    for (const auto& [id, sn] : seen) found_in.emplace(id, pk->pack_id);
     if (progress) progress(++done, todo.size());
   }
   for (const auto& [id, pk] : absent) {

@@ -65,7 +65,7 @@ e2e_summary() { echo "$E2E_PASSED passed, $E2E_FAILED failed"; }
 e2e_install_packages() {
   local need=() pair
   for pair in dockerd:docker.io debootstrap:debootstrap busybox:busybox-static zstd:zstd \
-              curl:curl; do
+              curl:curl haproxy:haproxy; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || [[ -x "/usr/sbin/${pair%%:*}" ]] || need+=("${pair#*:}")
   done
   [[ -x "$E2E_DOCKER_CLI" ]] || need+=(docker.io)
@@ -86,9 +86,15 @@ e2e_ping() { curl -sf --max-time 2 --unix-socket "$E2E_SOCK" http://d/_ping >/de
 # Starts dockerd on $E2E_SOCK with its own data-root and exec-root, and waits until it answers.
 e2e_dockerd_start() {
   mkdir -p "$E2E_ROOT" "$E2E_DATA_ROOT" "$E2E_EXEC_ROOT"
+  # A dockerd left by a killed run (e.g. a ctest timeout) is ours: same pidfile, same socket.
   if [[ -s "$E2E_PIDFILE" ]] && kill -0 "$(cat "$E2E_PIDFILE")" 2>/dev/null; then
-    e2e_die "a dockerd from an earlier run is still running (pid $(cat "$E2E_PIDFILE"));" \
-            "stop it with: kill $(cat "$E2E_PIDFILE")"
+    if tr '\0' ' ' <"/proc/$(cat "$E2E_PIDFILE")/cmdline" | grep -qF -- "$E2E_SOCK"; then
+      e2e_log "stopping the dockerd left by an earlier run (pid $(cat "$E2E_PIDFILE"))"
+      e2e_stack_rm
+      e2e_dockerd_stop
+    else
+      e2e_die "$E2E_PIDFILE names pid $(cat "$E2E_PIDFILE"), which is not our dockerd; remove the file"
+    fi
   fi
   e2e_unmount_leftovers
   # After a SIGKILL, containerd's stale pidfile makes the next start hang ~60 s.

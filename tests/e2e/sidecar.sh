@@ -1,10 +1,33 @@
 # Step 8 of the e2e (sourced by swarm_e2e.sh): build the agent image with deploy/build-image.sh,
 # deploy deploy/stack.yml itself into the mail stack with a schedule of every minute, and check
 # its first run: a committed snapshot, a run report, a healthy `--health-check`, and a clean stop
-# on SIGTERM. Needs $MV, $REPO, $SRC_DIR.
+# on SIGTERM. The agent reaches the engine only through deploy/socket-proxy/haproxy.cfg, which
+# proves that allowlist complete. Needs $MV, $REPO, $SRC_DIR.
 # (docker 20.10's `stack deploy -c a -c b` appends `command` lists instead of replacing them, so
 # the test sets deploy/stack.yml's variables rather than overriding the service.)
 E2E_AGENT_IMAGE=local/mailvault:e2e
+E2E_PROXY_DIR="$E2E_ROOT/proxy"
+E2E_PROXY_SOCK="$E2E_PROXY_DIR/docker.sock"
+
+# Starts haproxy with deploy/socket-proxy/haproxy.cfg, its sockets moved under $E2E_ROOT.
+e2e_proxy_start() {
+  mkdir -p "$E2E_PROXY_DIR"
+  sed -e "s#/run/mailvault-proxy/docker.sock#$E2E_PROXY_SOCK#" \
+      -e "s#server engine /var/run/docker.sock#server engine $E2E_SOCK#" \
+      "$SRC_DIR/deploy/socket-proxy/haproxy.cfg" >"$E2E_PROXY_DIR/haproxy.cfg"
+  rm -f "$E2E_PROXY_SOCK"
+  haproxy -db -f "$E2E_PROXY_DIR/haproxy.cfg" >"$E2E_PROXY_DIR/haproxy.log" 2>&1 </dev/null &
+  echo $! >"$E2E_PROXY_DIR/pid"
+  e2e_wait_for 10 "the socket proxy" test -S "$E2E_PROXY_SOCK"
+}
+e2e_proxy_stop() {
+  [[ -s "$E2E_PROXY_DIR/pid" ]] || return 0
+  kill "$(cat "$E2E_PROXY_DIR/pid")" 2>/dev/null
+  rm -f "$E2E_PROXY_DIR/pid"
+}
+e2e_proxy_status() {  # METHOD PATH: the HTTP status the proxy answers
+  curl -s -o /dev/null -w '%{http_code}' --unix-socket "$E2E_PROXY_SOCK" -X "$1" "http://d$2"
+}
 
 e2e_snapshot_count() { find "$REPO/snapshots" -maxdepth 1 -type f ! -name '.*' 2>/dev/null | wc -l; }
 e2e_report_file() { ls "$REPO"/reports/run-*.json 2>/dev/null | head -1; }
@@ -13,10 +36,15 @@ e2e_has_report() { [[ -n "$(e2e_report_file)" ]]; }
 e2e_sidecar_run() {
   DOCKER="$E2E_DOCKER_CLI" bash "$SRC_DIR/deploy/build-image.sh" --bin "$MV" --tag "$E2E_AGENT_IMAGE" \
     || { e2e_check "deploy/build-image.sh builds the agent image" false; return; }
+  e2e_proxy_start || { e2e_check "the socket proxy starts" false; return; }
+  e2e_check_eq "the socket proxy passes GET /services" 200 "$(e2e_proxy_status GET /v1.41/services)"
+  e2e_check_eq "the socket proxy refuses POST /containers/create" 403 \
+    "$(e2e_proxy_status POST /v1.41/containers/create)"
+  local probes; probes=$(wc -l <"$E2E_PROXY_DIR/haproxy.log")
   local before; before=$(e2e_snapshot_count)
   rm -rf "$REPO/reports"
-  e2e_log "deploying deploy/stack.yml into $E2E_STACK (schedule: every minute, no jitter)"
-  (cd "$E2E_LIB_DIR" && MAILVAULT_IMAGE="$E2E_AGENT_IMAGE" MAILVAULT_DOCKER_SOCK="$E2E_SOCK" \
+  e2e_log "deploying deploy/stack.yml into $E2E_STACK (every minute, no jitter, via the proxy)"
+  (cd "$E2E_LIB_DIR" && MAILVAULT_IMAGE="$E2E_AGENT_IMAGE" MAILVAULT_DOCKER_SOCK="$E2E_PROXY_SOCK" \
      MAILVAULT_VOLUMES_ROOT="$E2E_DATA_ROOT/volumes" MAILVAULT_REPO_DIR="$REPO" \
      MAILVAULT_SCHEDULE="* * * * *" MAILVAULT_JITTER=0 \
      dk stack deploy --resolve-image never -c stack.yml -c "$SRC_DIR/deploy/stack.yml" \
@@ -43,5 +71,10 @@ e2e_sidecar_run() {
   dk service rm "${E2E_STACK}_backup" >/dev/null 2>&1
   sed 's/^/    agent| /' "$E2E_ROOT/agent.log" | tail -30 >&2
   e2e_check "the agent stopped cleanly on SIGTERM" grep -q 'while idle: stopping' "$E2E_ROOT/agent.log"
+  tail -n +"$((probes + 1))" "$E2E_PROXY_DIR/haproxy.log" >"$E2E_PROXY_DIR/agent-requests.log"
+  e2e_check "the agent went through the proxy" test -s "$E2E_PROXY_DIR/agent-requests.log"
+  e2e_check "the proxy refused nothing the agent asked for" \
+    not grep ' 403 ' "$E2E_PROXY_DIR/agent-requests.log"
+  e2e_proxy_stop
 }
 e2e_container_gone() { [[ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" != true ]]; }

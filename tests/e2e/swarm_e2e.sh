@@ -24,6 +24,7 @@ cleanup() {
   if [[ "${E2E_KEEP:-0}" == 1 ]]; then
     e2e_log "E2E_KEEP=1: leaving dockerd (DOCKER_HOST=$DOCKER_HOST) and stack $E2E_STACK running"
   else
+    declare -F e2e_proxy_stop >/dev/null && e2e_proxy_stop
     e2e_stack_rm
     e2e_dockerd_stop
   fi

@@ -1,0 +1,130 @@
+// `mailvault report`: the nightly job's outputs and exit codes. The Prometheus textfile is read
+// by the real node_exporter (Debian's prometheus-node-exporter) through its textfile collector.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <regex>
+#include <thread>
+
+#include "verify_fixture.h"
+
+namespace mv::testing {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+class Report : public VerifyFixture {
+ protected:
+  RunResult Run(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"report", "--repo", repo(), "--out", out_.path(), "--scratch", scratch_.path()};
+    for (auto& e : extra) args.push_back(e);
+    return RunMailvault(args);
+  }
+  nlohmann::json Json() { return nlohmann::json::parse(ReadFile(out_ / "mailvault-report.json")); }
+  static int64_t Now() { return static_cast<int64_t>(::time(nullptr)); }
+  TempDir out_{"mvreport"};
+};
+
+TEST_F(Report, HealthyRepositoryWritesEveryOutputAndExitsZero) {
+  RunResult r = Run();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::set<std::string> files;
+  for (const auto& e : stdfs::directory_iterator(out_.path())) files.insert(e.path().filename());
+  EXPECT_EQ(files, (std::set<std::string>{"mailvault-report.json", "mailvault-report.md", "mailvault-report.html",
+                                          "mailvault.prom"}));
+  auto j = Json();
+  ASSERT_EQ(j["groups"].size(), 1u);
+  EXPECT_EQ(j["groups"][0]["name"], "mailu");
+  EXPECT_EQ(j["groups"][0]["verify_ok"], true);
+  EXPECT_EQ(j["groups"][0]["mailbox_messages"][users_[0]], 24);
+  EXPECT_EQ(j["check"]["ok"], true);
+  std::string md = ReadFile(out_ / "mailvault-report.md");
+  EXPECT_NE(md.find("**OK**"), std::string::npos) << md;
+  EXPECT_NE(md.find("| mailu | OK |"), std::string::npos) << md;
+  std::string html = ReadFile(out_ / "mailvault-report.html");
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  for (const char* outside : {"<script", "src=", "href=", "<link"})
+    EXPECT_EQ(html.find(outside), std::string::npos) << "not self-contained: " << outside;
+}
+
+TEST_F(Report, PrometheusTextfileIsAcceptedByNodeExporter) {
+  ASSERT_EQ(Run({"--format", "prom"}).exit_code, 0);
+  std::string prom = ReadFile(out_ / "mailvault.prom");
+  EXPECT_NE(prom.find("mailvault_verify_ok{stack=\"mailu\"} 1\n"), std::string::npos) << prom;
+  EXPECT_NE(prom.find("mailvault_messages{stack=\"mailu\",mailbox=\"" + users_[1] + "\"} 24\n"), std::string::npos);
+  ASSERT_EQ(Shell("command -v prometheus-node-exporter").exit_code, 0) << "install prometheus-node-exporter";
+  int port = 20000 + getpid() % 20000;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::string dir = "--collector.textfile.directory=" + out_.path();
+    std::string addr = "--web.listen-address=127.0.0.1:" + std::to_string(port);
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    ::execlp("prometheus-node-exporter", "prometheus-node-exporter", "--collector.disable-defaults",
+             "--collector.textfile", dir.c_str(), addr.c_str(), nullptr);
+    _exit(127);
+  }
+  RunResult m;
+  for (int i = 0; i < 50 && m.out.find("node_textfile_scrape_error") == std::string::npos; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    m = Shell("curl -s http://127.0.0.1:" + std::to_string(port) + "/metrics");
+  }
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, nullptr, 0);
+  EXPECT_NE(m.out.find("node_textfile_scrape_error 0"), std::string::npos) << m.out.substr(0, 3000);
+  EXPECT_NE(m.out.find("mailvault_verify_ok{stack=\"mailu\"} 1"), std::string::npos) << m.out.substr(0, 3000);
+  EXPECT_NE(m.out.find("mailvault_repository_bytes "), std::string::npos);
+}
+
+TEST_F(Report, NoBackupWithinMaxAgeIsStaleExitFour) {
+  RunResult r = Run({"--at", std::to_string(Now() + 2 * 86400), "--max-age", "26h"});
+  EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
+  EXPECT_NE(ReadFile(out_ / "mailvault.prom").find("mailvault_stale{stack=\"mailu\"} 1"), std::string::npos);
+  EXPECT_NE(ReadFile(out_ / "mailvault-report.md").find("**stale**"), std::string::npos);
+  EXPECT_EQ(Run({"--at", std::to_string(Now() + 3600), "--max-age", "26h"}).exit_code, 0);
+}
+
+TEST_F(Report, DamageOutranksStalenessExitOne) {
+  auto r = OpenRepo();
+  stdfs::remove(PackOf(*r, FirstMessage(Latest(*r)).blobs[0]));
+  RunResult rep = Run({"--at", std::to_string(Now() + 2 * 86400)});
+  EXPECT_EQ(rep.exit_code, 1) << rep.out;
+  auto j = Json();
+  EXPECT_EQ(j["groups"][0]["verify_ok"], false);
+  EXPECT_GT(j["groups"][0]["lost_messages"].get<int>(), 0);
+  EXPECT_NE(ReadFile(out_ / "mailvault.prom").find("mailvault_verify_ok{stack=\"mailu\"} 0"), std::string::npos);
+}
+
+TEST_F(Report, RotationRereadsEveryPackWithinTheConfiguredNights) {
+  for (int i = 0; i < 3; i++) {
+    WriteFile(vol_ / ("mail/" + users_[1] + "/new/19000000" + std::to_string(i) + ".M1P1.x"), "mail " + std::to_string(i), 0600);
+    Backup();
+  }
+  uint64_t read = 0, packs = 0;
+  int64_t day0 = Now() / 86400 * 86400 + 3600;
+  for (int night = 0; night < 3; night++) {
+    ASSERT_EQ(Run({"--rotate-nights", "3", "--format", "json", "--at", std::to_string(day0 + night * 86400),
+                   "--max-age", "30d"}).exit_code, 0);
+    auto j = Json();
+    read += j["check"]["packs_read"].get<uint64_t>();
+    packs = j["check"]["packs"];
+  }
+  EXPECT_GE(packs, 4u);
+  EXPECT_EQ(read, packs);
+}
+
+TEST_F(Report, SnapshotsWithoutAStackTagAreGroupedBySources) {
+  std::vector<std::string> args = {"backup", "--repo", repo()};
+  for (auto& s : SourceArgs()) args.push_back(s);
+  ASSERT_EQ(RunMailvault(args).exit_code, 0);
+  ASSERT_EQ(Run({"--format", "json"}).exit_code, 0);
+  std::set<std::string> names;
+  for (const auto& g : Json()["groups"]) names.insert(g["name"].get<std::string>());
+  EXPECT_EQ(names, (std::set<std::string>{"mailu", "sources:data,dkim,mail"}));
+}
+
+}  // namespace
+}  // namespace mv::testing
