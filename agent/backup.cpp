@@ -232,6 +232,13 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
   if (progress) progress({files_done, jobs.size(), bytes_done, bytes_to_read, "commit"});
   MV_RETURN_IF_ERROR(writer.Finish());
   MV_RETURN_IF_ERROR(repo.WriteIndex(writer.packs()));
+  result.stats.files_read = store.files_read();
+  result.stats.bytes_read = store.bytes_read();
+  result.stats.blobs_new = store.blobs_new();
+  result.stats.bytes_new = store.bytes_new();
+  result.stats.sqlite_databases = store.sqlite_databases();
+  result.stats.bytes_packed = writer.bytes_packed();
+  writer.Release();   // its bookkeeping is in the index now
 
   storage::Snapshot snap;
   size_t kept = 0;
@@ -256,12 +263,6 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
       m.bytes += f.size;
     }
   result.stats.bytes_total = m.bytes;
-  result.stats.files_read = store.files_read();
-  result.stats.bytes_read = store.bytes_read();
-  result.stats.blobs_new = store.blobs_new();
-  result.stats.bytes_new = store.bytes_new();
-  result.stats.sqlite_databases = store.sqlite_databases();
-  result.stats.bytes_packed = writer.bytes_packed();
   m.bytes_new = result.stats.bytes_new;
   m.bytes_packed = result.stats.bytes_packed;
   for (auto& p : walk.problems) result.problems.push_back(std::move(p));

@@ -41,8 +41,14 @@ Status FileStore::StoreStream(int worker, int fd, const std::string& path, stora
                               std::string* read_error) {
   const auto& chunker = repo_.chunker();
   const size_t max = chunker.params().max_size;
-  thread_local std::string buf;
-  if (buf.size() < 2 * max) buf.resize(2 * max);
+  // Most files are small messages: a buffer sized to the file, kept per thread, grown to the
+  // chunker's window (2 * max) only for a large file and then given back.
+  thread_local std::string small;
+  std::string large;
+  size_t want = std::min<size_t>(2 * max, e->size + 4096);
+  if (want > (256u << 10)) large.resize(want);
+  else if (small.size() < want) small.resize(std::max<size_t>(want, 64u << 10));
+  std::string* bp = want > (256u << 10) ? &large : &small;
   storage::KeyedHasher::Stream whole(repo_.hasher());
   e->blobs.clear();
   size_t have = 0;
@@ -50,8 +56,16 @@ Status FileStore::StoreStream(int worker, int fd, const std::string& path, stora
   bool eof = false;
   bool chunked = false;
   while (!eof || have > 0) {
-    while (!eof && have < buf.size()) {
-      ssize_t n = ::read(fd, buf.data() + have, buf.size() - have);
+    while (!eof) {
+      if (have == bp->size()) {
+        if (bp->size() >= 2 * max) break;
+        if (bp == &small) {   // the file grew past its stat size: move to a large buffer
+          large.assign(small, 0, have);
+          bp = &large;
+        }
+        large.resize(std::min<size_t>(2 * max, large.size() * 2));
+      }
+      ssize_t n = ::read(fd, bp->data() + have, bp->size() - have);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         *read_error = std::string("read failed: ") + std::strerror(errno);
@@ -64,8 +78,8 @@ Status FileStore::StoreStream(int worker, int fd, const std::string& path, stora
     if (have == 0) break;
     // Files up to the threshold are one blob.
     if (!chunked && eof && total <= chunker.params().file_threshold) {
-      storage::BlobId id = repo_.hasher().Hash(buf.data(), have);
-      MV_RETURN_IF_ERROR(Put(worker, id, buf.data(), have));
+      storage::BlobId id = repo_.hasher().Hash(bp->data(), have);
+      MV_RETURN_IF_ERROR(Put(worker, id, bp->data(), have));
       e->blobs.push_back(id);
       e->content = id;
       e->size = total;
@@ -73,13 +87,13 @@ Status FileStore::StoreStream(int worker, int fd, const std::string& path, stora
       return Status::Ok();
     }
     chunked = true;
-    size_t cut = chunker.NextCut(reinterpret_cast<const uint8_t*>(buf.data()), have, eof);
+    size_t cut = chunker.NextCut(reinterpret_cast<const uint8_t*>(bp->data()), have, eof);
     if (cut == 0) cut = have;   // cannot happen with a 2*max buffer; keeps the loop finite
-    storage::BlobId id = repo_.hasher().Hash(buf.data(), cut);
-    MV_RETURN_IF_ERROR(Put(worker, id, buf.data(), cut));
-    whole.Update(buf.data(), cut);
+    storage::BlobId id = repo_.hasher().Hash(bp->data(), cut);
+    MV_RETURN_IF_ERROR(Put(worker, id, bp->data(), cut));
+    whole.Update(bp->data(), cut);
     e->blobs.push_back(id);
-    std::memmove(buf.data(), buf.data() + cut, have - cut);
+    std::memmove(bp->data(), bp->data() + cut, have - cut);
     have -= cut;
   }
   e->content = chunked ? whole.Final() : repo_.hasher().Hash("", 0);

@@ -43,7 +43,14 @@ Status BlobWriter::Finish() {
   return Status::Ok();
 }
 
+void BlobWriter::Release() {
+  bytes_packed_ = bytes_packed();
+  std::unordered_set<BlobId, BlobIdHash>().swap(seen_);
+  std::vector<PackInfo>().swap(packs_);
+}
+
 uint64_t BlobWriter::bytes_packed() const {
+  if (packs_.empty()) return bytes_packed_;
   uint64_t n = 0;
   for (const auto& p : packs_) n += p.file_size;
   return n;

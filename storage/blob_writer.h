@@ -33,6 +33,8 @@ class BlobWriter {
   Status Finish();
   const std::vector<PackInfo>& packs() const { return packs_; }
   uint64_t bytes_packed() const;
+  // Frees the per-backup bookkeeping once packs() has been written to the index.
+  void Release();
 
  private:
   Status FinishPack(int worker);
@@ -44,6 +46,7 @@ class BlobWriter {
   std::unordered_set<BlobId, BlobIdHash> seen_;        // stored (or being stored) by this backup
   std::vector<PackInfo> packs_;
   std::unordered_set<std::string> dirs_;               // pack subdirectories to fsync
+  uint64_t bytes_packed_ = 0;                          // kept by Release()
 };
 
 }  // namespace mv::storage

@@ -41,6 +41,49 @@ std::string Seal(std::string_view magic, const std::string& header_json, std::st
   return out;
 }
 
+SealWriter::SealWriter(std::string_view magic, const std::string& header_json, int zstd_level)
+    : cctx_(ZSTD_createCCtx()) {
+  out_.append(magic);
+  PutLE(out_, header_json.size(), 4);
+  out_.append(header_json);
+  PutLE(out_, 0, 8);   // body length, patched in Finish()
+  body_start_ = out_.size();
+  ZSTD_CCtx_setParameter(static_cast<ZSTD_CCtx*>(cctx_), ZSTD_c_compressionLevel, zstd_level);
+  ZSTD_CCtx_setParameter(static_cast<ZSTD_CCtx*>(cctx_), ZSTD_c_contentSizeFlag, 1);
+}
+
+SealWriter::~SealWriter() { ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(cctx_)); }
+
+void SealWriter::Drain(int mode) {
+  auto* cctx = static_cast<ZSTD_CCtx*>(cctx_);
+  ZSTD_inBuffer in = {pending_.data(), pending_.size(), 0};
+  for (;;) {
+    size_t old = out_.size();
+    out_.resize(old + ZSTD_CStreamOutSize());
+    ZSTD_outBuffer out = {out_.data() + old, ZSTD_CStreamOutSize(), 0};
+    size_t rem = ZSTD_compressStream2(cctx, &out, &in, static_cast<ZSTD_EndDirective>(mode));
+    out_.resize(old + out.pos);
+    if (ZSTD_isError(rem)) break;
+    bool done = mode == ZSTD_e_end ? rem == 0 : in.pos == in.size;
+    if (done) break;
+  }
+  pending_ = {};
+}
+
+void SealWriter::Append(std::string_view part) {
+  pending_ = part;
+  Drain(ZSTD_e_continue);
+}
+
+std::string SealWriter::Finish() {
+  Drain(ZSTD_e_end);
+  uint64_t blen = out_.size() - body_start_;
+  for (int i = 0; i < 8; i++) out_[body_start_ - 8 + i] = static_cast<char>(blen >> (8 * i));
+  BlobId h = PlainHash(out_.data(), out_.size());
+  out_.append(reinterpret_cast<const char*>(h.bytes.data()), 16);
+  return std::move(out_);
+}
+
 Result<Sealed> Unseal(std::string_view data, std::string_view magic, const std::string& path) {
   const size_t m = magic.size();
   if (data.size() < m + 4 + 8 + 16 || data.substr(0, m) != magic) {
@@ -67,12 +110,22 @@ Result<Sealed> Unseal(std::string_view data, std::string_view magic, const std::
   pos += 8;
   if (blen != data.size() - pos - 16) return Status::Corruption("bad body length", path);
   std::string_view z = data.substr(pos, blen);
-  unsigned long long raw = ZSTD_getFrameContentSize(z.data(), z.size());
-  if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > (1ULL << 34))
-    return Status::Corruption("body is not a zstd frame", path);
-  s.body.resize(raw);
-  size_t n = ZSTD_decompress(s.body.data(), s.body.size(), z.data(), z.size());
-  if (ZSTD_isError(n) || n != raw) return Status::Corruption("body does not decompress", path);
+  // Streamed bodies carry no content size: decompress as a stream.
+  ZSTD_DCtx* d = ZSTD_createDCtx();
+  ZSTD_inBuffer in = {z.data(), z.size(), 0};
+  size_t rem = 1;
+  while (in.pos < in.size || rem != 0) {
+    size_t old = s.body.size();
+    s.body.resize(old + ZSTD_DStreamOutSize());
+    ZSTD_outBuffer out = {s.body.data() + old, ZSTD_DStreamOutSize(), 0};
+    rem = ZSTD_decompressStream(d, &out, &in);
+    s.body.resize(old + out.pos);
+    if (ZSTD_isError(rem) || (out.pos == 0 && in.pos == in.size && rem != 0)) {
+      ZSTD_freeDCtx(d);
+      return Status::Corruption("body does not decompress", path);
+    }
+  }
+  ZSTD_freeDCtx(d);
   return s;
 }
 

@@ -20,6 +20,25 @@ struct Sealed {
 
 std::string Seal(std::string_view magic, const std::string& header_json, std::string_view body,
                  int zstd_level = 3);
+// Builds a sealed file while its body is produced piece by piece, so a large body never exists
+// uncompressed in memory at once.
+class SealWriter {
+ public:
+  SealWriter(std::string_view magic, const std::string& header_json, int zstd_level = 3);
+  ~SealWriter();
+  SealWriter(const SealWriter&) = delete;
+  SealWriter& operator=(const SealWriter&) = delete;
+  void Append(std::string_view body_part);
+  std::string Finish();   // the complete sealed file
+
+ private:
+  void Drain(int mode);
+  std::string out_;
+  size_t body_start_ = 0;
+  void* cctx_;
+  std::string_view pending_;
+};
+
 // Verifies magic and hash, decompresses the body. `path` is only for error messages.
 Result<Sealed> Unseal(std::string_view data, std::string_view magic, const std::string& path);
 // Reads only the header of a sealed file (no integrity check of the rest).

@@ -70,11 +70,17 @@ Result<SnapshotMeta> DecodeSnapshotHeader(const std::string& header_json, const 
 }
 
 std::string EncodeSnapshot(const Snapshot& snap) {
+  // Records are encoded in batches and compressed as they go (memory: no whole raw body).
+  // Invalid UTF-8 (Maildir names may be any bytes) is replaced in the header's display fields.
+  SealWriter seal(kSnapMagic, MetaToJson(snap.meta).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 3);
   Encoder enc;
-  enc.buf().reserve(snap.files.size() * 72);
   enc.U(snap.files.size());
   std::string_view prev;
   for (const auto& f : snap.files) {
+    if (enc.buf().size() > (1u << 20)) {
+      seal.Append(enc.buf());
+      enc.buf().clear();
+    }
     size_t shared = 0;
     while (shared < prev.size() && shared < f.path.size() && prev[shared] == f.path[shared]) shared++;
     enc.U(shared);
@@ -100,7 +106,8 @@ std::string EncodeSnapshot(const Snapshot& snap) {
       if (!content_is_blob) enc.Id(f.content);
     }
   }
-  return Seal(kSnapMagic, MetaToJson(snap.meta).dump(), enc.buf(), 3);
+  seal.Append(enc.buf());
+  return seal.Finish();
 }
 
 Result<Snapshot> DecodeSnapshot(std::string_view data, const std::string& path) {

@@ -45,9 +45,10 @@ class BadInput : public ::testing::Test {
 TEST_F(BadInput, RestoreRefusesEveryPathThatWouldLeaveTheTargetAndRestoresTheRest) {
   WriteFile(vol_ / "mail/good", "a real message\n");
   ASSERT_EQ(Backup("mail=" + vol_ / "mail").exit_code, 0);
-  auto repo = storage::Repository::Open(repo());
-  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
-  auto real = (*repo)->LoadSnapshot(*(*repo)->ResolveSnapshot("latest"));
+  auto opened = storage::Repository::Open(repo());
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  storage::Repository& r0 = **opened;
+  auto real = r0.LoadSnapshot(r0.ResolveSnapshot("latest").value());
   ASSERT_TRUE(real.ok());
   storage::FileEntry dir, good;
   for (const auto& f : real->files) (f.path == "mail" ? dir : f.path == "mail/good" ? good : dir) = f;
@@ -68,7 +69,7 @@ TEST_F(BadInput, RestoreRefusesEveryPathThatWouldLeaveTheTargetAndRestoresTheRes
   crafted.files = {file("../escape3"), file("/abs/path"), dir, file("mail/../../escape"), file("mail/./x"),
                    file("mail//empty"), good, link("mail/link", outside.path()), file("mail/link/evil"),
                    link("mail/link2", "/"), file("mail/link2/tmp/evil2")};
-  ASSERT_TRUE((*repo)->CommitSnapshot(crafted).ok());
+  ASSERT_TRUE(r0.CommitSnapshot(crafted).ok());
 
   std::string target = out_ / "t";
   RunResult r = Restore(crafted.meta.id, target);

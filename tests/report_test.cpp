@@ -1,5 +1,6 @@
 // `mailvault report`: the nightly job's outputs and exit codes. The Prometheus textfile is read
 // by the real node_exporter (Debian's prometheus-node-exporter) through its textfile collector.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
