@@ -1,3 +1,6 @@
+#include <unistd.h>
+
+#include <ctime>
 #include <iostream>
 
 #include "agent/cli.h"
@@ -17,7 +20,29 @@ nlohmann::json ToJson(const RestoreResult& r, const std::string& id, bool dry) {
                       {"seconds", r.stats.seconds}, {"problems", nlohmann::json::array()}};
   for (const auto& p : r.problems) j["problems"].push_back({{"path", p.path}, {"message", p.message}});
   if (dry) j["would_write"] = r.written;
+  j[dry ? "would_remove" : "removed"] = r.removed;
   return j;
+}
+
+// Restoring into live volumes from a snapshot that is not the newest, or over a day old, asks
+// first on a terminal; says how old it is in any case.
+bool ConfirmOldSnapshot(CliContext& ctx, const storage::Repository& repo, const std::string& id, bool yes) {
+  auto snaps = repo.ListSnapshots();
+  if (!snaps.ok()) return true;
+  int64_t age = 0;
+  bool newest = !snaps->empty() && snaps->back().id == id;
+  for (const auto& m : *snaps)
+    if (m.id == id) age = static_cast<int64_t>(::time(nullptr)) - m.time;
+  std::cerr << "snapshot " << id.substr(0, 8) << " was taken " << HumanAge(age) << " ago"
+            << (newest ? "" : " (newer snapshots exist)") << "\n";
+  if (yes || (newest && age < 86400) || !::isatty(STDIN_FILENO)) return true;
+  std::cerr << "Restore it into the LIVE volumes? Mail that arrived since is kept. [y/N] " << std::flush;
+  std::string answer;
+  std::getline(std::cin, answer);
+  if (answer == "y" || answer == "Y" || answer == "yes") return true;
+  std::cerr << "not restored\n";
+  ctx.exit_code = kExitError;
+  return false;
 }
 
 }  // namespace
@@ -41,7 +66,12 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
   sub->add_option("-t,--target", o->target, "Directory to restore into (created if missing)");
   sub->add_option("-i,--include", o->includes, "Only this path and below, e.g. mail/alice@example.org; repeatable");
   sub->add_flag("--overwrite", o->overwrite, "Replace existing files whose content differs");
-  sub->add_flag("-n,--dry-run", o->dry_run, "Print what would be written; change nothing");
+  sub->add_flag("-n,--dry-run", o->dry_run, "Print what would be written (and, with --exact, removed); change nothing");
+  sub->add_flag("--exact", o->exact,
+                "Make the restored trees identical to the snapshot: also remove what the snapshot "
+                "does not hold (lists it) and replace differing files");
+  auto yes = std::make_shared<bool>(false);
+  sub->add_flag("-y,--yes", *yes, "Do not ask for confirmation before restoring an old snapshot into live volumes");
   sub->add_option("--threads", o->threads, "Parallel pack readers (default: number of cores)");
   auto st = std::make_shared<StackRestoreOptions>();
   sub->add_option("--stack", st->stack, "Without --target: the stack to restore into (default: the snapshot's stack tag)");
@@ -49,12 +79,13 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
   sub->add_option("--volume", st->volume, "Without --target: only this volume (label name, e.g. mail)");
   AddStackOptions(sub, *st);
   AddOutputOptions(sub, ctx);
-  sub->callback([&ctx, o, snap, st] {
+  sub->callback([&ctx, o, snap, st, yes] {
     auto repo = OpenRepoOrReport(ctx);
     if (!repo) return;
     std::string id = ResolveOrReport(ctx, *repo, *snap);
     if (id.empty()) return;
     o->snapshot = id;
+    if (o->target.empty() && !o->dry_run && !ConfirmOldSnapshot(ctx, *repo, id, *yes)) return;
     ProgressPrinter pp(ctx);
     if (o->target.empty()) {
       st->base = *o;
@@ -69,6 +100,7 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
       PrintJson(ToJson(*res, id, o->dry_run));
     } else {
       for (const auto& p : res->problems) std::cerr << p.path << ": " << p.message << "\n";
+      for (const auto& r : res->removed) std::cout << (o->dry_run ? "would remove " : "removed ") << r << "\n";
       if (o->dry_run)
         for (const auto& w : res->written) std::cout << "would restore " << w << "\n";
       const auto& s = res->stats;

@@ -66,6 +66,7 @@ Result<RestoreResult> RunRestore(storage::Repository& repo, const RestoreOptions
     bytes_total += pf.entry->size;
   }
   if (opts.dry_run) {
+    if (opts.exact) RemoveExtras(plan, opts, &result);
     FinishPlanReport(plan, &result, opts);
     return result;
   }
@@ -130,6 +131,7 @@ Result<RestoreResult> RunRestore(storage::Repository& repo, const RestoreOptions
       AbandonFile(plan, i);
     }
   }
+  if (opts.exact) RemoveExtras(plan, opts, &result);
   FinishDirsAndLinks(plan, opts, &result);
   FinishPlanReport(plan, &result, opts);
   result.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

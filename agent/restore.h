@@ -23,6 +23,10 @@ struct RestoreOptions {
   std::vector<std::string> includes;     // "mail/alice@example.org": only these subtrees
   bool overwrite = false;                // replace files whose content differs
   bool dry_run = false;                  // report what would change, write nothing
+  // Make each restored tree identical to the snapshot: also remove what the snapshot does not
+  // hold (within the restored sources/--include paths), and replace differing files. Listed in
+  // RestoreResult::removed.
+  bool exact = false;
   bool numeric_owner = true;             // chown to the recorded uid/gid when running as root
   int threads = 0;
 };
@@ -37,6 +41,7 @@ struct RestoreStats {
 struct RestoreResult {
   RestoreStats stats;
   std::vector<std::string> written;     // snapshot paths written (capped for output by the CLI)
+  std::vector<std::string> removed;     // --exact: host paths removed (or that would be)
   std::vector<FileProblem> problems;     // conflicts (differs, not overwritten), refused paths, I/O
 };
 

@@ -135,6 +135,8 @@ class Planner {
     if (fd < 0 && !(opts_.dry_run && !existed)) return Status::FromErrno(errno, "open restore target", path);
     plan_->root_fds.push_back(fd);
     plan_->root_paths.push_back(path);
+    plan_->keep.emplace_back();
+    plan_->sources.push_back(source);
     root_new_.push_back(!existed);
     roots_[source] = plan_->root_fds.size() - 1;
     return plan_->root_fds.size() - 1;
@@ -147,6 +149,7 @@ class Planner {
   }
 
   void Add(const FileEntry& e, size_t root, const std::string& rel) {
+    plan_->keep[root].insert(rel);
     int rfd = plan_->root_fds[root];
     const std::string& host = plan_->root_paths[root];
     if (e.type == FileType::kDirectory) {
@@ -193,7 +196,7 @@ class Planner {
     struct stat st;
     int fd = fs::OpenBeneath(rfd, rel, O_RDONLY | O_NONBLOCK);
     if (fd < 0 && errno == ENOENT) {
-      if (PresentUnderOtherName(root, rel)) {
+      if (!opts_.exact && PresentUnderOtherName(root, rel)) {
         plan_->unchanged++;
         return;
       }
@@ -202,8 +205,16 @@ class Planner {
       return;
     }
     if (fd < 0) {
+      // A symlink among the parent directories (one the snapshot itself restored, say) is a
+      // path that would leave the target: refused, not a conflict with what is in the way.
+      std::string name, why = Err("cannot open what is in the way");
+      int pfd = fs::OpenParentBeneath(rfd, rel, &name);
+      if (pfd < 0)
+        return Problem(e.path, "refused: its parent path holds a symlink, which restore never follows "
+                               "(it could lead outside the target); nothing written for it");
+      ::close(pfd);
       plan_->conflicts++;
-      return Problem(e.path, "kept: " + Err("cannot open what is in the way") + " (" + host + "/" + rel + ")");
+      return Problem(e.path, "kept: " + why + " (" + host + "/" + rel + ")");
     }
     bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
     bool same = regular && SameContent(repo_, fd, e);
@@ -213,7 +224,7 @@ class Planner {
       return;
     }
     bool sqlite_live = regular && (e.flags & storage::kFlagSqlite) && !opts_.source_targets.empty();
-    if (!regular || (!opts_.overwrite && !sqlite_live)) {
+    if (!regular || (!opts_.overwrite && !opts_.exact && !sqlite_live)) {
       plan_->conflicts++;
       return Problem(e.path, regular ? "kept: the file in the target differs from the snapshot (use --overwrite to replace it)"
                                      : "kept: something that is not a regular file is in the way");
@@ -404,6 +415,60 @@ void FinishDirsAndLinks(const RestorePlan& plan, const RestoreOptions& opts, Res
     if (!st.ok()) result->problems.push_back({it->entry->path, st.message()});
     ::close(fd);
   }
+}
+
+namespace {
+
+// Removes `name` in `dirfd` (recursively for a directory), never following a symlink.
+void RemoveTree(int dirfd, const std::string& name) {
+  int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    ::unlinkat(dirfd, name.c_str(), 0);
+    return;
+  }
+  DIR* d = ::fdopendir(fd);
+  std::vector<std::string> kids;
+  while (struct dirent* de = ::readdir(d))
+    if (std::strcmp(de->d_name, ".") && std::strcmp(de->d_name, "..")) kids.emplace_back(de->d_name);
+  for (const auto& k : kids) RemoveTree(::dirfd(d), k);
+  ::closedir(d);
+  ::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR);
+}
+
+void RemoveExtrasIn(const RestorePlan& plan, size_t root, int dirfd, const std::string& rel,
+                    const RestoreOptions& opts, RestoreResult* result) {
+  int fd = rel.empty() ? ::dup(dirfd) : ::openat(dirfd, rel.substr(rel.find_last_of('/') + 1).c_str(),
+                                                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return;
+  DIR* d = ::fdopendir(fd);
+  std::vector<std::pair<std::string, bool>> kids;
+  while (struct dirent* de = ::readdir(d))
+    if (std::strcmp(de->d_name, ".") && std::strcmp(de->d_name, ".."))
+      kids.emplace_back(de->d_name, de->d_type == DT_DIR);
+  for (const auto& [name, is_dir] : kids) {
+    std::string child = rel.empty() ? name : rel + "/" + name;
+    std::string snap_path = plan.sources[root] + "/" + child;
+    bool in_scope = Included(snap_path, opts.includes);
+    if (!plan.keep[root].count(child)) {
+      if (!in_scope) continue;   // an ancestor of an --include path: leave its other children
+      bool under_include = opts.includes.empty();
+      for (const auto& i : opts.includes)
+        under_include |= snap_path.size() > i.size() && snap_path.compare(0, i.size(), i) == 0;
+      if (!under_include) continue;
+      result->removed.push_back(HostPath(plan, root, child));
+      if (!opts.dry_run) RemoveTree(::dirfd(d), name);
+    } else if (is_dir) {
+      RemoveExtrasIn(plan, root, ::dirfd(d), child, opts, result);
+    }
+  }
+  ::closedir(d);
+}
+
+}  // namespace
+
+void RemoveExtras(const RestorePlan& plan, const RestoreOptions& opts, RestoreResult* result) {
+  for (size_t r = 0; r < plan.root_fds.size(); r++)
+    if (plan.root_fds[r] >= 0) RemoveExtrasIn(plan, r, plan.root_fds[r], "", opts, result);
 }
 
 void FinishPlanReport(const RestorePlan& plan, RestoreResult* result, const RestoreOptions& opts) {

@@ -35,9 +35,11 @@ struct PlannedNode {          // directories and symlinks
 struct RestorePlan {
   std::vector<int> root_fds;
   std::vector<std::string> root_paths;
+  std::vector<std::string> sources;          // per root: the snapshot source it restores
   std::vector<PlannedFile> files;
   std::vector<PlannedNode> dirs;    // snapshot order (parents first)
   std::vector<PlannedNode> links;
+  std::vector<std::unordered_set<std::string>> keep;   // per root: every snapshot path (rel)
   bool chown = false;
   uint64_t unchanged = 0, conflicts = 0, dirs_created = 0, links_created = 0;
   RestorePlan() = default;
@@ -54,6 +56,8 @@ Status WriteBlob(const RestorePlan& plan, size_t i, uint64_t offset, std::string
 Status FinishFile(const RestorePlan& plan, size_t i, const RestoreOptions& opts);
 void AbandonFile(const RestorePlan& plan, size_t i);
 void FinishDirsAndLinks(const RestorePlan& plan, const RestoreOptions& opts, RestoreResult* result);
+// --exact: removes what is under the restored roots (within --include) but not in the snapshot.
+void RemoveExtras(const RestorePlan& plan, const RestoreOptions& opts, RestoreResult* result);
 void FinishPlanReport(const RestorePlan& plan, RestoreResult* result, const RestoreOptions& opts);
 
 }  // namespace mv::agent

@@ -172,6 +172,32 @@ TEST_F(BackupRestore, RestoreOntoNonEmptyTargetNeverDeletesNorOverwritesWithoutA
   EXPECT_EQ(ReadFile(extra), "new mail\n");
 }
 
+TEST_F(BackupRestore, ExactRestoreRemovesWhatTheSnapshotDoesNotHoldAndListsIt) {
+  ASSERT_EQ(Backup(repo(), vol_).exit_code, 0);
+  ASSERT_EQ(RunMailvault({"restore", "--repo", repo(), "--snapshot", "latest", "--target", out_.path()}).exit_code, 0);
+  std::string extra = out_ / ("mail/" + users_[0] + "/cur/1800000000.M1P1.host:2,S");
+  WriteFile(extra, "arrived later\n");
+  WriteFile(out_ / "dkim/example.org.dkim.key", "changed\n");
+  std::filesystem::create_directories(out_ / "mail/stray@example.org/cur");
+  auto dry = Json(RunMailvault({"restore", "--repo", repo(), "--snapshot", "latest", "--target", out_.path(),
+                                "--exact", "--dry-run", "--json"}));
+  EXPECT_EQ(dry["would_remove"].size(), 2u);
+  EXPECT_TRUE(std::filesystem::exists(extra)) << "a dry run changes nothing";
+  RunResult r = RunMailvault({"restore", "--repo", repo(), "--snapshot", "latest", "--target", out_.path(), "--exact", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Json(r)["removed"].size(), 2u);
+  auto want = ListTree(vol_ / "mail");
+  for (auto it = want.begin(); it != want.end();)
+    it = it->first.find("/tmp/") != std::string::npos ? want.erase(it) : std::next(it);
+  auto got = ListTree(out_ / "mail");
+  for (auto it = got.begin(); it != got.end();)   // directory mtimes move as entries are removed
+    it = it->second[0] == 'd' ? got.erase(it) : std::next(it);
+  for (auto it = want.begin(); it != want.end();)
+    it = it->second[0] == 'd' ? want.erase(it) : std::next(it);
+  EXPECT_EQ(DiffTrees(want, got), "");
+  EXPECT_EQ(ReadFile(out_ / "dkim/example.org.dkim.key"), ReadFile(vol_ / "dkim/example.org.dkim.key"));
+}
+
 TEST_F(BackupRestore, RestoreDoesNotDuplicateAMessageWhoseFlagsChangedSince) {
   ASSERT_EQ(Backup(repo(), vol_).exit_code, 0);
   ASSERT_EQ(RunMailvault({"restore", "--repo", repo(), "--snapshot", "latest", "--target", out_.path()}).exit_code, 0);

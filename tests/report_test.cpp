@@ -123,7 +123,8 @@ TEST_F(Report, SnapshotsWithoutAStackTagAreGroupedBySources) {
   ASSERT_EQ(RunMailvault(args).exit_code, 0);
   ASSERT_EQ(Run({"--format", "json"}).exit_code, 0);
   std::set<std::string> names;
-  for (const auto& g : Json()["groups"]) names.insert(g["name"].get<std::string>());
+  auto j = Json();
+  for (const auto& g : j["groups"]) names.insert(g["name"].get<std::string>());
   EXPECT_EQ(names, (std::set<std::string>{"mailu", "sources:data,dkim,mail"}));
 }
 
