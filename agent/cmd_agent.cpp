@@ -17,6 +17,7 @@ constexpr const char* kDefaultHealthFile = "/tmp/mailvault-health.json";
 struct AgentArgs {
   std::string schedule, jitter = "0", health_file, report_dir, max_silence = "3m";
   bool once = false, health_check = false;
+  StackBackupOptions stack;   // --stack, --docker-host, --hook-timeout
 };
 
 void Log(const std::string& line) {
@@ -43,7 +44,7 @@ int HealthCheck(const AgentArgs& a) {
 int RunOnce(CliContext& ctx, const AgentArgs& a) {
   auto repo = storage::Repository::Open(ctx.repo);
   if (!repo.ok()) return ReportError(ctx, repo.status());
-  return RunAndReportStackBackup(ctx, **repo, StackBackupOptions{});
+  return RunAndReportStackBackup(ctx, **repo, a.stack);
 }
 
 int Run(CliContext& ctx, const AgentArgs& a) {
@@ -71,7 +72,7 @@ int Run(CliContext& ctx, const AgentArgs& a) {
                 : "schedule '" + opts.schedule->expression() + "' (UTC), jitter " + a.jitter +
                       ", repository " + ctx.repo);
   bool abandoned = false;
-  int code = RunAgentLoop(opts, [&ctx, a] { return RunOnce(ctx, a); }, Log, &abandoned);
+  int code = RunAgentLoop(opts, [&ctx, &a] { return RunOnce(ctx, a); }, Log, &abandoned);
   // A run thread is still inside the repository: end now, without static destructors racing
   // it. Safe by design: nothing it wrote is part of a snapshot until the manifest rename.
   if (abandoned) std::_Exit(code);
@@ -98,6 +99,8 @@ void RegisterAgent(CLI::App& app, CliContext& ctx) {
   sub->add_option("--schedule", a->schedule, "Cron schedule, 5 fields, UTC (e.g. \"0 3 * * *\")");
   sub->add_option("--jitter", a->jitter, "Start each scheduled run up to this late (e.g. 10m; default 0)");
   sub->add_flag("--once", a->once, "Run one backup now and exit with its code (for swarm-cronjob)");
+  sub->add_option("--stack", a->stack.stack, "Back up only this swarm stack (default: every enabled stack)");
+  AddStackOptions(sub, a->stack);
   sub->add_option("--health-file", a->health_file,
                   std::string("Health file to write (agent) or read (--health-check); default ") +
                       kDefaultHealthFile);

@@ -22,7 +22,12 @@ void PrintCheck(const verify::CheckResult& r, std::ostream& out) {
     if (!p.blob.empty()) out << "  blob:     " << p.blob << "\n";
     if (!p.snapshot.empty()) out << "  snapshot: " << p.snapshot << "\n";
     if (p.affected_total) {
-      out << "  affects " << p.affected_total << " file(s) in snapshots:\n";
+      out << "  affects " << p.affected_total << " file(s) in snapshots";
+      if (!p.affected_mailboxes.empty()) {
+        out << "; messages per mailbox:";
+        for (const auto& [mb, n] : p.affected_mailboxes) out << " " << mb << " (" << n << ")";
+      }
+      out << "\n";
       for (size_t i = 0; i < p.affected.size() && i < 20; i++) {
         const auto& a = p.affected[i];
         out << "    " << a.snapshot.substr(0, 8) << "  " << a.path

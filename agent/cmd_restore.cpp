@@ -19,6 +19,8 @@ nlohmann::json ToJson(const RestoreResult& r, const std::string& id, bool dry) {
                       {"symlinks_created", r.stats.symlinks_created}, {"bytes_written", r.stats.bytes_written},
                       {"seconds", r.stats.seconds}, {"problems", nlohmann::json::array()}};
   for (const auto& p : r.problems) j["problems"].push_back({{"path", p.path}, {"message", p.message}});
+  j["kept"] = nlohmann::json::array();
+  for (const auto& p : r.kept) j["kept"].push_back({{"path", p.path}, {"message", p.message}});
   if (dry) j["would_write"] = r.written;
   j[dry ? "would_remove" : "removed"] = r.removed;
   return j;
@@ -58,7 +60,8 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
       "reported unless --overwrite; a Maildir message already present under other flags is\n"
       "not duplicated.\n\n"
       "Without --target, restores into the live volumes of the labelled swarm stacks.\n\n"
-      "Exit: 0 ok, 1 error, 2 usage, 3 partial (some files kept or not restored; listed).");
+      "Exit: 0 ok (files kept because they differ are listed, not an error), 1 error, 2 usage,\n"
+      "3 partial (some files could not be restored; listed).");
   AddRepoOption(sub, ctx);
   auto o = std::make_shared<RestoreOptions>();
   auto snap = std::make_shared<std::string>();
@@ -99,6 +102,7 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
     if (ctx.json) {
       PrintJson(ToJson(*res, id, o->dry_run));
     } else {
+      for (const auto& p : res->kept) std::cerr << p.path << ": " << p.message << "\n";
       for (const auto& p : res->problems) std::cerr << p.path << ": " << p.message << "\n";
       for (const auto& r : res->removed) std::cout << (o->dry_run ? "would remove " : "removed ") << r << "\n";
       if (o->dry_run)

@@ -71,7 +71,7 @@ void PrintVerify(const VerifyRun& run, const storage::SnapshotMeta& meta, bool k
   out << (errors.empty() ? "RESULT: OK - the snapshot is complete and consistent\n"
                          : "RESULT: FAILED - loss or corruption found\n");
   for (const auto& e : errors) out << "  ! " << e << "\n";
-  out << "  restored " << r.files << " files (" << HumanBytes(r.bytes) << "), " << r.messages << " messages in "
+  out << "  snapshot holds " << r.files << " files (" << HumanBytes(r.bytes) << "), " << r.messages << " messages in "
       << r.mailboxes << " mailboxes / " << r.folders << " folders; " << r.lost_messages() << " messages lost\n";
   for (const auto& l : r.live)
     if (!l.messages.empty() || !l.census.empty())

@@ -167,10 +167,10 @@ FileOutcome FileStore::Store(int worker, int root_fd, const std::string& host_pa
       out.problem = read_error;
       return out;
     }
-    files_read_++;
     Restat(pre, e);
     bool changed = pre.st_size != post.st_size || Ns(pre.st_mtim) != Ns(post.st_mtim) ||
                    static_cast<int64_t>(e->size) != pre.st_size;
+    if (!changed || attempt == 2) files_read_++;   // one file, however many tries
     if (!changed) return out;
     if (attempt == 2) {
       // Store what was read; the next backup reads it again (its mtime will differ).

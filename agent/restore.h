@@ -42,7 +42,10 @@ struct RestoreResult {
   RestoreStats stats;
   std::vector<std::string> written;     // snapshot paths written (capped for output by the CLI)
   std::vector<std::string> removed;     // --exact: host paths removed (or that would be)
-  std::vector<FileProblem> problems;     // conflicts (differs, not overwritten), refused paths, I/O
+  std::vector<FileProblem> problems;     // refused paths, obstacles, I/O, damaged blobs: partial
+  // Files that differ from the snapshot and were left as they are (no --overwrite): normal when
+  // restoring into a live tree (dovecot's indexes move on), so not a failure. Listed.
+  std::vector<FileProblem> kept;
 };
 
 Result<RestoreResult> RunRestore(storage::Repository& repo, const RestoreOptions& opts,

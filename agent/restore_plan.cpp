@@ -226,8 +226,10 @@ class Planner {
     bool sqlite_live = regular && (e.flags & storage::kFlagSqlite) && !opts_.source_targets.empty();
     if (!regular || (!opts_.overwrite && !opts_.exact && !sqlite_live)) {
       plan_->conflicts++;
-      return Problem(e.path, regular ? "kept: the file in the target differs from the snapshot (use --overwrite to replace it)"
-                                     : "kept: something that is not a regular file is in the way");
+      if (!regular) return Problem(e.path, "kept: something that is not a regular file is in the way");
+      result_->kept.push_back({e.path, "kept: the file in the target differs from the snapshot (use --overwrite "
+                                       "to replace it): " + host + "/" + rel});
+      return;
     }
     std::string dir = Parent(rel);
     std::string base = rel.substr(dir.empty() ? 0 : dir.size() + 1);
@@ -260,7 +262,7 @@ class Planner {
         plan_->unchanged++;
       } else {
         plan_->conflicts++;
-        Problem(e.path, "kept: something else is in the way of this symlink");
+        result_->kept.push_back({e.path, "kept: something else is in the way of this symlink"});
       }
     }
     ::close(pfd);

@@ -115,6 +115,7 @@ nlohmann::json StackRestoreOutcomeToJson(const StackRestoreOutcome& out) {
     j["files_conflict"] = st.files_conflict;
     j["written"] = out.restore->written;
     j["problems"] = ProblemsToJson(out.restore->problems);
+    j["kept"] = ProblemsToJson(out.restore->kept);
   }
   return j;
 }

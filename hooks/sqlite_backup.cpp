@@ -174,6 +174,76 @@ Status MakeSelfContained(const std::string& dst) {
 // Opens the source read-only. A hot journal left by a crashed writer must be rolled back before
 // anyone can read, which a read-only connection cannot do; only then do we open read-write
 // (exactly what the application's next access would do).
+// What must not change while a read-only volume's database is copied without SQLite's locks.
+struct QuietKey {
+  struct stat db {};
+  bool wal_has_content = false;
+  bool Same(const QuietKey& o) const {
+    return db.st_ino == o.db.st_ino && db.st_size == o.db.st_size &&
+           db.st_mtim.tv_sec == o.db.st_mtim.tv_sec && db.st_mtim.tv_nsec == o.db.st_mtim.tv_nsec &&
+           wal_has_content == o.wal_has_content;
+  }
+};
+
+bool ReadQuietKey(const std::string& src, QuietKey* k) {
+  if (::stat(src.c_str(), &k->db) != 0) return false;
+  struct stat wal;
+  k->wal_has_content = ::stat((src + "-wal").c_str(), &wal) == 0 && wal.st_size > 0;
+  return true;
+}
+
+std::string UriPath(const std::string& path) {
+  std::string out = "file:";
+  for (unsigned char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "?immutable=1";
+}
+
+// A WAL database on a read-only mount whose -shm does not exist cannot be opened by SQLite at
+// all (a reader must create -shm). When its -wal holds nothing, every commit is in the main
+// file, so a copy that sees the file unchanged before and after (inode, size, mtime; still no
+// WAL content) is one consistent state. Any change: try again, within the busy budget.
+Status CopyQuiescedReadOnly(SQLite::Database& image, const std::string& src, const std::string& dst,
+                            const SqliteBackupOptions& opts) {
+  auto deadline = std::chrono::steady_clock::now() + opts.busy_budget;
+  for (;;) {
+    QuietKey before, after;
+    if (!ReadQuietKey(src, &before)) return Status::FromErrno(errno, "stat", src);
+    if (before.wal_has_content)
+      return Status::IOError("the database is in WAL mode with uncheckpointed commits in " + src +
+                             "-wal and its directory is read-only, so SQLite cannot read it "
+                             "consistently. Mount the volume read-write for the agent (the "
+                             "database is never written), or checkpoint it in a pre-hook "
+                             "(PRAGMA wal_checkpoint(TRUNCATE))", src);
+    try {
+      SQLite::Database source(UriPath(src), SQLite::OPEN_READONLY | SQLITE_OPEN_URI);
+      SQLite::Backup backup(image, source);
+      Status st = RunSteps(backup, opts, src, "source");
+      if (!st.ok()) return st;
+    } catch (const SQLite::Exception& e) {
+      return FromException(e, "SQLite copy of read-only " + src + " -> " + dst, src);
+    }
+    if (ReadQuietKey(src, &after) && before.Same(after)) return Status::Ok();
+    if (std::chrono::steady_clock::now() > deadline)
+      return Status::Busy("the database kept changing while it was copied from a read-only "
+                          "mount; mount it read-write for the agent so SQLite's locks can be used", src);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+bool DirectoryWritable(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  return ::access(dir.c_str(), W_OK) == 0;
+}
+
 Status CopyInto(SQLite::Database& image, const std::string& src, const std::string& dst,
                 const SqliteBackupOptions& opts) {
   for (int flags : {SQLite::OPEN_READONLY, SQLite::OPEN_READWRITE}) {
@@ -183,6 +253,10 @@ Status CopyInto(SQLite::Database& image, const std::string& src, const std::stri
       return RunSteps(backup, opts, src, "source");
     } catch (const SQLite::Exception& e) {
       if (CodeOf(e) == SQLITE_READONLY_ROLLBACK && flags == SQLite::OPEN_READONLY) continue;
+      int primary = CodeOf(e) & 0xff;
+      if ((primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY) && HeaderSaysWal(src) &&
+          !DirectoryWritable(src))
+        return CopyQuiescedReadOnly(image, src, dst, opts);
       return FromException(e, "SQLite online backup " + src + " -> " + dst, src);
     }
   }

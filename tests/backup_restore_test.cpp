@@ -160,11 +160,13 @@ TEST_F(BackupRestore, RestoreOntoNonEmptyTargetNeverDeletesNorOverwritesWithoutA
   WriteFile(key, "changed by the operator\n");
   WriteFile(extra, "new mail\n");
   RunResult r = RunMailvault({"restore", "--repo", repo(), "--snapshot", "latest", "--target", out_.path(), "--json"});
-  EXPECT_EQ(r.exit_code, 3) << "a kept, differing file makes the restore partial";
+  EXPECT_EQ(r.exit_code, 0) << "a kept, differing file is reported, not a failure";
   EXPECT_EQ(ReadFile(key), "changed by the operator\n");
   EXPECT_EQ(ReadFile(extra), "new mail\n");
   auto j = Json(r);
   EXPECT_EQ(j["files_conflict"], 1);
+  ASSERT_EQ(j["kept"].size(), 1u);
+  EXPECT_EQ(j["kept"][0]["path"], "dkim/example.org.dkim.key");
   EXPECT_EQ(j["files_written"], 0);
   r = RunMailvault({"restore", "--repo", repo(), "--snapshot", "latest", "--target", out_.path(), "--overwrite"});
   EXPECT_EQ(r.exit_code, 0) << r.err;

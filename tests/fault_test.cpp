@@ -122,15 +122,25 @@ TEST_F(Fault, OneByteFlippedInAPackIsDetected) {
 }
 
 TEST_F(Fault, DeletedPackIsNamedWithEverySnapshotFileItHeld) {
+  Backup();   // a second snapshot sharing every message blob with the first
   auto r = OpenRepo();
+  auto snaps = r->ListSnapshots().value();
+  ASSERT_EQ(snaps.size(), 2u);
   auto msg = FirstMessage(Latest(*r));
   ASSERT_TRUE(stdfs::remove(PackOf(*r, msg.blobs[0])));
   auto cj = ParseJson(Check());
   EXPECT_EQ(CheckKinds(cj), std::set<std::string>{"pack-missing"}) << cj.dump(1);
   EXPECT_TRUE(Affects(cj, msg.path));
+  std::set<std::string> in;
+  for (const auto& a : cj["problems"][0]["affected"]) if (a["path"] == msg.path) in.insert(a["snapshot"].get<std::string>());
+  EXPECT_EQ(in, (std::set<std::string>{snaps[0].id, snaps[1].id}));
   auto vj = ParseJson(Verify());
   EXPECT_EQ(vj["ok"], false);
   EXPECT_TRUE(Lost(vj, Unique(msg.path)));
+  bool other_named = false;
+  for (const auto& d : vj["damaged_files"])
+    if (d["path"] == msg.path) other_named = d["other_snapshots"] == nlohmann::json::array({snaps[0].id});
+  EXPECT_TRUE(other_named) << vj["damaged_files"].dump(1);
 }
 
 TEST_F(Fault, IndexEntryPointingToTheWrongPackIsNamed) {

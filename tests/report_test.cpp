@@ -9,6 +9,7 @@
 #include <regex>
 #include <thread>
 
+#include "verify/report.h"
 #include "verify_fixture.h"
 
 namespace mv::testing {
@@ -126,6 +127,40 @@ TEST_F(Report, SnapshotsWithoutAStackTagAreGroupedBySources) {
   auto j = Json();
   for (const auto& g : j["groups"]) names.insert(g["name"].get<std::string>());
   EXPECT_EQ(names, (std::set<std::string>{"mailu", "sources:data,dkim,mail"}));
+}
+
+}  // namespace
+}  // namespace mv::testing
+
+namespace mv::testing {
+namespace {
+
+TEST(ReportRender, PrometheusLabelValuesAreEscapedAndEveryFamilyHasHelpAndType) {
+  verify::Report r;
+  verify::GroupReport g;
+  g.name = "we\"ird\\stack";
+  g.mailbox_messages["a\nb@example.org"] = 3;
+  r.groups.push_back(g);
+  std::string prom = verify::RenderPrometheus(r);
+  EXPECT_NE(prom.find("mailvault_messages{stack=\"we\\\"ird\\\\stack\",mailbox=\"a\\nb@example.org\"} 3\n"),
+            std::string::npos) << prom;
+  std::istringstream lines(prom);
+  std::set<std::string> helped, typed, sampled;
+  for (std::string l; std::getline(lines, l);) {
+    if (l.rfind("# HELP ", 0) == 0) helped.insert(l.substr(7, l.find(' ', 7) - 7));
+    else if (l.rfind("# TYPE ", 0) == 0) typed.insert(l.substr(7, l.find(' ', 7) - 7));
+    else sampled.insert(l.substr(0, l.find_first_of("{ ")));
+  }
+  EXPECT_EQ(helped, typed);
+  for (const auto& s : sampled) EXPECT_TRUE(helped.count(s)) << s;
+  EXPECT_TRUE(sampled.count("mailvault_last_success_timestamp_seconds"));
+  EXPECT_TRUE(sampled.count("mailvault_repository_bytes"));
+}
+
+TEST(ReportRender, NightlyRotationCoversEveryBucketOnce) {
+  std::set<uint32_t> seen;
+  for (int64_t day = 0; day < 7; day++) seen.insert(verify::RotationBucket(1795400000 + day * 86400, 7));
+  EXPECT_EQ(seen.size(), 7u);
 }
 
 }  // namespace

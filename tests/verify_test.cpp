@@ -3,6 +3,7 @@
 // drift is classified by message.
 #include <sys/stat.h>
 
+#include "verify/census_diff.h"
 #include "verify_fixture.h"
 
 namespace mv::testing {
@@ -101,3 +102,33 @@ TEST_F(Verify, LiveMessageWithChangedContentUnderTheSameNameIsAnError) {
 
 }  // namespace
 }  // namespace mv::testing
+
+namespace mv::verify {
+namespace {
+
+MessageRecord Msg(std::string folder, std::string unique, uint8_t content) {
+  MessageRecord m{"mail", "a@example.org", folder, unique, "mail/a@example.org/" + unique, 10, {}};
+  m.content.bytes[0] = content;
+  return m;
+}
+
+TEST(MessageDiff, ClassifiesByUniqueNameWithinTheMailbox) {
+  std::vector<MessageRecord> snap = {Msg("INBOX", "1.a", 1), Msg("INBOX", "2.b", 2), Msg("INBOX", "3.c", 3),
+                                     Msg(".Sent", "4.d", 4)};
+  std::vector<MessageRecord> live = {Msg("INBOX", "1.a", 1), Msg(".Trash", "2.b", 2), Msg("INBOX", "3.c", 9),
+                                     Msg("INBOX", "5.e", 5)};
+  MessageDiff d = DiffMessages(snap, live);
+  ASSERT_EQ(d.moved.size(), 1u);
+  EXPECT_EQ(d.moved[0].unique, "2.b");
+  EXPECT_EQ(d.moved[0].folder, "INBOX -> .Trash");
+  ASSERT_EQ(d.changed.size(), 1u);
+  EXPECT_EQ(d.changed[0].unique, "3.c");
+  ASSERT_EQ(d.only_base.size(), 1u);
+  EXPECT_EQ(d.only_base[0].unique, "4.d");
+  ASSERT_EQ(d.only_other.size(), 1u);
+  EXPECT_EQ(d.only_other[0].unique, "5.e");
+  EXPECT_TRUE(DiffMessages(snap, snap).empty());
+}
+
+}  // namespace
+}  // namespace mv::verify

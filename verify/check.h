@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,7 @@ struct CheckProblem {
   bool warning = false;   // not damage (e.g. an orphan pack an interrupted backup left)
   std::vector<Affected> affected{};
   uint64_t affected_total = 0;
+  std::map<std::string, uint64_t> affected_mailboxes{};   // mailbox -> affected messages (complete)
 };
 
 struct CheckResult {
@@ -78,5 +80,9 @@ Result<CheckResult> CheckRepository(const storage::Repository& repo, const Check
 std::vector<Affected> FindBlobUsers(const storage::Repository& repo,
                                     const std::vector<storage::BlobId>& blobs, size_t max_listed,
                                     uint64_t* total = nullptr);
+
+// For each of `blobs`, the snapshots whose files use it (one pass over the manifests).
+std::map<storage::BlobId, std::vector<std::string>> SnapshotsHoldingBlobs(
+    const storage::Repository& repo, const std::vector<storage::BlobId>& blobs);
 
 }  // namespace mv::verify

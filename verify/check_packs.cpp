@@ -138,6 +138,7 @@ void Attribute(const storage::Repository& repo, size_t max_listed,
     for (size_t ix : problems) {
       auto& p = res.problems[ix];
       p.affected_total++;
+      if (!a.mailbox.empty()) p.affected_mailboxes[a.mailbox]++;
       if (p.affected.size() < max_listed) p.affected.push_back(a);
     }
   });
@@ -154,6 +155,26 @@ std::vector<Affected> FindBlobUsers(const storage::Repository& repo, const std::
     if (out.size() < max_listed) out.push_back(a);
   });
   if (total) *total = n;
+  return out;
+}
+
+std::map<BlobId, std::vector<std::string>> SnapshotsHoldingBlobs(const storage::Repository& repo,
+                                                                  const std::vector<BlobId>& blobs) {
+  std::unordered_map<BlobId, std::vector<size_t>, BlobIdHash> wanted;
+  for (size_t i = 0; i < blobs.size(); i++) wanted[blobs[i]].push_back(i);
+  std::map<BlobId, std::vector<std::string>> out;
+  std::string dir = storage::fs::Join(repo.path(), "snapshots");
+  auto names = storage::fs::ListDir(dir);
+  if (!names.ok()) return out;
+  std::sort(names->begin(), names->end());
+  for (const auto& n : *names) {
+    if (n.size() != 32) continue;
+    auto snap = repo.LoadSnapshot(n);
+    if (!snap.ok()) continue;
+    for (const auto& f : snap->files)
+      for (const auto& b : f.blobs)
+        if (wanted.count(b) && (out[b].empty() || out[b].back() != n)) out[b].push_back(n);
+  }
   return out;
 }
 

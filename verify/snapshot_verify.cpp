@@ -32,7 +32,6 @@ std::string LivePath(const VerifyOptions& o, const std::string& snap_path) {
 void CheckFiles(const storage::Repository& repo, const storage::Snapshot& snap, const std::map<std::string,
                 std::pair<uint64_t, storage::BlobId>>& restored, const std::map<std::string, std::string>& mailbox_of,
                 VerifyResult& r) {
-  std::vector<storage::BlobId> damaged_blobs;
   for (const auto& f : snap.files) {
     if (f.type != FileType::kRegular) continue;
     auto it = restored.find(f.path);
@@ -45,16 +44,20 @@ void CheckFiles(const storage::Repository& repo, const storage::Snapshot& snap, 
     auto mb = mailbox_of.find(f.path);
     r.damaged_files.push_back({f.path, mb == mailbox_of.end() ? "" : mb->second, what, {}});
   }
-  // Which other snapshots hold the same (damaged) blobs.
-  if (r.damaged_files.empty() || r.damaged_files.size() > 1000) return;
+  // Which other snapshots hold the same (damaged) blobs: one pass over the manifests.
+  if (r.damaged_files.empty()) return;
   std::map<std::string, const FileEntry*> by_path;
   for (const auto& f : snap.files) by_path[f.path] = &f;
+  std::vector<storage::BlobId> blobs;
+  for (const auto& d : r.damaged_files)
+    if (const FileEntry* e = by_path[d.path]) blobs.insert(blobs.end(), e->blobs.begin(), e->blobs.end());
+  auto holders = SnapshotsHoldingBlobs(repo, blobs);
   for (auto& d : r.damaged_files) {
-    const FileEntry* e = by_path[d.path];
-    if (!e || e->blobs.empty()) continue;
     std::set<std::string> others;
-    for (const auto& a : FindBlobUsers(repo, e->blobs, 50))
-      if (a.snapshot != snap.meta.id) others.insert(a.snapshot);
+    if (const FileEntry* e = by_path[d.path])
+      for (const auto& b : e->blobs)
+        for (const auto& s : holders[b])
+          if (s != snap.meta.id) others.insert(s);
     d.other_snapshots.assign(others.begin(), others.end());
   }
 }
@@ -115,7 +118,8 @@ std::vector<std::string> VerifyResult::Errors() const {
   for (const auto& l : live)
     if (!l.messages.changed.empty()) e.push_back(n(l.messages.changed.size(), ("message(s) whose content differs from live source " + l.source + " under the same name").c_str()));
   for (const auto& d : databases) {
-    if (!d.integrity_ok) e.push_back(d.path + ": SQLite integrity check failed");
+    if (!d.integrity_ok && !d.content_matches) e.push_back(d.path + ": database missing or damaged after restore");
+    else if (!d.integrity_ok) e.push_back(d.path + ": SQLite integrity check failed");
     else if (!d.content_matches) e.push_back(d.path + ": restored database differs from the recorded image");
     if (d.integrity_ok && d.live_unchanged_since && d.vs_live && !d.vs_live->identical())
       e.push_back(d.path + ": rows differ from the live database, which has not changed since the snapshot (loss)");
@@ -148,6 +152,10 @@ Result<VerifyResult> VerifyRestored(const storage::Repository& repo, const stora
   ScannedTree restored;
   for (const auto& src : snap.meta.sources) {
     auto t = ScanTree(src.name, o.restored_root + "/" + src.name, repo.hasher(), {.hash_all_files = true});
+    if (!t.ok() && t.status().code() == Code::kNotFound) {   // nothing of it came back: all lost
+      r.restore_problems.push_back(src.name + ": source not restored at all (" + t.status().message() + ")");
+      continue;
+    }
     if (!t.ok()) return t.status();
     restored.files.insert(t->files.begin(), t->files.end());
     restored.inventory.census.insert(restored.inventory.census.end(), t->inventory.census.begin(), t->inventory.census.end());

@@ -137,17 +137,25 @@ Result<ScannedTree> ScanTree(const std::string& source, const std::string& root,
     entries.push_back(std::move(e));
   }
   MaildirIndex idx(entries);
+  // A file that cannot be hashed (vanished: a live message moved from new/ to cur/ meanwhile) is
+  // left out rather than counted with a wrong hash, and reported.
+  std::vector<FileEntry> readable;
   for (auto& e : entries) {
-    if (e.type != FileType::kRegular) continue;
-    bool message = !idx.MaildirOfMessage(e.path).empty();
-    if (message || opts.hash_all_files) {
-      auto h = HashFile(root + e.path.substr(source.size()), hasher);
-      if (h.ok()) e.content = *h;
-      else out.problems.push_back(h.status().ToString());
+    if (e.type == FileType::kRegular) {
+      bool message = !idx.MaildirOfMessage(e.path).empty();
+      if (message || opts.hash_all_files) {
+        auto h = HashFile(root + e.path.substr(source.size()), hasher);
+        if (!h.ok()) {
+          out.problems.push_back(h.status().ToString());
+          continue;
+        }
+        e.content = *h;
+      }
+      out.files[e.path] = {e.size, e.content};
     }
-    out.files[e.path] = {e.size, e.content};
+    readable.push_back(std::move(e));
   }
-  out.inventory = InventoryOfEntries(entries);
+  out.inventory = InventoryOfEntries(readable);
   return out;
 }
 

@@ -82,7 +82,8 @@ nlohmann::json ToJson(const CheckResult& r) {
     nlohmann::json aff = nlohmann::json::array();
     for (const auto& a : p.affected) aff.push_back({{"snapshot", a.snapshot}, {"path", a.path}, {"mailbox", a.mailbox}});
     nlohmann::json pj = {{"kind", p.kind}, {"where", p.where}, {"message", p.message}, {"warning", p.warning},
-                         {"affected", aff}, {"affected_total", p.affected_total}};
+                         {"affected", aff}, {"affected_total", p.affected_total},
+                         {"affected_mailboxes", p.affected_mailboxes}};
     if (!p.pack.empty()) pj["pack"] = p.pack;
     if (!p.blob.empty()) pj["blob"] = p.blob;
     if (!p.snapshot.empty()) pj["snapshot"] = p.snapshot;

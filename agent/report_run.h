@@ -1,0 +1,39 @@
+// The nightly integrity report as a library call (used by `mailvault report`, and meant for the
+// sidecar to run after its nightly backup): gather (verify/report.h) and write the files.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "storage/repository.h"
+#include "storage/status.h"
+#include "verify/report.h"
+
+namespace mv::agent {
+
+struct NightlyReportOptions {
+  std::string out;                              // directory for the report files (created)
+  std::string formats = "md,html,json,prom";    // any of md, html, json, prom
+  int64_t max_age_seconds = 26 * 3600;          // a stack without a successful backup since is stale
+  uint32_t rotate_nights = 7;                   // every pack is re-read within this many nights
+  int64_t at = 0;                               // evaluate as of this Unix time; 0 = now
+  std::string scratch;                          // parent of the scratch restores; "" = default
+  std::map<std::string, std::string> live;      // live sources by name; empty = recorded paths
+};
+
+// Verifies the latest snapshot of each group, runs tonight's rotating check, gathers statistics.
+// Verification failures are in the Report (not a Status); Status only when the repository
+// cannot be listed.
+Result<verify::Report> GatherReport(storage::Repository& repo, const NightlyReportOptions& opts);
+
+// Writes mailvault-report.{json,md,html} and mailvault.prom, each through a temp file and a
+// rename (node_exporter never reads half a file), mode 0644. Appends the paths to `written`.
+Status WriteReportFiles(const verify::Report& rep, const NightlyReportOptions& opts,
+                        std::vector<std::string>* written);
+
+// "26h", "90m", "2d", "3600s" or "3600" -> seconds.
+Result<int64_t> ParseDuration(const std::string& text);
+
+}  // namespace mv::agent
