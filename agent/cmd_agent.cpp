@@ -6,6 +6,7 @@
 
 #include "agent/cli.h"
 #include "agent/sidecar.h"
+#include "agent/report_run.h"
 #include "agent/stack_report.h"
 #include "storage/repository.h"
 
@@ -16,6 +17,7 @@ constexpr const char* kDefaultHealthFile = "/tmp/mailvault-health.json";
 
 struct AgentArgs {
   std::string schedule, jitter = "0", health_file, report_dir, max_silence = "3m";
+  std::string integrity_report;   // after each run, write `mailvault report` files here
   bool once = false, health_check = false;
   StackBackupOptions stack;   // --stack, --docker-host, --hook-timeout
 };
@@ -44,7 +46,16 @@ int HealthCheck(const AgentArgs& a) {
 int RunOnce(CliContext& ctx, const AgentArgs& a) {
   auto repo = storage::Repository::Open(ctx.repo);
   if (!repo.ok()) return ReportError(ctx, repo.status());
-  return RunAndReportStackBackup(ctx, **repo, a.stack);
+  int code = RunAndReportStackBackup(ctx, **repo, a.stack);
+  if (a.integrity_report.empty()) return code;
+  // The nightly integrity report after the backup (mailvault report): verify, rotate-check, write.
+  NightlyReportOptions ro;
+  ro.out = a.integrity_report;
+  auto rep = GatherReport(**repo, ro);
+  std::vector<std::string> written;
+  Status st = rep.ok() ? WriteReportFiles(*rep, ro, &written) : rep.status();
+  if (!st.ok()) return std::max(code, ReportError(ctx, st));
+  return code;
 }
 
 int Run(CliContext& ctx, const AgentArgs& a) {
@@ -105,6 +116,9 @@ void RegisterAgent(CLI::App& app, CliContext& ctx) {
                   std::string("Health file to write (agent) or read (--health-check); default ") +
                       kDefaultHealthFile);
   sub->add_option("--report-dir", a->report_dir, "Write one run-<time>.json per run here");
+  sub->add_option("--integrity-report", a->integrity_report,
+                  "After each backup run, verify the latest snapshots and write the integrity report "
+                  "(md, html, json, Prometheus textfile) into this directory, as `mailvault report`");
   sub->add_flag("--health-check", a->health_check,
                 "Check the health file and exit 0 (healthy) or 1; for a Docker HEALTHCHECK");
   sub->add_option("--max-silence", a->max_silence,

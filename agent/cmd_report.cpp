@@ -6,6 +6,7 @@
 #include "agent/cli.h"
 #include "agent/output.h"
 #include "agent/report_run.h"
+#include "agent/schedule.h"
 #include "agent/snapshot_ref.h"
 
 namespace mv::agent {
@@ -39,7 +40,7 @@ void RegisterReport(CLI::App& app, CliContext& ctx) {
   sub->callback([&ctx, a] {
     auto max_age = ParseDuration(a->max_age);
     if (!max_age.ok()) return void(ctx.exit_code = ReportError(ctx, max_age.status()));
-    a->opts.max_age_seconds = *max_age;
+    a->opts.max_age_seconds = max_age->count();
     for (const auto& s : a->sources) {
       auto eq = s.find('=');
       if (eq == std::string::npos || eq == 0)

@@ -15,18 +15,6 @@
 
 namespace mv::agent {
 
-Result<int64_t> ParseDuration(const std::string& s) {
-  try {
-    size_t used = 0;
-    double v = std::stod(s, &used);
-    std::string unit = s.substr(used);
-    double mul = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : -1;
-    if (mul > 0 && v >= 0) return static_cast<int64_t>(v * mul);
-  } catch (const std::exception&) {
-  }
-  return Status::Invalid("bad duration '" + s + "': give a number with s, m, h or d (e.g. 26h)");
-}
-
 namespace {
 
 uint64_t DirSize(const std::string& dir) {

@@ -33,7 +33,4 @@ Result<verify::Report> GatherReport(storage::Repository& repo, const NightlyRepo
 Status WriteReportFiles(const verify::Report& rep, const NightlyReportOptions& opts,
                         std::vector<std::string>* written);
 
-// "26h", "90m", "2d", "3600s" or "3600" -> seconds.
-Result<int64_t> ParseDuration(const std::string& text);
-
 }  // namespace mv::agent

@@ -131,7 +131,13 @@ class Planner {
                                                           : fs::Join(opts_.target, source);
     bool existed = fs::Exists(path);
     if (!opts_.dry_run) MV_RETURN_IF_ERROR(fs::MakeDirs(path, 0700));
-    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    // TARGET/<source> is inside the target: a symlink there is not followed (it could lead out).
+    bool inside = !opts_.source_targets.count(source);
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | (inside ? O_NOFOLLOW : 0));
+    struct stat lst;
+    if (fd < 0 && inside && ::lstat(path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode))
+      return Status::IOError("refused: this is a symlink, and restore never follows a symlink inside the "
+                             "target (it could lead outside it); remove it or choose another --target", path);
     if (fd < 0 && !(opts_.dry_run && !existed)) return Status::FromErrno(errno, "open restore target", path);
     plan_->root_fds.push_back(fd);
     plan_->root_paths.push_back(path);

@@ -9,8 +9,9 @@ BUILD_PKGS=(build-essential cmake pkg-config libarchive-dev libzstd-dev libsqlit
   libxxhash-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev
   libyaml-cpp-dev libcurl4-openssl-dev zstd sqlite3 tar)
 # dovecot's doveadm reads restored Maildirs in the tests; docker.io, debootstrap and busybox-static
-# run the real-swarm end-to-end test (tests/e2e installs them itself too).
-TEST_PKGS=(dovecot-core dovecot-imapd docker.io debootstrap busybox-static)
+# run the real-swarm end-to-end test (tests/e2e installs them itself too); node_exporter checks
+# that the Prometheus textfile of `mailvault report` is accepted.
+TEST_PKGS=(dovecot-core dovecot-imapd docker.io debootstrap busybox-static prometheus-node-exporter curl)
 
 want=("${BUILD_PKGS[@]}")
 [[ "${1:-}" == "--test" ]] && want+=("${TEST_PKGS[@]}")

@@ -96,6 +96,35 @@ TEST_F(BadInput, RestoreRefusesEveryPathThatWouldLeaveTheTargetAndRestoresTheRes
   EXPECT_EQ(report["files_written"], 1);
 }
 
+TEST_F(BadInput, RestoreNeverFollowsASymlinkPlantedInTheTarget) {
+  MakeMailVolume(vol_.path(), {.users = 1, .messages_per_user = 8, .seed = 4});
+  ASSERT_EQ(Backup("mail=" + vol_ / "mail").exit_code, 0);
+  TempDir outside("mvbad-outside");
+  // Where a source goes: the whole restore is refused before anything is written.
+  std::string t1 = out_ / "t1", t2 = out_ / "t2";
+  stdfs::create_directories(t1);
+  stdfs::create_directory_symlink(outside.path(), t1 + "/mail");
+  RunResult r = RunMailvault({"restore", "--repo", repo(), "--snapshot", "latest", "--target", t1});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(t1 + "/mail: refused: this is a symlink"), std::string::npos) << r.err;
+  // Where a mailbox goes: that mailbox is refused, entry by entry; nothing lands outside.
+  stdfs::create_directories(t2 + "/mail");
+  stdfs::create_directory_symlink(outside.path(), t2 + "/mail/user0@example.org");
+  r = Restore("latest", t2);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  auto report = Json(r);
+  size_t refused = 0;
+  for (const auto& p : report["problems"]) refused += p["message"].get<std::string>().starts_with("refused");
+  size_t below = 0;
+  for (const auto& e : Json(RunMailvault({"ls", "--repo", repo(), "--json", "mail/user0@example.org"})))
+    below += e["path"] != "mail/user0@example.org";
+  EXPECT_GT(below, 8u);
+  EXPECT_EQ(refused, below) << "every entry below the symlink: " << report["problems"];
+  EXPECT_EQ(report["problems"].size(), below + 1) << "and the symlink itself is kept, not replaced";
+  EXPECT_TRUE(ListTree(outside.path()).empty());
+  EXPECT_EQ(report["files_written"], 0);
+}
+
 // --- Special files and names ------------------------------------------------------------------
 
 TEST_F(BadInput, SocketsFifosAndDevicesAreSkippedAndReportedWhileFilesAroundThemAreBackedUp) {

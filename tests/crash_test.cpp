@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 
 #include "child_process.h"
 #include "test_util.h"
@@ -201,6 +203,52 @@ TEST(FullDisk, BackupOntoAFullDiskFailsClearlyKeepsEarlierSnapshotsAndSucceedsOn
   r = RunMailvault({"restore", "--repo", repo, "--snapshot", "latest", "--target", out / "b"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(DiffTrees(MailTree(vol / "mail"), ListTree(out / "b/mail")), "");
+}
+
+// The disk fills at every stage in turn (a pack, the index, the manifest): whichever write
+// fails, the repository stays readable, earlier snapshots restore, and nothing is left behind.
+TEST(FullDisk, DiskFillingAtAnyStageOfABackupLeavesTheRepositoryUsable) {
+  TempDir mnt("mvdisk"), vol("mvdisk-vol"), out("mvdisk-out");
+  SmallDisk disk(mnt.path());
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a 4 MiB tmpfs here (" << disk.error() << "); needs root";
+  std::string repo = mnt / "r", filler = mnt / "filler";
+  ASSERT_EQ(RunMailvault({"init", "--repo", repo}).exit_code, 0);
+  MakeMailVolume(vol.path(), {.users = 1, .messages_per_user = 20, .seed = 5});
+  std::vector<std::string> backup = {"backup", "--repo", repo, "--source", "mail=" + vol / "mail"};
+  ASSERT_EQ(RunMailvault(backup).exit_code, 0);
+  std::set<std::string> failed_at;
+  int ok = 0;
+  for (int free_kib = 0; free_kib <= 160; free_kib += 4) {
+    WriteRandomFile(vol / ("mail/att" + std::to_string(free_kib)), 100u << 10);   // new data each time
+    struct statvfs fsinfo;
+    ASSERT_EQ(::statvfs(mnt.path().c_str(), &fsinfo), 0);
+    uint64_t avail = fsinfo.f_bavail * fsinfo.f_frsize, keep = static_cast<uint64_t>(free_kib) << 10;
+    WriteFile(filler, std::string(avail > keep ? avail - keep : 0, 'f'));
+    RunResult r = RunMailvault(backup);
+    std::filesystem::remove(filler);
+    if (r.exit_code == 0) {
+      ok++;
+    } else {
+      EXPECT_EQ(r.exit_code, 1) << r.err;
+      EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
+      failed_at.insert(r.err.find("/tmp/pack-") != std::string::npos ? "pack"
+                       : r.err.find("/snapshots/") != std::string::npos ? "manifest"
+                       : r.err.find("/index/") != std::string::npos ? "index" : r.err);
+    }
+    RunResult list = RunMailvault({"snapshots", "--repo", repo, "--json"});
+    ASSERT_EQ(list.exit_code, 0) << "after " << free_kib << " KiB free: " << list.err;
+    ASSERT_EQ(Json(list).size(), 1u + ok);
+  }
+  EXPECT_GT(ok, 0);
+  EXPECT_TRUE(failed_at.count("pack") && failed_at.count("manifest"))
+      << "the sweep should fail both in a pack and at the commit; failed at: " << ::testing::PrintToString(failed_at);
+  for (const char* d : {"tmp", "index", "snapshots"})
+    for (const auto& e : std::filesystem::directory_iterator(repo + "/" + d))
+      EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << "left behind: " << e.path();
+  ASSERT_EQ(RunMailvault(backup).exit_code, 0);
+  RunResult r = RunMailvault({"restore", "--repo", repo, "--snapshot", "latest", "--target", out.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(DiffTrees(MailTree(vol / "mail"), ListTree(out / "mail")), "");
 }
 
 }  // namespace
