@@ -69,9 +69,7 @@ bool SameContent(const storage::Repository& repo, int fd, const FileEntry& e) {
     if (n == 0) break;
     h.Update(buf.data(), static_cast<size_t>(n));
   }
-  storage::BlobId got = h.Final();
-  if (e.size <= repo.chunker().params().file_threshold) return got == e.content;
-  return got == e.content;
+  return h.Final() == e.content;
 }
 
 std::string Parent(const std::string& rel) {

@@ -73,8 +73,7 @@ std::vector<storage::CensusRow> CensusOfEntries(const std::vector<storage::FileE
     *source = dir.substr(0, first);
     std::string rel = first == std::string::npos ? "" : dir.substr(first + 1);
     auto slash = dir.find_last_of('/');
-    bool parent_md = slash != std::string::npos && slash > first - 0 && first != std::string::npos &&
-                     is_maildir(dir.substr(0, slash));
+    bool parent_md = first != std::string::npos && is_maildir(dir.substr(0, slash));
     return PlaceOf(rel, parent_md);
   };
   CensusBuilder cb;
