@@ -1,8 +1,12 @@
 """Runs one command and measures it: wall seconds, user+sys CPU seconds, peak RSS.
 
-CPU and RSS come from wait4() on the direct child, whose rusage includes every descendant it
-reaped. So a pipeline run under `bash -c 'a | b'` counts the CPU of all its members, and its peak
-RSS is the largest member's (Linux reports the max over the child and its descendants, not a sum).
+CPU comes from wait4() on the direct child, whose rusage includes every descendant it reaped, so
+a pipeline run under `bash -c 'a | b'` counts the CPU of all its members.
+
+Peak RSS comes from /usr/bin/time (%M), which runs the command: Linux keeps a forked child's
+pre-exec RSS in ru_maxrss, so measuring a command forked straight from this (large) Python process
+would report Python's size. Forked from the small `time` process instead, the figure is the
+command's own (for a pipeline: its largest member).
 """
 import os
 import signal
@@ -34,8 +38,10 @@ def run_measured(cmd, log_path, cwd=None, env=None, timeout=None):
         log.write("\n$ %s%s\n" % (" ".join(cmd), "   (cwd %s)" % cwd if cwd else ""))
         log.flush()
         t0 = time.monotonic()
+        rss_file = log_path + ".rss"
+        timed = ["/usr/bin/time", "-f", "%M", "-o", rss_file] + list(cmd)
         try:
-            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(timed, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as e:
             log.write("cannot start: %s\n" % e)
@@ -51,10 +57,18 @@ def run_measured(cmd, log_path, cwd=None, env=None, timeout=None):
             timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
     rc = proc.returncode
+    rss_kb = 0.0
+    try:
+        with open(rss_file) as f:
+            lines = [l for l in f.read().split() if l.isdigit()]
+            rss_kb = float(lines[-1]) if lines else 0.0
+        os.unlink(rss_file)
+    except OSError:
+        rss_kb = ru.ru_maxrss
     timed_out = bool(limit) and wall >= limit
     return {"ok": rc == 0, "rc": rc, "timed_out": timed_out, "wall_s": round(wall, 3),
             "cpu_s": round(ru.ru_utime + ru.ru_stime, 3), "user_s": round(ru.ru_utime, 3),
-            "sys_s": round(ru.ru_stime, 3), "rss_mb": round(ru.ru_maxrss / 1024.0, 1)}
+            "sys_s": round(ru.ru_stime, 3), "rss_mb": round(rss_kb / 1024.0, 1)}
 
 
 def run_quiet(cmd, log_path, cwd=None, env=None):

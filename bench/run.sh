@@ -19,6 +19,7 @@ command -v restic >/dev/null || need+=(restic)
 command -v borg >/dev/null || need+=(borgbackup)
 command -v zstd >/dev/null || need+=(zstd)
 command -v tar >/dev/null || need+=(tar)
+[[ -x /usr/bin/time ]] || need+=(time)   # peak RSS (bench/measure.py)
 if ((${#need[@]})); then
   echo "bench: installing ${need[*]}" >&2
   if [[ $(id -u) -ne 0 ]]; then
