@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <future>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -56,26 +57,27 @@ Status ValidateSources(const std::vector<SourceSpec>& sources) {
   return Status::Ok();
 }
 
-// The parent snapshot: given, or the latest with the same host and source names.
-Result<std::optional<storage::Snapshot>> FindParent(const storage::Repository& repo,
-                                                    const BackupOptions& opts, const std::string& host) {
-  if (opts.parent == "none") return std::optional<storage::Snapshot>();
+// The parent snapshot's header: given, or the latest with the same host and source names.
+Result<std::optional<storage::SnapshotMeta>> ChooseParent(const storage::Repository& repo,
+                                                          const BackupOptions& opts, const std::string& host) {
+  if (opts.parent == "none") return std::optional<storage::SnapshotMeta>();
+  MV_ASSIGN_OR_RETURN(auto snaps, repo.ListSnapshots());
   std::string id;
   if (!opts.parent.empty()) {
     MV_ASSIGN_OR_RETURN(id, repo.ResolveSnapshot(opts.parent));
-  } else {
-    MV_ASSIGN_OR_RETURN(auto snaps, repo.ListSnapshots());
-    std::set<std::string> want;
-    for (const auto& s : opts.sources) want.insert(s.name);
-    for (auto it = snaps.rbegin(); it != snaps.rend() && id.empty(); ++it) {
-      std::set<std::string> have;
-      for (const auto& s : it->sources) have.insert(s.name);
-      if (it->host == host && have == want) id = it->id;
-    }
-    if (id.empty()) return std::optional<storage::Snapshot>();
   }
-  MV_ASSIGN_OR_RETURN(auto snap, repo.LoadSnapshot(id));
-  return std::optional<storage::Snapshot>(std::move(snap));
+  std::set<std::string> want;
+  for (const auto& s : opts.sources) want.insert(s.name);
+  for (auto it = snaps.rbegin(); it != snaps.rend(); ++it) {
+    if (!id.empty()) {
+      if (it->id == id) return std::optional<storage::SnapshotMeta>(*it);
+      continue;
+    }
+    std::set<std::string> have;
+    for (const auto& s : it->sources) have.insert(s.name);
+    if (it->host == host && have == want) return std::optional<storage::SnapshotMeta>(*it);
+  }
+  return std::optional<storage::SnapshotMeta>();
 }
 
 struct InodeKey {
@@ -144,24 +146,36 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
   MV_ASSIGN_OR_RETURN(auto lock, storage::RepoLock::AcquireExclusive(repo.path(), "backup", &stale));
   if (!stale.empty()) result.notes.push_back("took over a " + stale);
   repo.CleanTmp();
-  MV_ASSIGN_OR_RETURN(size_t adopted, repo.AdoptOrphanPacks());
-  if (adopted) result.notes.push_back("adopted " + std::to_string(adopted) +
-                                      " pack(s) left by an interrupted backup");
   std::string host = opts.host.empty() ? HostName() : opts.host;
-  MV_ASSIGN_OR_RETURN(auto parent, FindParent(repo, opts, host));
-  if (parent) result.parent_id = parent->meta.id;
+  MV_ASSIGN_OR_RETURN(auto parent_meta, ChooseParent(repo, opts, host));
+  if (parent_meta) result.parent_id = parent_meta->id;
+  // The index and the parent's entries load on another core while this one walks.
+  size_t adopted = 0;
+  auto loading = std::async(std::launch::async, [&]() -> Result<std::optional<storage::Snapshot>> {
+    MV_ASSIGN_OR_RETURN(adopted, repo.AdoptOrphanPacks());
+    if (!parent_meta) return std::optional<storage::Snapshot>();
+    MV_ASSIGN_OR_RETURN(auto snap, repo.LoadSnapshot(parent_meta->id));
+    return std::optional<storage::Snapshot>(std::move(snap));
+  });
 
   // 1. Walk: stat only.
   if (progress) progress({0, 0, 0, 0, "scan"});
   WalkOutput walk;
-  if (parent) {   // avoid growing the vectors by doubling: the tree is about as big as last time
-    size_t n = parent->files.size() + parent->files.size() / 16 + 64;
+  if (parent_meta) {   // avoid growing the vectors by doubling: the tree is about as big as last time
+    size_t n = parent_meta->files + parent_meta->files / 8 + 1024;
     walk.entries.reserve(n);
     walk.maildir_message.reserve(n);
     walk.source.reserve(n);
   }
-  for (size_t i = 0; i < opts.sources.size(); i++)
-    MV_RETURN_IF_ERROR(WalkSource(opts.sources[i], static_cast<uint16_t>(i), &walk));
+  Status walked;
+  for (size_t i = 0; i < opts.sources.size() && walked.ok(); i++)
+    walked = WalkSource(opts.sources[i], static_cast<uint16_t>(i), &walk);
+  auto loaded = loading.get();
+  MV_RETURN_IF_ERROR(walked);
+  MV_RETURN_IF_ERROR(loaded.status());
+  std::optional<storage::Snapshot> parent = std::move(loaded).value();
+  if (adopted) result.notes.push_back("adopted " + std::to_string(adopted) +
+                                      " pack(s) left by an interrupted backup");
 
   // 2. Plan: reuse from the parent, or read.
   std::vector<size_t> jobs;
