@@ -1,5 +1,6 @@
 #include "agent/file_store.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 
 #include "hooks/sqlite_backup.h"
 #include "storage/fs.h"
+#include "verify/maildir.h"
 
 namespace mv::agent {
 namespace {
@@ -24,6 +26,34 @@ void Restat(const struct stat& st, storage::FileEntry* e) {
   e->ctime_ns = Ns(st.st_ctim);
   e->dev = st.st_dev;
   e->ino = st.st_ino;
+}
+
+// A Maildir message renamed since the walk (a flag change, or new/ -> cur/ when a client reads
+// it) is still the same message: it is found by its unique name in cur/ or new/ of its folder.
+// Returns its path relative to the root, or "" when `rel` is not a message or it is gone.
+std::string FindRenamedMessage(int root_fd, const std::string& rel) {
+  auto slash = rel.find_last_of('/');
+  if (slash == std::string::npos) return "";
+  std::string dir = rel.substr(0, slash), base = rel.substr(slash + 1);
+  auto s2 = dir.find_last_of('/');
+  std::string sub = s2 == std::string::npos ? dir : dir.substr(s2 + 1);
+  if (sub != "cur" && sub != "new") return "";
+  std::string folder = s2 == std::string::npos ? "" : dir.substr(0, s2 + 1);
+  std::string_view want = verify::UniqueName(base);
+  for (const char* s : {"cur", "new"}) {
+    int fd = storage::fs::OpenBeneath(root_fd, folder + s, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) continue;
+    DIR* d = ::fdopendir(fd);
+    std::string found;
+    while (struct dirent* de = ::readdir(d))
+      if (verify::UniqueName(de->d_name) == want && base != de->d_name) {
+        found = folder + s + "/" + de->d_name;
+        break;
+      }
+    ::closedir(d);
+    if (!found.empty()) return found;
+  }
+  return "";
 }
 
 }  // namespace
@@ -137,8 +167,15 @@ FileOutcome FileStore::Store(int worker, int root_fd, const std::string& host_pa
                              storage::FileEntry* e) {
   FileOutcome out;
   for (int attempt = 0;; attempt++) {
-    int fd = storage::fs::OpenBeneath(root_fd, rel, O_RDONLY | O_NOATIME);
-    if (fd < 0 && errno == EPERM) fd = storage::fs::OpenBeneath(root_fd, rel, O_RDONLY);
+    // O_NONBLOCK: a file replaced by a fifo since the walk must not hang the backup.
+    int fd = storage::fs::OpenBeneath(root_fd, rel, O_RDONLY | O_NOATIME | O_NONBLOCK);
+    if (fd < 0 && errno == EPERM) fd = storage::fs::OpenBeneath(root_fd, rel, O_RDONLY | O_NONBLOCK);
+    // Renamed since the walk: its content is stored under the name the walk saw.
+    for (int hop = 0; fd < 0 && errno == ENOENT && hop < 3; hop++) {
+      std::string moved = FindRenamedMessage(root_fd, rel);
+      if (moved.empty()) break;
+      fd = storage::fs::OpenBeneath(root_fd, moved, O_RDONLY | O_NONBLOCK);
+    }
     if (fd < 0) {
       out.drop = true;
       out.problem = errno == ENOENT ? "vanished before it could be read (deleted during the backup)"
@@ -148,7 +185,12 @@ FileOutcome FileStore::Store(int worker, int root_fd, const std::string& host_pa
       return out;
     }
     struct stat pre, post;
-    ::fstat(fd, &pre);
+    if (::fstat(fd, &pre) != 0 || !S_ISREG(pre.st_mode)) {
+      ::close(fd);
+      out.drop = true;
+      out.problem = "not a regular file any more (replaced by a fifo, socket or device during the backup); skipped";
+      return out;
+    }
     char head[16];
     ssize_t hn = ::pread(fd, head, sizeof head, 0);
     if (hn == 16 && pre.st_size >= 512 && hooks::HasSqliteHeader(std::string_view(head, 16))) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <unordered_set>
 
 #include "hooks/sqlite_backup.h"
 #include "storage/fs.h"
@@ -105,6 +106,7 @@ class Walker {
       if (dir && n == "tmp") has[2] = true;
     }
     bool is_maildir = verify::IsMaildir(has[0], has[1], has[2]);
+    size_t cur_begin = 0, cur_end = 0;   // cur/'s entries, itself first
     std::string dir_host = HostPath(rel);
     for (const auto& [n, t] : kids) {
       std::string child_rel = Cat(rel, n);
@@ -123,13 +125,52 @@ class Walker {
       }
       bool message_dir = is_maildir && (n == "cur" || n == "new");
       if (message_dir) {
+        if (n == "cur") cur_begin = out_->entries.size();
         VisitMessageDir(fd, n, child_rel);
+        if (n == "cur") cur_end = out_->entries.size();
         continue;
       }
       Visit(fd, n, child_rel, is_maildir, false);
     }
+    if (is_maildir && cur_end > cur_begin) AddMovedIntoCur(fd, rel, cur_begin, cur_end);
     ::closedir(d);
   }
+
+  // cur/ is listed before new/. A client opening the folder in between moves messages from new/
+  // to cur/, and they are in neither listing: cur/ is listed again, and messages whose unique
+  // name was not walked are added to cur/'s entries [begin, end), in manifest order.
+  void AddMovedIntoCur(int maildir_fd, const std::string& rel, size_t begin, size_t end) {
+    auto& v = out_->entries;
+    std::unordered_set<std::string> seen;
+    for (size_t i = begin + 1; i < v.size(); i++) {
+      if (i < end && v[i].type == FileType::kDirectory) return;   // not a plain cur/: left alone
+      if (out_->maildir_message[i]) seen.emplace(verify::UniqueName(BaseName(v[i].path)));
+    }
+    int fd = ::openat(maildir_fd, "cur", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return;
+    DIR* d = ::fdopendir(fd);
+    std::vector<std::string> late;
+    while (struct dirent* e = ::readdir(d))
+      if (e->d_name[0] != '.' && !seen.count(std::string(verify::UniqueName(e->d_name)))) late.emplace_back(e->d_name);
+    std::sort(late.begin(), late.end());
+    for (const auto& n : late) {
+      struct stat st;
+      if (::fstatat(fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+      FileEntry w;
+      w.path = src_.name + "/" + Cat(Cat(rel, "cur"), n);
+      w.type = FileType::kRegular;
+      FillStat(st, &w);
+      size_t at = begin + 1;
+      while (at < end && BaseName(v[at].path) < n) at++;
+      v.insert(v.begin() + static_cast<std::ptrdiff_t>(at), std::move(w));
+      out_->maildir_message.insert(out_->maildir_message.begin() + static_cast<std::ptrdiff_t>(at), 1);
+      out_->source.insert(out_->source.begin() + static_cast<std::ptrdiff_t>(at), ix_);
+      end++;
+    }
+    ::closedir(d);
+  }
+
+  static std::string_view BaseName(std::string_view p) { return p.substr(p.find_last_of('/') + 1); }
 
   // cur/ and new/: files in them are messages.
   void VisitMessageDir(int parent_fd, const std::string& name, const std::string& rel) {

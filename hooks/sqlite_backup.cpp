@@ -271,10 +271,12 @@ bool HasSqliteHeader(std::string_view first_bytes) {
 }
 
 bool LooksLikeSqlite(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // O_NONBLOCK: a fifo of that name must not hang the caller (its open waits for a writer).
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return false;
+  struct stat st;
   char buf[16];
-  ssize_t n = ::pread(fd, buf, sizeof buf, 0);
+  ssize_t n = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? ::pread(fd, buf, sizeof buf, 0) : -1;
   ::close(fd);
   return n == static_cast<ssize_t>(sizeof buf) && HasSqliteHeader(std::string_view(buf, sizeof buf));
 }

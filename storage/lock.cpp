@@ -22,6 +22,18 @@ std::string HostName() {
   return buf;
 }
 
+// When process `pid` started (clock ticks since boot, /proc/<pid>/stat field 22), or "" when
+// unknown. With the pid it names one process: a pid reused later (a restarted container's
+// agent often gets the same small pid) has another start time.
+std::string ProcessStartTime(long pid) {
+  auto stat = fs::ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return "";
+  size_t pos = stat->rfind(')');   // the command name may hold spaces and parentheses
+  for (int field = 2; pos != std::string::npos && field < 22; field++) pos = stat->find(' ', pos + 1);
+  if (pos == std::string::npos) return "";
+  return stat->substr(pos + 1, stat->find(' ', pos + 1) - pos - 1);
+}
+
 // True when the lock at `path` may be taken over; `why` says why (or who holds it).
 bool IsStale(const std::string& path, std::string* why) {
   auto data = fs::ReadFile(path);
@@ -39,6 +51,15 @@ bool IsStale(const std::string& path, std::string* why) {
   if (host == HostName() && pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
     *why = "stale lock of pid " + std::to_string(pid) + " on this host, which is gone";
     return true;
+  }
+  std::string started = j.is_object() ? j.value("pid_start", "") : "";
+  if (host == HostName() && pid > 0 && !started.empty()) {
+    std::string now = ProcessStartTime(pid);
+    if (!now.empty() && now != started) {
+      *why = "stale lock of pid " + std::to_string(pid) + " on this host, which is gone (that pid is now "
+             "another process)";
+      return true;
+    }
   }
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && ::time(nullptr) - st.st_mtime > kStaleSeconds) {
@@ -77,7 +98,8 @@ Result<std::unique_ptr<RepoLock>> RepoLock::AcquireExclusive(const std::string& 
   char when[32];
   time_t now = ::time(nullptr);
   std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  nlohmann::json j = {{"host", HostName()}, {"pid", ::getpid()}, {"purpose", purpose}, {"started", when}};
+  nlohmann::json j = {{"host", HostName()}, {"pid", ::getpid()}, {"purpose", purpose}, {"started", when},
+                      {"pid_start", ProcessStartTime(::getpid())}};
   std::string tmp = fs::Join(dir, "new-" + fs::RandomHex(8));
   MV_RETURN_IF_ERROR(fs::WriteFileAtomic(tmp, j.dump()));
   for (int attempt = 0; attempt < 3; attempt++) {

@@ -1,6 +1,6 @@
-// Bad input (issue #2 "Bad input", "Restore ... never writes outside --target"), through the
-// real binary: a crafted manifest, special files, non-UTF-8 names, paths over 4096 bytes, an
-// unknown repository version and usage errors. Each gets a clear message and loses nothing.
+// Bad input (issue #2 "Bad input"), through the real binary: special files, non-UTF-8 names,
+// paths over 4096 bytes, an unknown repository version and usage errors. Each gets a clear
+// message and loses nothing. Crafted manifests: restore_traversal_test.cpp.
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -14,7 +14,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "storage/repository.h"
+#include "child_process.h"
 #include "test_util.h"
 
 namespace mv::testing {
@@ -40,98 +40,16 @@ class BadInput : public ::testing::Test {
   TempDir vol_{"mvbad-vol"}, repo_{"mvbad-repo"}, out_{"mvbad-out"};
 };
 
-// --- A crafted manifest -----------------------------------------------------------------------
-
-TEST_F(BadInput, RestoreRefusesEveryPathThatWouldLeaveTheTargetAndRestoresTheRest) {
-  WriteFile(vol_ / "mail/good", "a real message\n");
-  ASSERT_EQ(Backup("mail=" + vol_ / "mail").exit_code, 0);
-  auto opened = storage::Repository::Open(repo());
-  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-  storage::Repository& r0 = **opened;
-  auto real = r0.LoadSnapshot(r0.ResolveSnapshot("latest").value());
-  ASSERT_TRUE(real.ok());
-  storage::FileEntry dir, good;
-  for (const auto& f : real->files) (f.path == "mail" ? dir : f.path == "mail/good" ? good : dir) = f;
-  ASSERT_EQ(good.path, "mail/good");
-
-  TempDir outside("mvbad-outside");
-  std::string evil2 = "/tmp/evil2";   // where mail/link2 -> / plus tmp/evil2 would land
-  ::unlink(evil2.c_str());
-  auto file = [&](const std::string& p) { storage::FileEntry e = good; e.path = p; return e; };
-  auto link = [&](const std::string& p, const std::string& target) {
-    storage::FileEntry e = dir; e.path = p; e.type = storage::FileType::kSymlink; e.link_target = target; return e;
-  };
-  storage::Snapshot crafted;
-  crafted.meta = real->meta;
-  crafted.meta.id.clear();
-  crafted.meta.time_ns += 1000;
-  // In manifest order (sorted bytewise): each symlink comes before the file written through it.
-  crafted.files = {file("../escape3"), file("/abs/path"), dir, file("mail/../../escape"), file("mail/./x"),
-                   file("mail//empty"), good, link("mail/link", outside.path()), file("mail/link/evil"),
-                   link("mail/link2", "/"), file("mail/link2/tmp/evil2")};
-  ASSERT_TRUE(r0.CommitSnapshot(crafted).ok());
-
-  std::string target = out_ / "t";
-  RunResult r = Restore(crafted.meta.id, target);
-  EXPECT_EQ(r.exit_code, 3) << r.err;
-  auto report = Json(r);
-  std::map<std::string, std::string> problems;
-  for (const auto& p : report["problems"]) problems[p["path"].get<std::string>()] = p["message"];
-  for (const char* bad : {"../escape3", "/abs/path", "mail/../../escape", "mail/./x", "mail//empty",
-                          "mail/link/evil", "mail/link2/tmp/evil2"}) {
-    ASSERT_TRUE(problems.count(bad)) << bad << " not reported; problems: " << report["problems"];
-    EXPECT_EQ(problems[bad].rfind("refused", 0), 0u) << bad << ": " << problems[bad];
-  }
-  EXPECT_EQ(problems.size(), 7u) << report["problems"];
-  // Nothing outside the target: not beside it, not through either symlink.
-  EXPECT_EQ(ListTree(out_.path()).count("escape"), 0u);
-  EXPECT_EQ(std::distance(stdfs::directory_iterator(out_.path()), {}), 1) << "only the target itself";
-  EXPECT_TRUE(ListTree(outside.path()).empty());
-  EXPECT_FALSE(stdfs::exists(evil2));
-  EXPECT_FALSE(stdfs::exists("/abs/path"));
-  // The good entries are restored, the symlinks as symlinks.
-  EXPECT_EQ(ReadFile(target + "/mail/good"), "a real message\n");
-  EXPECT_EQ(stdfs::read_symlink(target + "/mail/link"), outside.path());
-  EXPECT_EQ(stdfs::read_symlink(target + "/mail/link2"), "/");
-  EXPECT_EQ(report["files_written"], 1);
-}
-
-TEST_F(BadInput, RestoreNeverFollowsASymlinkPlantedInTheTarget) {
-  MakeMailVolume(vol_.path(), {.users = 1, .messages_per_user = 8, .seed = 4});
-  ASSERT_EQ(Backup("mail=" + vol_ / "mail").exit_code, 0);
-  TempDir outside("mvbad-outside");
-  // Where a source goes: the whole restore is refused before anything is written.
-  std::string t1 = out_ / "t1", t2 = out_ / "t2";
-  stdfs::create_directories(t1);
-  stdfs::create_directory_symlink(outside.path(), t1 + "/mail");
-  RunResult r = RunMailvault({"restore", "--repo", repo(), "--snapshot", "latest", "--target", t1});
-  EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_NE(r.err.find(t1 + "/mail: refused: this is a symlink"), std::string::npos) << r.err;
-  // Where a mailbox goes: that mailbox is refused, entry by entry; nothing lands outside.
-  stdfs::create_directories(t2 + "/mail");
-  stdfs::create_directory_symlink(outside.path(), t2 + "/mail/user0@example.org");
-  r = Restore("latest", t2);
-  EXPECT_EQ(r.exit_code, 3) << r.err;
-  auto report = Json(r);
-  size_t refused = 0;
-  for (const auto& p : report["problems"]) refused += p["message"].get<std::string>().starts_with("refused");
-  size_t below = 0;
-  for (const auto& e : Json(RunMailvault({"ls", "--repo", repo(), "--json", "mail/user0@example.org"})))
-    below += e["path"] != "mail/user0@example.org";
-  EXPECT_GT(below, 8u);
-  EXPECT_EQ(refused, below) << "every entry below the symlink: " << report["problems"];
-  EXPECT_EQ(report["problems"].size(), below + 1) << "and the symlink itself is kept, not replaced";
-  EXPECT_TRUE(ListTree(outside.path()).empty());
-  EXPECT_EQ(report["files_written"], 0);
-}
-
 // --- Special files and names ------------------------------------------------------------------
 
 TEST_F(BadInput, SocketsFifosAndDevicesAreSkippedAndReportedWhileFilesAroundThemAreBackedUp) {
   WriteFile(vol_ / "mail/a/before", "before\n");
   WriteFile(vol_ / "mail/a/zafter", "after\n");
   ASSERT_EQ(::mkfifo((vol_ / "mail/a/fifo").c_str(), 0600), 0);
-  ASSERT_EQ(::mknod((vol_ / "mail/a/null").c_str(), S_IFCHR | 0600, makedev(1, 3)), 0) << std::strerror(errno);
+  bool root = ::geteuid() == 0;   // only root may make a device node
+  if (root) {
+    ASSERT_EQ(::mknod((vol_ / "mail/a/null").c_str(), S_IFCHR | 0600, makedev(1, 3)), 0) << std::strerror(errno);
+  }
   int s = ::socket(AF_UNIX, SOCK_STREAM, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -144,9 +62,11 @@ TEST_F(BadInput, SocketsFifosAndDevicesAreSkippedAndReportedWhileFilesAroundThem
   auto report = Json(b);
   std::map<std::string, std::string> skipped;
   for (const auto& k : report["skipped"]) skipped[k["path"].get<std::string>()] = k["message"];
-  EXPECT_EQ(skipped.size(), 3u) << b.out;
+  EXPECT_EQ(skipped.size(), root ? 3u : 2u) << b.out;
   EXPECT_NE(skipped[vol_ / "mail/a/fifo"].find("fifo"), std::string::npos);
-  EXPECT_NE(skipped[vol_ / "mail/a/null"].find("device"), std::string::npos);
+  if (root) {
+    EXPECT_NE(skipped[vol_ / "mail/a/null"].find("device"), std::string::npos);
+  }
   EXPECT_NE(skipped[vol_ / "mail/a/sock"].find("socket"), std::string::npos);
   EXPECT_TRUE(report["problems"].empty());
 
@@ -155,6 +75,19 @@ TEST_F(BadInput, SocketsFifosAndDevicesAreSkippedAndReportedWhileFilesAroundThem
   auto want = ListTree(vol_ / "mail");
   for (const char* special : {"a/fifo", "a/null", "a/sock"}) want.erase(special);
   EXPECT_EQ(DiffTrees(want, ListTree(out_ / "mail")), "");
+}
+
+// A fifo is never opened: opening one blocks until a writer comes, and would hang the backup.
+TEST_F(BadInput, FifoNamedLikeADatabaseBesideItsSideFileDoesNotHangTheBackup) {
+  WriteFile(vol_ / "data/users.db-wal", "not really a WAL\n");
+  ASSERT_EQ(::mkfifo((vol_ / "data/users.db").c_str(), 0600), 0);
+  BackgroundMailvault bg({"backup", "--repo", repo(), "--json", "--source", "data=" + vol_ / "data"});
+  ASSERT_TRUE(PollUntil([&] { return bg.exited(); }, std::chrono::seconds(30))) << "the backup hangs on the fifo";
+  ASSERT_EQ(bg.Wait(), 0) << bg.err();
+  auto report = nlohmann::json::parse(bg.out());
+  ASSERT_EQ(report["skipped"].size(), 1u) << report;
+  EXPECT_EQ(report["skipped"][0]["path"], vol_ / "data/users.db");
+  EXPECT_EQ(report["files"], 1) << "the -wal file beside a non-database is an ordinary file";
 }
 
 TEST_F(BadInput, NonUtf8MaildirAndFolderNamesRoundTripBitExactAndJsonStaysValid) {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "child_process.h"
 #include "test_util.h"
@@ -130,15 +131,16 @@ TEST_F(CrashSafety, SecondConcurrentBackupIsRefusedNamingTheLockHolderWhileTheFi
   EXPECT_EQ(Backup().exit_code, 0) << "the lock is released when the first backup ends";
 }
 
-TEST_F(CrashSafety, StaleLockOfAProcessThatIsGoneIsTakenOverAndALiveOneIsHonoured) {
+TEST_F(CrashSafety, StaleLockOfAGoneOrReplacedProcessIsTakenOverAndALiveOneIsHonoured) {
   pid_t dead = ::fork();
   if (dead == 0) ::_exit(0);
   ::waitpid(dead, nullptr, 0);
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
-  auto lock_json = [&](pid_t pid) {
-    return nlohmann::json({{"host", host}, {"pid", pid}, {"purpose", "backup"}, {"started", "2026-01-01T00:00:00Z"}})
-        .dump();
+  auto lock_json = [&](pid_t pid, const std::string& pid_start = "") {
+    nlohmann::json j = {{"host", host}, {"pid", pid}, {"purpose", "backup"}, {"started", "2026-01-01T00:00:00Z"}};
+    if (!pid_start.empty()) j["pid_start"] = pid_start;
+    return j.dump();
   };
   WriteFile(lock(), lock_json(dead));
   RunResult r = Backup();
@@ -146,12 +148,26 @@ TEST_F(CrashSafety, StaleLockOfAProcessThatIsGoneIsTakenOverAndALiveOneIsHonoure
   EXPECT_TRUE(AnyContains(Json(r)["notes"], "stale lock of pid " + std::to_string(dead))) << r.out;
   EXPECT_FALSE(stdfs::exists(lock()));
 
-  WriteFile(lock(), lock_json(::getpid()));   // this test process is alive: the lock holds
+  // The pid is alive but is another process than the one that took the lock (pid reuse, as
+  // when a restarted container's agent gets the same pid): stale too.
+  WriteFile(lock(), lock_json(::getpid(), "1"));
   r = Backup();
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("pid " + std::to_string(::getpid())), std::string::npos) << r.err;
-  EXPECT_TRUE(stdfs::exists(lock())) << "a live holder's lock is left alone";
-  EXPECT_EQ(SnapshotCount(), 1u);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(AnyContains(Json(r)["notes"], "that pid is now another process")) << r.out;
+
+  // This test process is alive and is the one named: the lock holds, with or without a start time.
+  std::string stat = ReadFile("/proc/self/stat");
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string my_start;
+  for (int f = 3; f <= 22; f++) fields >> my_start;
+  for (const std::string& start : {std::string(), my_start}) {
+    WriteFile(lock(), lock_json(::getpid(), start));
+    r = Backup();
+    EXPECT_EQ(r.exit_code, 1) << "pid_start '" << start << "'";
+    EXPECT_NE(r.err.find("pid " + std::to_string(::getpid())), std::string::npos) << r.err;
+    EXPECT_TRUE(stdfs::exists(lock())) << "a live holder's lock is left alone";
+  }
+  EXPECT_EQ(SnapshotCount(), 2u);
 }
 
 // A tmpfs of a given size, unmounted on destruction.
@@ -219,7 +235,7 @@ TEST(FullDisk, DiskFillingAtAnyStageOfABackupLeavesTheRepositoryUsable) {
   std::set<std::string> failed_at;
   int ok = 0;
   for (int free_kib = 0; free_kib <= 140; free_kib += 2) {
-    WriteRandomFile(vol / ("mail/att" + std::to_string(free_kib)), 100u << 10);   // new data each time
+    WriteRandomFile(vol / "mail/attachment", 100u << 10);   // new data each time
     struct statvfs fsinfo;
     ASSERT_EQ(::statvfs(mnt.path().c_str(), &fsinfo), 0);
     uint64_t avail = fsinfo.f_bavail * fsinfo.f_frsize, keep = static_cast<uint64_t>(free_kib) << 10;
@@ -233,7 +249,8 @@ TEST(FullDisk, DiskFillingAtAnyStageOfABackupLeavesTheRepositoryUsable) {
       EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
       failed_at.insert(r.err.find("/tmp/pack-") != std::string::npos ? "pack"
                        : r.err.find("/snapshots/") != std::string::npos ? "manifest"
-                       : r.err.find("/index/") != std::string::npos ? "index" : r.err);
+                       : r.err.find("/index/") != std::string::npos ? "index"
+                       : r.err.find("/locks/") != std::string::npos ? "lock" : r.err);
     }
     RunResult list = RunMailvault({"snapshots", "--repo", repo, "--json"});
     ASSERT_EQ(list.exit_code, 0) << "after " << free_kib << " KiB free: " << list.err;
@@ -242,7 +259,7 @@ TEST(FullDisk, DiskFillingAtAnyStageOfABackupLeavesTheRepositoryUsable) {
   EXPECT_GT(ok, 0);
   EXPECT_TRUE(failed_at.count("pack") && failed_at.count("manifest"))
       << "the sweep should fail both in a pack and at the commit; failed at: " << ::testing::PrintToString(failed_at);
-  for (const char* d : {"tmp", "index", "snapshots"})
+  for (const char* d : {"tmp", "index", "snapshots", "locks"})
     for (const auto& e : std::filesystem::directory_iterator(repo + "/" + d))
       EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << "left behind: " << e.path();
   RunResult last = RunMailvault(backup);

@@ -39,7 +39,7 @@ trap 'e2e_die "interrupted"' INT TERM
 [[ $EUID -eq 0 ]] || e2e_die "run as root: the test starts its own dockerd"
 [[ -x "$MV" ]] || e2e_die "mailvault binary $MV not found: build it or set MAILVAULT_BIN"
 
-# mv ARGS...: runs mailvault against the private engine, logging its output to $E2E_ROOT.
+# mv_run ARGS...: runs mailvault against the private engine, logging its output to $E2E_ROOT.
 mv_run() {
   local log="$E2E_ROOT/mailvault-$1.log"
   e2e_log "mailvault $*"
