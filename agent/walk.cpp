@@ -106,7 +106,11 @@ class Walker {
       if (dir && n == "tmp") has[2] = true;
     }
     bool is_maildir = verify::IsMaildir(has[0], has[1], has[2]);
-    size_t cur_begin = 0, cur_end = 0;   // cur/'s entries, itself first
+    // Messages only ever move from new/ to cur/, so new/ is listed before cur/: a message a
+    // client moves in between is then seen in cur/, never missed by both listings. The entries
+    // still go out in sorted order (new/'s wait in `pending_new` until its turn).
+    WalkOutput pending_new;
+    bool new_listed = false;
     std::string dir_host = HostPath(rel);
     for (const auto& [n, t] : kids) {
       std::string child_rel = Cat(rel, n);
@@ -123,51 +127,55 @@ class Walker {
         }
         continue;
       }
-      bool message_dir = is_maildir && (n == "cur" || n == "new");
-      if (message_dir) {
-        if (n == "cur") cur_begin = out_->entries.size();
+      if (is_maildir && n == "cur") {
+        WalkOutput* out = out_;
+        out_ = &pending_new;
+        VisitMessageDir(fd, "new", Cat(rel, "new"));
+        out_ = out;
+        new_listed = true;
+        size_t cur_begin = out_->entries.size();
         VisitMessageDir(fd, n, child_rel);
-        if (n == "cur") cur_end = out_->entries.size();
+        DropMovedToCur(&pending_new, cur_begin);
+        continue;
+      }
+      if (is_maildir && n == "new") {
+        if (!new_listed) {
+          VisitMessageDir(fd, n, child_rel);
+          continue;
+        }
+        Append(std::move(pending_new));
         continue;
       }
       Visit(fd, n, child_rel, is_maildir, false);
     }
-    if (is_maildir && cur_end > cur_begin) AddMovedIntoCur(fd, rel, cur_begin, cur_end);
     ::closedir(d);
   }
 
-  // cur/ is listed before new/. A client opening the folder in between moves messages from new/
-  // to cur/, and they are in neither listing: cur/ is listed again, and messages whose unique
-  // name was not walked are added to cur/'s entries [begin, end), in manifest order.
-  void AddMovedIntoCur(int maildir_fd, const std::string& rel, size_t begin, size_t end) {
-    auto& v = out_->entries;
-    std::unordered_set<std::string> seen;
-    for (size_t i = begin + 1; i < v.size(); i++) {
-      if (i < end && v[i].type == FileType::kDirectory) return;   // not a plain cur/: left alone
-      if (out_->maildir_message[i]) seen.emplace(verify::UniqueName(BaseName(v[i].path)));
+  // A message listed in new/ and then, moved by a client, in cur/ too is kept once: as in cur/.
+  void DropMovedToCur(WalkOutput* pending_new, size_t cur_begin) {
+    std::unordered_set<std::string_view> fresh;
+    for (size_t i = 0; i < pending_new->entries.size(); i++)
+      if (pending_new->maildir_message[i]) fresh.insert(verify::UniqueName(BaseName(pending_new->entries[i].path)));
+    if (fresh.empty()) return;
+    std::unordered_set<std::string_view> moved;
+    for (size_t i = cur_begin; i < out_->entries.size(); i++) {
+      auto u = verify::UniqueName(BaseName(out_->entries[i].path));
+      if (out_->maildir_message[i] && fresh.count(u)) moved.insert(u);
     }
-    int fd = ::openat(maildir_fd, "cur", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return;
-    DIR* d = ::fdopendir(fd);
-    std::vector<std::string> late;
-    while (struct dirent* e = ::readdir(d))
-      if (e->d_name[0] != '.' && !seen.count(std::string(verify::UniqueName(e->d_name)))) late.emplace_back(e->d_name);
-    std::sort(late.begin(), late.end());
-    for (const auto& n : late) {
-      struct stat st;
-      if (::fstatat(fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
-      FileEntry w;
-      w.path = src_.name + "/" + Cat(Cat(rel, "cur"), n);
-      w.type = FileType::kRegular;
-      FillStat(st, &w);
-      size_t at = begin + 1;
-      while (at < end && BaseName(v[at].path) < n) at++;
-      v.insert(v.begin() + static_cast<std::ptrdiff_t>(at), std::move(w));
-      out_->maildir_message.insert(out_->maildir_message.begin() + static_cast<std::ptrdiff_t>(at), 1);
-      out_->source.insert(out_->source.begin() + static_cast<std::ptrdiff_t>(at), ix_);
-      end++;
+    for (size_t i = 0; i < pending_new->entries.size(); i++)
+      if (pending_new->maildir_message[i] && moved.count(verify::UniqueName(BaseName(pending_new->entries[i].path))))
+        pending_new->maildir_message[i] = 2;   // dropped by Append
+  }
+
+  void Append(WalkOutput&& o) {
+    for (size_t i = 0; i < o.entries.size(); i++) {
+      if (o.maildir_message[i] == 2) continue;
+      out_->entries.push_back(std::move(o.entries[i]));
+      out_->maildir_message.push_back(o.maildir_message[i]);
+      out_->source.push_back(o.source[i]);
     }
-    ::closedir(d);
+    for (auto& p : o.problems) out_->problems.push_back(std::move(p));
+    for (auto& p : o.skipped) out_->skipped.push_back(std::move(p));
   }
 
   static std::string_view BaseName(std::string_view p) { return p.substr(p.find_last_of('/') + 1); }
