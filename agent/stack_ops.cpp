@@ -1,6 +1,8 @@
 // BackupStacks (stack_ops.h): per enabled stack, pre-hooks -> RunBackup -> post-hooks.
 #include "agent/stack_ops.h"
 
+#include <cstdio>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -73,6 +75,14 @@ StackBackupOutcome BackupOne(storage::Repository& repo, const StackPlan& st,
     BackupOptions b = opts.base;
     b.sources = out.sources;
     b.tags = out.tags;
+    // The pre-hooks' results travel with the snapshot (the nightly report shows them); post-hooks
+    // run after the commit and are in the run's own report.
+    for (const auto& h : out.hooks) {
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%.1f", h.result.seconds);
+      b.tags["hook.backup-pre." + h.service] =
+          h.skipped ? "skipped" : h.ok() ? std::string("ok ") + secs + " s" : h.Describe();
+    }
     hooks.Event(StackEvent::kInfo, st.name, "", "backing up volumes " + out.tags["volume"]);
     auto r = RunBackup(repo, b, progress);
     if (!r.ok()) {

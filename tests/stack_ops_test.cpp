@@ -129,6 +129,8 @@ TEST_F(StackOpsTest, StackBackupRunsPreHooksThenSnapshotsThenPostHooksWithTags) 
   EXPECT_EQ(tags.at("volume"), "data,mail");
   EXPECT_EQ(tags.at("host"), "mx1");
   EXPECT_EQ(tags.at("version"), "2.0.1+2.0");
+  ASSERT_EQ(tags.count("hook.backup-pre.mailu_admin"), 1u) << "the pre-hook's result is recorded";
+  EXPECT_EQ(tags.at("hook.backup-pre.mailu_admin").rfind("ok ", 0), 0u) << tags.at("hook.backup-pre.mailu_admin");
   std::set<std::string> paths;
   for (const auto& f : snap->files) paths.insert(f.path);
   EXPECT_TRUE(paths.count("data/dump.sql")) << "the pre-hook's dump must be in the snapshot";
