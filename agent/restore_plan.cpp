@@ -89,6 +89,9 @@ class Planner {
       inc.push_back(i);
     }
     std::vector<bool> inc_hit(inc.size(), false);
+    size_t regular = 0;
+    for (const auto& e : snap.files) regular += e.type == FileType::kRegular;
+    plan_->files.reserve(inc.empty() ? regular : regular / 8);
     for (const auto& [name, _] : opts_.source_targets) {
       bool found = false;
       for (const auto& s : snap.meta.sources) found |= s.name == name;
@@ -153,7 +156,7 @@ class Planner {
   }
 
   void Add(const FileEntry& e, size_t root, const std::string& rel) {
-    plan_->keep[root].insert(rel);
+    if (opts_.exact) plan_->keep[root].insert(rel);
     int rfd = plan_->root_fds[root];
     const std::string& host = plan_->root_paths[root];
     if (e.type == FileType::kDirectory) {
@@ -189,9 +192,8 @@ class Planner {
     if (e.type == FileType::kSymlink) return AddLink(e, root, rel);
     PlannedFile f;
     f.entry = &e;
-    f.root = root;
-    f.rel = rel;
-    f.write_rel = rel;
+    f.root = static_cast<uint32_t>(root);
+    f.rel_offset = static_cast<uint32_t>(e.path.size() - rel.size());
     if (Fresh(root, Parent(rel)) || rfd < 0) {
       f.write = true;
       plan_->files.push_back(f);
@@ -238,7 +240,7 @@ class Planner {
     std::string dir = Parent(rel);
     std::string base = rel.substr(dir.empty() ? 0 : dir.size() + 1);
     std::string tmp = ".mailvault-restore-" + fs::RandomHex(6) + "-" + base.substr(0, 100);
-    f.write_rel = dir.empty() ? tmp : dir + "/" + tmp;
+    f.tmp_rel = dir.empty() ? tmp : dir + "/" + tmp;
     f.write = true;
     f.replace = !sqlite_live;
     f.sqlite_live = sqlite_live;
@@ -333,11 +335,11 @@ Result<RestorePlan> PlanRestore(const storage::Repository& repo, const storage::
 Status CreateFile(const RestorePlan& plan, size_t i, const RestoreOptions& opts) {
   const PlannedFile& f = plan.files[i];
   if (f.entry->blobs.size() == 1) return Status::Ok();   // created when its blob arrives
-  int fd = storage::fs::OpenBeneath(plan.root_fds[f.root], f.write_rel, O_WRONLY | O_CREAT | O_EXCL, 0600);
-  if (fd < 0) return Status::FromErrno(errno, "create", HostPath(plan, f.root, f.write_rel));
+  int fd = storage::fs::OpenBeneath(plan.root_fds[f.root], f.write_rel(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "create", HostPath(plan, f.root, f.write_rel()));
   Status st;
   if (::ftruncate(fd, static_cast<off_t>(f.entry->size)) != 0)
-    st = Status::FromErrno(errno, "set size", HostPath(plan, f.root, f.write_rel));
+    st = Status::FromErrno(errno, "set size", HostPath(plan, f.root, f.write_rel()));
   ::close(fd);
   return st;
 }
@@ -345,8 +347,8 @@ Status CreateFile(const RestorePlan& plan, size_t i, const RestoreOptions& opts)
 Status WriteBlob(const RestorePlan& plan, size_t i, uint64_t offset, std::string_view data) {
   const PlannedFile& f = plan.files[i];
   bool single = f.entry->blobs.size() == 1;
-  std::string path = HostPath(plan, f.root, f.write_rel);
-  int fd = storage::fs::OpenBeneath(plan.root_fds[f.root], f.write_rel, single ? O_WRONLY | O_CREAT | O_EXCL : O_WRONLY, 0600);
+  std::string path = HostPath(plan, f.root, f.write_rel());
+  int fd = storage::fs::OpenBeneath(plan.root_fds[f.root], f.write_rel(), single ? O_WRONLY | O_CREAT | O_EXCL : O_WRONLY, 0600);
   if (fd < 0) return Status::FromErrno(errno, single ? "create" : "open", path);
   Status st;
   size_t done = 0;
@@ -363,15 +365,15 @@ Status WriteBlob(const RestorePlan& plan, size_t i, uint64_t offset, std::string
 
 Status FinishFile(const RestorePlan& plan, size_t i, const RestoreOptions& opts) {
   const PlannedFile& f = plan.files[i];
-  std::string path = HostPath(plan, f.root, f.write_rel);
+  std::string path = HostPath(plan, f.root, f.write_rel());
   if (f.sqlite_live) {
-    Status st = hooks::RestoreIntoLive(path, HostPath(plan, f.root, f.rel));
+    Status st = hooks::RestoreIntoLive(path, HostPath(plan, f.root, f.rel()));
     ::unlink(path.c_str());
     return st;
   }
   bool single = f.entry->blobs.size() == 1;
   if (!single || f.replace) {
-    int fd = storage::fs::OpenBeneath(plan.root_fds[f.root], f.write_rel, O_WRONLY);
+    int fd = storage::fs::OpenBeneath(plan.root_fds[f.root], f.write_rel(), O_WRONLY);
     if (fd < 0) return Status::FromErrno(errno, "open", path);
     Status st = ApplyMeta(fd, *f.entry, plan.chown, path);
     ::close(fd);
@@ -379,20 +381,20 @@ Status FinishFile(const RestorePlan& plan, size_t i, const RestoreOptions& opts)
   }
   if (f.replace) {
     std::string name, tmp_name;
-    int pfd = storage::fs::OpenParentBeneath(plan.root_fds[f.root], f.rel, &name);
+    int pfd = storage::fs::OpenParentBeneath(plan.root_fds[f.root], f.rel(), &name);
     if (pfd < 0) return Status::FromErrno(errno, "open parent", path);
-    tmp_name = f.write_rel.substr(f.write_rel.find_last_of('/') == std::string::npos ? 0 : f.write_rel.find_last_of('/') + 1);
+    tmp_name = f.write_rel().substr(f.write_rel().find_last_of('/') == std::string::npos ? 0 : f.write_rel().find_last_of('/') + 1);
     int rc = ::renameat(pfd, tmp_name.c_str(), pfd, name.c_str());
     int err = errno;
     ::close(pfd);
-    if (rc != 0) return Status::FromErrno(err, "replace", HostPath(plan, f.root, f.rel));
+    if (rc != 0) return Status::FromErrno(err, "replace", HostPath(plan, f.root, f.rel()));
   }
   return Status::Ok();
 }
 
 void AbandonFile(const RestorePlan& plan, size_t i) {
   const PlannedFile& f = plan.files[i];
-  if (f.replace || f.sqlite_live) ::unlink(HostPath(plan, f.root, f.write_rel).c_str());
+  if (f.replace || f.sqlite_live) ::unlink(HostPath(plan, f.root, f.write_rel()).c_str());
 }
 
 void FinishDirsAndLinks(const RestorePlan& plan, const RestoreOptions& opts, RestoreResult* result) {

@@ -15,11 +15,14 @@ namespace mv::storage { class Repository; }
 
 namespace mv::agent {
 
+// One per file to write; kept small (memory: one per restored file, paths not copied).
 struct PlannedFile {
   const storage::FileEntry* entry = nullptr;
-  size_t root = 0;
-  std::string rel;           // relative to the root
-  std::string write_rel;     // where the bytes go: rel, or a temp name beside it
+  uint32_t root = 0;
+  uint32_t rel_offset = 0;   // the path relative to the root is entry->path.substr(rel_offset)
+  std::string tmp_rel;       // a temp name beside it when the bytes go there first; else empty
+  std::string rel() const { return entry->path.substr(rel_offset); }
+  std::string write_rel() const { return tmp_rel.empty() ? rel() : tmp_rel; }
   bool write = false;        // content is written
   bool replace = false;      // write_rel is renamed over rel at the end (--overwrite)
   bool sqlite_live = false;  // write_rel is an image restored into rel with the backup API
@@ -39,7 +42,7 @@ struct RestorePlan {
   std::vector<PlannedFile> files;
   std::vector<PlannedNode> dirs;    // snapshot order (parents first)
   std::vector<PlannedNode> links;
-  std::vector<std::unordered_set<std::string>> keep;   // per root: every snapshot path (rel)
+  std::vector<std::unordered_set<std::string>> keep;   // --exact only: per root, every snapshot path
   bool chown = false;
   uint64_t unchanged = 0, conflicts = 0, dirs_created = 0, links_created = 0;
   RestorePlan() = default;
