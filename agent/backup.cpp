@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <span>
 #include <thread>
 #include <unordered_map>
 
@@ -91,19 +92,23 @@ struct InodeKeyHash {
 // Decides, from the parent snapshot, which files need no read (docs/FORMAT.md §7.2).
 class ParentLookup {
  public:
-  explicit ParentLookup(const storage::Snapshot* parent) {
+  using Row = storage::EntryTable::Row;
+  explicit ParentLookup(const storage::EntryTable* parent) : parent_(parent) {
     if (!parent) return;
-    for (const auto& f : parent->files) {
-      if (f.type != FileType::kRegular) continue;
-      by_path_.emplace(f.path, &f);
-      if (IsMessagePath(f.path)) by_inode_.emplace(InodeKey{f.dev, f.ino}, &f);
+    by_path_.reserve(parent->size());
+    for (size_t i = 0; i < parent->size(); i++) {
+      const Row& r = parent->row(i);
+      if (r.type != FileType::kRegular) continue;
+      std::string_view p = parent->path(r);
+      by_path_.emplace(p, &r);
+      if (IsMessagePath(p)) by_inode_.emplace(InodeKey{r.dev, r.ino}, &r);
     }
   }
 
-  const FileEntry* Reusable(const FileEntry& e, bool maildir_message) const {
+  const Row* Reusable(const FileEntry& e, bool maildir_message) const {
     auto it = by_path_.find(e.path);
     if (it != by_path_.end()) {
-      const FileEntry* p = it->second;
+      const Row* p = it->second;
       if (!(p->flags & storage::kFlagSqlite) && p->dev == e.dev && p->ino == e.ino && p->size == e.size &&
           p->mtime_ns == e.mtime_ns && p->ctime_ns == e.ctime_ns)
         return p;
@@ -111,13 +116,17 @@ class ParentLookup {
     if (!maildir_message) return nullptr;
     // A Maildir message renamed for a flag change or moved between folders keeps its inode,
     // size and mtime (only ctime moves), and Maildir messages are never rewritten in place.
-    auto jt = by_inode_.find(InodeKey{e.dev, e.ino});
-    if (jt == by_inode_.end()) return nullptr;
-    const FileEntry* p = jt->second;
-    if (p->size != e.size || p->mtime_ns != e.mtime_ns) return nullptr;
-    if (verify::UniqueName(BaseName(p->path)) != verify::UniqueName(BaseName(e.path))) return nullptr;
-    return p;
+    auto range = by_inode_.equal_range(InodeKey{e.dev, e.ino});
+    for (auto jt = range.first; jt != range.second; ++jt) {
+      const Row* p = jt->second;
+      if (p->size != e.size || p->mtime_ns != e.mtime_ns) continue;
+      if (verify::UniqueName(BaseName(parent_->path(*p))) != verify::UniqueName(BaseName(e.path))) continue;
+      return p;
+    }
+    return nullptr;
   }
+
+  std::span<const storage::BlobId> blobs(const Row& r) const { return parent_->blobs(r); }
 
  private:
   static std::string_view BaseName(std::string_view p) { return p.substr(p.find_last_of('/') + 1); }
@@ -127,8 +136,9 @@ class ParentLookup {
     std::string_view dir = p.substr(0, s1);
     return dir.ends_with("/cur") || dir.ends_with("/new");
   }
-  std::unordered_map<std::string_view, const FileEntry*> by_path_;
-  std::unordered_multimap<InodeKey, const FileEntry*, InodeKeyHash> by_inode_;
+  const storage::EntryTable* parent_;
+  std::unordered_map<std::string_view, const Row*> by_path_;
+  std::unordered_multimap<InodeKey, const Row*, InodeKeyHash> by_inode_;
 };
 
 }  // namespace
@@ -151,11 +161,11 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
   if (parent_meta) result.parent_id = parent_meta->id;
   // The index and the parent's entries load on another core while this one walks.
   size_t adopted = 0;
-  auto loading = std::async(std::launch::async, [&]() -> Result<std::optional<storage::Snapshot>> {
+  auto loading = std::async(std::launch::async, [&]() -> Result<std::optional<storage::EntryTable>> {
     MV_ASSIGN_OR_RETURN(adopted, repo.AdoptOrphanPacks());
-    if (!parent_meta) return std::optional<storage::Snapshot>();
-    MV_ASSIGN_OR_RETURN(auto snap, repo.LoadSnapshot(parent_meta->id));
-    return std::optional<storage::Snapshot>(std::move(snap));
+    if (!parent_meta) return std::optional<storage::EntryTable>();
+    MV_ASSIGN_OR_RETURN(auto table, repo.LoadEntryTable(parent_meta->id));
+    return std::optional<storage::EntryTable>(std::move(table));
   });
 
   // 1. Walk: stat only.
@@ -173,7 +183,7 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
   auto loaded = loading.get();
   MV_RETURN_IF_ERROR(walked);
   MV_RETURN_IF_ERROR(loaded.status());
-  std::optional<storage::Snapshot> parent = std::move(loaded).value();
+  std::optional<storage::EntryTable> parent = std::move(loaded).value();
   if (adopted) result.notes.push_back("adopted " + std::to_string(adopted) +
                                       " pack(s) left by an interrupted backup");
 
@@ -188,9 +198,10 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
     if (w.type == FileType::kSymlink) result.stats.symlinks++;
     if (w.type != FileType::kRegular) continue;
     result.stats.files++;
-    if (const FileEntry* p = lookup.Reusable(w, walk.maildir_message[i])) {
+    if (const auto* p = lookup.Reusable(w, walk.maildir_message[i])) {
+      auto blobs = lookup.blobs(*p);
       w.content = p->content;
-      w.blobs = p->blobs;
+      w.blobs.assign(blobs.begin(), blobs.end());
       w.flags = p->flags;
     } else {
       jobs.push_back(i);

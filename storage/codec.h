@@ -61,6 +61,16 @@ class Decoder {
     pos_ += n;
     return s;
   }
+  // `n` raw bytes (a view into the input).
+  std::string_view Raw(uint64_t n) {
+    if (!ok_ || n > in_.size() - pos_) {
+      Fail();
+      return {};
+    }
+    std::string_view s = in_.substr(pos_, n);
+    pos_ += n;
+    return s;
+  }
   BlobId Id() {
     BlobId id;
     if (in_.size() - pos_ < 16) {

@@ -188,6 +188,12 @@ Result<Snapshot> Repository::LoadSnapshot(const std::string& id) const {
   return DecodeSnapshot(data, p);
 }
 
+Result<EntryTable> Repository::LoadEntryTable(const std::string& id) const {
+  std::string p = fs::Join(path_, "snapshots/" + id);
+  MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(p));
+  return EntryTable::Decode(data, p);
+}
+
 Status Repository::CommitSnapshot(Snapshot& snap) {
   if (snap.meta.id.empty()) snap.meta.id = fs::RandomHex(16);
   return fs::WriteFileAtomic(fs::Join(path_, "snapshots/" + snap.meta.id), EncodeSnapshot(snap));

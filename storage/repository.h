@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "storage/chunker.h"
+#include "storage/entry_table.h"
 #include "storage/hash.h"
 #include "storage/index.h"
 #include "storage/pack.h"
@@ -53,6 +54,8 @@ class Repository {
   // "latest", a full ID, or a unique prefix (at least 4 hex digits).
   Result<std::string> ResolveSnapshot(const std::string& ref) const;
   Result<Snapshot> LoadSnapshot(const std::string& id) const;
+  // The same entries in compact form, for change detection (storage/entry_table.h).
+  Result<EntryTable> LoadEntryTable(const std::string& id) const;
   // The commit point (§8 step 3): writes snapshots/<id> atomically. Assigns meta.id if empty.
   Status CommitSnapshot(Snapshot& snap);
 

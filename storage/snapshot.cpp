@@ -1,9 +1,11 @@
 // docs/FORMAT.md §7 (snapshot manifests).
 #include "storage/snapshot.h"
 
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "storage/codec.h"
+#include "storage/entry_table.h"
 #include "storage/sealed.h"
 
 namespace mv::storage {
@@ -110,48 +112,130 @@ std::string EncodeSnapshot(const Snapshot& snap) {
   return seal.Finish();
 }
 
-Result<Snapshot> DecodeSnapshot(std::string_view data, const std::string& path) {
+namespace {
+
+// One manifest record as it is in the body (§7): views into the body, nothing copied.
+struct RawRecord {
+  std::string_view path;   // valid until the next record (reconstructed from the prefix)
+  FileType type;
+  uint32_t flags, mode, uid, gid;
+  uint64_t size, dev, ino;
+  int64_t mtime_ns, ctime_ns;
+  std::string_view link_target;
+  const char* blob_bytes = nullptr;   // blob_count consecutive 16-byte IDs
+  uint64_t blob_count = 0;
+  BlobId content;
+};
+
+// Decodes the body's records in order, calling sink(const RawRecord&) for each. The single
+// decoder of the record format: DecodeSnapshot and EntryTable both use it.
+template <class Sink>
+Result<SnapshotMeta> ForEachRecord(std::string_view data, const std::string& path, uint64_t* count,
+                                   Sink&& sink) {
   MV_ASSIGN_OR_RETURN(Sealed s, Unseal(data, kSnapMagic, path));
-  Snapshot snap;
-  MV_ASSIGN_OR_RETURN(snap.meta, DecodeSnapshotHeader(s.header, path));
+  MV_ASSIGN_OR_RETURN(SnapshotMeta meta, DecodeSnapshotHeader(s.header, path));
   Decoder dec(s.body);
   uint64_t n = dec.U();
   if (!dec.ok() || n > s.body.size()) return Status::Corruption("bad file count", path);
-  snap.files.resize(n);
-  std::string prev;
-  for (auto& f : snap.files) {
+  *count = n;
+  std::string cur;
+  RawRecord r{};
+  for (uint64_t i = 0; i < n; i++) {
     uint64_t shared = dec.U();
     std::string_view suffix = dec.Str();
-    if (!dec.ok() || shared > prev.size()) return Status::Corruption("bad path record", path);
-    f.path.assign(prev, 0, shared);
-    f.path.append(suffix);
-    prev = f.path;
-    f.type = static_cast<FileType>(dec.U());
+    if (!dec.ok() || shared > cur.size()) return Status::Corruption("bad path record", path);
+    cur.resize(shared);
+    cur.append(suffix);
+    r.path = cur;
+    r.type = static_cast<FileType>(dec.U());
     uint32_t flags = static_cast<uint32_t>(dec.U());
-    f.flags = flags & ~kFlagContentIsBlob;
-    f.mode = static_cast<uint32_t>(dec.U());
-    f.uid = static_cast<uint32_t>(dec.U());
-    f.gid = static_cast<uint32_t>(dec.U());
-    f.size = dec.U();
-    f.mtime_ns = dec.S();
-    f.ctime_ns = dec.S();
-    f.dev = dec.U();
-    f.ino = dec.U();
-    if (f.type == FileType::kSymlink) f.link_target = dec.Str();
-    if (f.type == FileType::kRegular) {
-      uint64_t nb = dec.U();
-      if (!dec.ok() || nb > s.body.size()) return Status::Corruption("bad blob count", path);
-      f.blobs.resize(nb);
-      for (auto& b : f.blobs) b = dec.Id();
-      if ((flags & kFlagContentIsBlob) && nb != 1) return Status::Corruption("bad blob list", path);
-      f.content = (flags & kFlagContentIsBlob) ? f.blobs[0] : dec.Id();
-    } else if (f.type != FileType::kDirectory && f.type != FileType::kSymlink) {
-      return Status::Corruption("unknown entry type for " + f.path, path);
+    r.flags = flags & ~kFlagContentIsBlob;
+    r.mode = static_cast<uint32_t>(dec.U());
+    r.uid = static_cast<uint32_t>(dec.U());
+    r.gid = static_cast<uint32_t>(dec.U());
+    r.size = dec.U();
+    r.mtime_ns = dec.S();
+    r.ctime_ns = dec.S();
+    r.dev = dec.U();
+    r.ino = dec.U();
+    r.link_target = {};
+    r.blob_count = 0;
+    r.content = BlobId{};
+    if (r.type == FileType::kSymlink) r.link_target = dec.Str();
+    if (r.type == FileType::kRegular) {
+      r.blob_count = dec.U();
+      if (!dec.ok() || r.blob_count > s.body.size() / 16) return Status::Corruption("bad blob count", path);
+      std::string_view ids = dec.Raw(r.blob_count * 16);
+      r.blob_bytes = ids.data();
+      if ((flags & kFlagContentIsBlob) && r.blob_count != 1) return Status::Corruption("bad blob list", path);
+      if (flags & kFlagContentIsBlob) std::memcpy(r.content.bytes.data(), r.blob_bytes, 16);
+      else r.content = dec.Id();
+    } else if (r.type != FileType::kDirectory && r.type != FileType::kSymlink) {
+      return Status::Corruption("unknown entry type for " + cur, path);
     }
     if (!dec.ok()) return Status::Corruption("manifest body is cut short", path);
+    sink(r);
   }
   if (!dec.done()) return Status::Corruption("trailing bytes in manifest body", path);
+  return meta;
+}
+
+}  // namespace
+
+Result<Snapshot> DecodeSnapshot(std::string_view data, const std::string& path) {
+  Snapshot snap;
+  uint64_t n = 0;
+  auto meta = ForEachRecord(data, path, &n, [&](const RawRecord& r) {
+    if (snap.files.empty()) snap.files.reserve(n);
+    FileEntry& f = snap.files.emplace_back();
+    f.path.assign(r.path);
+    f.type = r.type;
+    f.flags = r.flags;
+    f.mode = r.mode;
+    f.uid = r.uid;
+    f.gid = r.gid;
+    f.size = r.size;
+    f.mtime_ns = r.mtime_ns;
+    f.ctime_ns = r.ctime_ns;
+    f.dev = r.dev;
+    f.ino = r.ino;
+    f.link_target.assign(r.link_target);
+    f.blobs.resize(r.blob_count);
+    if (r.blob_count) std::memcpy(f.blobs.data(), r.blob_bytes, r.blob_count * 16);
+    f.content = r.content;
+  });
+  if (!meta.ok()) return meta.status();
+  snap.meta = std::move(meta).value();
   return snap;
+}
+
+Result<EntryTable> EntryTable::Decode(std::string_view data, const std::string& path) {
+  EntryTable t;
+  uint64_t n = 0;
+  auto meta = ForEachRecord(data, path, &n, [&](const RawRecord& r) {
+    if (t.rows_.empty()) t.rows_.reserve(n);
+    Row& row = t.rows_.emplace_back();
+    row.size = r.size;
+    row.dev = r.dev;
+    row.ino = r.ino;
+    row.mtime_ns = r.mtime_ns;
+    row.ctime_ns = r.ctime_ns;
+    row.path_off = static_cast<uint32_t>(t.paths_.size());
+    row.path_len = static_cast<uint32_t>(r.path.size());
+    t.paths_.append(r.path);
+    row.blob_off = static_cast<uint32_t>(t.blobs_.size());
+    row.blob_count = static_cast<uint32_t>(r.blob_count);
+    for (uint64_t b = 0; b < r.blob_count; b++) {
+      BlobId id;
+      std::memcpy(id.bytes.data(), r.blob_bytes + 16 * b, 16);
+      t.blobs_.push_back(id);
+    }
+    row.flags = r.flags;
+    row.type = r.type;
+    row.content = r.content;
+  });
+  if (!meta.ok()) return meta.status();
+  return t;
 }
 
 }  // namespace mv::storage
