@@ -36,7 +36,7 @@ step "mailvault backup (second: only the new message and the database are read)"
 "$M" backup "${SRC[@]}"
 "$M" snapshots
 step "mailvault diff (what changed between the two snapshots)"
-"$M" diff $("$M" snapshots --json | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s[0]["id"], s[1]["id"])') | tail -4
+"$M" diff $("$M" snapshots --json | grep -o '"id":"[0-9a-f]*"' | cut -d'"' -f4) | tail -4
 
 step "mailvault restore --snapshot latest --target $D/restore"
 "$M" restore --snapshot latest --target "$D/restore"
