@@ -213,7 +213,11 @@ Result<EntryTable> EntryTable::Decode(std::string_view data, const std::string& 
   EntryTable t;
   uint64_t n = 0;
   auto meta = ForEachRecord(data, path, &n, [&](const RawRecord& r) {
-    if (t.rows_.empty()) t.rows_.reserve(n);
+    if (t.rows_.empty()) {
+      t.rows_.reserve(n);
+      t.blobs_.reserve(n);
+      t.paths_.reserve(n * 96);   // typical Maildir path length; grows if longer
+    }
     Row& row = t.rows_.emplace_back();
     row.size = r.size;
     row.dev = r.dev;
