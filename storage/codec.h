@@ -51,16 +51,7 @@ class Decoder {
     uint64_t u = U();
     return static_cast<int64_t>(u >> 1) ^ -static_cast<int64_t>(u & 1);
   }
-  std::string_view Str() {
-    uint64_t n = U();
-    if (!ok_ || n > in_.size() - pos_) {
-      Fail();
-      return {};
-    }
-    std::string_view s = in_.substr(pos_, n);
-    pos_ += n;
-    return s;
-  }
+  std::string_view Str() { return Raw(U()); }
   // `n` raw bytes (a view into the input).
   std::string_view Raw(uint64_t n) {
     if (!ok_ || n > in_.size() - pos_) {

@@ -10,11 +10,6 @@
 namespace mv::testing {
 namespace {
 
-nlohmann::json Json(const RunResult& r) {
-  EXPECT_FALSE(r.out.empty()) << r.err;
-  return nlohmann::json::parse(r.out);
-}
-
 std::vector<std::string> Sources(const TempDir& vol) {
   return {"--source", "mail=" + vol / "mail", "--source", "data=" + vol / "data", "--source", "dkim=" + vol / "dkim"};
 }

@@ -22,23 +22,7 @@ namespace {
 
 namespace stdfs = std::filesystem;
 
-nlohmann::json Json(const RunResult& r) {
-  EXPECT_FALSE(r.out.empty()) << r.err;
-  return nlohmann::json::parse(r.out);   // throws on invalid JSON, invalid UTF-8 included
-}
-
-class BadInput : public ::testing::Test {
- protected:
-  void SetUp() override { ASSERT_EQ(RunMailvault({"init", "--repo", repo()}).exit_code, 0); }
-  std::string repo() const { return repo_ / "r"; }
-  RunResult Backup(const std::string& source) {
-    return RunMailvault({"backup", "--repo", repo(), "--json", "--source", source});
-  }
-  RunResult Restore(const std::string& snap, const std::string& target) {
-    return RunMailvault({"restore", "--repo", repo(), "--snapshot", snap, "--target", target, "--json"});
-  }
-  TempDir vol_{"mvbad-vol"}, repo_{"mvbad-repo"}, out_{"mvbad-out"};
-};
+class BadInput : public RepoTest {};
 
 // --- Special files and names ------------------------------------------------------------------
 

@@ -21,11 +21,6 @@ namespace {
 
 namespace stdfs = std::filesystem;
 
-nlohmann::json Json(const RunResult& r) {
-  EXPECT_FALSE(r.out.empty()) << r.err;
-  return nlohmann::json::parse(r.out);
-}
-
 // The mail tree as restore must reproduce it: tmp/ contents are never backed up.
 std::map<std::string, std::string> MailTree(const std::string& dir) {
   auto t = ListTree(dir);

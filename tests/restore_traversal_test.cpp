@@ -15,23 +15,7 @@ namespace {
 
 namespace stdfs = std::filesystem;
 
-nlohmann::json Json(const RunResult& r) {
-  EXPECT_FALSE(r.out.empty()) << r.err;
-  return nlohmann::json::parse(r.out);
-}
-
-class RestoreTraversal : public ::testing::Test {
- protected:
-  void SetUp() override { ASSERT_EQ(RunMailvault({"init", "--repo", repo()}).exit_code, 0); }
-  std::string repo() const { return repo_ / "r"; }
-  RunResult Backup(const std::string& source) {
-    return RunMailvault({"backup", "--repo", repo(), "--json", "--source", source});
-  }
-  RunResult Restore(const std::string& snap, const std::string& target) {
-    return RunMailvault({"restore", "--repo", repo(), "--snapshot", snap, "--target", target, "--json"});
-  }
-  TempDir vol_{"mvtrav-vol"}, repo_{"mvtrav-repo"}, out_{"mvtrav-out"};
-};
+class RestoreTraversal : public RepoTest {};
 
 TEST_F(RestoreTraversal, RefusesEveryPathThatWouldLeaveTheTargetAndRestoresTheRest) {
   WriteFile(vol_ / "mail/good", "a real message\n");

@@ -217,6 +217,11 @@ RunResult RunMailvault(const std::vector<std::string>& args) {
   return r;
 }
 
+nlohmann::json Json(const RunResult& r) {
+  EXPECT_FALSE(r.out.empty()) << r.err;
+  return nlohmann::json::parse(r.out);
+}
+
 RunResult Shell(const std::string& cmd) {
   RunResult r;
   FILE* p = ::popen(cmd.c_str(), "r");

@@ -3,8 +3,11 @@
 // a runner for the real mailvault binary.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -51,6 +54,23 @@ struct RunResult {
 RunResult RunMailvault(const std::vector<std::string>& args);
 // Runs a shell command, returning its exit code and stdout.
 RunResult Shell(const std::string& cmd);
+
+// The --json output of a run. Throws on invalid JSON (invalid UTF-8 included): a test failure.
+nlohmann::json Json(const RunResult& r);
+
+// A fresh repository (repo()) with a volume directory and a restore target beside it.
+class RepoTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(RunMailvault({"init", "--repo", repo()}).exit_code, 0); }
+  std::string repo() const { return repo_ / "r"; }
+  RunResult Backup(const std::string& source) {
+    return RunMailvault({"backup", "--repo", repo(), "--json", "--source", source});
+  }
+  RunResult Restore(const std::string& snap, const std::string& target) {
+    return RunMailvault({"restore", "--repo", repo(), "--snapshot", snap, "--target", target, "--json"});
+  }
+  TempDir vol_{"mvvol"}, repo_{"mvrepo"}, out_{"mvout"};
+};
 
 void WriteFile(const std::string& path, const std::string& data, int mode = 0644);
 std::string ReadFile(const std::string& path);
