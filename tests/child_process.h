@@ -1,6 +1,6 @@
 // A mailvault run in the background, for tests that must act while it works: kill it
-// (SIGKILL, as a crash would), race it, or change its source under it. Header-only; used by
-// crash_test.cpp and badinput_test.cpp.
+// (SIGKILL, as a crash would), race it, or change its source under it. Header-only; also the
+// one launcher behind RunMailvault (test_util.cpp).
 #pragma once
 
 #include <fcntl.h>

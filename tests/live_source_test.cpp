@@ -38,6 +38,18 @@ class LiveSource : public ::testing::Test {
   std::vector<std::string> BackupArgs(const std::string& source) const {
     return {"backup", "--repo", repo(), "--json", "--source", source};
   }
+  // One reader and slow compression: reading a large file lasts long enough to act meanwhile.
+  std::vector<std::string> SlowBackupArgs(const std::string& source) const {
+    auto args = BackupArgs(source);
+    args.insert(args.end(), {"--threads", "1", "--compression", "12"});
+    return args;
+  }
+  // A pack is being written: the backup has started reading content.
+  bool PackOpen() const {
+    for (const auto& e : stdfs::directory_iterator(repo() + "/tmp"))
+      if (e.path().filename().string().starts_with("pack-")) return true;
+    return false;
+  }
   std::string RestoreDiff(const std::map<std::string, std::string>& want, const std::string& source = "mail") {
     TempDir out("mvlive-out");
     RunResult r = RunMailvault({"restore", "--repo", repo(), "--snapshot", "latest", "--target", out.path()});
@@ -52,15 +64,8 @@ TEST_F(LiveSource, FilesDeletedDuringTheBackupAreReportedAndEverythingElseIsComm
   // it lasts a while); the small ones are deleted while it is read.
   WriteRandomFile(vol_ / "mail/a-big", 64u << 20);
   for (int i = 0; i < 20; i++) WriteFile(vol_ / ("mail/z-" + std::to_string(10 + i)), MessageText(i, 2000));
-  auto args = BackupArgs("mail=" + vol_ / "mail");
-  args.insert(args.end(), {"--threads", "1", "--compression", "12"});
-  BackgroundMailvault bg(args);
-  auto reading = [&] {
-    for (const auto& e : stdfs::directory_iterator(repo() + "/tmp"))
-      if (e.path().filename().string().starts_with("pack-")) return true;
-    return false;
-  };
-  ASSERT_TRUE(PollUntil([&] { return reading() || bg.exited(); }));
+  BackgroundMailvault bg(SlowBackupArgs("mail=" + vol_ / "mail"));
+  ASSERT_TRUE(PollUntil([&] { return PackOpen() || bg.exited(); }));
   for (int i = 0; i < 10; i++) stdfs::remove(vol_ / ("mail/z-" + std::to_string(10 + i)));
   ASSERT_EQ(bg.Wait(), 3) << bg.err();
   auto report = Json(bg.out());
@@ -78,14 +83,8 @@ TEST_F(LiveSource, FileReplacedByAFifoDuringTheBackupIsReportedWithoutHanging) {
   WriteRandomFile(vol_ / "mail/a-big", 64u << 20);
   WriteFile(vol_ / "mail/z-file", "a regular file when walked\n");
   WriteFile(vol_ / "mail/z-kept", "kept\n");
-  auto args = BackupArgs("mail=" + vol_ / "mail");
-  args.insert(args.end(), {"--threads", "1", "--compression", "12"});
-  BackgroundMailvault bg(args);
-  ASSERT_TRUE(PollUntil([&] {
-    for (const auto& e : stdfs::directory_iterator(repo() + "/tmp"))
-      if (e.path().filename().string().starts_with("pack-")) return true;
-    return bg.exited();
-  }));
+  BackgroundMailvault bg(SlowBackupArgs("mail=" + vol_ / "mail"));
+  ASSERT_TRUE(PollUntil([&] { return PackOpen() || bg.exited(); }));
   stdfs::remove(vol_ / "mail/z-file");
   ASSERT_EQ(::mkfifo((vol_ / "mail/z-file").c_str(), 0600), 0);
   ASSERT_TRUE(PollUntil([&] { return bg.exited(); }, std::chrono::seconds(60))) << "the backup hangs on the fifo";
@@ -117,14 +116,8 @@ TEST_F(LiveSource, MessagesRenamedForAFlagChangeDuringTheBackupAreStillInTheSnap
     WriteFile(mb + (i < 10 ? "/cur/" : "/new/") + MaildirName(i, body.size(), "S", i >= 10), body, 0600);
   }
   auto want = Messages(mb);
-  auto args = BackupArgs("mail=" + vol_ / "mail");
-  args.insert(args.end(), {"--threads", "1", "--compression", "12"});
-  BackgroundMailvault bg(args);
-  ASSERT_TRUE(PollUntil([&] {
-    for (const auto& e : stdfs::directory_iterator(repo() + "/tmp"))
-      if (e.path().filename().string().starts_with("pack-")) return true;
-    return bg.exited();
-  }));
+  BackgroundMailvault bg(SlowBackupArgs("mail=" + vol_ / "mail"));
+  ASSERT_TRUE(PollUntil([&] { return PackOpen() || bg.exited(); }));
   // A client reads the mailbox: new/ moves to cur/, flags change in cur/.
   for (const auto& e : std::vector<stdfs::directory_entry>(stdfs::directory_iterator(mb + "/cur"), {}))
     stdfs::rename(e.path(), e.path().string() + "R");

@@ -1,5 +1,7 @@
 #include "test_util.h"
 
+#include "child_process.h"
+
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -171,49 +173,12 @@ std::string DiffTrees(const std::map<std::string, std::string>& a, const std::ma
   return d;
 }
 
-namespace {
-
-std::string Drain(int fd) {
-  std::string s;
-  char buf[65536];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
-  return s;
-}
-
-}  // namespace
-
 RunResult RunMailvault(const std::vector<std::string>& args) {
-  char out_t[] = "/tmp/mvout-XXXXXX";
-  char err_t[] = "/tmp/mverr-XXXXXX";
-  int out_fd = ::mkstemp(out_t), err_fd = ::mkstemp(err_t);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(out_fd, 1);
-    ::dup2(err_fd, 2);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    ::dup2(devnull, 0);
-    ::unsetenv("MAILVAULT_REPO");
-    std::vector<char*> argv;
-    std::string bin = MAILVAULT_BIN;
-    argv.push_back(bin.data());
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  BackgroundMailvault run(args);
   RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  ::lseek(out_fd, 0, SEEK_SET);
-  ::lseek(err_fd, 0, SEEK_SET);
-  r.out = Drain(out_fd);
-  r.err = Drain(err_fd);
-  ::close(out_fd);
-  ::close(err_fd);
-  ::unlink(out_t);
-  ::unlink(err_t);
+  r.exit_code = run.Wait();
+  r.out = run.out();
+  r.err = run.err();
   return r;
 }
 
