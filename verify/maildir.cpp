@@ -1,8 +1,6 @@
 #include "verify/maildir.h"
 
 #include <cstring>
-#include <set>
-#include <unordered_map>
 
 namespace mv::verify {
 
@@ -53,48 +51,61 @@ std::vector<storage::CensusRow> CensusBuilder::Rows() const {
   return rows;
 }
 
-std::vector<storage::CensusRow> CensusOfEntries(const std::vector<storage::FileEntry>& files) {
-  // Directories that are Maildirs: those with cur, new and tmp children.
-  std::unordered_map<std::string, int> subdirs;   // dir path -> bitmask of cur/new/tmp
+MaildirIndex::MaildirIndex(const std::vector<storage::FileEntry>& files) {
   for (const auto& f : files) {
     if (f.type != storage::FileType::kDirectory) continue;
     auto slash = f.path.find_last_of('/');
     if (slash == std::string::npos) continue;
-    std::string base = f.path.substr(slash + 1);
+    std::string_view base = std::string_view(f.path).substr(slash + 1);
     int bit = base == "cur" ? 1 : base == "new" ? 2 : base == "tmp" ? 4 : 0;
-    if (bit) subdirs[f.path.substr(0, slash)] |= bit;
+    if (bit) subdirs_[f.path.substr(0, slash)] |= bit;
   }
-  auto is_maildir = [&](const std::string& p) {
-    auto it = subdirs.find(p);
-    return it != subdirs.end() && it->second == 7;
-  };
-  auto place_of = [&](const std::string& dir, std::string* source) {
-    auto first = dir.find('/');
-    *source = dir.substr(0, first);
-    std::string rel = first == std::string::npos ? "" : dir.substr(first + 1);
-    auto slash = dir.find_last_of('/');
-    bool parent_md = first != std::string::npos && is_maildir(dir.substr(0, slash));
-    return PlaceOf(rel, parent_md);
-  };
+}
+
+bool MaildirIndex::IsMaildirDir(const std::string& path) const {
+  auto it = subdirs_.find(path);
+  return it != subdirs_.end() && it->second == 7;
+}
+
+std::vector<std::string> MaildirIndex::Dirs() const {
+  std::vector<std::string> out;
+  for (const auto& [dir, bits] : subdirs_)
+    if (bits == 7) out.push_back(dir);
+  return out;
+}
+
+MaildirPlace MaildirIndex::Place(const std::string& dir, std::string* source) const {
+  auto first = dir.find('/');
+  *source = dir.substr(0, first);
+  std::string rel = first == std::string::npos ? "" : dir.substr(first + 1);
+  bool parent_md = first != std::string::npos && IsMaildirDir(dir.substr(0, dir.find_last_of('/')));
+  return PlaceOf(rel, parent_md);
+}
+
+std::string MaildirIndex::MaildirOfMessage(const std::string& path) const {
+  auto s1 = path.find_last_of('/');
+  if (s1 == std::string::npos || s1 == 0) return "";
+  auto s2 = path.find_last_of('/', s1 - 1);
+  if (s2 == std::string::npos) return "";
+  std::string_view sub = std::string_view(path).substr(s2 + 1, s1 - s2 - 1);
+  if (sub != "cur" && sub != "new") return "";
+  std::string dir = path.substr(0, s2);
+  return IsMaildirDir(dir) ? dir : "";
+}
+
+std::vector<storage::CensusRow> CensusOfEntries(const std::vector<storage::FileEntry>& files) {
+  MaildirIndex idx(files);
   CensusBuilder cb;
-  for (const auto& [dir, bits] : subdirs) {
-    if (bits != 7) continue;
-    std::string source;
-    MaildirPlace place = place_of(dir, &source);
+  std::string source;
+  for (const auto& dir : idx.Dirs()) {
+    MaildirPlace place = idx.Place(dir, &source);
     cb.AddFolder(source, place);
   }
   for (const auto& f : files) {
     if (f.type != storage::FileType::kRegular) continue;
-    auto s1 = f.path.find_last_of('/');
-    if (s1 == std::string::npos || s1 == 0) continue;
-    auto s2 = f.path.find_last_of('/', s1 - 1);
-    if (s2 == std::string::npos) continue;
-    std::string_view sub = std::string_view(f.path).substr(s2 + 1, s1 - s2 - 1);
-    if (sub != "cur" && sub != "new") continue;
-    std::string dir = f.path.substr(0, s2);
-    if (!is_maildir(dir)) continue;
-    std::string source;
-    MaildirPlace place = place_of(dir, &source);
+    std::string dir = idx.MaildirOfMessage(f.path);
+    if (dir.empty()) continue;
+    MaildirPlace place = idx.Place(dir, &source);
     cb.AddMessage(source, place, f.size, f.content);
   }
   return cb.Rows();

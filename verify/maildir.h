@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "storage/hash.h"
@@ -47,6 +48,23 @@ class CensusBuilder {
     uint64_t messages = 0, bytes = 0, lo = 0, hi = 0;
   };
   std::map<std::tuple<std::string, std::string, std::string>, Acc> acc_;
+};
+
+// Where the Maildirs are among manifest entries (paths "<source>/<rel>"): a directory with cur,
+// new and tmp subdirectory entries. The one place these rules are applied to entries.
+class MaildirIndex {
+ public:
+  explicit MaildirIndex(const std::vector<storage::FileEntry>& files);
+  bool IsMaildirDir(const std::string& path) const;
+  // Every Maildir directory found.
+  std::vector<std::string> Dirs() const;
+  // The place of Maildir directory `dir`; sets *source to its source name.
+  MaildirPlace Place(const std::string& dir, std::string* source) const;
+  // The Maildir holding message file `path` (directly in its cur/ or new/), or "" otherwise.
+  std::string MaildirOfMessage(const std::string& path) const;
+
+ private:
+  std::unordered_map<std::string, int> subdirs_;   // dir -> bits for cur (1), new (2), tmp (4)
 };
 
 // Census of a snapshot's manifest (what the snapshot claims to hold), recomputed from its file

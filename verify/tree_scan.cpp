@@ -8,59 +8,12 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <unordered_map>
 
 #include "verify/maildir.h"
 
 namespace mv::verify {
-namespace {
-
 using storage::FileEntry;
 using storage::FileType;
-
-// Maildir detection over manifest-shaped entries, the same rules as CensusOfEntries.
-class MaildirIndex {
- public:
-  explicit MaildirIndex(const std::vector<FileEntry>& files) {
-    for (const auto& f : files) {
-      if (f.type != FileType::kDirectory) continue;
-      auto slash = f.path.find_last_of('/');
-      if (slash == std::string::npos) continue;
-      std::string base = f.path.substr(slash + 1);
-      int bit = base == "cur" ? 1 : base == "new" ? 2 : base == "tmp" ? 4 : 0;
-      if (bit) subdirs_[f.path.substr(0, slash)] |= bit;
-    }
-  }
-  bool IsMaildirDir(const std::string& p) const {
-    auto it = subdirs_.find(p);
-    return it != subdirs_.end() && it->second == 7;
-  }
-  MaildirPlace Place(const std::string& dir, std::string* source) const {
-    auto first = dir.find('/');
-    *source = dir.substr(0, first);
-    std::string rel = first == std::string::npos ? "" : dir.substr(first + 1);
-    auto slash = dir.find_last_of('/');
-    bool parent_md = first != std::string::npos && slash != std::string::npos && slash > first &&
-                     IsMaildirDir(dir.substr(0, slash));
-    return PlaceOf(rel, parent_md);
-  }
-  // The Maildir holding message file `path`, or "" when it is not a message.
-  std::string MaildirOfMessage(const std::string& path) const {
-    auto s1 = path.find_last_of('/');
-    if (s1 == std::string::npos || s1 == 0) return "";
-    auto s2 = path.find_last_of('/', s1 - 1);
-    if (s2 == std::string::npos) return "";
-    std::string_view sub = std::string_view(path).substr(s2 + 1, s1 - s2 - 1);
-    if (sub != "cur" && sub != "new") return "";
-    std::string dir = path.substr(0, s2);
-    return IsMaildirDir(dir) ? dir : "";
-  }
-
- private:
-  std::unordered_map<std::string, int> subdirs_;
-};
-
-}  // namespace
 
 Inventory InventoryOfEntries(const std::vector<FileEntry>& files) {
   Inventory inv;
