@@ -202,7 +202,7 @@ class Planner {
     struct stat st;
     int fd = fs::OpenBeneath(rfd, rel, O_RDONLY | O_NONBLOCK);
     if (fd < 0 && errno == ENOENT) {
-      if (!opts_.exact && PresentUnderOtherName(root, rel)) {
+      if (!opts_.exact && PresentUnderOtherName(root, rel, e)) {
         plan_->unchanged++;
         return;
       }
@@ -275,8 +275,9 @@ class Planner {
   }
 
   // A Maildir message whose unique name is already in its folder (cur/ or new/) under other
-  // flags is present: restoring it again would duplicate the message.
-  bool PresentUnderOtherName(size_t root, const std::string& rel) {
+  // flags, with the same content, is present: restoring it again would duplicate the message. A
+  // file that shares the unique name but holds other content is another message and is restored.
+  bool PresentUnderOtherName(size_t root, const std::string& rel, const FileEntry& e) {
     std::string dir = Parent(rel);
     std::string sub = dir.substr(dir.find_last_of('/') == std::string::npos ? 0 : dir.find_last_of('/') + 1);
     if (sub != "cur" && sub != "new") return false;
@@ -284,18 +285,28 @@ class Planner {
     std::string key = std::to_string(root) + "/" + folder;
     auto it = names_.find(key);
     if (it == names_.end()) {
-      std::unordered_set<std::string> names;
+      std::unordered_multimap<std::string, std::string> names;   // unique name -> "cur/<file>"
       for (const char* s : {"cur", "new"}) {
         int fd = fs::OpenBeneath(plan_->root_fds[root], folder.empty() ? s : folder + "/" + s, O_RDONLY | O_DIRECTORY);
         if (fd < 0) continue;
         DIR* d = ::fdopendir(fd);
-        while (struct dirent* de = ::readdir(d)) names.insert(std::string(verify::UniqueName(de->d_name)));
+        while (struct dirent* de = ::readdir(d))
+          names.emplace(std::string(verify::UniqueName(de->d_name)), std::string(s) + "/" + de->d_name);
         ::closedir(d);
       }
       it = names_.emplace(key, std::move(names)).first;
     }
     std::string base = rel.substr(rel.find_last_of('/') + 1);
-    return it->second.count(std::string(verify::UniqueName(base))) != 0;
+    auto [lo, hi] = it->second.equal_range(std::string(verify::UniqueName(base)));
+    for (auto c = lo; c != hi; ++c) {
+      int fd = fs::OpenBeneath(plan_->root_fds[root], folder.empty() ? c->second : folder + "/" + c->second,
+                               O_RDONLY | O_NONBLOCK);
+      if (fd < 0) continue;
+      bool same = SameContent(repo_, fd, e);
+      ::close(fd);
+      if (same) return true;
+    }
+    return false;
   }
 
   void Problem(const std::string& path, std::string msg) { result_->problems.push_back({path, std::move(msg)}); }
@@ -307,7 +318,7 @@ class Planner {
   std::map<std::string, size_t> roots_;
   std::vector<bool> root_new_;
   std::unordered_set<std::string> fresh_dirs_;
-  std::unordered_map<std::string, std::unordered_set<std::string>> names_;
+  std::unordered_map<std::string, std::unordered_multimap<std::string, std::string>> names_;
 };
 
 std::string HostPath(const RestorePlan& plan, size_t root, const std::string& rel) {

@@ -8,7 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <unordered_set>
+#include <set>
+#include <tuple>
 
 #include "hooks/sqlite_backup.h"
 #include "storage/fs.h"
@@ -152,18 +153,21 @@ class Walker {
   }
 
   // A message listed in new/ and then, moved by a client, in cur/ too is kept once: as in cur/.
+  // It is the same message only if it is the same file (dev, ino): a rename keeps the inode. A
+  // different file that merely shares the unique name (a copy or `tar -x` into a live Maildir
+  // makes such pairs; Dovecot renames one of them later) is another message and is kept.
   void DropMovedToCur(WalkOutput* pending_new, size_t cur_begin) {
-    std::unordered_set<std::string_view> fresh;
+    using Key = std::tuple<std::string_view, uint64_t, uint64_t>;   // unique name, dev, ino
+    auto key = [](const FileEntry& e) { return Key{verify::UniqueName(BaseName(e.path)), e.dev, e.ino}; };
+    std::set<Key> fresh;
     for (size_t i = 0; i < pending_new->entries.size(); i++)
-      if (pending_new->maildir_message[i]) fresh.insert(verify::UniqueName(BaseName(pending_new->entries[i].path)));
+      if (pending_new->maildir_message[i]) fresh.insert(key(pending_new->entries[i]));
     if (fresh.empty()) return;
-    std::unordered_set<std::string_view> moved;
-    for (size_t i = cur_begin; i < out_->entries.size(); i++) {
-      auto u = verify::UniqueName(BaseName(out_->entries[i].path));
-      if (out_->maildir_message[i] && fresh.count(u)) moved.insert(u);
-    }
+    std::set<Key> moved;
+    for (size_t i = cur_begin; i < out_->entries.size(); i++)
+      if (out_->maildir_message[i] && fresh.count(key(out_->entries[i]))) moved.insert(key(out_->entries[i]));
     for (size_t i = 0; i < pending_new->entries.size(); i++)
-      if (pending_new->maildir_message[i] && moved.count(verify::UniqueName(BaseName(pending_new->entries[i].path))))
+      if (pending_new->maildir_message[i] && moved.count(key(pending_new->entries[i])))
         pending_new->maildir_message[i] = 2;   // dropped by Append
   }
 

@@ -50,7 +50,15 @@ MessageDiff DiffMessages(const std::vector<MessageRecord>& base, const std::vect
   for (auto& [k, sides] : by) {
     auto& bs = sides.first;
     auto& os = sides.second;
-    // Same folder first.
+    // Same folder and content first (two messages may share a unique name: a copy into a live
+    // Maildir makes such pairs), then same folder.
+    for (auto bi = bs.begin(); bi != bs.end();) {
+      auto oi = std::find_if(os.begin(), os.end(), [&](const auto* o) {
+        return o->folder == (*bi)->folder && o->content == (*bi)->content;
+      });
+      if (oi == os.end()) ++bi;
+      else bi = bs.erase(bi), os.erase(oi);
+    }
     for (auto bi = bs.begin(); bi != bs.end();) {
       auto oi = std::find_if(os.begin(), os.end(), [&](const auto* o) { return o->folder == (*bi)->folder; });
       if (oi == os.end()) {
