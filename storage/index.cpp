@@ -47,14 +47,18 @@ std::string EncodeIndexFile(const std::vector<PackInfo>& packs) {
 
 Result<std::vector<PackInfo>> DecodeIndexFile(std::string_view data, const std::string& path) {
   MV_ASSIGN_OR_RETURN(Sealed s, Unseal(data, kIndexMagic, path));
+  // Counts are checked against what the body can hold (a pack or an entry record is at least
+  // 18 bytes) before anything is allocated for them.
+  constexpr uint64_t kMinRecord = 16 + 1 + 1;
   Decoder dec(s.body);
-  std::vector<PackInfo> packs(dec.U());
-  if (!dec.ok() || packs.size() > s.body.size()) return Status::Corruption("bad pack count", path);
+  uint64_t pack_count = dec.U();
+  if (!dec.ok() || pack_count > s.body.size() / kMinRecord) return Status::Corruption("bad pack count", path);
+  std::vector<PackInfo> packs(pack_count);
   for (auto& p : packs) {
     p.pack_id = dec.Id();
     p.file_size = dec.U();
     uint64_t n = dec.U();
-    if (!dec.ok() || n > s.body.size()) return Status::Corruption("bad entry count", path);
+    if (!dec.ok() || n > s.body.size() / kMinRecord) return Status::Corruption("bad entry count", path);
     p.entries.resize(n);
     for (auto& e : p.entries) {
       e.id = dec.Id();

@@ -51,6 +51,10 @@ Result<SnapshotMeta> DecodeSnapshotHeader(const std::string& header_json, const 
     if (j.value("kind", "") != "snapshot") return Status::Corruption("not a snapshot header", path);
     m.id = j.at("id");
     m.time = j.at("time");
+    // Times are seconds since 1970 within +-2^33 (year 2242): anything else is damage, and the
+    // nanosecond default below would overflow.
+    if (m.time < -(int64_t{1} << 33) || m.time > (int64_t{1} << 33))
+      return Status::Corruption("implausible snapshot time " + std::to_string(m.time), path);
     m.time_ns = j.value("time_ns", m.time * 1000000000);
     m.host = j.value("host", "");
     m.parent = j.value("parent", "");
@@ -136,7 +140,10 @@ Result<SnapshotMeta> ForEachRecord(std::string_view data, const std::string& pat
   MV_ASSIGN_OR_RETURN(SnapshotMeta meta, DecodeSnapshotHeader(s.header, path));
   Decoder dec(s.body);
   uint64_t n = dec.U();
-  if (!dec.ok() || n > s.body.size()) return Status::Corruption("bad file count", path);
+  // Every record takes at least kMinRecordBytes of the body: a count beyond that is damage, and
+  // callers may reserve memory for `count` records.
+  constexpr uint64_t kMinRecordBytes = 12;
+  if (!dec.ok() || n > s.body.size() / kMinRecordBytes) return Status::Corruption("bad file count", path);
   *count = n;
   std::string cur;
   RawRecord r{};
@@ -166,6 +173,7 @@ Result<SnapshotMeta> ForEachRecord(std::string_view data, const std::string& pat
       r.blob_count = dec.U();
       if (!dec.ok() || r.blob_count > s.body.size() / 16) return Status::Corruption("bad blob count", path);
       std::string_view ids = dec.Raw(r.blob_count * 16);
+      if (!dec.ok()) return Status::Corruption("manifest body is cut short", path);
       r.blob_bytes = ids.data();
       if ((flags & kFlagContentIsBlob) && r.blob_count != 1) return Status::Corruption("bad blob list", path);
       if (flags & kFlagContentIsBlob) std::memcpy(r.content.bytes.data(), r.blob_bytes, 16);
