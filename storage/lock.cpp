@@ -101,6 +101,10 @@ bool Exchange(const std::string& a, const std::string& b) {
 Result<bool> TakeOver(const std::string& lock, const std::string& mine, const Found& stale) {
   if (!Exchange(mine, lock)) {
     if (errno == ENOENT) return false;   // the lock went away: try to link again
+    if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)   // e.g. NFS: no safe takeover
+      return Status::Busy("the lock is stale, but this filesystem cannot replace it atomically "
+                          "(renameat2 RENAME_EXCHANGE is not supported); make sure its process is gone, "
+                          "then remove the lock file", lock);
     return Status::FromErrno(errno, "replace stale lock (renameat2 RENAME_EXCHANGE)", lock);
   }
   // Inode and bytes: a freed inode number may be reused by a newer lock file.
@@ -109,8 +113,11 @@ Result<bool> TakeOver(const std::string& lock, const std::string& mine, const Fo
     ::unlink(mine.c_str());   // the stale lock, now under our temp name
     return true;
   }
-  if (!Exchange(mine, lock) && errno != ENOENT)
+  if (!Exchange(mine, lock)) {
+    if (errno == ENOENT)   // `mine` now names the other lock file, not ours: give up this time
+      return Status::Busy("the lock changed during a takeover by another process; try again", lock);
     return Status::FromErrno(errno, "put back the lock taken over concurrently", lock);
+  }
   return false;
 }
 
