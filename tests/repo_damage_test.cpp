@@ -208,6 +208,26 @@ TEST_F(RepoDamage, RepairIndexRebuildsALostIndexFromThePacks) {
   EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
 }
 
+TEST_F(RepoDamage, RepairIndexKeepsTheEntriesOfADamagedPackAndListsIt) {
+  std::string pack;
+  for (const auto& e : stdfs::recursive_directory_iterator(repo() + "/packs"))
+    if (e.is_regular_file() && (pack.empty() || e.file_size() > stdfs::file_size(pack))) pack = e.path().string();
+  std::string d = ReadFile(pack);
+  d[d.size() / 2] ^= 0x20;
+  WriteFile(pack, d, 0600);
+  RunResult rep = RunMailvault({"repair", "index", "--repo", repo(), "--json"});
+  EXPECT_EQ(rep.exit_code, 3) << rep.out << rep.err;
+  auto j = Json(rep);
+  ASSERT_EQ(j["bad_packs"].size(), 1u) << rep.out;
+  EXPECT_EQ(j["bad_packs"][0]["path"], pack);
+  EXPECT_EQ(j["kept_from_old_index"], nlohmann::json::array({pack})) << rep.out;
+  // The pack is still indexed, so `check` names it (and what it affects) rather than losing it.
+  RunResult c = RunMailvault({"check", "--repo", repo(), "--json"});
+  EXPECT_EQ(c.exit_code, 1);
+  EXPECT_NE(c.out.find(pack), std::string::npos) << c.out;
+  EXPECT_EQ(c.out.find("blob-not-indexed"), std::string::npos) << c.out;
+}
+
 TEST_F(RepoDamage, GarbageUnderPacksIsNeverAdoptedAndIsLeftInPlace) {
   std::string garbage = repo() + "/packs/ab/ab0123456789abcdef0123456789abcd.tar.zst";
   WriteFile(garbage, "this is not a pack\n", 0600);
