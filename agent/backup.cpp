@@ -58,10 +58,13 @@ Status ValidateSources(const std::vector<SourceSpec>& sources) {
   return Status::Ok();
 }
 
-// The parent snapshot's header: given, or the latest with the same host and source names.
-Result<std::optional<storage::SnapshotMeta>> ChooseParent(const storage::Repository& repo,
-                                                          const BackupOptions& opts, const std::string& host) {
-  if (opts.parent == "none") return std::optional<storage::SnapshotMeta>();
+// Candidate parents, best first: the one given, or the snapshots with the same host and source
+// names, newest first. Damaged manifests are not listed; one whose body turns out damaged is
+// passed over when loading (LoadParent), so a backup never fails for another snapshot's damage.
+Result<std::vector<storage::SnapshotMeta>> ParentCandidates(const storage::Repository& repo,
+                                                            const BackupOptions& opts, const std::string& host) {
+  std::vector<storage::SnapshotMeta> out;
+  if (opts.parent == "none") return out;
   MV_ASSIGN_OR_RETURN(auto snaps, repo.ListSnapshots());
   std::string id;
   if (!opts.parent.empty()) {
@@ -71,14 +74,32 @@ Result<std::optional<storage::SnapshotMeta>> ChooseParent(const storage::Reposit
   for (const auto& s : opts.sources) want.insert(s.name);
   for (auto it = snaps.rbegin(); it != snaps.rend(); ++it) {
     if (!id.empty()) {
-      if (it->id == id) return std::optional<storage::SnapshotMeta>(*it);
+      if (it->id == id) out.push_back(*it);
       continue;
     }
     std::set<std::string> have;
     for (const auto& s : it->sources) have.insert(s.name);
-    if (it->host == host && have == want) return std::optional<storage::SnapshotMeta>(*it);
+    if (it->host == host && have == want) out.push_back(*it);
   }
-  return std::optional<storage::SnapshotMeta>();
+  if (!id.empty() && out.empty())   // the given parent's manifest is damaged: say so
+    return repo.LoadSnapshot(id).status();
+  return out;
+}
+
+// The entries of the first candidate whose manifest reads; a given --parent must read.
+Result<std::optional<storage::EntryTable>> LoadParent(const storage::Repository& repo,
+                                                      const std::vector<storage::SnapshotMeta>& candidates,
+                                                      bool given, BackupResult* result) {
+  for (const auto& c : candidates) {
+    auto table = repo.LoadEntryTable(c.id);
+    if (table.ok()) {
+      result->parent_id = c.id;
+      return std::optional<storage::EntryTable>(std::move(table).value());
+    }
+    if (given) return table.status();
+    result->notes.push_back("parent candidate " + c.id.substr(0, 8) + " skipped: " + table.status().ToString());
+  }
+  return std::optional<storage::EntryTable>();
 }
 
 struct InodeKey {
@@ -157,16 +178,15 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
   if (!stale.empty()) result.notes.push_back("took over a " + stale);
   repo.CleanTmp();
   std::string host = opts.host.empty() ? HostName() : opts.host;
-  MV_ASSIGN_OR_RETURN(auto parent_meta, ChooseParent(repo, opts, host));
-  if (parent_meta) result.parent_id = parent_meta->id;
+  MV_ASSIGN_OR_RETURN(auto candidates, ParentCandidates(repo, opts, host));
   // The index and the parent's entries load on another core while this one walks.
-  size_t adopted = 0;
+  storage::AdoptResult adopted;
+  BackupResult loader_result;   // parent_id and notes from the loader, merged after the walk
   auto loading = std::async(std::launch::async, [&]() -> Result<std::optional<storage::EntryTable>> {
     MV_ASSIGN_OR_RETURN(adopted, repo.AdoptOrphanPacks());
-    if (!parent_meta) return std::optional<storage::EntryTable>();
-    MV_ASSIGN_OR_RETURN(auto table, repo.LoadEntryTable(parent_meta->id));
-    return std::optional<storage::EntryTable>(std::move(table));
+    return LoadParent(repo, candidates, !opts.parent.empty(), &loader_result);
   });
+  const storage::SnapshotMeta* parent_meta = candidates.empty() ? nullptr : &candidates.front();
 
   // 1. Walk: stat only.
   if (progress) progress({0, 0, 0, 0, "scan"});
@@ -184,8 +204,17 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
   MV_RETURN_IF_ERROR(walked);
   MV_RETURN_IF_ERROR(loaded.status());
   std::optional<storage::EntryTable> parent = std::move(loaded).value();
-  if (adopted) result.notes.push_back("adopted " + std::to_string(adopted) +
-                                      " pack(s) left by an interrupted backup");
+  result.parent_id = loader_result.parent_id;
+  for (auto& n : loader_result.notes) result.notes.push_back(std::move(n));
+  for (const auto& d : repo.damaged_index_files())
+    result.notes.push_back("index file " + d.path + " is damaged (" + d.reason + "); skipped, its packs were "
+                           "re-listed as orphans. Replace it with `mailvault repair index`");
+  for (const auto& r : adopted.rejected)
+    result.notes.push_back(r.path + " is not a valid pack (" + r.reason + "); not adopted: left in place and "
+                           "ignored (`mailvault check` reports it)");
+  if (adopted.adopted) result.notes.push_back("adopted " + std::to_string(adopted.adopted) +
+                                              " pack(s) not named by any index file (left by an interrupted "
+                                              "backup or a damaged index file)");
 
   // 2. Plan: reuse from the parent, or read.
   std::vector<size_t> jobs;

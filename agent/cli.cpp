@@ -60,6 +60,7 @@ int RunCli(int argc, char** argv) {
   RegisterCheck(app, ctx);
   RegisterVerify(app, ctx);
   RegisterReport(app, ctx);
+  RegisterRepair(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -47,6 +47,7 @@ void RegisterDiscover(CLI::App& app, CliContext& ctx);
 void RegisterCheck(CLI::App& app, CliContext& ctx);
 void RegisterVerify(CLI::App& app, CliContext& ctx);
 void RegisterReport(CLI::App& app, CliContext& ctx);
+void RegisterRepair(CLI::App& app, CliContext& ctx);
 
 
 int RunCli(int argc, char** argv);

@@ -94,10 +94,12 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
       st->base = *o;
       ctx.exit_code = RunAndReportStackRestore(ctx, *repo, *st, pp.fn());
       pp.Done();
+      WarnDamagedIndex(*repo);
       return;
     }
     auto res = RunRestore(*repo, *o, pp.fn());
     pp.Done();
+    WarnDamagedIndex(*repo);
     if (!res.ok()) return void(ctx.exit_code = ReportError(ctx, res.status()));
     if (ctx.json) {
       PrintJson(ToJson(*res, id, o->dry_run));

@@ -167,6 +167,7 @@ void RegisterVerify(CLI::App& app, CliContext& ctx) {
       if (o->snapshot.empty()) return;
     }
     auto run = RunVerify(*repo, *o);
+    WarnDamagedIndex(*repo);
     if (!run.ok()) return void(ctx.exit_code = ReportError(ctx, run.status()));
     if (ctx.json) {
       auto j = verify::ToJson(run->result);

@@ -56,7 +56,11 @@ Result<RestoreResult> RunRestore(storage::Repository& repo, const RestoreOptions
       auto loc = repo.index().Find(b);
       if (!loc) {
         result.problems.push_back({pf.entry->path, "blob " + b.Hex() + " is not in the repository index; "
-                                                   "file not restored (run `mailvault check`)"});
+                                                   "file not restored (run " +
+                                                   std::string(repo.damaged_index_files().empty()
+                                                                   ? "`mailvault check`"
+                                                                   : "`mailvault repair index`: an index file is damaged") +
+                                                   ")"});
         plan.files[i].write = false;
         break;
       }

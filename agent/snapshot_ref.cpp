@@ -1,5 +1,7 @@
 #include "agent/snapshot_ref.h"
 
+#include <iostream>
+
 namespace mv::agent {
 
 std::unique_ptr<storage::Repository> OpenRepoOrReport(CliContext& ctx) {
@@ -22,6 +24,13 @@ std::string ResolveOrReport(CliContext& ctx, const storage::Repository& repo, co
     return "";
   }
   return *id;
+}
+
+void WarnDamagedIndex(const storage::Repository& repo) {
+  for (const auto& d : repo.damaged_index_files())
+    std::cerr << "mailvault: warning: " << d.path << ": damaged index file skipped (" << d.reason
+              << "); the packs it named were re-listed for this run. Rebuild the index with "
+                 "`mailvault repair index`\n";
 }
 
 std::string ModeString(const storage::FileEntry& e) {

@@ -13,6 +13,8 @@ namespace mv::agent {
 std::unique_ptr<storage::Repository> OpenRepoOrReport(CliContext& ctx);
 // Resolves "latest"/prefix/ID; on failure reports and sets ctx.exit_code, returning "".
 std::string ResolveOrReport(CliContext& ctx, const storage::Repository& repo, const std::string& ref);
+// One stderr line per damaged index file LoadIndex() skipped, naming it and the repair.
+void WarnDamagedIndex(const storage::Repository& repo);
 // Mode bits as `ls -l` shows them.
 std::string ModeString(const storage::FileEntry& e);
 

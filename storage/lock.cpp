@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <stdio.h>
+
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -34,14 +36,10 @@ std::string ProcessStartTime(long pid) {
   return stat->substr(pos + 1, stat->find(' ', pos + 1) - pos - 1);
 }
 
-// True when the lock at `path` may be taken over; `why` says why (or who holds it).
-bool IsStale(const std::string& path, std::string* why) {
-  auto data = fs::ReadFile(path);
-  if (!data.ok()) {
-    *why = "unreadable lock";
-    return !fs::Exists(path);
-  }
-  nlohmann::json j = nlohmann::json::parse(*data, nullptr, false);
+// True when the lock file `data` (read from the lock at `path`, status `st`) may be taken over;
+// `why` says why (or who holds it).
+bool IsStale(const std::string& data, const struct stat& st, std::string* why) {
+  nlohmann::json j = nlohmann::json::parse(data, nullptr, false);
   std::string host = j.is_object() ? j.value("host", "") : "";
   long pid = j.is_object() ? j.value("pid", 0L) : 0;
   std::string holder = "held by pid " + std::to_string(pid) + " on " + host + " (" +
@@ -61,17 +59,72 @@ bool IsStale(const std::string& path, std::string* why) {
       return true;
     }
   }
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && ::time(nullptr) - st.st_mtime > kStaleSeconds) {
+  if (::time(nullptr) - st.st_mtime > kStaleSeconds) {
     *why = "stale lock not refreshed for over 30 minutes (" + holder + ")";
     return true;
   }
   return false;
 }
 
+// The lock file as found: which inode it is, and what it says.
+struct Found {
+  bool exists = false;
+  struct stat st {};
+  std::string data;
+};
+
+Found ReadLock(const std::string& path) {
+  Found f;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return f;
+  if (::fstat(fd, &f.st) == 0) {
+    f.exists = true;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) f.data.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return f;
+}
+
+bool SameFile(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
+
+bool Exchange(const std::string& a, const std::string& b) {
+  return ::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) == 0;
+}
+
+// Replaces the stale lock `stale` (as read) by ours (`mine`, a fully written file) in one atomic
+// step (§9): exchange the two names, so `lock` is never absent, then look at what came out. If it
+// is the stale inode, we hold the lock and delete it; if another process replaced the stale lock
+// first, what came out is its fresh lock: exchange back (nobody can have replaced ours meanwhile:
+// it is not stale) and report the lock held. Returns true when we hold it.
+Result<bool> TakeOver(const std::string& lock, const std::string& mine, const Found& stale) {
+  if (!Exchange(mine, lock)) {
+    if (errno == ENOENT) return false;   // the lock went away: try to link again
+    if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)   // e.g. NFS: no safe takeover
+      return Status::Busy("the lock is stale, but this filesystem cannot replace it atomically "
+                          "(renameat2 RENAME_EXCHANGE is not supported); make sure its process is gone, "
+                          "then remove the lock file", lock);
+    return Status::FromErrno(errno, "replace stale lock (renameat2 RENAME_EXCHANGE)", lock);
+  }
+  // Inode and bytes: a freed inode number may be reused by a newer lock file.
+  Found out = ReadLock(mine);
+  if (out.exists && SameFile(out.st, stale.st) && out.data == stale.data) {
+    ::unlink(mine.c_str());   // the stale lock, now under our temp name
+    return true;
+  }
+  if (!Exchange(mine, lock)) {
+    if (errno == ENOENT)   // `mine` now names the other lock file, not ours: give up this time
+      return Status::Busy("the lock changed during a takeover by another process; try again", lock);
+    return Status::FromErrno(errno, "put back the lock taken over concurrently", lock);
+  }
+  return false;
+}
+
 }  // namespace
 
-RepoLock::RepoLock(std::string path) : path_(std::move(path)) {
+RepoLock::RepoLock(std::string path, const struct stat& mine) : path_(std::move(path)), dev_(mine.st_dev),
+                                                                 ino_(mine.st_ino) {
   refresher_ = std::thread([this] {
     std::unique_lock<std::mutex> l(mu_);
     while (!cv_.wait_for(l, std::chrono::seconds(60), [this] { return stop_; }))
@@ -86,7 +139,16 @@ RepoLock::~RepoLock() {
   }
   cv_.notify_all();
   if (refresher_.joinable()) refresher_.join();
-  ::unlink(path_.c_str());
+  // Only our own lock file: a concurrent takeover may hold ours aside for an instant (§9).
+  for (int i = 0; i < 1000; i++) {
+    struct stat st;
+    if (::stat(path_.c_str(), &st) != 0) return;
+    if (st.st_dev == dev_ && st.st_ino == ino_) {
+      ::unlink(path_.c_str());
+      return;
+    }
+    ::usleep(1000);
+  }
 }
 
 Result<std::unique_ptr<RepoLock>> RepoLock::AcquireExclusive(const std::string& repo_path,
@@ -102,25 +164,36 @@ Result<std::unique_ptr<RepoLock>> RepoLock::AcquireExclusive(const std::string& 
                       {"pid_start", ProcessStartTime(::getpid())}};
   std::string tmp = fs::Join(dir, "new-" + fs::RandomHex(8));
   MV_RETURN_IF_ERROR(fs::WriteFileAtomic(tmp, j.dump()));
-  for (int attempt = 0; attempt < 3; attempt++) {
+  struct stat mine_st;
+  if (::stat(tmp.c_str(), &mine_st) != 0) return Status::FromErrno(errno, "stat", tmp);
+  for (int attempt = 0; attempt < 5; attempt++) {
     if (::link(tmp.c_str(), lock.c_str()) == 0) {
       ::unlink(tmp.c_str());
-      return std::unique_ptr<RepoLock>(new RepoLock(lock));
+      return std::unique_ptr<RepoLock>(new RepoLock(lock, mine_st));
     }
     if (errno != EEXIST) {
       Status st = Status::FromErrno(errno, "create lock", lock);
       ::unlink(tmp.c_str());
       return st;
     }
+    Found found = ReadLock(lock);
+    if (!found.exists) continue;   // released meanwhile
     std::string why;
-    if (!IsStale(lock, &why)) {
+    if (!IsStale(found.data, found.st, &why)) {
       ::unlink(tmp.c_str());
       return Status::Busy("repository is locked: " + why +
                           ". Wait for it to finish; if that process is gone on another host, "
                           "remove the lock file", lock);
     }
-    if (took_over_stale) *took_over_stale = why;
-    ::unlink(lock.c_str());
+    auto took = TakeOver(lock, tmp, found);
+    if (!took.ok()) {
+      ::unlink(tmp.c_str());
+      return took.status();
+    }
+    if (*took) {
+      if (took_over_stale) *took_over_stale = why;
+      return std::unique_ptr<RepoLock>(new RepoLock(lock, mine_st));
+    }
   }
   ::unlink(tmp.c_str());
   return Status::Busy("could not take the repository lock (contended)", lock);

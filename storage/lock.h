@@ -1,8 +1,12 @@
 // The repository lock (docs/FORMAT.md §9): one exclusive lock file, locks/exclusive, created
 // atomically with link(2). It names host, pid and start time and is refreshed every minute;
 // a lock whose process is gone (same host) or that was not refreshed for 30 minutes is stale
-// and is taken over, with a message saying so.
+// and is taken over, with a message saying so. The takeover swaps the stale file for ours with
+// one renameat2(RENAME_EXCHANGE) and keeps the result only if what came out is the inode judged
+// stale, so two processes racing on one stale lock never both hold it.
 #pragma once
+
+#include <sys/stat.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -27,8 +31,10 @@ class RepoLock {
   RepoLock& operator=(const RepoLock&) = delete;
 
  private:
-  explicit RepoLock(std::string path);
+  RepoLock(std::string path, const struct stat& mine);
   std::string path_;
+  dev_t dev_;   // our lock file's inode: release removes only that file
+  ino_t ino_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -17,6 +17,40 @@ namespace {
 
 const char* kDirs[] = {"packs", "index", "snapshots", "locks", "tmp", "keys"};
 
+// The key fingerprint recorded in config (§1, §3): the keyed hash of a fixed label. It tells
+// whether keys/default is this repository's key without revealing anything about the secret that
+// a blob ID does not already reveal.
+std::string KeyId(const KeyedHasher& h) {
+  static constexpr std::string_view kLabel = "mailvault key fingerprint v1";
+  return h.Hash(kLabel.data(), kLabel.size()).Hex();
+}
+
+// Reads the secret from keys/default (§3); every error names that file.
+Result<std::string> ReadSecret(const std::string& repo) {
+  std::string key_path = fs::Join(repo, "keys/default");
+  auto text = fs::ReadFile(key_path);
+  if (!text.ok()) {
+    if (text.status().code() == Code::kNotFound)
+      return Status::NotFound("the repository key keys/default is missing: restore it from your backup of "
+                              "the repository's keys/", key_path);
+    return text.status();
+  }
+  std::string secret;
+  try {
+    auto k = nlohmann::json::parse(*text);
+    if (k.value("encrypted", false) || !FromHex(k.at("secret").get<std::string>(), &secret) ||
+        secret.size() < kSecretSize)
+      return Status::Corruption("keys/default is malformed or of an unknown kind: restore it from your backup "
+                                "of the repository's keys/", key_path);
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("keys/default is malformed (") + e.what() +
+                              "): restore it from your backup of the repository's keys/", key_path);
+  }
+  return secret;
+}
+
+bool IsTempName(const std::string& n) { return n.find(".tmp-") != std::string::npos; }
+
 }  // namespace
 
 Status Repository::Init(const std::string& path) {
@@ -37,7 +71,7 @@ Status Repository::Init(const std::string& path) {
   nlohmann::json config = {
       {"format", "mailvault"}, {"version", kFormatVersion}, {"id", fs::RandomHex(16)},
       {"created", static_cast<int64_t>(::time(nullptr))},
-      {"hash", "xxh3-128-keyed"}, {"pack", "tar+zstd"},
+      {"hash", "xxh3-128-keyed"}, {"pack", "tar+zstd"}, {"key_id", KeyId(KeyedHasher(secret))},
       {"chunker", {{"algorithm", "fastcdc-gear"}, {"min", cp.min_size}, {"avg", cp.avg_size},
                    {"max", cp.max_size}, {"threshold", cp.file_threshold}}}};
   // config last: its presence is what makes the directory a repository.
@@ -55,6 +89,8 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path) {
   }
   std::unique_ptr<Repository> repo(new Repository());
   repo->path_ = path;
+  ChunkerParams cp;
+  std::string key_id;
   try {
     auto j = nlohmann::json::parse(*cfg);
     if (j.value("format", "") != "mailvault")
@@ -66,23 +102,23 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path) {
                                  std::to_string(kFormatVersion) + "); use a matching mailvault release",
                                  cfg_path);
     repo->id_ = j.at("id");
-    ChunkerParams cp;
     cp.min_size = j.at("chunker").at("min");
     cp.avg_size = j.at("chunker").at("avg");
     cp.max_size = j.at("chunker").at("max");
     cp.file_threshold = j.at("chunker").at("threshold");
-    std::string key_path = fs::Join(path, "keys/default");
-    MV_ASSIGN_OR_RETURN(std::string key_text, fs::ReadFile(key_path));
-    auto k = nlohmann::json::parse(key_text);
-    std::string secret;
-    if (k.value("encrypted", false) || !FromHex(k.at("secret").get<std::string>(), &secret) ||
-        secret.size() < kSecretSize)
-      return Status::Corruption("repository key is malformed or of an unknown kind", key_path);
-    repo->hasher_ = KeyedHasher(secret);
-    repo->chunker_ = Chunker(secret, cp);
+    key_id = j.value("key_id", "");
   } catch (const std::exception& e) {
-    return Status::Corruption(std::string("malformed repository config or key: ") + e.what(), cfg_path);
+    return Status::Corruption(std::string("malformed repository config: ") + e.what(), cfg_path);
   }
+  MV_ASSIGN_OR_RETURN(std::string secret, ReadSecret(path));
+  repo->hasher_ = KeyedHasher(secret);
+  repo->chunker_ = Chunker(secret, cp);
+  // §1: version-1 repositories have no key_id; then there is nothing to compare.
+  if (!key_id.empty() && KeyId(repo->hasher_) != key_id)
+    return Status::Corruption("keys/default does not belong to this repository (key fingerprint " +
+                              KeyId(repo->hasher_) + ", config expects " + key_id +
+                              "): restore the repository's own keys/default from your backup of it",
+                              fs::Join(path, "keys/default"));
   return repo;
 }
 
@@ -102,13 +138,37 @@ Status Repository::LoadIndex() {
   MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(dir));
   std::sort(names.begin(), names.end());
   for (const auto& n : names) {
-    if (n.find(".tmp-") != std::string::npos) continue;
+    if (IsTempName(n)) continue;
     std::string p = fs::Join(dir, n);
-    MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(p));
-    MV_ASSIGN_OR_RETURN(auto packs, DecodeIndexFile(data, p));
-    for (const auto& pk : packs) index_.AddPack(pk);
+    auto data = fs::ReadFile(p);
+    auto packs = data.ok() ? DecodeIndexFile(*data, p) : Result<std::vector<PackInfo>>(data.status());
+    if (!packs.ok()) {   // derived data (§6): its packs are orphans until re-listed
+      damaged_index_.push_back({p, packs.status().message()});
+      continue;
+    }
+    for (const auto& pk : *packs) index_.AddPack(pk);
   }
   index_loaded_ = true;
+  // Packs only a damaged file named are re-listed in memory, so reads stay complete.
+  if (!damaged_index_.empty()) MV_RETURN_IF_ERROR(ListOrphanPacks());
+  return Status::Ok();
+}
+
+Status Repository::ListOrphanPacks() {
+  if (orphans_listed_) return Status::Ok();
+  MV_ASSIGN_OR_RETURN(auto files, ListPackFiles());
+  std::sort(files.begin(), files.end());
+  for (const auto& id : files) {
+    if (index_.HasPack(id)) continue;
+    auto info = ListPack(PackPath(id), id);   // checks the name against the bytes (§5)
+    if (!info.ok()) {
+      orphan_rejects_.push_back({PackPath(id), info.status().message()});
+      continue;
+    }
+    index_.AddPack(*info);
+    orphans_.push_back(std::move(info).value());
+  }
+  orphans_listed_ = true;
   return Status::Ok();
 }
 
@@ -134,30 +194,82 @@ Status Repository::WriteIndex(const std::vector<PackInfo>& packs) {
   return fs::WriteFileAtomic(fs::Join(path_, "index/" + name), EncodeIndexFile(packs));
 }
 
-Result<size_t> Repository::AdoptOrphanPacks() {
+Result<AdoptResult> Repository::AdoptOrphanPacks() {
   MV_RETURN_IF_ERROR(LoadIndex());
-  MV_ASSIGN_OR_RETURN(auto files, ListPackFiles());
-  std::vector<PackInfo> adopted;
-  for (const auto& id : files) {
-    if (index_.HasPack(id)) continue;
-    auto info = ListPack(PackPath(id), id);
-    if (!info.ok()) continue;   // a damaged orphan is left for `check` to report
-    adopted.push_back(std::move(info).value());
-  }
-  MV_RETURN_IF_ERROR(WriteIndex(adopted));
-  return adopted.size();
+  MV_RETURN_IF_ERROR(ListOrphanPacks());
+  MV_RETURN_IF_ERROR(WriteIndex(orphans_));
+  AdoptResult res{orphans_.size(), orphan_rejects_};
+  orphans_.clear();
+  return res;
 }
 
-Result<std::vector<SnapshotMeta>> Repository::ListSnapshots() const {
+Result<IndexRebuild> Repository::RebuildIndex(bool dry_run) {
+  std::string dir = fs::Join(path_, "index");
+  MV_ASSIGN_OR_RETURN(auto old_names, fs::ListDir(dir));
+  std::sort(old_names.begin(), old_names.end());
+  MV_ASSIGN_OR_RETURN(auto files, ListPackFiles());
+  std::sort(files.begin(), files.end());
+  MV_RETURN_IF_ERROR(LoadIndex());
+  IndexRebuild res;
+  std::vector<PackInfo> packs;
+  std::set<BlobId> listed;
+  for (const auto& id : files) {
+    auto info = ListPack(PackPath(id), id);
+    if (!info.ok()) {
+      res.bad_packs.push_back({PackPath(id), info.status().message()});
+      continue;
+    }
+    res.blobs += info->entries.size();
+    listed.insert(id);
+    packs.push_back(std::move(info).value());
+  }
+  res.packs = packs.size();
+  // A pack a readable index names but that is now missing or damaged keeps its entries: its other
+  // blobs stay restorable (every blob is re-hashed when read) and `check` keeps naming it.
+  for (const auto& pk : index_.packs())
+    if (!listed.count(pk.pack_id)) {
+      res.kept.push_back(PackPath(pk.pack_id));
+      packs.push_back(pk);
+    }
+  for (const auto& n : old_names) res.removed.push_back(fs::Join(dir, n));
+  if (dry_run) return res;
+  // New files first (each durable: WriteFileAtomic fsyncs file and directory), old ones after:
+  // a crash in between leaves both, and the union indexes at least every pack indexed before.
+  constexpr size_t kPacksPerFile = 4096;
+  for (size_t i = 0; i < packs.size(); i += kPacksPerFile) {
+    std::vector<PackInfo> part(packs.begin() + static_cast<std::ptrdiff_t>(i),
+                               packs.begin() + static_cast<std::ptrdiff_t>(std::min(packs.size(), i + kPacksPerFile)));
+    std::string p = fs::Join(dir, fs::RandomHex(16));
+    MV_RETURN_IF_ERROR(fs::WriteFileAtomic(p, EncodeIndexFile(part)));
+    res.written.push_back(p);
+  }
+  for (const auto& p : res.removed) MV_RETURN_IF_ERROR(fs::RemoveFile(p));
+  MV_RETURN_IF_ERROR(fs::FsyncDir(dir));
+  index_ = Index();
+  for (const auto& pk : packs) index_.AddPack(pk);
+  damaged_index_.clear();
+  orphans_.clear();
+  orphan_rejects_.clear();
+  index_loaded_ = orphans_listed_ = true;
+  return res;
+}
+
+Result<std::vector<SnapshotMeta>> Repository::ListSnapshots(std::vector<DamagedFile>* damaged) const {
   std::string dir = fs::Join(path_, "snapshots");
   MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(dir));
+  std::sort(names.begin(), names.end());
   std::vector<SnapshotMeta> out;
   for (const auto& n : names) {
     if (n.size() != 32) continue;   // skips temp files of an interrupted commit
     std::string p = fs::Join(dir, n);
-    MV_ASSIGN_OR_RETURN(std::string header, ReadSealedHeader(p, SnapshotMagic()));
-    MV_ASSIGN_OR_RETURN(SnapshotMeta m, DecodeSnapshotHeader(header, p));
-    out.push_back(std::move(m));
+    auto header = ReadSealedHeader(p, SnapshotMagic());
+    auto m = header.ok() ? DecodeSnapshotHeader(*header, p) : Result<SnapshotMeta>(header.status());
+    if (m.ok() && m->id != n) m = Status::Corruption("manifest header names snapshot " + m->id, p);
+    if (!m.ok()) {   // a damaged manifest affects its own snapshot only
+      if (damaged) damaged->push_back({p, m.status().message()});
+      continue;
+    }
+    out.push_back(std::move(m).value());
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.id < b.id;
@@ -166,14 +278,24 @@ Result<std::vector<SnapshotMeta>> Repository::ListSnapshots() const {
 }
 
 Result<std::string> Repository::ResolveSnapshot(const std::string& ref) const {
-  MV_ASSIGN_OR_RETURN(auto snaps, ListSnapshots());
-  if (snaps.empty()) return Status::NotFound("the repository has no snapshots yet; run `mailvault backup`", path_);
-  if (ref == "latest") return snaps.back().id;
+  std::vector<DamagedFile> damaged;
+  MV_ASSIGN_OR_RETURN(auto snaps, ListSnapshots(&damaged));
+  if (snaps.empty() && damaged.empty())
+    return Status::NotFound("the repository has no snapshots yet; run `mailvault backup`", path_);
+  if (ref == "latest") {
+    if (snaps.empty())
+      return Status::Corruption("no readable snapshot: all " + std::to_string(damaged.size()) +
+                                " manifest(s) are damaged; run `mailvault check`", fs::Join(path_, "snapshots"));
+    return snaps.back().id;
+  }
   if (ref.size() < 4)
     return Status::Invalid("snapshot ID prefix '" + ref + "' is too short: give at least 4 hex digits");
+  std::vector<std::string> ids;
+  for (const auto& s : snaps) ids.push_back(s.id);
+  for (const auto& d : damaged) ids.push_back(d.path.substr(d.path.size() - 32));   // LoadSnapshot reports it
   std::vector<std::string> hits;
-  for (const auto& s : snaps)
-    if (s.id.compare(0, ref.size(), ref) == 0) hits.push_back(s.id);
+  for (const auto& id : ids)
+    if (id.compare(0, ref.size(), ref) == 0) hits.push_back(id);
   if (hits.empty())
     return Status::NotFound("no snapshot matches '" + ref + "'; list them with `mailvault snapshots`", path_);
   if (hits.size() > 1)
@@ -182,16 +304,32 @@ Result<std::string> Repository::ResolveSnapshot(const std::string& ref) const {
   return hits[0];
 }
 
+namespace {
+
+// A manifest that does not decode: name the file, say what it affects and what to run.
+Status DamagedManifest(const Status& st, const std::string& path) {
+  if (st.code() == Code::kNotFound) return st;
+  return Status(st.code() == Code::kUnsupported ? Code::kUnsupported : Code::kCorruption,
+                "snapshot manifest is damaged (" + st.message() + "); this snapshot cannot be read, other "
+                "snapshots are not affected: run `mailvault check`", path);
+}
+
+}  // namespace
+
 Result<Snapshot> Repository::LoadSnapshot(const std::string& id) const {
   std::string p = fs::Join(path_, "snapshots/" + id);
   MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(p));
-  return DecodeSnapshot(data, p);
+  auto snap = DecodeSnapshot(data, p);
+  if (!snap.ok()) return DamagedManifest(snap.status(), p);
+  return snap;
 }
 
 Result<EntryTable> Repository::LoadEntryTable(const std::string& id) const {
   std::string p = fs::Join(path_, "snapshots/" + id);
   MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(p));
-  return EntryTable::Decode(data, p);
+  auto table = EntryTable::Decode(data, p);
+  if (!table.ok()) return DamagedManifest(table.status(), p);
+  return table;
 }
 
 Status Repository::CommitSnapshot(Snapshot& snap) {

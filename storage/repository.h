@@ -19,6 +19,28 @@ namespace mv::storage {
 
 constexpr int kFormatVersion = 1;
 
+// A repository file that could not be read (a damaged manifest or index file). It affects only
+// what it describes; the rest of the repository is usable without it.
+struct DamagedFile {
+  std::string path;
+  std::string reason;
+};
+
+// What AdoptOrphanPacks() did: packs it indexed, and files under packs/ that are not packs.
+struct AdoptResult {
+  size_t adopted = 0;
+  std::vector<DamagedFile> rejected;   // left in place (never adopted); `check` reports them
+};
+
+// What RebuildIndex() found and wrote (`mailvault repair index`).
+struct IndexRebuild {
+  size_t packs = 0, blobs = 0;              // readable packs now indexed
+  std::vector<DamagedFile> bad_packs;       // pack files that failed their hash or do not list
+  std::vector<std::string> kept;            // missing or damaged packs whose old entries were kept
+  std::vector<std::string> written;         // new index files
+  std::vector<std::string> removed;         // old index files (removed after the new ones are durable)
+};
+
 class Repository {
  public:
   // Creates an empty repository at `path` (which must not exist or be an empty directory).
@@ -32,14 +54,22 @@ class Repository {
   const Chunker& chunker() const { return chunker_; }
 
   // Index: the union of index/*. Rebuild-free: packs not named by any index file (left by an
-  // interrupted backup) are reported by OrphanPacks() and can be adopted.
+  // interrupted backup) are adopted by AdoptOrphanPacks(). A damaged index file is skipped and
+  // listed in damaged_index_files() (§6: derived data); its packs become orphans, which are then
+  // listed (read-only, in memory) so that reads still find every blob.
   Status LoadIndex();
+  const std::vector<DamagedFile>& damaged_index_files() const { return damaged_index_; }
   const Index& index() const { return index_; }
   Index& mutable_index() { return index_; }
   Result<std::vector<BlobId>> ListPackFiles() const;
-  // Lists orphan packs, checks each, and writes one index file adopting the good ones.
-  // Returns how many were adopted. Requires the exclusive lock.
-  Result<size_t> AdoptOrphanPacks();
+  // Lists orphan packs, checks each (its name is the hash of its bytes, §5) and writes one index
+  // file adopting the good ones; a file that is not a pack is listed in `rejected`, never adopted.
+  // Requires the exclusive lock.
+  Result<AdoptResult> AdoptOrphanPacks();
+  // Re-lists every pack (checking its hash) and replaces all index files by fresh ones: the new
+  // files are durable before any old one is removed. With dry_run nothing is written. Requires the
+  // exclusive lock.
+  Result<IndexRebuild> RebuildIndex(bool dry_run);
   // Writes one index file naming `packs` (after their pack files are durable). §8 step 2.
   Status WriteIndex(const std::vector<PackInfo>& packs);
 
@@ -49,10 +79,13 @@ class Repository {
   // Removes temp files left by interrupted runs. Requires the exclusive lock.
   void CleanTmp() const;
 
-  // Snapshots.
-  Result<std::vector<SnapshotMeta>> ListSnapshots() const;   // sorted by time, oldest first
-  // "latest", a full ID, or a unique prefix (at least 4 hex digits).
+  // Snapshots. Lists the readable ones, sorted by time, oldest first. A manifest whose header
+  // cannot be read is left out and, when `damaged` is given, appended there (path, reason).
+  Result<std::vector<SnapshotMeta>> ListSnapshots(std::vector<DamagedFile>* damaged = nullptr) const;
+  // "latest" (the newest readable snapshot), a full ID, or a unique prefix (at least 4 hex
+  // digits); an ID or prefix may name a damaged manifest, which LoadSnapshot then reports.
   Result<std::string> ResolveSnapshot(const std::string& ref) const;
+  // A damaged manifest fails with kCorruption naming its file and `mailvault check`.
   Result<Snapshot> LoadSnapshot(const std::string& id) const;
   // The same entries in compact form, for change detection (storage/entry_table.h).
   Result<EntryTable> LoadEntryTable(const std::string& id) const;
@@ -70,6 +103,12 @@ class Repository {
   Chunker chunker_{""};
   Index index_;
   bool index_loaded_ = false;
+  std::vector<DamagedFile> damaged_index_;
+  // Packs no readable index file names: listed (and added to index_) once, adopted by a backup.
+  Status ListOrphanPacks();
+  bool orphans_listed_ = false;
+  std::vector<PackInfo> orphans_;
+  std::vector<DamagedFile> orphan_rejects_;
 };
 
 }  // namespace mv::storage

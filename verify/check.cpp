@@ -56,7 +56,7 @@ void LoadIndexFiles(const storage::Repository& repo, State& s) {
     auto packs = data.ok() ? storage::DecodeIndexFile(*data, p) : Result<std::vector<PackInfo>>(data.status());
     if (!packs.ok()) {
       s.Add({"index-damaged", p, "", "", "", packs.status().message() +
-             "; the index is derived data: the packs it named can be re-listed"});
+             "; the index is derived data: rebuild it from the packs with `mailvault repair index`"});
       continue;
     }
     for (auto& pk : *packs) {
@@ -126,8 +126,16 @@ void CheckPackFiles(const storage::Repository& repo, State& s, std::set<BlobId>*
     if (::stat(p.c_str(), &st) == 0) s.res.pack_bytes += static_cast<uint64_t>(st.st_size);
     auto it = s.packs.find(id);
     if (it == s.packs.end()) {
+      // Orphans are rare and small: check that this one is a pack before promising its adoption.
+      auto listed = storage::ListPack(p, id);
+      if (!listed.ok()) {
+        s.Add({"pack-invalid", p, id.Hex(), "", "", "file under packs/ is not a valid pack (" +
+               listed.status().message() + "); no index names it and backups ignore it: move it out of the "
+               "repository"});
+        continue;
+      }
       CheckProblem pr{"pack-not-indexed", p, id.Hex(), "", "", "pack is not named by any index file (left by "
-                      "an interrupted backup; the next backup adopts it)"};
+                      "an interrupted backup or a damaged index file; the next backup adopts it)"};
       pr.warning = true;
       s.Add(std::move(pr));
     } else if (it->second.file_size && static_cast<uint64_t>(st.st_size) != it->second.file_size) {
