@@ -181,7 +181,7 @@ void RegisterVerify(CLI::App& app, CliContext& ctx) {
   auto sources = std::make_shared<std::vector<std::string>>();
   sub->add_option("--snapshot", *snap, "Snapshot ID, unique prefix, or 'latest' (default)");
   sub->add_option("--stack", *stack, "Verify the latest snapshot tagged stack=S");
-  sub->add_option("--scratch", o->scratch_parent, "Directory for the scratch restore (default $TMPDIR or /var/tmp)");
+  sub->add_option("--scratch", o->scratch_parent, "Directory for the scratch restore, created if missing (default $TMPDIR or /var/tmp)");
   sub->add_flag("--keep", o->keep, "Keep the restored tree and print where it is");
   sub->add_option("--against", *against, "live, snapshot or both (default)")->check(CLI::IsMember({"live", "snapshot", "both"}));
   sub->add_option("--source", *sources, "Live source NAME=DIR to compare with; repeatable");

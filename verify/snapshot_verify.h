@@ -3,7 +3,9 @@
 // is complete and consistent, and how it differs from the live sources.
 //
 // Read-only: the repository is only read (manifests), live sources are only read (files opened
-// O_RDONLY, SQLite opened read-only inside one read transaction by verify/sqlite_diff.h).
+// O_RDONLY, SQLite opened read-only inside one read transaction by verify/sqlite_diff.h). The
+// one write is inside the restored root: a temporary copy of a database image whose path is too
+// long for SQLite to open (over 400 bytes), removed after its check.
 #pragma once
 
 #include <cstdint>
