@@ -39,6 +39,7 @@ void PrintDatabase(std::ostream& out, const verify::DatabaseCheck& d) {
       << (d.content_matches ? "matches the recorded one" : "DIFFERS from the recorded one") << "\n";
   for (const auto& p : d.integrity_problems) out << "    " << p << "\n";
   if (d.live_path.empty()) return;
+  if (!d.live_problem.empty()) out << "    " << d.live_problem << "\n";
   if (!d.error.empty()) out << "    live diff failed: " << d.error << "\n";
   if (!d.vs_live) return;
   const char* kind = d.live_unchanged_since ? "LOSS (live unchanged since the snapshot)" : "drift since the snapshot";
@@ -63,14 +64,45 @@ void PrintDatabase(std::ostream& out, const verify::DatabaseCheck& d) {
   }
 }
 
+// The verdict line and one "!" line per finding: all that --quiet prints, and only when the
+// snapshot is not complete and consistent.
+void PrintVerdict(const verify::VerifyResult& r, std::ostream& out) {
+  auto errors = r.Errors();
+  std::string unreadable = std::to_string(r.unreadable_at_backup) + " file(s) could not be read at backup time";
+  if (!errors.empty()) out << "RESULT: FAILED - " << errors.size() << " problem(s) found\n";
+  else if (r.partial()) out << "RESULT: PARTIAL - what the snapshot holds is intact, but " << unreadable
+                            << " and are not in it\n";
+  else out << "RESULT: OK - the snapshot is complete and consistent\n";
+  for (const auto& e : errors) out << "  ! " << e << "\n";
+  if (r.partial() && !errors.empty()) out << "  ! partial snapshot: " << unreadable << " and are not in it\n";
+}
+
+std::string SqliteSummary(const verify::DatabaseCheck& d) {
+  std::string s = d.loss() ? "LOSS" : "ok";
+  if (d.vs_live && !d.vs_live->identical() && !d.loss()) s += " (rows drifted since, normal)";
+  if (d.live == verify::LiveDb::kMissing) s += "; live database MISSING";
+  else if (d.live == verify::LiveDb::kUnreadable) s += "; live database UNREADABLE";
+  else if (d.live == verify::LiveDb::kDamaged) s += "; live database DAMAGED";
+  else if (!d.error.empty()) s += "; live comparison FAILED";
+  return s;
+}
+
+void PrintUnreadable(const verify::VerifyResult& r, std::ostream& out) {
+  if (!r.partial()) return;
+  out << "  not in the snapshot: " << r.unreadable_at_backup << " file(s) the backup could not read";
+  if (r.unreadable_paths.empty()) {
+    out << " (the snapshot does not record which; the backup's output listed them as warnings)\n";
+    return;
+  }
+  out << ":\n";
+  for (const auto& p : r.unreadable_paths) out << "    " << p << "\n";
+}
+
 void PrintVerify(const VerifyRun& run, const storage::SnapshotMeta& meta, bool kept, std::ostream& out) {
   const auto& r = run.result;
-  auto errors = r.Errors();
   out << "verify snapshot " << r.snapshot_id.substr(0, 8) << " of " << HumanTime(meta.time) << " ("
       << HumanAge(::time(nullptr) - meta.time) << " ago), host " << meta.host << "\n";
-  out << (errors.empty() ? "RESULT: OK - the snapshot is complete and consistent\n"
-                         : "RESULT: FAILED - loss or corruption found\n");
-  for (const auto& e : errors) out << "  ! " << e << "\n";
+  PrintVerdict(r, out);
   out << "  snapshot holds " << r.files << " files (" << HumanBytes(r.bytes) << "), " << r.messages << " messages in "
       << r.mailboxes << " mailboxes / " << r.folders << " folders; " << r.lost_messages() << " messages lost\n";
   for (const auto& l : r.live)
@@ -78,12 +110,11 @@ void PrintVerify(const VerifyRun& run, const storage::SnapshotMeta& meta, bool k
       out << "  live " << l.source << ": " << l.messages.only_other.size() << " arrived since, "
         << l.messages.only_base.size() << " deleted since, " << l.messages.moved.size() << " moved, "
         << l.messages.changed.size() << " changed under the same name\n";
-  for (const auto& d : r.databases)
-    out << "  sqlite " << d.path << ": " << (d.loss() ? "LOSS" : "ok")
-        << (d.vs_live && !d.vs_live->identical() && !d.loss() ? " (rows drifted since, normal)" : "") << "\n";
+  for (const auto& d : r.databases) out << "  sqlite " << d.path << ": " << SqliteSummary(d) << "\n";
   if (kept) out << "  restored tree kept in " << run.scratch << "\n";
 
   out << "\nDetails\n";
+  PrintUnreadable(r, out);
   for (const auto& p : r.restore_problems) out << "  restore: " << p << "\n";
   for (const auto& d : r.damaged_files) {
     out << "  damaged: " << d.path << (d.mailbox.empty() ? "" : " (mailbox " + d.mailbox + ")") << ": " << d.what << "\n";
@@ -135,7 +166,13 @@ void RegisterVerify(CLI::App& app, CliContext& ctx) {
       "primary key against the live database (read-only, one read transaction; values of\n"
       "password/secret/token columns are never shown).\n"
       "Live sources: --source NAME=DIR, else the host paths the snapshot recorded, if present.\n\n"
-      "Exit: 0 complete and consistent, 1 loss or corruption (or error), 2 usage.");
+      "A live database that is missing, unreadable or damaged is a finding (exit 1).\n"
+      "A partial snapshot (its backup exited 3) that restores intact is PARTIAL (exit 3):\n"
+      "the files the backup could not read are not in it.\n"
+      "-q prints nothing when the snapshot is complete and consistent, else the verdict and\n"
+      "its findings. --scratch DIR is created if missing.\n\n"
+      "Exit: 0 complete and consistent, 1 loss, corruption or a live-database finding (or\n"
+      "error), 2 usage, 3 partial snapshot, otherwise intact.");
   AddRepoOption(sub, ctx);
   auto o = std::make_shared<VerifyRunOptions>();
   auto snap = std::make_shared<std::string>("latest");
@@ -144,7 +181,7 @@ void RegisterVerify(CLI::App& app, CliContext& ctx) {
   auto sources = std::make_shared<std::vector<std::string>>();
   sub->add_option("--snapshot", *snap, "Snapshot ID, unique prefix, or 'latest' (default)");
   sub->add_option("--stack", *stack, "Verify the latest snapshot tagged stack=S");
-  sub->add_option("--scratch", o->scratch_parent, "Directory for the scratch restore (default $TMPDIR or /var/tmp)");
+  sub->add_option("--scratch", o->scratch_parent, "Directory for the scratch restore, created if missing (default $TMPDIR or /var/tmp)");
   sub->add_flag("--keep", o->keep, "Keep the restored tree and print where it is");
   sub->add_option("--against", *against, "live, snapshot or both (default)")->check(CLI::IsMember({"live", "snapshot", "both"}));
   sub->add_option("--source", *sources, "Live source NAME=DIR to compare with; repeatable");
@@ -178,9 +215,11 @@ void RegisterVerify(CLI::App& app, CliContext& ctx) {
       storage::SnapshotMeta meta;
       if (snaps.ok())
         for (const auto& m : *snaps) if (m.id == o->snapshot) meta = m;
-      PrintVerify(*run, meta, o->keep, std::cout);
+      if (!ctx.quiet) PrintVerify(*run, meta, o->keep, std::cout);
+      else if (!run->result.complete()) PrintVerdict(run->result, std::cout);
     }
-    ctx.exit_code = run->result.ok() ? kExitOk : kExitError;
+    const auto& r = run->result;
+    ctx.exit_code = !r.ok() ? kExitError : r.partial() ? kExitPartial : kExitOk;
   });
 }
 

@@ -5,9 +5,9 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
 
 #include "agent/restore.h"
+#include "storage/fs.h"
 
 namespace mv::agent {
 namespace {
@@ -40,15 +40,19 @@ Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& o
     const char* t = std::getenv("TMPDIR");
     parent = t && *t ? t : "/var/tmp";
   }
+  // A --scratch directory that does not exist yet is made (private), as restore makes --target.
+  Status made = storage::fs::MakeDirs(parent, 0700);
+  if (!made.ok())
+    return Status(made.code(), "cannot create the scratch directory (" + made.ToString() +
+                                   "); give a writable directory with --scratch", parent);
   std::string tmpl = parent + "/mailvault-verify-XXXXXX";
   if (!::mkdtemp(tmpl.data()))
     return Status::FromErrno(errno, "create scratch directory (give another with --scratch)", parent);
   VerifyRun run;
   run.scratch = tmpl;
+  // By descriptors: the restored tree may hold paths longer than PATH_MAX.
   auto cleanup = [&] {
-    if (opts.keep) return;
-    std::error_code ec;
-    std::filesystem::remove_all(run.scratch, ec);
+    if (!opts.keep) (void)storage::fs::RemoveTree(run.scratch);
   };
   auto t0 = std::chrono::steady_clock::now();
   RestoreOptions ro;

@@ -209,6 +209,53 @@ Status RemoveFile(const std::string& path) {
   return Status::Ok();
 }
 
+namespace {
+
+// Empties the directory `dfd`; `where` names it in errors. Closes nothing it did not open.
+Status RemoveBelow(int dfd, const std::string& where) {
+  int lfd = ::openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* d = lfd < 0 ? nullptr : ::fdopendir(lfd);
+  if (!d) {
+    if (lfd >= 0) ::close(lfd);
+    return Status::FromErrno(errno, "open directory", where);
+  }
+  std::vector<std::string> names;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") names.emplace_back(n);
+  }
+  ::closedir(d);
+  Status first;
+  auto keep = [&first](Status st) {
+    if (first.ok() && !st.ok()) first = std::move(st);
+  };
+  for (const auto& n : names) {
+    int fd = ::openat(dfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+      keep(RemoveBelow(fd, where + "/" + n));
+      ::close(fd);
+    }
+    if (::unlinkat(dfd, n.c_str(), fd >= 0 ? AT_REMOVEDIR : 0) != 0 && errno != ENOENT)
+      keep(Status::FromErrno(errno, "remove", where + "/" + n));
+  }
+  return first;
+}
+
+}  // namespace
+
+Status RemoveTree(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::Ok();
+    if (errno != ENOTDIR && errno != ELOOP) return Status::FromErrno(errno, "open directory", path);
+    return RemoveFile(path);   // a file or a symlink: removed itself
+  }
+  Status st = RemoveBelow(fd, path);
+  ::close(fd);
+  if (::rmdir(path.c_str()) != 0 && errno != ENOENT && st.ok()) st = Status::FromErrno(errno, "remove", path);
+  return st;
+}
+
 std::string RandomBytes(size_t n) {
   std::string out(n, '\0');
   size_t got = 0;

@@ -24,6 +24,10 @@ Status ReadExact(int fd, void* data, size_t len, uint64_t offset, const std::str
 Result<std::vector<std::string>> ListDir(const std::string& dir);
 bool Exists(const std::string& path);
 Status RemoveFile(const std::string& path);
+// Removes `path` and everything below it (rm -rf), by directory file descriptors (openat,
+// unlinkat), so trees deeper than PATH_MAX go too; symlinks are removed, never followed.
+// A missing `path` is not an error. On failure it goes on and returns the first error.
+Status RemoveTree(const std::string& path);
 // Fills `n` bytes from the kernel's CSPRNG.
 std::string RandomBytes(size_t n);
 std::string RandomHex(size_t nbytes);

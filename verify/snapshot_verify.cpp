@@ -1,10 +1,17 @@
 #include "verify/snapshot_verify.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
+#include "storage/fs.h"
 #include "storage/repository.h"
 #include "verify/check.h"
 
@@ -62,30 +69,90 @@ void CheckFiles(const storage::Repository& repo, const storage::Snapshot& snap, 
   }
 }
 
+// SQLite's unix VFS names a database by a path of at most 512 bytes (MAX_PATHNAME). A restored
+// image deeper than that (the restorer writes any depth) is checked through a copy at the top of
+// the scratch directory, made by descriptors and removed when this goes out of scope.
+class SqliteImage {
+ public:
+  static constexpr size_t kMaxDirect = 400;   // margin below 512 for the scratch root itself
+
+  SqliteImage(const std::string& root, const std::string& rel) : path_(root + "/" + rel) {
+    if (path_.size() <= kMaxDirect) return;
+    std::string copy = root + "/.mailvault-sqlite-" + storage::fs::RandomHex(6) + ".db";
+    int root_fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int in = root_fd < 0 ? -1 : storage::fs::OpenBeneath(root_fd, rel, O_RDONLY);
+    if (root_fd >= 0) ::close(root_fd);
+    if (in < 0) return;   // checks then fail on path_, naming it
+    int out = ::open(copy.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    bool done = out >= 0;
+    char buf[1 << 16];
+    for (ssize_t n; done && (n = ::read(in, buf, sizeof buf)) != 0;)
+      done = n > 0 && storage::fs::WriteAll(out, buf, static_cast<size_t>(n), copy).ok();
+    ::close(in);
+    if (out >= 0) ::close(out);
+    if (done) path_ = copy, copied_ = true;
+    else ::unlink(copy.c_str());
+  }
+  ~SqliteImage() {
+    if (copied_) ::unlink(path_.c_str());
+  }
+  SqliteImage(const SqliteImage&) = delete;
+  SqliteImage& operator=(const SqliteImage&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  bool copied_ = false;
+};
+
+// The live database: present, readable, and passing its own integrity check (read-only).
+void CheckLiveDatabase(DatabaseCheck& d) {
+  struct stat st;
+  if (::stat(d.live_path.c_str(), &st) != 0) {
+    int err = errno;
+    d.live = err == ENOENT ? LiveDb::kMissing : LiveDb::kUnreadable;
+    d.live_problem = err == ENOENT ? "live database " + d.path + " is missing: no file at " + d.live_path
+                                   : "live database " + d.path + " cannot be read at " + d.live_path + ": " +
+                                         std::strerror(err);
+    return;
+  }
+  auto integ = CheckSqliteIntegrity(d.live_path);
+  if (!integ.ok()) {
+    d.live = LiveDb::kUnreadable;
+    d.live_problem = "live database " + d.path + " cannot be read: " + integ.status().ToString();
+  } else if (!integ->ok) {
+    d.live = LiveDb::kDamaged;
+    d.live_problem = "live database " + d.path + " is damaged (PRAGMA integrity_check failed) at " + d.live_path +
+                     (integ->problems.empty() ? "" : ": " + integ->problems[0]);
+  } else {
+    d.live = LiveDb::kOk;
+  }
+}
+
 DatabaseCheck CheckDatabase(const FileEntry& f, const VerifyOptions& o, const storage::Snapshot& snap,
                             const std::map<std::string, std::pair<uint64_t, storage::BlobId>>& restored) {
   DatabaseCheck d;
   d.path = f.path;
-  std::string img = o.restored_root + "/" + f.path;
+  SqliteImage img(o.restored_root, f.path);
   auto it = restored.find(f.path);
   d.content_matches = it != restored.end() && it->second.second == f.content;
-  auto integ = CheckSqliteIntegrity(img);
+  auto integ = CheckSqliteIntegrity(img.path());
   if (!integ.ok()) {
     d.integrity_problems.push_back(integ.status().ToString());
   } else {
     d.integrity_ok = integ->ok;
     d.integrity_problems = integ->problems;
   }
-  std::string live = o.against_live ? LivePath(o, f.path) : "";
-  struct stat st;
-  if (live.empty() || ::stat(live.c_str(), &st) != 0 || !d.integrity_ok) return d;
-  d.live_path = live;
+  d.live_path = o.against_live ? LivePath(o, f.path) : "";
+  if (d.live_path.empty()) return d;
+  CheckLiveDatabase(d);
+  if (d.live != LiveDb::kOk || !d.integrity_ok) return d;
   int64_t since = snap.meta.time_ns ? snap.meta.time_ns : snap.meta.time * 1000000000;
-  d.live_unchanged_since = MtimeNs(live) < since && MtimeNs(live + "-wal") < since;
+  d.live_unchanged_since = MtimeNs(d.live_path) < since && MtimeNs(d.live_path + "-wal") < since;
   SqliteDiffOptions dopts;
   dopts.tables = o.sqlite_tables;
   dopts.max_listed_rows = o.max_listed;
-  auto diff = DiffSqlite(img, live, dopts);
+  auto diff = DiffSqlite(img.path(), d.live_path, dopts);
   if (diff.ok()) d.vs_live = std::move(diff).value();
   else d.error = diff.status().ToString();
   return d;
@@ -123,11 +190,25 @@ std::vector<std::string> VerifyResult::Errors() const {
     else if (!d.content_matches) e.push_back(d.path + ": restored database differs from the recorded image");
     if (d.integrity_ok && d.live_unchanged_since && d.vs_live && !d.vs_live->identical())
       e.push_back(d.path + ": rows differ from the live database, which has not changed since the snapshot (loss)");
+    if (!d.live_problem.empty()) e.push_back(d.live_problem);
+    else if (!d.error.empty()) e.push_back(d.path + ": could not be compared with the live database: " + d.error);
   }
   return e;
 }
 
 bool VerifyResult::ok() const { return Errors().empty(); }
+
+std::vector<std::string> UnreadableAtBackup(const storage::SnapshotMeta& meta) {
+  std::vector<std::string> paths;
+  if (meta.stats_json.empty()) return paths;
+  auto stats = nlohmann::json::parse(meta.stats_json, nullptr, /*allow_exceptions=*/false);
+  if (!stats.is_object() || !stats.contains("problems") || !stats["problems"].is_array()) return paths;
+  for (const auto& p : stats["problems"]) {
+    if (p.is_string()) paths.push_back(p.get<std::string>());
+    else if (p.is_object() && p.contains("path") && p["path"].is_string()) paths.push_back(p["path"].get<std::string>());
+  }
+  return paths;
+}
 
 Result<VerifyResult> VerifyRestored(const storage::Repository& repo, const storage::Snapshot& snap,
                                     const VerifyOptions& o, const std::vector<std::string>& restore_problems) {
@@ -135,6 +216,8 @@ Result<VerifyResult> VerifyRestored(const storage::Repository& repo, const stora
   r.snapshot_id = snap.meta.id;
   r.snapshot_time = snap.meta.time;
   r.restore_problems = restore_problems;
+  r.unreadable_at_backup = snap.meta.problems;
+  r.unreadable_paths = UnreadableAtBackup(snap.meta);
   Inventory recorded_inv = InventoryOfEntries(snap.files);
   std::map<std::string, std::string> mailbox_of;
   std::set<std::pair<std::string, std::string>> mailboxes;

@@ -3,7 +3,9 @@
 // is complete and consistent, and how it differs from the live sources.
 //
 // Read-only: the repository is only read (manifests), live sources are only read (files opened
-// O_RDONLY, SQLite opened read-only inside one read transaction by verify/sqlite_diff.h).
+// O_RDONLY, SQLite opened read-only inside one read transaction by verify/sqlite_diff.h). The
+// one write is inside the restored root: a temporary copy of a database image whose path is too
+// long for SQLite to open (over 400 bytes), removed after its check.
 #pragma once
 
 #include <cstdint>
@@ -45,12 +47,26 @@ struct LiveComparison {
   std::vector<std::string> problems;   // unreadable live entries (not an error of the snapshot)
 };
 
+// The live database a snapshot's database is compared with, when its live source is given.
+enum class LiveDb {
+  kNotCompared,   // no live source for it, or --against snapshot
+  kOk,            // present and passes PRAGMA integrity_check
+  kMissing,       // the live source is there, the database file is not
+  kUnreadable,    // cannot be opened or read (permissions, locked, not a regular file)
+  kDamaged,       // fails PRAGMA integrity_check or is not a database
+};
+
 struct DatabaseCheck {
   std::string path;                    // snapshot path ("data/main.db")
   bool integrity_ok = false;
   std::vector<std::string> integrity_problems;
   bool content_matches = false;        // restored image hashes to the recorded content ID
   std::string live_path;               // "" when not compared with a live database
+  // A live database that is missing, unreadable or damaged is a finding: the stack runs without
+  // (or with a broken) database while the snapshot holds one. live_problem says what, naming
+  // live_path.
+  LiveDb live = LiveDb::kNotCompared;
+  std::string live_problem;
   // The live database (and its -wal) has not been written since the snapshot started, so the
   // snapshot should hold exactly its rows: any difference is a loss, not drift.
   bool live_unchanged_since = false;
@@ -70,10 +86,23 @@ struct VerifyResult {
   MessageDiff snapshot_vs_restored;              // only_base = lost, changed = corrupt
   std::vector<LiveComparison> live;
   std::vector<DatabaseCheck> databases;
+  // A partial snapshot (backup exit 3): files the backup could not read, so the snapshot lacks
+  // them. The count is the manifest's `problems`; the paths are listed when the backup recorded
+  // them (UnreadableAtBackup), else only counted.
+  uint64_t unreadable_at_backup = 0;
+  std::vector<std::string> unreadable_paths;
   uint64_t lost_messages() const;                // messages recorded but not restored intact
-  bool ok() const;                               // complete and consistent
+  // No loss or corruption: everything the snapshot holds came back intact and every finding
+  // below is clean. A partial snapshot can be ok() without being complete().
+  bool ok() const;
+  bool partial() const { return unreadable_at_backup > 0; }
+  bool complete() const { return ok() && !partial(); }   // complete and consistent
   std::vector<std::string> Errors() const;       // one line per error class, for the summary
 };
+
+// The paths the backup of `meta` could not read, as far as the manifest records them (the
+// "problems" list of its stats: strings or {"path": ...} objects); empty when not recorded.
+std::vector<std::string> UnreadableAtBackup(const storage::SnapshotMeta& meta);
 
 // Compares the restored tree with the snapshot `snap` (already loaded) and the live sources.
 // `restore_problems` are the restorer's reports, kept as errors. Errors (Status) only for what

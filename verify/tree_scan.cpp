@@ -1,5 +1,6 @@
 #include "verify/tree_scan.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,8 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 
+#include "storage/fs.h"
 #include "verify/maildir.h"
 
 namespace mv::verify {
@@ -38,66 +39,131 @@ Inventory InventoryOfEntries(const std::vector<FileEntry>& files) {
   return inv;
 }
 
-Result<storage::BlobId> HashFile(const std::string& path, const storage::KeyedHasher& hasher) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
-  if (fd < 0 && errno == EPERM) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "open", path);
+namespace {
+
+Result<storage::BlobId> HashFd(int fd, const std::string& path, const storage::KeyedHasher& hasher) {
   storage::KeyedHasher::Stream h(hasher);
   std::string buf(1 << 20, '\0');
   for (;;) {
     ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Status st = Status::FromErrno(errno, "read", path);
-      ::close(fd);
-      return st;
-    }
+    if (n < 0) return Status::FromErrno(errno, "read", path);
     if (n == 0) break;
     h.Update(buf.data(), static_cast<size_t>(n));
   }
-  ::close(fd);
   return h.Final();
+}
+
+// Keyed hash of `rel` beneath `root_fd` (no symlink followed; any depth, PATH_MAX or not).
+// `path` names it in errors.
+Result<storage::BlobId> HashBeneath(int root_fd, const std::string& rel, const std::string& path,
+                                    const storage::KeyedHasher& hasher) {
+  int fd = storage::fs::OpenBeneath(root_fd, rel, O_RDONLY | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = storage::fs::OpenBeneath(root_fd, rel, O_RDONLY);
+  if (fd < 0) return Status::FromErrno(errno, "open", path);
+  auto h = HashFd(fd, path, hasher);
+  ::close(fd);
+  return h;
+}
+
+// The walk of one tree by directory file descriptors: each directory is opened relative to its
+// parent (openat, O_NOFOLLOW), so no path longer than one name is ever handed to the kernel and
+// trees deeper than PATH_MAX are read whole. Holds one fd per level of the current branch.
+class TreeWalker {
+ public:
+  TreeWalker(const std::string& source, const std::string& root, ScannedTree* out)
+      : source_(source), root_(root), out_(out) {}
+  std::vector<FileEntry> entries;
+
+  // Lists directory `dfd`, which is `rel` ("" for the root) below the root.
+  void Dir(int dfd, const std::string& rel) {
+    std::vector<std::string> names;
+    if (!ListNames(dfd, &names)) return Problem(rel, std::string("cannot list directory: ") + std::strerror(errno));
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) {
+      std::string child = rel.empty() ? name : rel + "/" + name;
+      struct stat st;
+      if (::fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        Problem(child, std::strerror(errno));
+        continue;
+      }
+      if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) continue;   // symlinks and special files are not mail
+      FileEntry e;
+      e.path = source_ + "/" + child;
+      e.type = S_ISDIR(st.st_mode) ? FileType::kDirectory : FileType::kRegular;
+      e.size = static_cast<uint64_t>(st.st_size);
+      entries.push_back(std::move(e));
+      if (!S_ISDIR(st.st_mode)) continue;
+      int fd = ::openat(dfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) {
+        Problem(child, std::string("cannot open directory: ") + std::strerror(errno));
+        continue;
+      }
+      Dir(fd, child);
+      ::close(fd);
+    }
+  }
+
+ private:
+  static bool ListNames(int dfd, std::vector<std::string>* names) {
+    int lfd = ::openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR* d = lfd < 0 ? nullptr : ::fdopendir(lfd);
+    if (!d) {
+      int err = errno;
+      if (lfd >= 0) ::close(lfd);
+      errno = err;
+      return false;
+    }
+    errno = 0;
+    while (struct dirent* e = ::readdir(d)) {
+      if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) names->emplace_back(e->d_name);
+    }
+    int err = errno;
+    ::closedir(d);
+    errno = err;
+    return err == 0;
+  }
+  void Problem(const std::string& rel, const std::string& why) {
+    out_->problems.push_back((rel.empty() ? root_ : root_ + "/" + rel) + ": " + why);
+  }
+
+  const std::string& source_;
+  const std::string& root_;
+  ScannedTree* out_;
+};
+
+}  // namespace
+
+Result<storage::BlobId> HashFile(const std::string& path, const storage::KeyedHasher& hasher) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open", path);
+  auto h = HashFd(fd, path, hasher);
+  ::close(fd);
+  return h;
 }
 
 Result<ScannedTree> ScanTree(const std::string& source, const std::string& root,
                              const storage::KeyedHasher& hasher, const ScanOptions& opts) {
-  namespace stdfs = std::filesystem;
-  struct stat rs;
-  if (::lstat(root.c_str(), &rs) != 0 || !S_ISDIR(rs.st_mode))
-    return Status::NotFound("not a directory: cannot read source '" + source + "' here", root);
-  ScannedTree out;
-  std::vector<FileEntry> entries;
-  std::error_code ec;
-  stdfs::recursive_directory_iterator it(root, stdfs::directory_options::none, ec), end;
-  if (ec) return Status::IOError("cannot list directory: " + ec.message(), root);
-  for (; it != end; it.increment(ec)) {
-    if (ec) {
-      out.problems.push_back(root + ": " + ec.message());
-      break;
-    }
-    std::string full = it->path().string();
-    struct stat st;
-    if (::lstat(full.c_str(), &st) != 0) {
-      out.problems.push_back(full + ": " + std::strerror(errno));
-      continue;
-    }
-    FileEntry e;
-    e.path = source + "/" + full.substr(root.size() + 1);
-    if (S_ISDIR(st.st_mode)) e.type = FileType::kDirectory;
-    else if (S_ISREG(st.st_mode)) e.type = FileType::kRegular;
-    else continue;   // symlinks and special files are not mail
-    e.size = static_cast<uint64_t>(st.st_size);
-    entries.push_back(std::move(e));
+  int root_fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (root_fd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+      return Status::NotFound("not a directory: cannot read source '" + source + "' here", root);
+    return Status::FromErrno(errno, "cannot open the directory of source '" + source + "'", root);
   }
-  MaildirIndex idx(entries);
+  ScannedTree out;
+  TreeWalker walker(source, root, &out);
+  walker.Dir(root_fd, "");
+  MaildirIndex idx(walker.entries);
   // A file that cannot be hashed (vanished: a live message moved from new/ to cur/ meanwhile) is
   // left out rather than counted with a wrong hash, and reported.
   std::vector<FileEntry> readable;
-  for (auto& e : entries) {
+  for (auto& e : walker.entries) {
     if (e.type == FileType::kRegular) {
       bool message = !idx.MaildirOfMessage(e.path).empty();
       if (message || opts.hash_all_files) {
-        auto h = HashFile(root + e.path.substr(source.size()), hasher);
+        std::string rel = e.path.substr(source.size() + 1);
+        auto h = HashBeneath(root_fd, rel, root + "/" + rel, hasher);
         if (!h.ok()) {
           out.problems.push_back(h.status().ToString());
           continue;
@@ -108,6 +174,7 @@ Result<ScannedTree> ScanTree(const std::string& source, const std::string& root,
     }
     readable.push_back(std::move(e));
   }
+  ::close(root_fd);
   out.inventory = InventoryOfEntries(readable);
   return out;
 }

@@ -49,8 +49,10 @@ struct ScannedTree {
 };
 
 // Walks `root` (a directory holding what the snapshot calls source `source`), without following
-// symlinks. Entries in Maildir tmp/ directories are listed but never counted as messages.
-// NotFound when `root` does not exist.
+// symlinks. Every directory and file is opened relative to its parent's descriptor, as restore
+// writes them, so paths longer than PATH_MAX below `root` are read like any other. Entries in
+// Maildir tmp/ directories are listed but never counted as messages. NotFound when `root` does
+// not exist (or is not a directory); unreadable entries below it are listed in `problems`.
 Result<ScannedTree> ScanTree(const std::string& source, const std::string& root,
                              const storage::KeyedHasher& hasher, const ScanOptions& opts = {});
 

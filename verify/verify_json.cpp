@@ -36,7 +36,9 @@ nlohmann::json ToJson(const MessageDiff& d, size_t max) {
 }
 
 nlohmann::json ToJson(const VerifyResult& r, size_t max) {
-  nlohmann::json j = {{"snapshot", r.snapshot_id}, {"time", r.snapshot_time}, {"ok", r.ok()},
+  nlohmann::json j = {{"snapshot", r.snapshot_id}, {"time", r.snapshot_time}, {"ok", r.complete()},
+                      {"partial", r.partial()},
+                      {"unreadable_at_backup", r.unreadable_at_backup}, {"unreadable_paths", r.unreadable_paths},
                       {"errors", r.Errors()}, {"files", r.files}, {"bytes", r.bytes},
                       {"messages", r.messages}, {"mailboxes", r.mailboxes}, {"folders", r.folders},
                       {"lost_messages", r.lost_messages()}, {"restore_problems", r.restore_problems}};
@@ -67,6 +69,9 @@ nlohmann::json ToJson(const VerifyResult& r, size_t max) {
     if (!d.live_path.empty()) {
       dj["live_path"] = d.live_path;
       dj["live_unchanged_since_snapshot"] = d.live_unchanged_since;
+      static const char* kLive[] = {"not compared", "ok", "missing", "unreadable", "damaged"};
+      dj["live"] = kLive[static_cast<int>(d.live)];
+      if (!d.live_problem.empty()) dj["live_problem"] = d.live_problem;
       if (d.vs_live) dj["vs_live"] = ToJson(*d.vs_live);
       if (!d.error.empty()) dj["error"] = d.error;
     }
