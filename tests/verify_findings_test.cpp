@@ -322,6 +322,19 @@ TEST_F(VerifyOptions, ScratchThatCannotBeCreatedIsNamedInTheError) {
   EXPECT_NE(v.err.find("--scratch"), std::string::npos) << v.err;
 }
 
+// The backup reads a source given as a symlink to its directory; verify compares with it the same way.
+TEST_F(VerifyOptions, LiveSourceGivenAsASymlinkIsCompared) {
+  TempDir links("mvlinks");
+  stdfs::create_directory_symlink(vol_ / "mail", links / "mail");
+  RunResult v = RunMailvault({"verify", "--repo", repo(), "--json", "--scratch", scratch_.path(), "--source",
+                              "mail=" + links / "mail"});
+  EXPECT_EQ(v.exit_code, 0) << v.out;
+  auto j = ParseJson(v);
+  ASSERT_EQ(j["live"].size(), 1u);
+  EXPECT_TRUE(j["live"][0]["problems"].empty()) << j["live"][0]["problems"].dump();
+  EXPECT_EQ(j["live"][0]["deleted_since_count"], 0);
+}
+
 // SQLite opens a database only by a path of at most 512 bytes; the restorer writes any depth.
 // Backup cannot image such a database today, so this drives the comparison directly: a restored
 // image 600 bytes deep must pass its integrity check.

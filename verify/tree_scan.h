@@ -48,8 +48,8 @@ struct ScannedTree {
   std::vector<std::string> problems;   // unreadable entries, "<path>: <reason>"
 };
 
-// Walks `root` (a directory holding what the snapshot calls source `source`), without following
-// symlinks. Every directory and file is opened relative to its parent's descriptor, as restore
+// Walks `root` (a directory, or a symlink to one, holding what the snapshot calls source
+// `source`), without following symlinks below it. Every directory and file is opened relative to its parent's descriptor, as restore
 // writes them, so paths longer than PATH_MAX below `root` are read like any other. Entries in
 // Maildir tmp/ directories are listed but never counted as messages. NotFound when `root` does
 // not exist (or is not a directory); unreadable entries below it are listed in `problems`.
