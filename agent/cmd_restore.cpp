@@ -14,7 +14,8 @@ namespace {
 
 nlohmann::json ToJson(const RestoreResult& r, const std::string& id, bool dry) {
   nlohmann::json j = {{"snapshot", id}, {"dry_run", dry},
-                      {"files_written", r.stats.files_written}, {"files_unchanged", r.stats.files_unchanged},
+                      {"files_written", r.stats.files_written}, {"files_failed", r.stats.files_failed},
+                      {"files_unchanged", r.stats.files_unchanged},
                       {"files_conflict", r.stats.files_conflict}, {"dirs_created", r.stats.dirs_created},
                       {"symlinks_created", r.stats.symlinks_created}, {"bytes_written", r.stats.bytes_written},
                       {"seconds", r.stats.seconds}, {"problems", nlohmann::json::array()}};
@@ -114,6 +115,9 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
                 << s.dirs_created << " directories created";
       if (!o->dry_run) std::cout << ", in " << s.seconds << " s";
       std::cout << "\n";
+      if (s.files_failed)
+        std::cout << "PARTIAL: " << s.files_failed << " failed: file(s) not restored (listed above, one line "
+                  << "each; nothing is left under their names); fix what the lines say and run the restore again\n";
     }
     ctx.exit_code = res->problems.empty() ? kExitOk : kExitPartial;
   });
