@@ -170,6 +170,13 @@ class Planner {
 
   // Whether directory `dir_rel` could not be made (or opened): what goes in it is not restored.
   // (root/rel -> the host path of the first directory on its path that failed.)
+  static std::string UnmadeReason(const std::string& dir) {
+    struct stat st;
+    if (::lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+      return "refused: its path goes through the symlink " + dir + ", which restore never follows inside the "
+             "target (it could lead outside it); nothing written for it";
+    return "not restored: the directory " + dir + " on its path could not be made (see the line for it)";
+  }
   bool Unmade(size_t root, const std::string& dir_rel) const {
     return !unmade_dirs_.empty() && !dir_rel.empty() && unmade_dirs_.count(std::to_string(root) + "/" + dir_rel);
   }
@@ -186,9 +193,10 @@ class Planner {
     const std::string& host = plan_->root_paths[root];
     if (e.type == FileType::kDirectory) {
       PlannedNode n{&e, root, rel, false};
-      if (!rel.empty() && Unmade(root, Parent(rel))) {   // said once, for the first directory that failed
-        unmade_dirs_[std::to_string(root) + "/" + rel] = unmade_dirs_[std::to_string(root) + "/" + Parent(rel)];
-        return;
+      if (!rel.empty() && Unmade(root, Parent(rel))) {
+        std::string first = unmade_dirs_.at(std::to_string(root) + "/" + Parent(rel));
+        unmade_dirs_[std::to_string(root) + "/" + rel] = first;
+        return Problem(e.path, UnmadeReason(first));
       }
       if (rel.empty()) {
         n.created = root_new_[root];
@@ -215,9 +223,9 @@ class Planner {
             if (err != EEXIST) return Problem(e.path, WriteFailure(err, "create the directory", host + "/" + rel));
             plan_->conflicts++;
             if (link)
-              return Problem(e.path, "refused: " + host + "/" + rel + " is a symlink where the snapshot has a directory; "
+              return Problem(e.path, "kept: " + host + "/" + rel + " is a symlink where the snapshot has a directory; "
                                      "restore never follows a symlink inside the target (it could lead outside "
-                                     "it), so nothing is written below it; remove the symlink and restore again");
+                                     "it), so nothing below it is restored; remove the symlink and restore again");
             return Problem(e.path, "kept: something that is not a directory is in the way (" + host + "/" + rel + ")");
           }
           int dfd = fs::OpenBeneath(rfd, rel, O_RDONLY | O_DIRECTORY);
@@ -235,14 +243,7 @@ class Planner {
       plan_->dirs.push_back(n);
       return;
     }
-    if (Unmade(root, Parent(rel))) {
-      const std::string& dir = unmade_dirs_.at(std::to_string(root) + "/" + Parent(rel));
-      struct stat st;
-      if (::lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
-        return Refuse(e, "refused: its path goes through the symlink " + dir + ", which restore never follows "
-                         "inside the target (it could lead outside it); nothing written for it");
-      return Refuse(e, "not restored: the directory " + dir + " on its path could not be made (see the line for it)");
-    }
+    if (Unmade(root, Parent(rel))) return Refuse(e, UnmadeReason(unmade_dirs_.at(std::to_string(root) + "/" + Parent(rel))));
     if (e.type == FileType::kSymlink) return AddLink(e, root, rel);
     PlannedFile f;
     f.entry = &e;
