@@ -61,8 +61,10 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
       "reported unless --overwrite; a Maildir message already present under other flags is\n"
       "not duplicated.\n\n"
       "Without --target, restores into the live volumes of the labelled swarm stacks.\n\n"
+      "A file appears under its name only complete (written to a temp name, hash-checked,\n"
+      "then renamed): after a kill or a full disk, run the same restore again.\n\n"
       "Exit: 0 ok (files kept because they differ are listed, not an error), 1 error, 2 usage,\n"
-      "3 partial (some files could not be restored; listed).");
+      "3 partial (some files could not be restored; listed, one line each).");
   AddRepoOption(sub, ctx);
   auto o = std::make_shared<RestoreOptions>();
   auto snap = std::make_shared<std::string>();

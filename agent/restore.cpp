@@ -71,6 +71,8 @@ Result<RestoreResult> RunRestore(storage::Repository& repo, const RestoreOptions
       auto loc = repo.index().Find(b);
       if (!loc) {
         state[i].failed = true;
+        pf.write = false;
+        result.stats.files_failed++;
         result.problems.push_back({pf.entry->path, "not restored: blob " + b.Hex() + " is not in the repository "
                                                    "index (run `mailvault check`)"});
         break;

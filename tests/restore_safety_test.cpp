@@ -59,6 +59,9 @@ std::string WrongFiles(const std::map<std::string, std::string>& want, const std
       if (it == want.end() || it->second[0] != 'd') bad += "unexpected directory " + path + "\n";
     } else if (it == want.end()) {
       if (!IsRestoreTemp(path)) bad += "not in the snapshot: " + path + "\n";
+      // A temp file in cur/ or new/ would be a message to dovecot: they go in the Maildir's tmp/.
+      else if (path.find("/cur/") != std::string::npos || path.find("/new/") != std::string::npos)
+        bad += "temp file among the messages: " + path + "\n";
     } else if (it->second != line) {
       bad += "wrong under its final name: " + path + "\n  want " + it->second + "\n  got  " + line + "\n";
     }
@@ -93,16 +96,21 @@ TEST_F(RestoreSafety, AKilledRestoreLeavesNoWrongFileUnderAFinalNameAndARerunCom
   for (auto it = want.begin(); it != want.end();)   // Maildir tmp/ contents are never backed up
     it = it->first.find("/tmp/") != std::string::npos ? want.erase(it) : std::next(it);
 
-  auto t0 = std::chrono::steady_clock::now();
-  RunResult full = RunMailvault(RestoreArgs(out_ / "timing"));
-  ASSERT_EQ(full.exit_code, 0) << full.err;
-  auto whole = std::chrono::steady_clock::now() - t0;
-  std::filesystem::remove_all(out_ / "timing");
+  // The kills are spread over the restore's duration: the faster of two runs, so that load on
+  // the machine makes them land earlier, not after the end.
+  auto whole = std::chrono::steady_clock::duration::max();
+  for (int run = 0; run < 2; run++) {
+    auto t0 = std::chrono::steady_clock::now();
+    RunResult full = RunMailvault(RestoreArgs(out_ / "timing"));
+    ASSERT_EQ(full.exit_code, 0) << full.err;
+    whole = std::min(whole, std::chrono::steady_clock::now() - t0);
+    std::filesystem::remove_all(out_ / "timing");
+  }
 
-  int landed = 0;
+  int landed = 0, temps_left = 0;
   for (int k = 1; k <= 10; k++) {
     std::string target = out_ / ("t" + std::to_string(k));
-    auto delay = whole * k / 11;
+    auto delay = whole * k / 12;
     {
       BackgroundMailvault run(RestoreArgs(target));
       std::this_thread::sleep_for(delay);
@@ -110,7 +118,8 @@ TEST_F(RestoreSafety, AKilledRestoreLeavesNoWrongFileUnderAFinalNameAndARerunCom
     }
     if (stdfs::exists(target + "/mail")) {
       auto got = ListTree(target + "/mail");
-      EXPECT_EQ(WrongFiles(want, got), "") << "killed after " << k << "/11 of a restore";
+      EXPECT_EQ(WrongFiles(want, got), "") << "killed after " << k << "/12 of a restore";
+      for (const auto& [p, line] : got) temps_left += IsRestoreTemp(p);
     }
     RunResult rerun = RunMailvault(RestoreArgs(target));
     ASSERT_EQ(rerun.exit_code, 0) << "rerun after kill " << k << ": " << rerun.err;
@@ -118,7 +127,8 @@ TEST_F(RestoreSafety, AKilledRestoreLeavesNoWrongFileUnderAFinalNameAndARerunCom
     EXPECT_EQ(DiffContent(want, ListTree(target + "/mail")), "") << "after kill " << k << " and a rerun";
     std::filesystem::remove_all(target);
   }
-  EXPECT_GE(landed, 5) << "most kills should land while the restore runs";
+  EXPECT_GE(landed, 4) << "kills should land while the restore runs";
+  EXPECT_GT(temps_left, 0) << "some kill should land mid-file, so that the reruns clean temp files up";
 }
 
 TEST_F(RestoreSafety, ARestoreOntoAFullDiskCountsFailedFilesLeavesNoPartialOneAndARerunFinishes) {
