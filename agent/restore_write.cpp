@@ -125,7 +125,9 @@ Status RenameIntoPlace(const RestorePlan& plan, size_t i) {
   std::string host = HostPath(plan, f.root, f.rel()), from_name, to_name;
   int from = fs::OpenParentBeneath(plan.root_fds[f.root], f.write_rel(), &from_name);
   if (from < 0) return Fail(errno, "open the directory of the temp file of", host);
-  int to = fs::OpenParentBeneath(plan.root_fds[f.root], f.rel(), &to_name);
+  bool same_dir = !f.tmp_in_maildir_tmp;   // beside its final name
+  int to = same_dir ? from : fs::OpenParentBeneath(plan.root_fds[f.root], f.rel(), &to_name);
+  if (same_dir) to_name = Base(f.rel());
   if (to < 0) {
     Status st = Fail(errno, "open the directory of", host);
     ::close(from);
@@ -138,7 +140,7 @@ Status RenameIntoPlace(const RestorePlan& plan, size_t i) {
   }
   int err = errno;
   ::close(from);
-  ::close(to);
+  if (!same_dir) ::close(to);
   if (rc == 0) return Status::Ok();
   if (err == EEXIST)
     return Status::IOError("not restored: " + host + " appeared while the restore ran and was left as it is "
