@@ -14,7 +14,8 @@ namespace {
 
 nlohmann::json ToJson(const RestoreResult& r, const std::string& id, bool dry) {
   nlohmann::json j = {{"snapshot", id}, {"dry_run", dry},
-                      {"files_written", r.stats.files_written}, {"files_unchanged", r.stats.files_unchanged},
+                      {"files_written", r.stats.files_written}, {"files_failed", r.stats.files_failed},
+                      {"files_unchanged", r.stats.files_unchanged},
                       {"files_conflict", r.stats.files_conflict}, {"dirs_created", r.stats.dirs_created},
                       {"symlinks_created", r.stats.symlinks_created}, {"bytes_written", r.stats.bytes_written},
                       {"seconds", r.stats.seconds}, {"problems", nlohmann::json::array()}};
@@ -60,8 +61,10 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
       "reported unless --overwrite; a Maildir message already present under other flags is\n"
       "not duplicated.\n\n"
       "Without --target, restores into the live volumes of the labelled swarm stacks.\n\n"
+      "A file appears under its name only complete (written to a temp name, hash-checked,\n"
+      "then renamed): after a kill or a full disk, run the same restore again.\n\n"
       "Exit: 0 ok (files kept because they differ are listed, not an error), 1 error, 2 usage,\n"
-      "3 partial (some files could not be restored; listed).");
+      "3 partial (some files could not be restored; listed, one line each).");
   AddRepoOption(sub, ctx);
   auto o = std::make_shared<RestoreOptions>();
   auto snap = std::make_shared<std::string>();
@@ -116,6 +119,9 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
                 << s.dirs_created << " directories created";
       if (!o->dry_run) std::cout << ", in " << s.seconds << " s";
       std::cout << "\n";
+      if (s.files_failed)
+        std::cout << "PARTIAL: " << s.files_failed << " failed: file(s) not restored (listed above, one line "
+                  << "each; nothing is left under their names); fix what the lines say and run the restore again\n";
     }
     ctx.exit_code = res->problems.empty() ? kExitOk : kExitPartial;
   });

@@ -32,7 +32,9 @@ struct RestoreOptions {
 };
 
 struct RestoreStats {
-  uint64_t files_written = 0, files_unchanged = 0, files_conflict = 0;
+  // files_written: complete under their final names; files_failed: not restored (each one is in
+  // RestoreResult::problems, once), nothing left under their names.
+  uint64_t files_written = 0, files_failed = 0, files_unchanged = 0, files_conflict = 0;
   uint64_t dirs_created = 0, symlinks_created = 0;
   uint64_t bytes_written = 0;
   double seconds = 0;

@@ -47,16 +47,6 @@ bool Included(const std::string& path, const std::vector<std::string>& inc) {
   return false;
 }
 
-Status ApplyMeta(int fd, const FileEntry& e, bool chown, const std::string& path) {
-  if (chown && ::fchown(fd, e.uid, e.gid) != 0) return Status::FromErrno(errno, "chown", path);
-  if (::fchmod(fd, e.mode & 07777) != 0) return Status::FromErrno(errno, "chmod", path);
-  struct timespec ts[2];
-  ts[0].tv_sec = ts[1].tv_sec = e.mtime_ns / 1000000000;
-  ts[0].tv_nsec = ts[1].tv_nsec = e.mtime_ns % 1000000000;
-  if (::futimens(fd, ts) != 0) return Status::FromErrno(errno, "set mtime", path);
-  return Status::Ok();
-}
-
 // Does `fd` (an open regular file) hold exactly `e`'s content?
 bool SameContent(const storage::Repository& repo, int fd, const FileEntry& e) {
   struct stat st;
@@ -107,12 +97,16 @@ class Planner {
       std::string source = e.path.substr(0, slash);
       std::string rel = slash == std::string::npos ? "" : e.path.substr(slash + 1);
       if (source.empty() || source == "." || source == ".." || !SafeRel(rel)) {
+        if (e.type == FileType::kRegular) plan_->failed++;
         result_->problems.push_back({e.path, "refused: unsafe path in the manifest (absolute, '..' or empty "
                                              "component); nothing written for it"});
         continue;
       }
       if (!opts_.source_targets.empty() && !opts_.source_targets.count(source)) continue;
-      auto root = Root(source);
+      std::string path = opts_.source_targets.count(source) ? opts_.source_targets.at(source)
+                                                            : fs::Join(opts_.target, source);
+      // TARGET/<source> is inside the target: a symlink there is not followed (it could lead out).
+      auto root = Root(source, path, !opts_.source_targets.count(source));
       if (!root.ok()) return root.status();
       Add(e, *root, rel);
     }
@@ -125,15 +119,39 @@ class Planner {
   }
 
  private:
-  Result<size_t> Root(const std::string& source) {
+  // Creates a restore root and its parents; a permission failure says which directory lacks
+  // write access (not errno's text alone).
+  static Status MakeRoot(const std::string& path) {
+    Status st = fs::MakeDirs(path, 0700);
+    if (st.ok()) return st;
+    std::string dir = fs::Dirname(path);
+    while (dir.size() > 1 && !fs::Exists(dir)) dir = fs::Dirname(dir);
+    if (::faccessat(AT_FDCWD, dir.c_str(), W_OK, AT_EACCESS) != 0 && (errno == EACCES || errno == EPERM))
+      return Status::IOError("cannot create the restore directory: write access to " + dir + " is missing; run the "
+                             "restore as a user who may write there (as root to keep ownership), or choose "
+                             "another --target", path);
+    return st;
+  }
+
+  // Removes the temp files a killed restore left in `dirfd` (RestoreTempName's pattern only).
+  static void RemoveStaleTemps(int dirfd) {
+    int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    DIR* d = ::fdopendir(fd);
+    std::vector<std::string> stale;
+    while (struct dirent* de = ::readdir(d))
+      if (IsRestoreTemp(de->d_name) && (de->d_type == DT_REG || de->d_type == DT_UNKNOWN)) stale.emplace_back(de->d_name);
+    for (const auto& n : stale) ::unlinkat(::dirfd(d), n.c_str(), 0);
+    ::closedir(d);
+  }
+
+  // The directory `path` that `source` is restored into; `inside`: its last component must not be
+  // a symlink.
+  Result<size_t> Root(const std::string& source, const std::string& path, bool inside) {
     auto it = roots_.find(source);
     if (it != roots_.end()) return it->second;
-    std::string path = opts_.source_targets.count(source) ? opts_.source_targets.at(source)
-                                                          : fs::Join(opts_.target, source);
     bool existed = fs::Exists(path);
-    if (!opts_.dry_run) MV_RETURN_IF_ERROR(fs::MakeDirs(path, 0700));
-    // TARGET/<source> is inside the target: a symlink there is not followed (it could lead out).
-    bool inside = !opts_.source_targets.count(source);
+    if (!opts_.dry_run) MV_RETURN_IF_ERROR(MakeRoot(path));
     int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | (inside ? O_NOFOLLOW : 0));
     struct stat lst;
     if (fd < 0 && inside && ::lstat(path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode))
@@ -145,8 +163,22 @@ class Planner {
     plan_->keep.emplace_back();
     plan_->sources.push_back(source);
     root_new_.push_back(!existed);
+    if (existed && fd >= 0 && !opts_.dry_run) RemoveStaleTemps(fd);
     roots_[source] = plan_->root_fds.size() - 1;
     return plan_->root_fds.size() - 1;
+  }
+
+  // Whether directory `dir_rel` could not be made (or opened): what goes in it is not restored.
+  // (root/rel -> the host path of the first directory on its path that failed.)
+  static std::string UnmadeReason(const std::string& dir) {
+    struct stat st;
+    if (::lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+      return "refused: its path goes through the symlink " + dir + ", which restore never follows inside the "
+             "target (it could lead outside it); nothing written for it";
+    return "not restored: the directory " + dir + " on its path could not be made (see the line for it)";
+  }
+  bool Unmade(size_t root, const std::string& dir_rel) const {
+    return !unmade_dirs_.empty() && !dir_rel.empty() && unmade_dirs_.count(std::to_string(root) + "/" + dir_rel);
   }
 
   // Whether `rel` (a directory under root) was created by this restore, so nothing is in it.
@@ -161,6 +193,11 @@ class Planner {
     const std::string& host = plan_->root_paths[root];
     if (e.type == FileType::kDirectory) {
       PlannedNode n{&e, root, rel, false};
+      if (!rel.empty() && Unmade(root, Parent(rel))) {
+        std::string first = unmade_dirs_.at(std::to_string(root) + "/" + Parent(rel));
+        unmade_dirs_[std::to_string(root) + "/" + rel] = first;
+        return Problem(e.path, UnmadeReason(first));
+      }
       if (rel.empty()) {
         n.created = root_new_[root];
       } else if (opts_.dry_run) {
@@ -169,15 +206,32 @@ class Planner {
       } else {
         std::string name;
         int pfd = fs::OpenParentBeneath(rfd, rel, &name);
-        if (pfd < 0) return Problem(e.path, Err("refused: cannot open the parent directory without following a symlink"));
+        if (pfd < 0) {
+          unmade_dirs_[std::to_string(root) + "/" + rel] = host + "/" + rel;
+          return Problem(e.path, WriteFailure(errno, "open the parent directory of", host + "/" + rel));
+        }
         if (::mkdirat(pfd, name.c_str(), 0700) == 0) {
           n.created = true;
         } else {
+          int err = errno;
           struct stat st;
-          if (errno != EEXIST || ::fstatat(pfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) {
+          bool seen = err == EEXIST && ::fstatat(pfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+          if (!seen || !S_ISDIR(st.st_mode)) {
+            bool link = seen && S_ISLNK(st.st_mode);
             ::close(pfd);
+            unmade_dirs_[std::to_string(root) + "/" + rel] = host + "/" + rel;
+            if (err != EEXIST) return Problem(e.path, WriteFailure(err, "create the directory", host + "/" + rel));
             plan_->conflicts++;
+            if (link)
+              return Problem(e.path, "kept: " + host + "/" + rel + " is a symlink where the snapshot has a directory; "
+                                     "restore never follows a symlink inside the target (it could lead outside "
+                                     "it), so nothing below it is restored; remove the symlink and restore again");
             return Problem(e.path, "kept: something that is not a directory is in the way (" + host + "/" + rel + ")");
+          }
+          int dfd = fs::OpenBeneath(rfd, rel, O_RDONLY | O_DIRECTORY);
+          if (dfd >= 0) {
+            RemoveStaleTemps(dfd);
+            ::close(dfd);
           }
         }
         ::close(pfd);
@@ -189,6 +243,7 @@ class Planner {
       plan_->dirs.push_back(n);
       return;
     }
+    if (Unmade(root, Parent(rel))) return Refuse(e, UnmadeReason(unmade_dirs_.at(std::to_string(root) + "/" + Parent(rel))));
     if (e.type == FileType::kSymlink) return AddLink(e, root, rel);
     PlannedFile f;
     f.entry = &e;
@@ -216,7 +271,7 @@ class Planner {
       std::string name, why = Err("cannot open what is in the way");
       int pfd = fs::OpenParentBeneath(rfd, rel, &name);
       if (pfd < 0)
-        return Problem(e.path, "refused: its parent path holds a symlink, which restore never follows "
+        return Refuse(e, "refused: its parent path holds a symlink, which restore never follows "
                                "(it could lead outside the target); nothing written for it");
       ::close(pfd);
       plan_->conflicts++;
@@ -237,10 +292,6 @@ class Planner {
                                        "to replace it): " + host + "/" + rel});
       return;
     }
-    std::string dir = Parent(rel);
-    std::string base = rel.substr(dir.empty() ? 0 : dir.size() + 1);
-    std::string tmp = ".mailvault-restore-" + fs::RandomHex(6) + "-" + base.substr(0, 100);
-    f.tmp_rel = dir.empty() ? tmp : dir + "/" + tmp;
     f.write = true;
     f.replace = !sqlite_live;
     f.sqlite_live = sqlite_live;
@@ -256,11 +307,14 @@ class Planner {
     }
     std::string name;
     int pfd = fs::OpenParentBeneath(plan_->root_fds[root], rel, &name);
-    if (pfd < 0) return Problem(e.path, Err("refused: cannot open the parent directory without following a symlink"));
+    std::string host = plan_->root_paths[root] + "/" + rel;
+    if (pfd < 0) return Problem(e.path, WriteFailure(errno, "open the parent directory of", host));
     if (::symlinkat(e.link_target.c_str(), pfd, name.c_str()) == 0) {
       n.created = true;
       plan_->links_created++;
       plan_->links.push_back(n);
+    } else if (errno != EEXIST) {
+      Problem(e.path, WriteFailure(errno, "create the symlink", host));
     } else {
       std::string cur(4096, '\0');
       ssize_t k = ::readlinkat(pfd, name.c_str(), cur.data(), cur.size());
@@ -310,6 +364,11 @@ class Planner {
   }
 
   void Problem(const std::string& path, std::string msg) { result_->problems.push_back({path, std::move(msg)}); }
+  // A snapshot entry that is not restored: a regular file among them counts as failed.
+  void Refuse(const FileEntry& e, std::string msg) {
+    if (e.type == FileType::kRegular) plan_->failed++;
+    Problem(e.path, std::move(msg));
+  }
 
   const storage::Repository& repo_;
   const RestoreOptions& opts_;
@@ -318,19 +377,59 @@ class Planner {
   std::map<std::string, size_t> roots_;
   std::vector<bool> root_new_;
   std::unordered_set<std::string> fresh_dirs_;
+  std::unordered_map<std::string, std::string> unmade_dirs_;
   std::unordered_map<std::string, std::unordered_multimap<std::string, std::string>> names_;
 };
+
+}  // namespace
 
 std::string HostPath(const RestorePlan& plan, size_t root, const std::string& rel) {
   return rel.empty() ? plan.root_paths[root] : plan.root_paths[root] + "/" + rel;
 }
 
-}  // namespace
+Status ApplyMeta(int fd, const FileEntry& e, bool chown, const std::string& host) {
+  if (chown && ::fchown(fd, e.uid, e.gid) != 0) return Status::IOError(WriteFailure(errno, "set the owner of", host));
+  if (::fchmod(fd, e.mode & 07777) != 0) return Status::IOError(WriteFailure(errno, "set the mode of", host));
+  struct timespec ts[2];
+  ts[0].tv_sec = ts[1].tv_sec = e.mtime_ns / 1000000000;
+  ts[0].tv_nsec = ts[1].tv_nsec = e.mtime_ns % 1000000000;
+  if (::futimens(fd, ts) != 0) return Status::IOError(WriteFailure(errno, "set the mtime of", host));
+  return Status::Ok();
+}
 
 RestorePlan::~RestorePlan() {
   for (int fd : root_fds)
     if (fd >= 0) ::close(fd);
 }
+
+namespace {
+
+// Gives every file to write its temp name (see restore_write.cpp for where and why): in the
+// Maildir's tmp/ for a message in cur/ or new/ when that tmp/ is a directory (it was made by the
+// planner if the snapshot has it), else beside the final name.
+void NameTemps(RestorePlan* plan) {
+  uint64_t base;
+  std::string r = fs::RandomBytes(sizeof base);
+  std::memcpy(&base, r.data(), sizeof base);
+  std::map<std::pair<uint32_t, std::string>, bool> has_tmp;   // (root, Maildir) -> tmp/ is a directory
+  for (size_t i = 0; i < plan->files.size(); i++) {
+    PlannedFile& f = plan->files[i];
+    f.tmp_tag = base + i;
+    std::string dir = Parent(f.rel());
+    std::string sub = dir.substr(dir.find_last_of('/') == std::string::npos ? 0 : dir.find_last_of('/') + 1);
+    if (sub != "cur" && sub != "new") continue;
+    std::string maildir = Parent(dir), tmp = maildir.empty() ? "tmp" : maildir + "/tmp";
+    auto [it, fresh] = has_tmp.try_emplace({f.root, maildir}, false);
+    if (fresh) {
+      int fd = fs::OpenBeneath(plan->root_fds[f.root], tmp, O_PATH | O_DIRECTORY);
+      it->second = fd >= 0;
+      if (fd >= 0) ::close(fd);
+    }
+    f.tmp_in_maildir_tmp = it->second;
+  }
+}
+
+}  // namespace
 
 Result<RestorePlan> PlanRestore(const storage::Repository& repo, const storage::Snapshot& snap,
                                 const RestoreOptions& opts, RestoreResult* result) {
@@ -340,72 +439,8 @@ Result<RestorePlan> PlanRestore(const storage::Repository& repo, const storage::
   plan.chown = opts.numeric_owner && ::geteuid() == 0;
   Planner p(repo, opts, result, &plan);
   MV_RETURN_IF_ERROR(p.Run(snap));
+  if (!opts.dry_run) NameTemps(&plan);
   return plan;
-}
-
-Status CreateFile(const RestorePlan& plan, size_t i, const RestoreOptions& opts) {
-  const PlannedFile& f = plan.files[i];
-  if (f.entry->blobs.size() == 1) return Status::Ok();   // created when its blob arrives
-  int fd = storage::fs::OpenBeneath(plan.root_fds[f.root], f.write_rel(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-  if (fd < 0) return Status::FromErrno(errno, "create", HostPath(plan, f.root, f.write_rel()));
-  Status st;
-  if (::ftruncate(fd, static_cast<off_t>(f.entry->size)) != 0)
-    st = Status::FromErrno(errno, "set size", HostPath(plan, f.root, f.write_rel()));
-  ::close(fd);
-  return st;
-}
-
-Status WriteBlob(const RestorePlan& plan, size_t i, uint64_t offset, std::string_view data) {
-  const PlannedFile& f = plan.files[i];
-  bool single = f.entry->blobs.size() == 1;
-  std::string path = HostPath(plan, f.root, f.write_rel());
-  int fd = storage::fs::OpenBeneath(plan.root_fds[f.root], f.write_rel(), single ? O_WRONLY | O_CREAT | O_EXCL : O_WRONLY, 0600);
-  if (fd < 0) return Status::FromErrno(errno, single ? "create" : "open", path);
-  Status st;
-  size_t done = 0;
-  while (st.ok() && done < data.size()) {
-    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) st = Status::FromErrno(errno, "write", path);
-    else done += static_cast<size_t>(n);
-  }
-  if (st.ok() && single && !f.replace && !f.sqlite_live) st = ApplyMeta(fd, *f.entry, plan.chown, path);
-  ::close(fd);
-  return st;
-}
-
-Status FinishFile(const RestorePlan& plan, size_t i, const RestoreOptions& opts) {
-  const PlannedFile& f = plan.files[i];
-  std::string path = HostPath(plan, f.root, f.write_rel());
-  if (f.sqlite_live) {
-    Status st = hooks::RestoreIntoLive(path, HostPath(plan, f.root, f.rel()));
-    ::unlink(path.c_str());
-    return st;
-  }
-  bool single = f.entry->blobs.size() == 1;
-  if (!single || f.replace) {
-    int fd = storage::fs::OpenBeneath(plan.root_fds[f.root], f.write_rel(), O_WRONLY);
-    if (fd < 0) return Status::FromErrno(errno, "open", path);
-    Status st = ApplyMeta(fd, *f.entry, plan.chown, path);
-    ::close(fd);
-    MV_RETURN_IF_ERROR(st);
-  }
-  if (f.replace) {
-    std::string name, tmp_name;
-    int pfd = storage::fs::OpenParentBeneath(plan.root_fds[f.root], f.rel(), &name);
-    if (pfd < 0) return Status::FromErrno(errno, "open parent", path);
-    tmp_name = f.write_rel().substr(f.write_rel().find_last_of('/') == std::string::npos ? 0 : f.write_rel().find_last_of('/') + 1);
-    int rc = ::renameat(pfd, tmp_name.c_str(), pfd, name.c_str());
-    int err = errno;
-    ::close(pfd);
-    if (rc != 0) return Status::FromErrno(err, "replace", HostPath(plan, f.root, f.rel()));
-  }
-  return Status::Ok();
-}
-
-void AbandonFile(const RestorePlan& plan, size_t i) {
-  const PlannedFile& f = plan.files[i];
-  if (f.replace || f.sqlite_live) ::unlink(HostPath(plan, f.root, f.write_rel()).c_str());
 }
 
 void FinishDirsAndLinks(const RestorePlan& plan, const RestoreOptions& opts, RestoreResult* result) {
@@ -497,6 +532,7 @@ void FinishPlanReport(const RestorePlan& plan, RestoreResult* result, const Rest
     result->stats.bytes_written += f.entry->size;
     result->written.push_back(f.entry->path);
   }
+  result->stats.files_failed += plan.failed;
   result->stats.files_unchanged = plan.unchanged;
   result->stats.files_conflict = plan.conflicts;
   result->stats.dirs_created = plan.dirs_created;

@@ -111,6 +111,7 @@ nlohmann::json StackRestoreOutcomeToJson(const StackRestoreOutcome& out) {
   if (out.restore) {
     const RestoreStats& st = out.restore->stats;
     j["files_written"] = st.files_written;
+    j["files_failed"] = st.files_failed;
     j["files_unchanged"] = st.files_unchanged;
     j["files_conflict"] = st.files_conflict;
     j["written"] = out.restore->written;
@@ -146,7 +147,8 @@ int RunAndReportStackRestore(CliContext& ctx, storage::Repository& repo, StackRe
     std::cout << "stack " << out->stack << ": " << StackStatusName(out->status);
     if (out->restore)
       std::cout << (opts.base.dry_run ? ", would write " : ", ") << out->restore->stats.files_written
-                << " file(s) written, " << out->restore->stats.files_unchanged << " unchanged";
+                << " file(s) written, " << out->restore->stats.files_failed << " failed, "
+                << out->restore->stats.files_unchanged << " unchanged";
     if (!out->message.empty()) std::cout << ": " << out->message;
     std::cout << "\n";
     for (const auto& [source, dir] : out->targets) std::cout << "  " << source << " -> " << dir << "\n";
