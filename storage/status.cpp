@@ -30,8 +30,8 @@ Status Status::FromErrno(int err, const std::string& what, const std::string& pa
                     "nothing already stored is lost)", path);
     case EACCES:
     case EPERM:
-      return Status(Code::kIOError, msg + " (check permissions; mailvault needs read access, "
-                    "or root to keep ownership)", path);
+      return Status(Code::kIOError, msg + " (permission denied: this user needs read access to back "
+                    "up or check this path and write access to write into it; run as root to keep ownership)", path);
     case EAGAIN:
     case EBUSY:
       return Status(Code::kBusy, msg, path);
