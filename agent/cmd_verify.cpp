@@ -35,6 +35,11 @@ void ListFolders(std::ostream& out, const char* title, const std::vector<verify:
 }
 
 void PrintDatabase(std::ostream& out, const verify::DatabaseCheck& d) {
+  if (d.raw_copy) {
+    out << "  " << d.path << ": raw copy (not a database image: SQLite could not open it at backup), "
+        << (d.content_matches ? "restored as stored" : "DIFFERS from the stored bytes") << "\n";
+    return;
+  }
   out << "  " << d.path << ": integrity " << (d.integrity_ok ? "ok" : "FAILED") << ", image "
       << (d.content_matches ? "matches the recorded one" : "DIFFERS from the recorded one") << "\n";
   for (const auto& p : d.integrity_problems) out << "    " << p << "\n";
@@ -79,7 +84,7 @@ void PrintVerify(const VerifyRun& run, const storage::SnapshotMeta& meta, bool k
         << l.messages.only_base.size() << " deleted since, " << l.messages.moved.size() << " moved, "
         << l.messages.changed.size() << " changed under the same name\n";
   for (const auto& d : r.databases)
-    out << "  sqlite " << d.path << ": " << (d.loss() ? "LOSS" : "ok")
+    out << "  sqlite " << d.path << ": " << (d.loss() ? "LOSS" : "ok") << (d.raw_copy ? ", raw copy (not a database image)" : "")
         << (d.vs_live && !d.vs_live->identical() && !d.loss() ? " (rows drifted since, normal)" : "") << "\n";
   if (kept) out << "  restored tree kept in " << run.scratch << "\n";
 

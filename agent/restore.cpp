@@ -131,6 +131,7 @@ Result<RestoreResult> RunRestore(storage::Repository& repo, const RestoreOptions
       AbandonFile(plan, i);
     }
   }
+  LinkHardLinks(plan, [&](size_t i) { return remaining[i] == 0; }, &result);
   if (opts.exact) RemoveExtras(plan, opts, &result);
   FinishDirsAndLinks(plan, opts, &result);
   FinishPlanReport(plan, &result, opts);

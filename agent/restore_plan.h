@@ -3,7 +3,9 @@
 // manifest says can make the restore write outside the target.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -35,6 +37,15 @@ struct PlannedNode {          // directories and symlinks
   bool created = false;       // made by this restore: its metadata is set
 };
 
+// A later name of a hard-linked inode (storage::kFlagHardLink) whose first name this restore
+// writes into a new file: linked to it once the files are written, not written again.
+struct PlannedHardLink {
+  const storage::FileEntry* entry = nullptr;
+  uint32_t root = 0;
+  std::string rel;
+  size_t target = 0;          // index into RestorePlan::files of the first name
+};
+
 struct RestorePlan {
   std::vector<int> root_fds;
   std::vector<std::string> root_paths;
@@ -42,6 +53,7 @@ struct RestorePlan {
   std::vector<PlannedFile> files;
   std::vector<PlannedNode> dirs;    // snapshot order (parents first)
   std::vector<PlannedNode> links;
+  std::vector<PlannedHardLink> hard_links;
   std::vector<std::unordered_set<std::string>> keep;   // --exact only: per root, every snapshot path
   bool chown = false;
   uint64_t unchanged = 0, conflicts = 0, dirs_created = 0, links_created = 0;
@@ -59,6 +71,11 @@ Status WriteBlob(const RestorePlan& plan, size_t i, uint64_t offset, std::string
 Status FinishFile(const RestorePlan& plan, size_t i, const RestoreOptions& opts);
 void AbandonFile(const RestorePlan& plan, size_t i);
 void FinishDirsAndLinks(const RestorePlan& plan, const RestoreOptions& opts, RestoreResult* result);
+// Creates the planned hard links (after every file is written, before directories get their
+// metadata). `restored(i)` tells whether plans.files[i] was written completely. A link that
+// cannot be made (another filesystem below the target, a link limit) becomes a copy of the
+// restored first name, reported.
+void LinkHardLinks(const RestorePlan& plan, const std::function<bool(size_t)>& restored, RestoreResult* result);
 // --exact: removes what is under the restored roots (within --include) but not in the snapshot.
 void RemoveExtras(const RestorePlan& plan, const RestoreOptions& opts, RestoreResult* result);
 void FinishPlanReport(const RestorePlan& plan, RestoreResult* result, const RestoreOptions& opts);

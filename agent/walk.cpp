@@ -12,6 +12,7 @@
 
 #include "hooks/sqlite_backup.h"
 #include "storage/fs.h"
+#include "storage/xattr.h"
 #include "verify/maildir.h"
 
 namespace mv::agent {
@@ -35,7 +36,7 @@ std::string Cat(const std::string& a, const std::string& b) { return a.empty() ?
 
 class Walker {
  public:
-  Walker(const SourceSpec& src, uint16_t ix, WalkOutput* out) : src_(src), ix_(ix), out_(out) {}
+  Walker(const SourceSpec& src, uint16_t ix, WalkOutput* out) : src_(src), ix_(ix), out_(out), top_(out) {}
 
   void Push(FileEntry&& e, bool message) {
     out_->entries.push_back(std::move(e));
@@ -57,6 +58,9 @@ class Walker {
     FillStat(st, &w);
     if (S_ISREG(st.st_mode)) {
       w.type = FileType::kRegular;
+      // Another name of this inode may follow: the backup links them (FORMAT.md §7).
+      if (st.st_nlink > 1) w.flags |= storage::kFlagHardLink;
+      w.xattrs = storage::ReadXattrs(parent_fd, name, &top_->xattrs_not_kept);
       Push(std::move(w), in_message_dir);
     } else if (S_ISLNK(st.st_mode)) {
       w.type = FileType::kSymlink;
@@ -71,6 +75,7 @@ class Walker {
       Push(std::move(w), false);
     } else if (S_ISDIR(st.st_mode)) {
       w.type = FileType::kDirectory;
+      w.xattrs = storage::ReadXattrs(parent_fd, name, &top_->xattrs_not_kept);
       Push(std::move(w), false);
       WalkDir(parent_fd, name, rel, parent_is_maildir);
     } else {
@@ -191,6 +196,7 @@ class Walker {
     w.path = src_.name + "/" + rel;
     w.type = FileType::kDirectory;
     FillStat(st, &w);
+    w.xattrs = storage::ReadXattrs(parent_fd, name, &top_->xattrs_not_kept);
     Push(std::move(w), false);
     int fd = ::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
@@ -211,6 +217,7 @@ class Walker {
   const SourceSpec& src_;
   uint16_t ix_;
   WalkOutput* out_;
+  WalkOutput* top_;   // the caller's output (out_ is a side buffer while new/ waits)
 };
 
 }  // namespace

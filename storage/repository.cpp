@@ -60,9 +60,10 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path) {
     if (j.value("format", "") != "mailvault")
       return Status::Corruption("config is not a mailvault repository config", cfg_path);
     int version = j.at("version");
-    if (version != kFormatVersion)
+    if (version < kOldestFormatVersion || version > kFormatVersion)
       return Status::Unsupported("repository format version " + std::to_string(version) +
-                                 " is not supported by this build (it reads version " +
+                                 " is not supported by this build (it reads versions " +
+                                 std::to_string(kOldestFormatVersion) + " to " +
                                  std::to_string(kFormatVersion) + "); use a matching mailvault release",
                                  cfg_path);
     repo->id_ = j.at("id");
@@ -91,6 +92,8 @@ std::string Repository::TmpDir() const { return fs::Join(path_, "tmp"); }
 std::string Repository::PacksDir() const { return fs::Join(path_, "packs"); }
 
 void Repository::CleanTmp() const {
+  // Empty directories do not survive every copy (git, object stores): tmp/ is made again.
+  (void)fs::MakeDirs(TmpDir(), 0700);
   auto names = fs::ListDir(TmpDir());
   if (!names.ok()) return;
   for (const auto& n : *names) ::unlink(fs::Join(TmpDir(), n).c_str());
@@ -155,7 +158,7 @@ Result<std::vector<SnapshotMeta>> Repository::ListSnapshots() const {
   for (const auto& n : names) {
     if (n.size() != 32) continue;   // skips temp files of an interrupted commit
     std::string p = fs::Join(dir, n);
-    MV_ASSIGN_OR_RETURN(std::string header, ReadSealedHeader(p, SnapshotMagic()));
+    MV_ASSIGN_OR_RETURN(std::string header, ReadSealedHeader(p, SnapshotMagic(), SnapshotOldestVersion()));
     MV_ASSIGN_OR_RETURN(SnapshotMeta m, DecodeSnapshotHeader(header, p));
     out.push_back(std::move(m));
   }
