@@ -140,11 +140,12 @@ FileOutcome FileStore::StoreSqlite(int worker, int src_fd, const std::string& ho
   Status st = hooks::OnlineBackup(host_path, image, so);
   if (!st.ok()) {
     ::unlink(image.c_str());
-    // Locked: a raw copy would be torn, so it is retried next time. No space for the image: the
-    // repository's own disk. Gone: deleted meanwhile. Anything else means SQLite cannot read it as a database at all (a
-    // damaged database, or a file that only starts like one): its bytes are all there is, and
-    // what sqlite3 .recover needs. They are stored as read, flagged (FORMAT.md §7.4).
-    if (st.code() == Code::kBusy || st.code() == Code::kNoSpace || st.code() == Code::kNotFound) {
+    // SQLite says the bytes are no (valid) database: a damaged one, or a file that only starts
+    // like one (or no longer does). Its bytes are all there is, and what sqlite3 .recover
+    // needs: stored as read, flagged (FORMAT.md §7.4). Anything else (locked, a WAL database on
+    // a read-only mount, no space for the image, deleted) is a database SQLite could read once
+    // that is fixed, and a raw copy could miss commits: reported, not stored, as before.
+    if (st.code() != Code::kCorruption && st.code() != Code::kInvalidArgument) {
       out.problem = "SQLite database not backed up: " + st.message();
       out.drop = true;
       return out;

@@ -10,6 +10,8 @@
 #include <map>
 #include <sstream>
 
+#include "storage/entry_table.h"
+#include "storage/snapshot.h"
 #include "test_util.h"
 
 namespace mv::testing {
@@ -97,6 +99,51 @@ TEST(FormatCompat, NewBackupIntoACopyOfAVersion1RepositoryWorks) {
   ExpectRestoresFixtureContent(copy / "r", kSecond);   // the old snapshots still restore from the copy
   RunResult c = RunMailvault({"check", "--repo", copy / "r", "--read-data"});
   EXPECT_EQ(c.exit_code, 0) << c.err << c.out;
+}
+
+// Version 2 fields (docs/FORMAT.md §7) survive encoding; the compact table used for change
+// detection skips them and still reads every following record.
+TEST(FormatCompat, Version2FieldsRoundTripAndTheEntryTableSkipsThem) {
+  using namespace mv::storage;
+  Snapshot snap;
+  snap.meta.id = std::string(32, 'a');
+  auto file = [](std::string path, uint32_t flags) {
+    FileEntry f;
+    f.path = std::move(path);
+    f.flags = flags;
+    f.size = 3;
+    f.content.bytes[0] = 7;
+    f.blobs = {f.content};
+    return f;
+  };
+  FileEntry dir;
+  dir.path = "m";
+  dir.type = FileType::kDirectory;
+  dir.xattrs = {{"system.posix_acl_default", std::string("\x02\0\0\0", 4)}};
+  snap.files.push_back(dir);
+  snap.files.push_back(file("m/a", kFlagSqliteRaw | kFlagChangedWhileRead));
+  snap.files.back().xattrs = {{"user.x", std::string("v\0w", 3)}, {"user.empty", ""}};
+  snap.files.push_back(file("m/b", kFlagHardLink));
+  snap.files.back().link_target = "m/a";
+  snap.files.push_back(file("m/c", 0));
+  std::string data = EncodeSnapshot(snap);
+  EXPECT_EQ(data.substr(0, 8), std::string("MVSNAPS\x02", 8));
+  auto back = DecodeSnapshot(data, "mem");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->files.size(), 4u);
+  EXPECT_EQ(back->files[0].xattrs, dir.xattrs);
+  EXPECT_EQ(back->files[0].flags, kFlagXattrs);
+  EXPECT_EQ(back->files[1].xattrs, snap.files[1].xattrs);
+  EXPECT_EQ(back->files[1].flags, kFlagSqliteRaw | kFlagChangedWhileRead | kFlagXattrs);
+  EXPECT_EQ(back->files[2].link_target, "m/a");
+  EXPECT_EQ(back->files[2].flags, kFlagHardLink);
+  EXPECT_EQ(back->files[2].blobs, snap.files[2].blobs) << "a hard link keeps its blobs";
+  EXPECT_EQ(back->files[3].flags, 0u);
+  auto table = EntryTable::Decode(data, "mem");
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  ASSERT_EQ(table->size(), 4u);
+  EXPECT_EQ(table->path(table->row(3)), "m/c");
+  EXPECT_EQ(table->row(1).flags, kFlagSqliteRaw | kFlagChangedWhileRead | kFlagXattrs);
 }
 
 }  // namespace
