@@ -110,6 +110,12 @@ struct InodeKeyHash {
   size_t operator()(const InodeKey& k) const { return k.ino * 1000003u ^ k.dev; }
 };
 
+// Content the stat shortcut never reuses: SQLite images and raw copies are taken again (§7.4),
+// a file that changed while it was read is read again (§7.2).
+constexpr uint32_t kNeverReused = storage::kFlagSqlite | storage::kFlagSqliteRaw | storage::kFlagChangedWhileRead;
+// Flags the walk sets from the file as it is now; the others describe the content.
+constexpr uint32_t kWalkFlags = storage::kFlagHardLink | storage::kFlagXattrs;
+
 // Decides, from the parent snapshot, which files need no read (docs/FORMAT.md §7.2).
 class ParentLookup {
  public:
@@ -130,7 +136,7 @@ class ParentLookup {
     auto it = by_path_.find(e.path);
     if (it != by_path_.end()) {
       const Row* p = it->second;
-      if (!(p->flags & storage::kFlagSqlite) && p->dev == e.dev && p->ino == e.ino && p->size == e.size &&
+      if (!(p->flags & kNeverReused) && p->dev == e.dev && p->ino == e.ino && p->size == e.size &&
           p->mtime_ns == e.mtime_ns && p->ctime_ns == e.ctime_ns)
         return p;
     }
@@ -140,7 +146,7 @@ class ParentLookup {
     auto range = by_inode_.equal_range(InodeKey{e.dev, e.ino});
     for (auto jt = range.first; jt != range.second; ++jt) {
       const Row* p = jt->second;
-      if (p->size != e.size || p->mtime_ns != e.mtime_ns) continue;
+      if ((p->flags & kNeverReused) || p->size != e.size || p->mtime_ns != e.mtime_ns) continue;
       if (verify::UniqueName(BaseName(parent_->path(*p))) != verify::UniqueName(BaseName(e.path))) continue;
       return p;
     }
@@ -161,6 +167,26 @@ class ParentLookup {
   std::unordered_map<std::string_view, const Row*> by_path_;
   std::unordered_multimap<InodeKey, const Row*, InodeKeyHash> by_inode_;
 };
+
+// The walk marked every regular file with more than one link. The first path of each inode
+// (in manifest order) is stored as a plain file; each later one with the same content becomes
+// a hard link to it (docs/FORMAT.md §7). Content that differs (the inode changed between two
+// reads) is not linked: each name keeps what was read for it.
+void ResolveHardLinks(std::vector<FileEntry>& files) {
+  std::unordered_map<InodeKey, size_t, InodeKeyHash> first;
+  for (size_t i = 0; i < files.size(); i++) {
+    FileEntry& f = files[i];
+    if (f.type != FileType::kRegular || !(f.flags & storage::kFlagHardLink)) continue;
+    auto [it, inserted] = first.emplace(InodeKey{f.dev, f.ino}, i);
+    const FileEntry& p = files[it->second];
+    if (!inserted && p.content == f.content && p.size == f.size && (p.flags & ~kWalkFlags) == (f.flags & ~kWalkFlags)) {
+      f.link_target = p.path;
+      continue;
+    }
+    f.flags &= ~storage::kFlagHardLink;
+    f.link_target.clear();
+  }
+}
 
 }  // namespace
 
@@ -231,7 +257,7 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
       auto blobs = lookup.blobs(*p);
       w.content = p->content;
       w.blobs.assign(blobs.begin(), blobs.end());
-      w.flags = p->flags;
+      w.flags = (w.flags & kWalkFlags) | (p->flags & ~kWalkFlags);
     } else {
       jobs.push_back(i);
       bytes_to_read += w.size;
@@ -270,6 +296,7 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
             if (!out.fatal.ok() && fatal.ok()) fatal = out.fatal;
             if (out.drop) dropped[i] = 1;
             if (!out.problem.empty()) result.problems.push_back({src.path + "/" + rel, out.problem});
+            if (!out.warning.empty()) result.warnings.push_back({src.path + "/" + rel, out.warning});
           }
           std::lock_guard<std::mutex> l(mu);
           if (!fatal.ok()) return;
@@ -302,6 +329,7 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
       kept++;
     }
   walk.entries.resize(kept);
+  ResolveHardLinks(walk.entries);
   snap.files = std::move(walk.entries);
   auto& m = snap.meta;
   m.time = started;
@@ -320,12 +348,16 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
   m.bytes_new = result.stats.bytes_new;
   m.bytes_packed = result.stats.bytes_packed;
   for (auto& p : walk.problems) result.problems.push_back(std::move(p));
+  if (walk.xattrs_not_kept)
+    result.notes.push_back(std::to_string(walk.xattrs_not_kept) +
+                           " extended attribute(s) not backed up: only user.* and POSIX ACLs are kept "
+                           "(security.* and trusted.* belong to the host; unreadable ones are counted too)");
   m.problems = result.problems.size();
   result.stats.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   nlohmann::json stats = {{"files_read", result.stats.files_read}, {"bytes_read", result.stats.bytes_read},
                           {"blobs_new", result.stats.blobs_new}, {"seconds", result.stats.seconds},
                           {"sqlite_databases", result.stats.sqlite_databases},
-                          {"skipped", walk.skipped.size()}};
+                          {"skipped", walk.skipped.size()}, {"warnings", result.warnings.size()}};
   m.stats_json = stats.dump();
   MV_RETURN_IF_ERROR(repo.CommitSnapshot(snap));
   result.snapshot_id = m.id;

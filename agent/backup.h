@@ -57,6 +57,9 @@ struct BackupResult {
   std::string parent_id;
   BackupStats stats;
   std::vector<FileProblem> problems;   // unreadable/vanished files; non-empty = partial
+  // Stored, but not as a consistent image: changed while read (stored as last read), files with
+  // the SQLite header that SQLite cannot open (stored raw). Not partial: each is listed.
+  std::vector<FileProblem> warnings;
   std::vector<FileProblem> skipped;    // sockets, fifos, devices: never backed up (not an error)
   std::vector<std::string> notes;      // e.g. a stale lock taken over, orphan packs adopted
 };

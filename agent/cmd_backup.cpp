@@ -38,8 +38,10 @@ nlohmann::json ToJson(const BackupResult& r) {
       {"bytes_read", r.stats.bytes_read}, {"blobs_new", r.stats.blobs_new},
       {"bytes_new", r.stats.bytes_new}, {"bytes_packed", r.stats.bytes_packed},
       {"sqlite_databases", r.stats.sqlite_databases}, {"seconds", r.stats.seconds},
-      {"problems", nlohmann::json::array()}, {"skipped", nlohmann::json::array()}, {"notes", r.notes}};
+      {"problems", nlohmann::json::array()}, {"warnings", nlohmann::json::array()},
+      {"skipped", nlohmann::json::array()}, {"notes", r.notes}};
   for (const auto& p : r.problems) j["problems"].push_back({{"path", p.path}, {"message", p.message}});
+  for (const auto& p : r.warnings) j["warnings"].push_back({{"path", p.path}, {"message", p.message}});
   for (const auto& p : r.skipped) j["skipped"].push_back({{"path", p.path}, {"message", p.message}});
   return j;
 }
@@ -47,6 +49,7 @@ nlohmann::json ToJson(const BackupResult& r) {
 void PrintHuman(const BackupResult& r) {
   for (const auto& n : r.notes) std::cerr << "note: " << n << "\n";
   for (const auto& p : r.skipped) std::cerr << "skipped: " << p.path << ": " << p.message << "\n";
+  for (const auto& p : r.warnings) std::cerr << "warning: " << p.path << ": " << p.message << "\n";
   for (const auto& p : r.problems) std::cerr << "warning: " << p.path << ": " << p.message << "\n";
   const auto& s = r.stats;
   std::cout << "snapshot " << r.snapshot_id.substr(0, 8) << " saved"
@@ -69,12 +72,16 @@ void RegisterBackup(CLI::App& app, CliContext& ctx) {
       "Back up each --source NAME=DIR into one snapshot. Files unchanged since the parent\n"
       "snapshot (same device, inode, size, mtime, ctime) are not read; Maildir messages renamed\n"
       "for a flag change or moved between folders are recognised by inode and unique name and\n"
-      "not read either. SQLite databases are copied through SQLite's online backup API, never\n"
-      "raw; their -wal/-shm/-journal files are not stored. tmp/ of every Maildir is skipped.\n\n"
+      "not read either. SQLite databases are copied through SQLite's online backup API (raw, and\n"
+      "reported, only when SQLite cannot open them); their -wal/-shm/-journal files are not stored.\n"
+      "Hard links are recorded as links; user.* xattrs and POSIX ACLs are kept. tmp/ of every\n"
+      "Maildir is skipped.\n\n"
       "Without --source, backs up every swarm stack enabled with backupbot labels (see\n"
       "`mailvault discover`).\n\n"
       "Exit: 0 ok, 1 error (nothing committed), 2 usage, 3 partial (snapshot saved, some files\n"
-      "could not be read: each is listed).");
+      "could not be read: each is listed). Files stored with a warning (changed while being\n"
+      "read: stored as last read; a file with the SQLite header that SQLite cannot open: stored\n"
+      "raw) are listed and do not make the exit code 3.");
   auto a = std::make_shared<BackupArgs>();
   AddRepoOption(sub, ctx);
   sub->add_option("-s,--source", a->sources, "NAME=DIR to back up; repeat for several (e.g. mail=/srv/mail)");
@@ -106,7 +113,7 @@ void RegisterBackup(CLI::App& app, CliContext& ctx) {
     pp.Done();
     if (!res.ok()) return void(ctx.exit_code = ReportError(ctx, res.status()));
     if (ctx.json) PrintJson(ToJson(*res));
-    else if (!ctx.quiet || !res->problems.empty()) PrintHuman(*res);
+    else if (!ctx.quiet || !res->problems.empty() || !res->warnings.empty()) PrintHuman(*res);
     ctx.exit_code = res->problems.empty() ? kExitOk : kExitPartial;
   });
 }

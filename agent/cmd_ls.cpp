@@ -41,13 +41,20 @@ void RegisterLs(CLI::App& app, CliContext& ctx) {
         if (e.type == storage::FileType::kSymlink) j["target"] = e.link_target;
         if (e.type == storage::FileType::kRegular) j["content"] = e.content.Hex();
         if (e.flags & storage::kFlagSqlite) j["sqlite"] = true;
+        if (e.flags & storage::kFlagSqliteRaw) j["sqlite_raw"] = true;
+        if (e.flags & storage::kFlagHardLink) j["hardlink_to"] = e.link_target;
+        if (e.flags & storage::kFlagChangedWhileRead) j["changed_while_read"] = true;
+        for (const auto& x : e.xattrs) j["xattrs"].push_back(x.name);
         arr.push_back(j);
         continue;
       }
-      std::printf("%s %5u %5u %12llu  %s  %s%s%s\n", ModeString(e).c_str(), e.uid, e.gid,
+      std::string note = e.type == storage::FileType::kSymlink ? " -> " + e.link_target
+                         : (e.flags & storage::kFlagHardLink) ? "  [hard link to " + e.link_target + "]" : "";
+      if (e.flags & storage::kFlagSqlite) note += "  [sqlite image]";
+      if (e.flags & storage::kFlagSqliteRaw) note += "  [raw copy: SQLite could not open it]";
+      std::printf("%s %5u %5u %12llu  %s  %s%s\n", ModeString(e).c_str(), e.uid, e.gid,
                   static_cast<unsigned long long>(e.size), HumanTime(e.mtime_ns / 1000000000).c_str(), e.path.c_str(),
-                  e.type == storage::FileType::kSymlink ? (" -> " + e.link_target).c_str() : "",
-                  (e.flags & storage::kFlagSqlite) ? "  [sqlite image]" : "");
+                  note.c_str());
     }
     if (ctx.json) return PrintJson(arr);
     if (n == 0 && !p.empty()) {

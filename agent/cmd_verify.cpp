@@ -35,6 +35,11 @@ void ListFolders(std::ostream& out, const char* title, const std::vector<verify:
 }
 
 void PrintDatabase(std::ostream& out, const verify::DatabaseCheck& d) {
+  if (d.raw_copy) {
+    out << "  " << d.path << ": raw copy (not a database image: SQLite could not open it at backup), "
+        << (d.content_matches ? "restored as stored" : "DIFFERS from the stored bytes") << "\n";
+    return;
+  }
   out << "  " << d.path << ": integrity " << (d.integrity_ok ? "ok" : "FAILED") << ", image "
       << (d.content_matches ? "matches the recorded one" : "DIFFERS from the recorded one") << "\n";
   for (const auto& p : d.integrity_problems) out << "    " << p << "\n";
@@ -79,6 +84,7 @@ void PrintVerdict(const verify::VerifyResult& r, std::ostream& out) {
 
 std::string SqliteSummary(const verify::DatabaseCheck& d) {
   std::string s = d.loss() ? "LOSS" : "ok";
+  if (d.raw_copy) s += ", raw copy (not a database image)";
   if (d.vs_live && !d.vs_live->identical() && !d.loss()) s += " (rows drifted since, normal)";
   if (d.live == verify::LiveDb::kMissing) s += "; live database MISSING";
   else if (d.live == verify::LiveDb::kUnreadable) s += "; live database UNREADABLE";

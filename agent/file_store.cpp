@@ -132,7 +132,7 @@ Status FileStore::StoreStream(int worker, int fd, const std::string& path, stora
   return Status::Ok();
 }
 
-FileOutcome FileStore::StoreSqlite(int worker, const std::string& host_path, storage::FileEntry* e) {
+FileOutcome FileStore::StoreSqlite(int worker, int src_fd, const std::string& host_path, storage::FileEntry* e) {
   FileOutcome out;
   std::string image = storage::fs::Join(repo_.TmpDir(), "sqlite-" + storage::fs::RandomHex(8) + ".db");
   hooks::SqliteBackupOptions so;
@@ -140,9 +140,26 @@ FileOutcome FileStore::StoreSqlite(int worker, const std::string& host_path, sto
   Status st = hooks::OnlineBackup(host_path, image, so);
   if (!st.ok()) {
     ::unlink(image.c_str());
-    out.problem = "SQLite database not backed up: " + st.message() +
-                  (st.code() == Code::kBusy ? "" : " (the database was not copied raw either)");
-    out.drop = true;
+    // SQLite says the bytes are no (valid) database: a damaged one, or a file that only starts
+    // like one (or no longer does). Its bytes are all there is, and what sqlite3 .recover
+    // needs: stored as read, flagged (FORMAT.md §7.4). Anything else (locked, a WAL database on
+    // a read-only mount, no space for the image, deleted) is a database SQLite could read once
+    // that is fixed, and a raw copy could miss commits: reported, not stored, as before.
+    if (st.code() != Code::kCorruption && st.code() != Code::kInvalidArgument) {
+      out.problem = "SQLite database not backed up: " + st.message();
+      out.drop = true;
+      return out;
+    }
+    std::string read_error;
+    out.fatal = StoreStream(worker, src_fd, host_path, e, &read_error);
+    if (out.fatal.ok() && !read_error.empty()) {
+      out.problem = "looks like SQLite but SQLite cannot open it (" + st.message() + "), and the raw copy failed: " + read_error;
+      out.drop = true;
+      return out;
+    }
+    e->flags |= storage::kFlagSqliteRaw;
+    out.warning = "stored as a raw copy, not a database image: it starts with the SQLite header but the "
+                  "online backup API cannot open it: " + st.message();
     return out;
   }
   int fd = ::open(image.c_str(), O_RDONLY | O_CLOEXEC);
@@ -194,10 +211,11 @@ FileOutcome FileStore::Store(int worker, int root_fd, const std::string& host_pa
     char head[16];
     ssize_t hn = ::pread(fd, head, sizeof head, 0);
     if (hn == 16 && pre.st_size >= 512 && hooks::HasSqliteHeader(std::string_view(head, 16))) {
-      ::close(fd);
       Restat(pre, e);
       files_read_++;
-      return StoreSqlite(worker, host_path, e);
+      out = StoreSqlite(worker, fd, host_path, e);
+      ::close(fd);
+      return out;
     }
     std::string read_error;
     out.fatal = StoreStream(worker, fd, host_path, e, &read_error);
@@ -210,15 +228,18 @@ FileOutcome FileStore::Store(int worker, int root_fd, const std::string& host_pa
       return out;
     }
     Restat(pre, e);
+    // Content changes move size or mtime; ctime alone (a rename, a new link) leaves the bytes.
     bool changed = pre.st_size != post.st_size || Ns(pre.st_mtim) != Ns(post.st_mtim) ||
                    static_cast<int64_t>(e->size) != pre.st_size;
     if (!changed || attempt == 2) files_read_++;   // one file, however many tries
     if (!changed) return out;
     if (attempt == 2) {
-      // Store what was read; the next backup reads it again (its mtime will differ).
+      // What was read is stored, with the stat taken after the read (its real mtime). The
+      // flag makes the next backup read it again even if it no longer changes (§7.2).
       Restat(post, e);
-      e->mtime_ns = 0;
-      out.problem = "changed while being read (3 tries); stored as last read, will be read again next time";
+      e->flags |= storage::kFlagChangedWhileRead;
+      out.warning = "changed while being read (3 tries); stored as last read (" + std::to_string(e->size) +
+                    " bytes), will be read again next time";
       return out;
     }
   }

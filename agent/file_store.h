@@ -1,6 +1,7 @@
 // Reads one file's content and stores it as blobs: whole for small files, content-defined
 // chunks for large ones (docs/FORMAT.md §4), and SQLite databases through the online backup
-// API, never raw (§7.4). Thread-safe: each worker passes its own worker number.
+// API (§7.4): raw only when SQLite cannot open the file at all (corrupt, not a database).
+// Thread-safe: each worker passes its own worker number.
 #pragma once
 
 #include <atomic>
@@ -15,6 +16,7 @@ namespace mv::agent {
 struct FileOutcome {
   std::string problem;   // non-empty: reported; with drop, the file is not in the snapshot
   bool drop = false;
+  std::string warning;   // stored, but reported: changed while read, raw copy of a "database"
   Status fatal;          // the repository cannot be written (disk full...): stop the backup
 };
 
@@ -39,7 +41,8 @@ class FileStore {
   Status StoreStream(int worker, int fd, const std::string& path, storage::FileEntry* e,
                      std::string* read_error);
   Status Put(int worker, const storage::BlobId& id, const char* data, size_t len);
-  FileOutcome StoreSqlite(int worker, const std::string& host_path, storage::FileEntry* e);
+  // `fd` is the open database file, read raw when the online backup API cannot open it.
+  FileOutcome StoreSqlite(int worker, int fd, const std::string& host_path, storage::FileEntry* e);
 
   const storage::Repository& repo_;
   storage::BlobWriter& writer_;

@@ -155,6 +155,7 @@ Result<RestoreResult> RunRestore(storage::Repository& repo, const RestoreOptions
       result.stats.files_failed++;
     }
   }
+  LinkHardLinks(plan, [&](size_t i) { return !state[i].failed && state[i].remaining == 0; }, &result);
   if (opts.exact) RemoveExtras(plan, opts, &result);
   FinishDirsAndLinks(plan, opts, &result);
   SyncRoots(plan);

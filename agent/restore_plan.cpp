@@ -12,6 +12,7 @@
 #include "hooks/sqlite_backup.h"
 #include "storage/fs.h"
 #include "storage/repository.h"
+#include "storage/xattr.h"
 #include "verify/maildir.h"
 
 namespace mv::agent {
@@ -47,6 +48,13 @@ bool Included(const std::string& path, const std::vector<std::string>& inc) {
   return false;
 }
 
+// Extended attributes and ACLs (FORMAT.md §10). Before the mode: setting an access ACL sets the
+// group bits, and the recorded mode (taken with the ACL in place) then sets the same mask again.
+Status ApplyXattrs(int fd, const FileEntry& e, const std::string& path) {
+  if (e.xattrs.empty()) return Status::Ok();
+  return storage::WriteXattrs(fd, e.xattrs, path);
+}
+
 // Does `fd` (an open regular file) hold exactly `e`'s content?
 bool SameContent(const storage::Repository& repo, int fd, const FileEntry& e) {
   struct stat st;
@@ -80,7 +88,10 @@ class Planner {
     }
     std::vector<bool> inc_hit(inc.size(), false);
     size_t regular = 0;
-    for (const auto& e : snap.files) regular += e.type == FileType::kRegular;
+    for (const auto& e : snap.files) {
+      regular += e.type == FileType::kRegular;
+      if (e.type == FileType::kRegular && (e.flags & storage::kFlagHardLink)) link_targets_.emplace(e.link_target, SIZE_MAX);
+    }
     plan_->files.reserve(inc.empty() ? regular : regular / 8);
     for (const auto& [name, _] : opts_.source_targets) {
       bool found = false;
@@ -249,11 +260,7 @@ class Planner {
     f.entry = &e;
     f.root = static_cast<uint32_t>(root);
     f.rel_offset = static_cast<uint32_t>(e.path.size() - rel.size());
-    if (Fresh(root, Parent(rel)) || rfd < 0) {
-      f.write = true;
-      plan_->files.push_back(f);
-      return;
-    }
+    if (Fresh(root, Parent(rel)) || rfd < 0) return AddNewFile(f);
     struct stat st;
     int fd = fs::OpenBeneath(rfd, rel, O_RDONLY | O_NONBLOCK);
     if (fd < 0 && errno == ENOENT) {
@@ -261,9 +268,7 @@ class Planner {
         plan_->unchanged++;
         return;
       }
-      f.write = true;
-      plan_->files.push_back(f);
-      return;
+      return AddNewFile(f);
     }
     if (fd < 0) {
       // A symlink among the parent directories (one the snapshot itself restored, say) is a
@@ -296,6 +301,25 @@ class Planner {
     f.replace = !sqlite_live;
     f.sqlite_live = sqlite_live;
     plan_->files.push_back(f);
+  }
+
+  // A file with nothing in its way. A later name of a hard-linked inode whose first name is also
+  // new here is linked to it afterwards (LinkHardLinks), not written again.
+  void AddNewFile(PlannedFile f) {
+    const FileEntry& e = *f.entry;
+    if (e.flags & storage::kFlagHardLink) {
+      auto it = link_targets_.find(e.link_target);
+      if (it != link_targets_.end() && it->second != SIZE_MAX && plan_->files[it->second].root == f.root) {
+        plan_->hard_links.push_back({&e, f.root, f.rel(), it->second});
+        return;
+      }
+    }
+    f.write = true;
+    plan_->files.push_back(f);
+    if (!link_targets_.empty()) {
+      auto it = link_targets_.find(e.path);
+      if (it != link_targets_.end()) it->second = plan_->files.size() - 1;
+    }
   }
 
   void AddLink(const FileEntry& e, size_t root, const std::string& rel) {
@@ -379,6 +403,8 @@ class Planner {
   std::unordered_set<std::string> fresh_dirs_;
   std::unordered_map<std::string, std::string> unmade_dirs_;
   std::unordered_map<std::string, std::unordered_multimap<std::string, std::string>> names_;
+  // Snapshot paths hard links point to -> their index in plan_->files once written new here.
+  std::unordered_map<std::string_view, size_t> link_targets_;
 };
 
 }  // namespace
@@ -387,8 +413,13 @@ std::string HostPath(const RestorePlan& plan, size_t root, const std::string& re
   return rel.empty() ? plan.root_paths[root] : plan.root_paths[root] + "/" + rel;
 }
 
-Status ApplyMeta(int fd, const FileEntry& e, bool chown, const std::string& host) {
-  if (chown && ::fchown(fd, e.uid, e.gid) != 0) return Status::IOError(WriteFailure(errno, "set the owner of", host));
+Status ApplyMeta(int fd, const FileEntry& e, const RestorePlan& plan, const std::string& host) {
+  if (plan.chown && ::fchown(fd, e.uid, e.gid) != 0) return Status::IOError(WriteFailure(errno, "set the owner of", host));
+  if (Status xattrs = ApplyXattrs(fd, e, host); !xattrs.ok()) {
+    std::lock_guard<std::mutex> l(plan.attr_problems->mu);
+    plan.attr_problems->list.emplace_back(e.path, "restored without some of its extended attributes or ACLs: " +
+                                                      xattrs.ToString());
+  }
   if (::fchmod(fd, e.mode & 07777) != 0) return Status::IOError(WriteFailure(errno, "set the mode of", host));
   struct timespec ts[2];
   ts[0].tv_sec = ts[1].tv_sec = e.mtime_ns / 1000000000;
@@ -465,7 +496,7 @@ void FinishDirsAndLinks(const RestorePlan& plan, const RestoreOptions& opts, Res
       result->problems.push_back({it->entry->path, Err("cannot open restored directory")});
       continue;
     }
-    Status st = ApplyMeta(fd, *it->entry, plan.chown, path);
+    Status st = ApplyMeta(fd, *it->entry, plan, path);
     if (!st.ok()) result->problems.push_back({it->entry->path, st.message()});
     ::close(fd);
   }
@@ -533,10 +564,78 @@ void FinishPlanReport(const RestorePlan& plan, RestoreResult* result, const Rest
     result->written.push_back(f.entry->path);
   }
   result->stats.files_failed += plan.failed;
+  for (auto& [path, msg] : plan.attr_problems->list) result->problems.push_back({path, std::move(msg)});
+  plan.attr_problems->list.clear();
+  for (const auto& h : plan.hard_links) {
+    result->stats.files_written++;
+    result->written.push_back(h.entry->path);
+  }
   result->stats.files_unchanged = plan.unchanged;
   result->stats.files_conflict = plan.conflicts;
   result->stats.dirs_created = plan.dirs_created;
   result->stats.symlinks_created = plan.links_created;
+}
+
+}  // namespace mv::agent
+
+namespace mv::agent {
+namespace {
+
+// The fallback of a hard link that cannot be made: a copy of the restored first name.
+Status CopyRestored(const RestorePlan& plan, const PlannedHardLink& h, const std::string& from_rel, bool chown) {
+  int rfd = plan.root_fds[h.root];
+  std::string to = HostPath(plan, h.root, h.rel);
+  int in = fs::OpenBeneath(rfd, from_rel, O_RDONLY);
+  if (in < 0) return Status::FromErrno(errno, "open", HostPath(plan, h.root, from_rel));
+  int out = fs::OpenBeneath(rfd, h.rel, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (out < 0) {
+    int err = errno;
+    ::close(in);
+    return Status::FromErrno(err, "create", to);
+  }
+  Status st;
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n < 0) st = Status::FromErrno(errno, "read", HostPath(plan, h.root, from_rel));
+      break;
+    }
+    st = fs::WriteAll(out, buf.data(), static_cast<size_t>(n), to);
+    if (!st.ok()) break;
+  }
+  if (st.ok()) st = ApplyMeta(out, *h.entry, plan, to);
+  ::close(in);
+  ::close(out);
+  return st;
+}
+
+}  // namespace
+
+void LinkHardLinks(const RestorePlan& plan, const std::function<bool(size_t)>& restored, RestoreResult* result) {
+  for (const auto& h : plan.hard_links) {
+    const PlannedFile& t = plan.files[h.target];
+    std::string target_rel = t.rel();
+    if (!t.write || !restored(h.target)) {
+      result->problems.push_back({h.entry->path, "not restored: it is a hard link of " + t.entry->path +
+                                                 ", which was not restored (see above)"});
+      continue;
+    }
+    std::string from_name, to_name;
+    int from = fs::OpenParentBeneath(plan.root_fds[h.root], target_rel, &from_name);
+    int to = fs::OpenParentBeneath(plan.root_fds[h.root], h.rel, &to_name);
+    int rc = from >= 0 && to >= 0 ? ::linkat(from, from_name.c_str(), to, to_name.c_str(), 0) : -1;
+    int err = errno;
+    if (from >= 0) ::close(from);
+    if (to >= 0) ::close(to);
+    if (rc == 0) continue;
+    Status st = CopyRestored(plan, h, target_rel, plan.chown);
+    result->problems.push_back({h.entry->path, st.ok() ? "restored as a separate copy: the hard link to " +
+                                                             HostPath(plan, h.root, target_rel) + " failed: " +
+                                                             std::strerror(err)
+                                                       : st.message()});
+  }
 }
 
 }  // namespace mv::agent

@@ -3,7 +3,11 @@
 // manifest says can make the restore write outside the target.
 #pragma once
 
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -43,6 +47,22 @@ struct PlannedNode {          // directories and symlinks
   bool created = false;       // made by this restore: its metadata is set
 };
 
+// A later name of a hard-linked inode (storage::kFlagHardLink) whose first name this restore
+// writes into a new file: linked to it once the files are written, not written again.
+struct PlannedHardLink {
+  const storage::FileEntry* entry = nullptr;
+  uint32_t root = 0;
+  std::string rel;
+  size_t target = 0;          // index into RestorePlan::files of the first name
+};
+
+// Extended attributes or ACLs a restored file or directory could not get (the target filesystem
+// refuses them): the file itself is restored, and each is reported. Filled concurrently.
+struct AttrProblems {
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> list;   // snapshot path, message
+};
+
 struct RestorePlan {
   std::vector<int> root_fds;
   std::vector<std::string> root_paths;
@@ -50,10 +70,12 @@ struct RestorePlan {
   std::vector<PlannedFile> files;
   std::vector<PlannedNode> dirs;    // snapshot order (parents first)
   std::vector<PlannedNode> links;
+  std::vector<PlannedHardLink> hard_links;
   std::vector<std::unordered_set<std::string>> keep;   // --exact only: per root, every snapshot path
   bool chown = false;
   uint64_t unchanged = 0, conflicts = 0, dirs_created = 0, links_created = 0;
   uint64_t failed = 0;       // files the planner could not restore (each is in problems)
+  std::unique_ptr<AttrProblems> attr_problems = std::make_unique<AttrProblems>();
   RestorePlan() = default;
   RestorePlan(RestorePlan&&) = default;   // the root fds move with the plan
   RestorePlan& operator=(RestorePlan&&) = default;
@@ -78,7 +100,9 @@ Status WriteBlob(const RestorePlan& plan, size_t i, uint64_t offset, std::string
 // a live SQLite database, restores it through the backup API).
 Status FinishFile(const storage::KeyedHasher& hasher, const RestorePlan& plan, size_t i);
 void DiscardTemp(const RestorePlan& plan, size_t i);
-Status ApplyMeta(int fd, const storage::FileEntry& e, bool chown, const std::string& host);
+// Sets ownership (as root), extended attributes and ACLs, mode and mtime. An attribute the target
+// refuses goes to plan.attr_problems (the file is still restored); the rest fails the call.
+Status ApplyMeta(int fd, const storage::FileEntry& e, const RestorePlan& plan, const std::string& host);
 std::string HostPath(const RestorePlan& plan, size_t root, const std::string& rel);
 // ".<name>.mv-tmp-<16 hex>": what a restore names its temp files, and what a later restore
 // removes from the directories it restores into (left by a killed run).
@@ -91,6 +115,11 @@ std::string WriteFailure(int err, const std::string& what, const std::string& ho
 void SyncRoots(const RestorePlan& plan);
 
 void FinishDirsAndLinks(const RestorePlan& plan, const RestoreOptions& opts, RestoreResult* result);
+// Creates the planned hard links (after every file is written, before directories get their
+// metadata). `restored(i)` tells whether plans.files[i] was written completely. A link that
+// cannot be made (another filesystem below the target, a link limit) becomes a copy of the
+// restored first name, reported.
+void LinkHardLinks(const RestorePlan& plan, const std::function<bool(size_t)>& restored, RestoreResult* result);
 // --exact: removes what is under the restored roots (within --include) but not in the snapshot.
 void RemoveExtras(const RestorePlan& plan, const RestoreOptions& opts, RestoreResult* result);
 void FinishPlanReport(const RestorePlan& plan, RestoreResult* result, const RestoreOptions& opts);

@@ -220,7 +220,7 @@ Status WriteBlob(const RestorePlan& plan, size_t i, uint64_t offset, std::string
   // A single blob was checked against its ID, which is the file's content ID: set the metadata
   // now, while the file is open (FinishFile then only renames it).
   if (st.ok() && single && !f.sqlite_live && f.entry->content == f.entry->blobs[0])
-    st = ApplyMeta(fd, *f.entry, plan.chown, host);
+    st = ApplyMeta(fd, *f.entry, plan, host);
   ::close(fd);
   return st;
 }
@@ -242,7 +242,7 @@ Status FinishFile(const storage::KeyedHasher& hasher, const RestorePlan& plan, s
                                 "content hash (a damaged blob, or the disk lost a write); run `mailvault check "
                                 "--read-data`");
     }
-    if (st.ok() && !f.sqlite_live) st = ApplyMeta(fd, *f.entry, plan.chown, host);
+    if (st.ok() && !f.sqlite_live) st = ApplyMeta(fd, *f.entry, plan, host);
     ::close(fd);
     MV_RETURN_IF_ERROR(st);
   }

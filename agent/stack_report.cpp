@@ -51,6 +51,7 @@ void PrintBackupOutcome(const StackBackupOutcome& s) {
   for (const auto& h : s.hooks)
     if (!h.ok()) std::cout << "  " << h.Describe() << "\n" << h.result.output_tail;
   if (s.backup) PrintProblems(s.backup->problems);
+  if (s.backup) PrintProblems(s.backup->warnings);   // stored as last read / raw: listed, not partial
 }
 
 int ExitCodeFor(bool any_failed, bool any_partial) {
@@ -97,6 +98,7 @@ nlohmann::json StackBackupReportToJson(const StackBackupReport& report) {
       j["files"] = s.backup->stats.files;
       j["bytes_new"] = s.backup->stats.bytes_new;
       j["problems"] = ProblemsToJson(s.backup->problems);
+      j["file_warnings"] = ProblemsToJson(s.backup->warnings);
     }
     stacks.push_back(std::move(j));
   }

@@ -13,6 +13,7 @@
 
 #include "hooks/sqlite_backup.h"
 #include "storage/fs.h"
+#include "storage/xattr.h"
 #include "verify/maildir.h"
 
 namespace mv::agent {
@@ -36,7 +37,7 @@ std::string Cat(const std::string& a, const std::string& b) { return a.empty() ?
 
 class Walker {
  public:
-  Walker(const SourceSpec& src, uint16_t ix, WalkOutput* out) : src_(src), ix_(ix), out_(out) {}
+  Walker(const SourceSpec& src, uint16_t ix, WalkOutput* out) : src_(src), ix_(ix), out_(out), top_(out) {}
 
   void Push(FileEntry&& e, bool message) {
     out_->entries.push_back(std::move(e));
@@ -58,6 +59,9 @@ class Walker {
     FillStat(st, &w);
     if (S_ISREG(st.st_mode)) {
       w.type = FileType::kRegular;
+      // Another name of this inode may follow: the backup links them (FORMAT.md §7).
+      if (st.st_nlink > 1) w.flags |= storage::kFlagHardLink;
+      w.xattrs = storage::ReadXattrs(parent_fd, name, &top_->xattrs_not_kept);
       Push(std::move(w), in_message_dir);
     } else if (S_ISLNK(st.st_mode)) {
       w.type = FileType::kSymlink;
@@ -72,6 +76,7 @@ class Walker {
       Push(std::move(w), false);
     } else if (S_ISDIR(st.st_mode)) {
       w.type = FileType::kDirectory;
+      w.xattrs = storage::ReadXattrs(parent_fd, name, &top_->xattrs_not_kept);
       Push(std::move(w), false);
       WalkDir(parent_fd, name, rel, parent_is_maildir);
     } else {
@@ -195,6 +200,7 @@ class Walker {
     w.path = src_.name + "/" + rel;
     w.type = FileType::kDirectory;
     FillStat(st, &w);
+    w.xattrs = storage::ReadXattrs(parent_fd, name, &top_->xattrs_not_kept);
     Push(std::move(w), false);
     int fd = ::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
@@ -215,6 +221,7 @@ class Walker {
   const SourceSpec& src_;
   uint16_t ix_;
   WalkOutput* out_;
+  WalkOutput* top_;   // the caller's output (out_ is a side buffer while new/ waits)
 };
 
 }  // namespace

@@ -12,12 +12,15 @@
 namespace mv::agent {
 
 // Parallel vectors (memory: one FileEntry per file is the snapshot's own entry, no copy).
+// A regular file with more than one link has kFlagHardLink set, to be resolved by the backup.
 struct WalkOutput {
   std::vector<storage::FileEntry> entries;   // path, type and stat fields filled; no content yet
   std::vector<uint8_t> maildir_message;      // 1: a file directly in cur/ or new/ of a Maildir
   std::vector<uint16_t> source;              // index of the source the entry belongs to
   std::vector<FileProblem> problems;   // unreadable directories, vanished entries
   std::vector<FileProblem> skipped;    // sockets, fifos, devices, tmp/ contents are not listed
+  // Entries' xattrs are user.* and ACLs (storage/xattr.h); how many others were not kept.
+  uint64_t xattrs_not_kept = 0;
 };
 
 // Walks `src` (its only_paths subtrees if any) and appends to `out`, tagging entries with

@@ -1,4 +1,5 @@
-// SQLite quiescing: live databases are never read raw. A file that starts with the SQLite header
+// SQLite quiescing: live databases are never read raw (the archiver stores raw bytes only of a
+// file SQLite cannot open at all, agent/file_store.cpp). A file that starts with the SQLite header
 // is copied through SQLite's online backup API into a consistent, self-contained image while
 // writers keep writing (WAL and rollback-journal modes), and a restored image is copied back
 // INTO a live database the same way, so no reader ever sees a half-written file.

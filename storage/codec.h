@@ -74,6 +74,7 @@ class Decoder {
   }
   bool ok() const { return ok_; }
   bool done() const { return pos_ == in_.size(); }
+  size_t remaining() const { return in_.size() - pos_; }
 
  private:
   uint64_t Fail() {

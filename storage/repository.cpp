@@ -96,9 +96,10 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path) {
     if (j.value("format", "") != "mailvault")
       return Status::Corruption("config is not a mailvault repository config", cfg_path);
     int version = j.at("version");
-    if (version != kFormatVersion)
+    if (version < kOldestFormatVersion || version > kFormatVersion)
       return Status::Unsupported("repository format version " + std::to_string(version) +
-                                 " is not supported by this build (it reads version " +
+                                 " is not supported by this build (it reads versions " +
+                                 std::to_string(kOldestFormatVersion) + " to " +
                                  std::to_string(kFormatVersion) + "); use a matching mailvault release",
                                  cfg_path);
     repo->id_ = j.at("id");
@@ -127,6 +128,8 @@ std::string Repository::TmpDir() const { return fs::Join(path_, "tmp"); }
 std::string Repository::PacksDir() const { return fs::Join(path_, "packs"); }
 
 void Repository::CleanTmp() const {
+  // Empty directories do not survive every copy (git, object stores): tmp/ is made again.
+  (void)fs::MakeDirs(TmpDir(), 0700);
   auto names = fs::ListDir(TmpDir());
   if (!names.ok()) return;
   for (const auto& n : *names) ::unlink(fs::Join(TmpDir(), n).c_str());
@@ -262,7 +265,7 @@ Result<std::vector<SnapshotMeta>> Repository::ListSnapshots(std::vector<DamagedF
   for (const auto& n : names) {
     if (n.size() != 32) continue;   // skips temp files of an interrupted commit
     std::string p = fs::Join(dir, n);
-    auto header = ReadSealedHeader(p, SnapshotMagic());
+    auto header = ReadSealedHeader(p, SnapshotMagic(), SnapshotOldestVersion());
     auto m = header.ok() ? DecodeSnapshotHeader(*header, p) : Result<SnapshotMeta>(header.status());
     if (m.ok() && m->id != n) m = Status::Corruption("manifest header names snapshot " + m->id, p);
     if (!m.ok()) {   // a damaged manifest affects its own snapshot only

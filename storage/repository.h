@@ -17,7 +17,10 @@
 
 namespace mv::storage {
 
-constexpr int kFormatVersion = 1;
+// The version this build writes (docs/FORMAT.md). It reads every version from
+// kOldestFormatVersion up to it.
+constexpr int kFormatVersion = 2;
+constexpr int kOldestFormatVersion = 1;
 
 // A repository file that could not be read (a damaged manifest or index file). It affects only
 // what it describes; the rest of the repository is usable without it.

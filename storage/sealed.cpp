@@ -84,12 +84,23 @@ std::string SealWriter::Finish() {
   return std::move(out_);
 }
 
-Result<Sealed> Unseal(std::string_view data, std::string_view magic, const std::string& path) {
+namespace {
+
+bool VersionAccepted(char have, std::string_view magic, uint8_t oldest) {
+  uint8_t v = static_cast<uint8_t>(have), newest = static_cast<uint8_t>(magic.back());
+  return v <= newest && v >= (oldest ? oldest : newest);
+}
+
+}  // namespace
+
+Result<Sealed> Unseal(std::string_view data, std::string_view magic, const std::string& path,
+                      uint8_t oldest_version) {
   const size_t m = magic.size();
-  if (data.size() < m + 4 + 8 + 16 || data.substr(0, m) != magic) {
+  if (data.size() < m + 4 + 8 + 16 || data.substr(0, m - 1) != magic.substr(0, m - 1) ||
+      !VersionAccepted(data[m - 1], magic, oldest_version)) {
     if (data.size() >= m && data.substr(0, m - 1) != magic.substr(0, m - 1))
       return Status::Corruption("not a mailvault file of the expected kind (bad magic)", path);
-    if (data.size() >= m && data[m - 1] != magic[m - 1])
+    if (data.size() >= m && !VersionAccepted(data[m - 1], magic, oldest_version))
       return Status::Unsupported("written by a different format version (" +
                                  std::to_string(static_cast<int>(data[m - 1])) +
                                  "); use the mailvault release that wrote it", path);
@@ -104,6 +115,7 @@ Result<Sealed> Unseal(std::string_view data, std::string_view magic, const std::
   pos += 4;
   if (hlen > data.size() - pos - 8 - 16) return Status::Corruption("bad header length", path);
   Sealed s;
+  s.version = static_cast<uint8_t>(data[m - 1]);
   s.header.assign(data.substr(pos, hlen));
   pos += hlen;
   uint64_t blen = GetLE(data.data() + pos, 8);
@@ -130,14 +142,15 @@ Result<Sealed> Unseal(std::string_view data, std::string_view magic, const std::
   return s;
 }
 
-Result<std::string> ReadSealedHeader(const std::string& path, std::string_view magic) {
+Result<std::string> ReadSealedHeader(const std::string& path, std::string_view magic,
+                                     uint8_t oldest_version) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(errno, "open", path);
   std::string head(magic.size() + 4, '\0');
   Status st = fs::ReadExact(fd, head.data(), head.size(), 0, path);
   if (st.ok() && head.substr(0, magic.size() - 1) != magic.substr(0, magic.size() - 1))
     st = Status::Corruption("not a mailvault file of the expected kind (bad magic)", path);
-  else if (st.ok() && head[magic.size() - 1] != magic.back())
+  else if (st.ok() && !VersionAccepted(head[magic.size() - 1], magic, oldest_version))
     st = Status::Unsupported("written by a different format version; use the mailvault release "
                              "that wrote it", path);
   std::string header;

@@ -6,6 +6,7 @@
 // where at-rest encryption slots in without a format break.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,7 @@ namespace mv::storage {
 struct Sealed {
   std::string header;   // JSON text
   std::string body;     // decompressed
+  uint8_t version = 0;  // the magic's version byte
 };
 
 std::string Seal(std::string_view magic, const std::string& header_json, std::string_view body,
@@ -39,9 +41,13 @@ class SealWriter {
   std::string_view pending_;
 };
 
-// Verifies magic and hash, decompresses the body. `path` is only for error messages.
-Result<Sealed> Unseal(std::string_view data, std::string_view magic, const std::string& path);
+// Verifies magic and hash, decompresses the body. `path` is only for error messages. The
+// magic's last byte is the newest version accepted; `oldest_version` (0: the same) the oldest.
+// Sealed::version is the version byte the file has.
+Result<Sealed> Unseal(std::string_view data, std::string_view magic, const std::string& path,
+                      uint8_t oldest_version = 0);
 // Reads only the header of a sealed file (no integrity check of the rest).
-Result<std::string> ReadSealedHeader(const std::string& path, std::string_view magic);
+Result<std::string> ReadSealedHeader(const std::string& path, std::string_view magic,
+                                     uint8_t oldest_version = 0);
 
 }  // namespace mv::storage

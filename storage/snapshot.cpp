@@ -11,13 +11,15 @@
 namespace mv::storage {
 namespace {
 
-constexpr std::string_view kSnapMagic{"MVSNAPS\x01", 8};
+// Written with version 2; version 1 (no flag bits 1-4, so none of their fields) still reads.
+constexpr std::string_view kSnapMagic{"MVSNAPS\x02", 8};
+constexpr uint8_t kSnapOldestVersion = 1;
 constexpr uint32_t kFlagContentIsBlob = 1u << 31;   // body only: content == blobs[0]
 
 nlohmann::json MetaToJson(const SnapshotMeta& m) {
   nlohmann::json j;
   j["kind"] = "snapshot";
-  j["version"] = 1;
+  j["version"] = 2;
   j["id"] = m.id;
   j["time"] = m.time;
   j["time_ns"] = m.time_ns;
@@ -43,6 +45,7 @@ nlohmann::json MetaToJson(const SnapshotMeta& m) {
 }  // namespace
 
 std::string_view SnapshotMagic() { return kSnapMagic; }
+uint8_t SnapshotOldestVersion() { return kSnapOldestVersion; }
 
 Result<SnapshotMeta> DecodeSnapshotHeader(const std::string& header_json, const std::string& path) {
   SnapshotMeta m;
@@ -92,7 +95,9 @@ std::string EncodeSnapshot(const Snapshot& snap) {
     enc.U(shared);
     enc.Str(std::string_view(f.path).substr(shared));
     prev = f.path;
-    uint32_t flags = f.flags;
+    uint32_t flags = f.flags & ~(kFlagXattrs | kFlagContentIsBlob);
+    if (!f.xattrs.empty() && f.type != FileType::kSymlink) flags |= kFlagXattrs;
+    if (f.type != FileType::kRegular) flags &= ~kFlagHardLink;
     bool content_is_blob = f.blobs.size() == 1 && f.blobs[0] == f.content;
     if (content_is_blob) flags |= kFlagContentIsBlob;
     enc.U(static_cast<uint64_t>(f.type));
@@ -110,6 +115,14 @@ std::string EncodeSnapshot(const Snapshot& snap) {
       enc.U(f.blobs.size());
       for (const auto& b : f.blobs) enc.Id(b);
       if (!content_is_blob) enc.Id(f.content);
+      if (flags & kFlagHardLink) enc.Str(f.link_target);
+    }
+    if (flags & kFlagXattrs) {
+      enc.U(f.xattrs.size());
+      for (const auto& x : f.xattrs) {
+        enc.Str(x.name);
+        enc.Str(x.value);
+      }
     }
   }
   seal.Append(enc.buf());
@@ -125,7 +138,9 @@ struct RawRecord {
   uint32_t flags, mode, uid, gid;
   uint64_t size, dev, ino;
   int64_t mtime_ns, ctime_ns;
-  std::string_view link_target;
+  std::string_view link_target;   // symlink target, or a hard link's first path
+  std::string_view xattrs;        // kFlagXattrs: the encoded list (U count, then Str name, Str value)
+  uint64_t xattr_count = 0;
   const char* blob_bytes = nullptr;   // blob_count consecutive 16-byte IDs
   uint64_t blob_count = 0;
   BlobId content;
@@ -136,7 +151,7 @@ struct RawRecord {
 template <class Sink>
 Result<SnapshotMeta> ForEachRecord(std::string_view data, const std::string& path, uint64_t* count,
                                    Sink&& sink) {
-  MV_ASSIGN_OR_RETURN(Sealed s, Unseal(data, kSnapMagic, path));
+  MV_ASSIGN_OR_RETURN(Sealed s, Unseal(data, kSnapMagic, path, kSnapOldestVersion));
   MV_ASSIGN_OR_RETURN(SnapshotMeta meta, DecodeSnapshotHeader(s.header, path));
   Decoder dec(s.body);
   uint64_t n = dec.U();
@@ -178,8 +193,18 @@ Result<SnapshotMeta> ForEachRecord(std::string_view data, const std::string& pat
       if ((flags & kFlagContentIsBlob) && r.blob_count != 1) return Status::Corruption("bad blob list", path);
       if (flags & kFlagContentIsBlob) std::memcpy(r.content.bytes.data(), r.blob_bytes, 16);
       else r.content = dec.Id();
+      if (flags & kFlagHardLink) r.link_target = dec.Str();
     } else if (r.type != FileType::kDirectory && r.type != FileType::kSymlink) {
       return Status::Corruption("unknown entry type for " + cur, path);
+    }
+    r.xattrs = {};
+    r.xattr_count = 0;
+    if (flags & kFlagXattrs) {   // kept as encoded bytes; only DecodeSnapshot splits them
+      std::string_view rest = std::string_view(s.body).substr(s.body.size() - dec.remaining());
+      r.xattr_count = dec.U();
+      if (r.xattr_count > s.body.size()) return Status::Corruption("bad xattr count for " + cur, path);
+      for (uint64_t k = 0; k < 2 * r.xattr_count && dec.ok(); k++) dec.Str();
+      r.xattrs = rest.substr(0, rest.size() - dec.remaining());
     }
     if (!dec.ok()) return Status::Corruption("manifest body is cut short", path);
     sink(r);
@@ -211,6 +236,15 @@ Result<Snapshot> DecodeSnapshot(std::string_view data, const std::string& path) 
     f.blobs.resize(r.blob_count);
     if (r.blob_count) std::memcpy(f.blobs.data(), r.blob_bytes, r.blob_count * 16);
     f.content = r.content;
+    if (r.xattr_count) {
+      Decoder x(r.xattrs);
+      x.U();
+      f.xattrs.resize(r.xattr_count);
+      for (auto& a : f.xattrs) {
+        a.name.assign(x.Str());
+        a.value.assign(x.Str());
+      }
+    }
   });
   if (!meta.ok()) return meta.status();
   snap.meta = std::move(meta).value();

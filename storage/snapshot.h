@@ -16,8 +16,22 @@ namespace mv::storage {
 
 enum class FileType : uint8_t { kRegular = 1, kDirectory = 2, kSymlink = 3 };
 
+// Entry flags (docs/FORMAT.md §7). Bits 1-4 are format version 2; a version-1 manifest has none.
 enum FileFlags : uint32_t {
-  kFlagSqlite = 1,   // content is a consistent image taken with SQLite's online backup API
+  kFlagSqlite = 1,             // content is a consistent image taken with SQLite's online backup API
+  kFlagSqliteRaw = 1u << 1,    // starts with the SQLite header, but the online backup API could not
+                               // open it (corrupt, not a database): the raw bytes, as read
+  kFlagHardLink = 1u << 2,     // regular file: another name of the inode of the entry `link_target`
+                               // (an earlier path of this snapshot); content and blobs kept as well
+  kFlagXattrs = 1u << 3,       // `xattrs` is not empty
+  kFlagChangedWhileRead = 1u << 4,   // changed while it was read: stored as last read; never
+                                     // reused by the stat shortcut (§7.2)
+};
+
+// One extended attribute (user.* or system.posix_acl_*), value as the kernel returns it.
+struct Xattr {
+  std::string name, value;
+  bool operator==(const Xattr&) const = default;
 };
 
 struct FileEntry {
@@ -29,9 +43,10 @@ struct FileEntry {
   int64_t mtime_ns = 0, ctime_ns = 0;
   uint64_t dev = 0, ino = 0;
   uint32_t flags = 0;
-  std::string link_target;      // symlinks
+  std::string link_target;      // symlinks: the target; kFlagHardLink files: the first path
   BlobId content;               // keyed hash of the whole content (regular files)
   std::vector<BlobId> blobs;    // the content, in order; one blob unless chunked
+  std::vector<Xattr> xattrs;    // regular files and directories; kFlagXattrs iff not empty
 };
 
 struct SourceInfo {
@@ -72,6 +87,7 @@ struct Snapshot {
 std::string EncodeSnapshot(const Snapshot& snap);
 Result<Snapshot> DecodeSnapshot(std::string_view data, const std::string& path);
 Result<SnapshotMeta> DecodeSnapshotHeader(const std::string& header_json, const std::string& path);
-std::string_view SnapshotMagic();
+std::string_view SnapshotMagic();      // the version written (2)
+uint8_t SnapshotOldestVersion();       // the oldest version read (1)
 
 }  // namespace mv::storage

@@ -161,6 +161,7 @@ DatabaseCheck CheckDatabase(const FileEntry& f, const VerifyOptions& o, const st
 }  // namespace
 
 bool DatabaseCheck::loss() const {
+  if (raw_copy) return !content_matches;
   return !integrity_ok || !content_matches || (live_unchanged_since && vs_live && !vs_live->identical());
 }
 
@@ -185,6 +186,10 @@ std::vector<std::string> VerifyResult::Errors() const {
   for (const auto& l : live)
     if (!l.messages.changed.empty()) e.push_back(n(l.messages.changed.size(), ("message(s) whose content differs from live source " + l.source + " under the same name").c_str()));
   for (const auto& d : databases) {
+    if (d.raw_copy) {
+      if (!d.content_matches) e.push_back(d.path + ": raw copy missing or damaged after restore");
+      continue;
+    }
     if (!d.integrity_ok && !d.content_matches) e.push_back(d.path + ": database missing or damaged after restore");
     else if (!d.integrity_ok) e.push_back(d.path + ": SQLite integrity check failed");
     else if (!d.content_matches) e.push_back(d.path + ": restored database differs from the recorded image");
@@ -269,9 +274,18 @@ Result<VerifyResult> VerifyRestored(const storage::Repository& repo, const stora
       r.live.push_back(std::move(lc));
     }
   }
-  for (const auto& f : snap.files)
+  for (const auto& f : snap.files) {
     if (f.type == FileType::kRegular && (f.flags & storage::kFlagSqlite))
       r.databases.push_back(CheckDatabase(f, o, snap, restored.files));
+    if (f.type == FileType::kRegular && (f.flags & storage::kFlagSqliteRaw)) {
+      DatabaseCheck d;
+      d.path = f.path;
+      d.raw_copy = true;
+      auto it = restored.files.find(f.path);
+      d.content_matches = it != restored.files.end() && it->second.second == f.content;
+      r.databases.push_back(std::move(d));
+    }
+  }
   return r;
 }
 

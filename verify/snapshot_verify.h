@@ -72,6 +72,9 @@ struct DatabaseCheck {
   bool live_unchanged_since = false;
   std::optional<SqliteDiff> vs_live;   // base = restored image, other = live
   std::string error;                   // a diff that could not run
+  // Stored raw (storage::kFlagSqliteRaw): SQLite could not open it at backup, so it is no image
+  // to check; only its content is compared.
+  bool raw_copy = false;
   bool loss() const;
 };
 

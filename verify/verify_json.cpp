@@ -66,6 +66,7 @@ nlohmann::json ToJson(const VerifyResult& r, size_t max) {
   for (const auto& d : r.databases) {
     nlohmann::json dj = {{"path", d.path}, {"integrity_ok", d.integrity_ok}, {"integrity_problems", d.integrity_problems},
                          {"matches_recorded_image", d.content_matches}, {"loss", d.loss()}};
+    if (d.raw_copy) dj["raw_copy"] = true;
     if (!d.live_path.empty()) {
       dj["live_path"] = d.live_path;
       dj["live_unchanged_since_snapshot"] = d.live_unchanged_since;

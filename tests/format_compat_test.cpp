@@ -1,0 +1,150 @@
+// Old formats keep reading (docs/FORMAT.md, STYLE.md practice 10): tests/data/repo-v1 is a
+// repository written by format version 1 (see tests/data/repo-v1.md). This build must list it,
+// restore it bit for bit, check it, and back up into (a copy of) it.
+#include <gtest/gtest.h>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "storage/entry_table.h"
+#include "storage/snapshot.h"
+#include "test_util.h"
+
+namespace mv::testing {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+const std::string kFixture = std::string(MAILVAULT_SOURCE_DIR) + "/tests/data/repo-v1";
+const std::string kFirst = "4f72aec8", kSecond = "c84e6254";
+
+// "./mail/..." -> sha256, as in tests/data/repo-v1.sha256.
+std::map<std::string, std::string> ExpectedDigests() {
+  std::ifstream in(std::string(MAILVAULT_SOURCE_DIR) + "/tests/data/repo-v1.sha256");
+  std::map<std::string, std::string> m;
+  std::string line;
+  while (std::getline(in, line)) {
+    auto sp = line.find("  ");
+    if (sp != std::string::npos) m[line.substr(sp + 2)] = line.substr(0, sp);
+  }
+  return m;
+}
+
+// sha256 of every expected file below `dir` (by the same relative names).
+std::map<std::string, std::string> Digests(const std::string& dir, const std::map<std::string, std::string>& want) {
+  std::map<std::string, std::string> got;
+  for (const auto& [rel, _] : want) {
+    RunResult r = Shell("cd '" + dir + "' && sha256sum '" + rel + "'");
+    if (r.exit_code == 0) got[rel] = r.out.substr(0, 64);
+  }
+  return got;
+}
+
+std::vector<std::string> Users(const std::string& db) {
+  SQLite::Database d(db, SQLite::OPEN_READONLY);
+  SQLite::Statement q(d, "SELECT email FROM user ORDER BY email");
+  std::vector<std::string> v;
+  while (q.executeStep()) v.push_back(q.getColumn(0).getString());
+  return v;
+}
+
+void ExpectRestoresFixtureContent(const std::string& repo, const std::string& snap) {
+  TempDir out("mvcompat-out");
+  RunResult r = RunMailvault({"restore", "--repo", repo, "--snapshot", snap, "--target", out.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  auto want = ExpectedDigests();
+  ASSERT_EQ(want.size(), 5u);
+  EXPECT_EQ(Digests(out.path(), want), want);
+  EXPECT_EQ(Users(out / "data/main.db"), std::vector<std::string>{"alice@example.org"});
+  struct stat st;
+  ASSERT_EQ(::lstat((out / "mail/alice@example.org/link-to-cur").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  ASSERT_EQ(::stat((out / "mail/alice@example.org/cur/1700000000.M1P1.host:2,S").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1796032800) << "mtime 2026-11-30 10:00:00 UTC, as recorded";
+}
+
+TEST(FormatCompat, Version1RepositoryListsBothSnapshots) {
+  RunResult r = RunMailvault({"snapshots", "--repo", kFixture, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = Json(r);
+  ASSERT_EQ(j.size(), 2u) << r.out;
+  EXPECT_EQ(j[0]["short_id"], kFirst);
+  EXPECT_EQ(j[1]["short_id"], kSecond);
+  EXPECT_EQ(j[1]["parent"].get<std::string>().substr(0, 8), kFirst);
+}
+
+TEST(FormatCompat, Version1RepositoryRestoresBitForBit) { ExpectRestoresFixtureContent(kFixture, "latest"); }
+
+TEST(FormatCompat, Version1RepositoryPassesCheckWithData) {
+  RunResult r = RunMailvault({"check", "--repo", kFixture, "--read-data"});
+  EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+}
+
+TEST(FormatCompat, NewBackupIntoACopyOfAVersion1RepositoryWorks) {
+  TempDir copy("mvcompat-repo"), src("mvcompat-src");
+  stdfs::copy(kFixture, copy / "r", stdfs::copy_options::recursive);
+  WriteFile(src / "mail/alice@example.org/cur/1700000009.M9P1.host:2,S", "Subject: new\n\nhello\n");
+  RunResult b = RunMailvault({"backup", "--repo", copy / "r", "--json", "--source", "mail=" + src / "mail"});
+  ASSERT_EQ(b.exit_code, 0) << b.err << b.out;
+  std::string id = Json(b)["snapshot"];
+  auto snaps = Json(RunMailvault({"snapshots", "--repo", copy / "r", "--json"}));
+  EXPECT_EQ(snaps.size(), 3u);
+  TempDir out("mvcompat-out");
+  ASSERT_EQ(RunMailvault({"restore", "--repo", copy / "r", "--snapshot", id, "--target", out.path()}).exit_code, 0);
+  EXPECT_EQ(ReadFile(out / "mail/alice@example.org/cur/1700000009.M9P1.host:2,S"), "Subject: new\n\nhello\n");
+  ExpectRestoresFixtureContent(copy / "r", kSecond);   // the old snapshots still restore from the copy
+  RunResult c = RunMailvault({"check", "--repo", copy / "r", "--read-data"});
+  EXPECT_EQ(c.exit_code, 0) << c.err << c.out;
+}
+
+// Version 2 fields (docs/FORMAT.md §7) survive encoding; the compact table used for change
+// detection skips them and still reads every following record.
+TEST(FormatCompat, Version2FieldsRoundTripAndTheEntryTableSkipsThem) {
+  using namespace mv::storage;
+  Snapshot snap;
+  snap.meta.id = std::string(32, 'a');
+  auto file = [](std::string path, uint32_t flags) {
+    FileEntry f;
+    f.path = std::move(path);
+    f.flags = flags;
+    f.size = 3;
+    f.content.bytes[0] = 7;
+    f.blobs = {f.content};
+    return f;
+  };
+  FileEntry dir;
+  dir.path = "m";
+  dir.type = FileType::kDirectory;
+  dir.xattrs = {{"system.posix_acl_default", std::string("\x02\0\0\0", 4)}};
+  snap.files.push_back(dir);
+  snap.files.push_back(file("m/a", kFlagSqliteRaw | kFlagChangedWhileRead));
+  snap.files.back().xattrs = {{"user.x", std::string("v\0w", 3)}, {"user.empty", ""}};
+  snap.files.push_back(file("m/b", kFlagHardLink));
+  snap.files.back().link_target = "m/a";
+  snap.files.push_back(file("m/c", 0));
+  std::string data = EncodeSnapshot(snap);
+  EXPECT_EQ(data.substr(0, 8), std::string("MVSNAPS\x02", 8));
+  auto back = DecodeSnapshot(data, "mem");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->files.size(), 4u);
+  EXPECT_EQ(back->files[0].xattrs, dir.xattrs);
+  EXPECT_EQ(back->files[0].flags, kFlagXattrs);
+  EXPECT_EQ(back->files[1].xattrs, snap.files[1].xattrs);
+  EXPECT_EQ(back->files[1].flags, kFlagSqliteRaw | kFlagChangedWhileRead | kFlagXattrs);
+  EXPECT_EQ(back->files[2].link_target, "m/a");
+  EXPECT_EQ(back->files[2].flags, kFlagHardLink);
+  EXPECT_EQ(back->files[2].blobs, snap.files[2].blobs) << "a hard link keeps its blobs";
+  EXPECT_EQ(back->files[3].flags, 0u);
+  auto table = EntryTable::Decode(data, "mem");
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  ASSERT_EQ(table->size(), 4u);
+  EXPECT_EQ(table->path(table->row(3)), "m/c");
+  EXPECT_EQ(table->row(1).flags, kFlagSqliteRaw | kFlagChangedWhileRead | kFlagXattrs);
+}
+
+}  // namespace
+}  // namespace mv::testing
