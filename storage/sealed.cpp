@@ -102,7 +102,7 @@ Result<Sealed> Unseal(std::string_view data, std::string_view magic, const std::
       return Status::Corruption("not a mailvault file of the expected kind (bad magic)", path);
     if (data.size() >= m && !VersionAccepted(data[m - 1], magic, oldest_version))
       return Status::Unsupported("written by a different format version (" +
-                                 std::to_string(static_cast<int>(data[m - 1])) +
+                                 std::to_string(static_cast<uint8_t>(data[m - 1])) +
                                  "); use the mailvault release that wrote it", path);
     return Status::Corruption("file is truncated (" + std::to_string(data.size()) + " bytes)", path);
   }
