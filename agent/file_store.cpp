@@ -68,7 +68,7 @@ Status FileStore::Put(int worker, const storage::BlobId& id, const char* data, s
 }
 
 Status FileStore::StoreStream(int worker, int fd, const std::string& path, storage::FileEntry* e,
-                              std::string* read_error) {
+                              std::string* read_error, uint64_t limit) {
   const auto& chunker = repo_.chunker();
   const size_t max = chunker.params().max_size;
   // Most files are small messages: a buffer sized to the file, kept per thread, grown to the
@@ -104,6 +104,7 @@ Status FileStore::StoreStream(int worker, int fd, const std::string& path, stora
       if (n == 0) eof = true;
       have += static_cast<size_t>(n);
       total += static_cast<uint64_t>(n);
+      if (total >= limit) eof = true;   // what was read so far is stored; the caller sees the change
     }
     if (have == 0) break;
     // Files up to the threshold are one blob.
@@ -183,6 +184,9 @@ FileOutcome FileStore::StoreSqlite(int worker, int src_fd, const std::string& ho
 FileOutcome FileStore::Store(int worker, int root_fd, const std::string& host_path, const std::string& rel,
                              storage::FileEntry* e) {
   FileOutcome out;
+  // A file is read up to twice its size at the walk plus 64 MiB: one that grows faster than
+  // that is stored as last read (below), never followed for ever.
+  const uint64_t read_limit = e->size + std::max<uint64_t>(e->size, 64u << 20);
   for (int attempt = 0;; attempt++) {
     // O_NONBLOCK: a file replaced by a fifo since the walk must not hang the backup.
     int fd = storage::fs::OpenBeneath(root_fd, rel, O_RDONLY | O_NOATIME | O_NONBLOCK);
@@ -218,7 +222,7 @@ FileOutcome FileStore::Store(int worker, int root_fd, const std::string& host_pa
       return out;
     }
     std::string read_error;
-    out.fatal = StoreStream(worker, fd, host_path, e, &read_error);
+    out.fatal = StoreStream(worker, fd, host_path, e, &read_error, read_limit);
     ::fstat(fd, &post);
     ::close(fd);
     if (!out.fatal.ok()) return out;

@@ -36,10 +36,11 @@ class FileStore {
   uint64_t sqlite_databases() const { return sqlite_; }
 
  private:
-  // Reads fd to EOF into blobs. Returns a non-ok Status only for repository failures; read
-  // errors go to *read_error.
+  // Reads fd to EOF, or to at most `limit` bytes (a file growing faster than it is read must not
+  // keep the backup reading forever), into blobs. Returns a non-ok Status only for repository
+  // failures; read errors go to *read_error.
   Status StoreStream(int worker, int fd, const std::string& path, storage::FileEntry* e,
-                     std::string* read_error);
+                     std::string* read_error, uint64_t limit = UINT64_MAX);
   Status Put(int worker, const storage::BlobId& id, const char* data, size_t len);
   // `fd` is the open database file, read raw when the online backup API cannot open it.
   FileOutcome StoreSqlite(int worker, int fd, const std::string& host_path, storage::FileEntry* e);

@@ -155,6 +155,39 @@ TEST_F(BackupRecords, FileGrowingWhileReadIsStoredAsLastReadWithItsRealMtime) {
   EXPECT_EQ(Ls("mail/grow.log")[0]["size"].get<uint64_t>(), stdfs::file_size(log));
 }
 
+// A file appended to faster than it can be read (a runaway log) must not keep the backup reading
+// for ever: each read stops at twice the file's size at the walk plus 64 MiB, and what was read is
+// stored as last read. (The writer stops at 1 GiB so that the test ends, and fills no disk, even
+// when the backup does not.)
+TEST_F(BackupRecords, FileGrowingFasterThanItIsReadDoesNotKeepTheBackupReading) {
+  std::string log = vol_ / "mail/runaway.log";
+  WriteFile(log, std::string(32u << 20, 'x'));
+  std::atomic<bool> stop{false};
+  std::thread appender([&] {
+    int fd = ::open(log.c_str(), O_WRONLY | O_APPEND);
+    std::string block(1u << 20, 'y');
+    for (uint64_t written = 0; !stop && written < (1ull << 30); written += block.size())
+      if (::write(fd, block.data(), block.size()) < 0) break;
+    ::close(fd);
+  });
+  RunResult b = Backup("mail=" + vol_ / "mail");
+  stop = true;
+  appender.join();
+  ASSERT_EQ(b.exit_code, 0) << b.err << b.out;
+  auto ls = Ls("mail/runaway.log");
+  ASSERT_EQ(ls.size(), 1u);
+  uint64_t size = ls[0]["size"];
+  EXPECT_GE(size, 32u << 20);
+  // The writer stops at 32 MiB + 1 GiB: a backup that followed the file would store about that.
+  EXPECT_LT(size, 1ull << 30) << "the backup kept reading the growing file";
+  auto warnings = Reports(Json(b), "warnings");
+  ASSERT_EQ(warnings.count(log), 1u) << b.out;
+  EXPECT_NE(warnings[log].find("stored as last read"), std::string::npos) << warnings[log];
+  std::filesystem::remove(log);   // 1 GiB: give the space back before the restore
+  ASSERT_EQ(RestoreLatest().exit_code, 0);
+  EXPECT_EQ(stdfs::file_size(out_ / "mail/runaway.log"), size);
+}
+
 std::string SqliteGarbage() {
   std::string s("SQLite format 3\0", 16);
   for (int i = 0; i < 2000; i++) s += static_cast<char>((i * 7919) % 251);
