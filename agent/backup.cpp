@@ -358,7 +358,13 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
                           {"blobs_new", result.stats.blobs_new}, {"seconds", result.stats.seconds},
                           {"sqlite_databases", result.stats.sqlite_databases},
                           {"skipped", walk.skipped.size()}, {"warnings", result.warnings.size()}};
-  m.stats_json = stats.dump();
+  // What the snapshot lacks, so that verify and ls can say it later (FORMAT.md §7: stats.problems).
+  // Capped: the header is read by every listing.
+  constexpr size_t kMaxRecordedProblems = 1000;
+  stats["problems"] = nlohmann::json::array();
+  for (size_t i = 0; i < result.problems.size() && i < kMaxRecordedProblems; i++)
+    stats["problems"].push_back({{"path", result.problems[i].path}, {"message", result.problems[i].message}});
+  m.stats_json = stats.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   MV_RETURN_IF_ERROR(repo.CommitSnapshot(snap));
   result.snapshot_id = m.id;
   result.skipped = std::move(walk.skipped);

@@ -203,6 +203,9 @@ TEST_F(VerifyPartial, PartialSnapshotIsCalledPartialNotComplete) {
   EXPECT_EQ(h.out.find("complete and consistent"), std::string::npos) << h.out;
   EXPECT_NE(h.out.find("RESULT: PARTIAL"), std::string::npos) << h.out;
   EXPECT_NE(h.out.find("2 file(s) could not be read at backup time"), std::string::npos) << h.out;
+  // What the snapshot lacks is listed by path (the backup records it).
+  EXPECT_NE(h.out.find(secret_), std::string::npos) << h.out;
+  EXPECT_NE(h.out.find(vol_ / "dkim/other.key"), std::string::npos) << h.out;
 
   RunResult v = Verify({"--against", "snapshot"});
   EXPECT_EQ(v.exit_code, 3);
@@ -210,6 +213,7 @@ TEST_F(VerifyPartial, PartialSnapshotIsCalledPartialNotComplete) {
   EXPECT_FALSE(j["ok"].get<bool>());
   EXPECT_TRUE(j["partial"].get<bool>());
   EXPECT_EQ(j["unreadable_at_backup"], 2);
+  ASSERT_EQ(j["unreadable_paths"].size(), 2u) << v.out;
   EXPECT_TRUE(j["errors"].empty()) << "nothing restored badly: " << j["errors"].dump(1);
 }
 
