@@ -10,8 +10,9 @@ BUILD_PKGS=(build-essential cmake pkg-config libarchive-dev libzstd-dev libsqlit
   libyaml-cpp-dev libcurl4-openssl-dev zstd sqlite3 tar)
 # dovecot's doveadm reads restored Maildirs in the tests; docker.io, debootstrap and busybox-static
 # run the real-swarm end-to-end test (tests/e2e installs them itself too); node_exporter checks
-# that the Prometheus textfile of `mailvault report` is accepted.
-TEST_PKGS=(dovecot-core dovecot-imapd docker.io debootstrap busybox-static prometheus-node-exporter curl haproxy)
+# that the Prometheus textfile of `mailvault report` is accepted; acl (setfacl) sets the ACLs that the
+# backup must keep.
+TEST_PKGS=(dovecot-core dovecot-imapd docker.io debootstrap busybox-static prometheus-node-exporter curl haproxy acl)
 
 want=("${BUILD_PKGS[@]}")
 [[ "${1:-}" == "--test" ]] && want+=("${TEST_PKGS[@]}")
