@@ -158,7 +158,7 @@ Result<RestoreResult> RunRestore(storage::Repository& repo, const RestoreOptions
   LinkHardLinks(plan, [&](size_t i) { return !state[i].failed && state[i].remaining == 0; }, &result);
   if (opts.exact) RemoveExtras(plan, opts, &result);
   FinishDirsAndLinks(plan, opts, &result);
-  SyncRoots(plan);
+  if (opts.sync) SyncRoots(plan);
   FinishPlanReport(plan, &result, opts);
   result.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;

@@ -29,6 +29,9 @@ struct RestoreOptions {
   bool exact = false;
   bool numeric_owner = true;             // chown to the recorded uid/gid when running as root
   int threads = 0;
+  // Flush the restored filesystems (syncfs) before reporting success. Off only for restores
+  // that are read once and thrown away (verify's scratch tree): a crash there loses nothing.
+  bool sync = true;
 };
 
 struct RestoreStats {

@@ -59,6 +59,7 @@ Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& o
   ro.snapshot = opts.snapshot;
   ro.target = run.scratch;
   ro.threads = opts.threads;
+  ro.sync = false;   // a scratch tree, read once and removed: no need to wait for the disk
   auto restored = RunRestore(repo, ro);
   if (!restored.ok()) {
     cleanup();
