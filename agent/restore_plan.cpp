@@ -511,12 +511,8 @@ void RemoveTree(int dirfd, const std::string& name) {
     ::unlinkat(dirfd, name.c_str(), 0);
     return;
   }
-  DIR* d = ::fdopendir(fd);
-  std::vector<std::string> kids;
-  while (struct dirent* de = ::readdir(d))
-    if (std::strcmp(de->d_name, ".") && std::strcmp(de->d_name, "..")) kids.emplace_back(de->d_name);
-  for (const auto& k : kids) RemoveTree(::dirfd(d), k);
-  ::closedir(d);
+  (void)fs::RemoveBelow(fd, name);   // what stays is found by the caller's listing of removals
+  ::close(fd);
   ::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR);
 }
 

@@ -209,8 +209,6 @@ Status RemoveFile(const std::string& path) {
   return Status::Ok();
 }
 
-namespace {
-
 // Empties the directory `dfd`; `where` names it in errors. Closes nothing it did not open.
 Status RemoveBelow(int dfd, const std::string& where) {
   int lfd = ::openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -241,7 +239,6 @@ Status RemoveBelow(int dfd, const std::string& where) {
   return first;
 }
 
-}  // namespace
 
 Status RemoveTree(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -28,6 +28,8 @@ Status RemoveFile(const std::string& path);
 // unlinkat), so trees deeper than PATH_MAX go too; symlinks are removed, never followed.
 // A missing `path` is not an error. On failure it goes on and returns the first error.
 Status RemoveTree(const std::string& path);
+// Empties the open directory `dfd` the same way; `where` names it in errors.
+Status RemoveBelow(int dfd, const std::string& where);
 // Fills `n` bytes from the kernel's CSPRNG.
 std::string RandomBytes(size_t n);
 std::string RandomHex(size_t nbytes);

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "child_process.h"
+#include "storage/fs.h"
 #include "test_util.h"
 
 namespace mv::testing {
@@ -126,22 +127,6 @@ void ListAt(int dfd, const std::string& prefix, std::map<std::string, std::strin
   }
 }
 
-void RemoveAt(int dfd) {
-  DIR* d = ::fdopendir(::openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  std::vector<std::string> names;
-  while (dirent* e = ::readdir(d))
-    if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) names.emplace_back(e->d_name);
-  ::closedir(d);
-  for (const auto& n : names) {
-    int fd = ::openat(dfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) {
-      RemoveAt(fd);
-      ::close(fd);
-    }
-    ::unlinkat(dfd, n.c_str(), fd >= 0 ? AT_REMOVEDIR : 0);
-  }
-}
-
 std::map<std::string, std::string> ListDeep(const std::string& dir) {
   std::map<std::string, std::string> out;
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -154,11 +139,7 @@ std::map<std::string, std::string> ListDeep(const std::string& dir) {
 struct DeepCleanup {
   std::vector<std::string> dirs;
   ~DeepCleanup() {
-    for (const auto& d : dirs) {
-      int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (fd >= 0) RemoveAt(fd);
-      ::close(fd);
-    }
+    for (const auto& d : dirs) (void)storage::fs::RemoveTree(d);
   }
 };
 

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "child_process.h"
+#include "storage/fs.h"
 #include "verify/snapshot_verify.h"
 #include "verify_fixture.h"
 
@@ -19,31 +20,8 @@ namespace {
 namespace stdfs = std::filesystem;
 constexpr int kNobody = 65534;
 
-// Removes everything below `dfd` by directory file descriptors (std::filesystem::remove_all
-// names whole paths, which fails beyond PATH_MAX).
-void RemoveBelow(int dfd) {
-  DIR* d = ::fdopendir(::openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!d) return;
-  std::vector<std::string> names;
-  while (dirent* e = ::readdir(d))
-    if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) names.emplace_back(e->d_name);
-  ::closedir(d);
-  for (const auto& n : names) {
-    int fd = ::openat(dfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) {
-      RemoveBelow(fd);
-      ::close(fd);
-    }
-    ::unlinkat(dfd, n.c_str(), fd >= 0 ? AT_REMOVEDIR : 0);
-  }
-}
-
-void RemoveDeep(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  RemoveBelow(fd);
-  ::close(fd);
-}
+// std::filesystem::remove_all names whole paths, which fails beyond PATH_MAX.
+void RemoveDeep(const std::string& dir) { (void)storage::fs::RemoveTree(dir); }
 
 // Creates `levels` nested directories of 200-byte names below `dir` (which exists); returns the
 // relative path made ("" + "/name" per level) and leaves an fd of the deepest one in *fd.
