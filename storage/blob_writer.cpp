@@ -5,13 +5,17 @@
 
 namespace mv::storage {
 
-BlobWriter::BlobWriter(const Repository& repo, BlobWriterOptions opts)
-    : repo_(repo), opts_(opts), open_(static_cast<size_t>(std::max(1, opts.workers))) {}
+BlobWriter::BlobWriter(const Repository& repo, const BlobReader& existing, BlobWriterOptions opts)
+    : repo_(repo), existing_(existing), opts_(opts), open_(static_cast<size_t>(std::max(1, opts.workers))) {}
 
 BlobWriter::~BlobWriter() = default;   // unfinished packs are removed by their writers
 
+const KeyedHasher& BlobWriter::hasher() const { return repo_.hasher(); }
+const Chunker& BlobWriter::chunker() const { return repo_.chunker(); }
+std::string BlobWriter::ScratchDir() const { return repo_.TmpDir(); }
+
 Result<bool> BlobWriter::Put(int worker, const BlobId& id, const void* data, size_t len) {
-  if (repo_.index().Has(id)) return false;
+  if (existing_.Has(id)) return false;
   {
     std::lock_guard<std::mutex> l(mu_);
     if (!seen_.insert(id).second) return false;

@@ -8,6 +8,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "storage/blob_reader.h"
+#include "storage/blob_sink.h"
 #include "storage/hash.h"
 #include "storage/pack.h"
 #include "storage/status.h"
@@ -22,13 +24,18 @@ struct BlobWriterOptions {
   uint64_t pack_target_bytes = 32ull << 20;   // uncompressed tar bytes per pack
 };
 
-class BlobWriter {
+class BlobWriter final : public BlobSink {
  public:
-  BlobWriter(const Repository& repo, BlobWriterOptions opts);
-  ~BlobWriter();
+  // `existing` (from repo.OpenBlobReader()) says which blobs the repository already holds; both
+  // must outlive the writer.
+  BlobWriter(const Repository& repo, const BlobReader& existing, BlobWriterOptions opts);
+  ~BlobWriter() override;
   // Stores the blob unless the repository or this backup already has it. Returns true when it
   // was new. `worker` is in [0, opts.workers).
-  Result<bool> Put(int worker, const BlobId& id, const void* data, size_t len);
+  Result<bool> Put(int worker, const BlobId& id, const void* data, size_t len) override;
+  const KeyedHasher& hasher() const override;
+  const Chunker& chunker() const override;
+  std::string ScratchDir() const override;
   // Finishes every open pack and fsyncs the pack directories. Then packs() is complete.
   Status Finish();
   const std::vector<PackInfo>& packs() const { return packs_; }
@@ -40,6 +47,7 @@ class BlobWriter {
   Status FinishPack(int worker);
 
   const Repository& repo_;
+  const BlobReader& existing_;
   BlobWriterOptions opts_;
   std::vector<std::unique_ptr<PackWriter>> open_;
   std::mutex mu_;                                      // guards seen_, packs_, dirs_

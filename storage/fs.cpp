@@ -11,6 +11,7 @@
 #include <cerrno>
 
 #include "storage/hash.h"
+#include "storage/layout.h"
 
 namespace mv::storage::fs {
 
@@ -139,7 +140,7 @@ Status RenameDurable(const std::string& from, const std::string& to) {
 }
 
 Status WriteFileAtomic(const std::string& path, std::string_view data) {
-  std::string tmp = path + ".tmp-" + RandomHex(6);
+  std::string tmp = layout::TempNameFor(path, RandomHex(6));
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return Status::FromErrno(errno, "create", tmp);
   Status st = WriteAll(fd, data.data(), data.size(), tmp);

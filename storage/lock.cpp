@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "storage/fs.h"
+#include "storage/layout.h"
 
 namespace mv::storage {
 namespace {
@@ -154,15 +155,15 @@ RepoLock::~RepoLock() {
 Result<std::unique_ptr<RepoLock>> RepoLock::AcquireExclusive(const std::string& repo_path,
                                                              const std::string& purpose,
                                                              std::string* took_over_stale) {
-  std::string dir = fs::Join(repo_path, "locks");
+  std::string dir = layout::LocksDir(repo_path);
   MV_RETURN_IF_ERROR(fs::MakeDirs(dir));
-  std::string lock = fs::Join(dir, "exclusive");
+  std::string lock = layout::ExclusiveLockFile(repo_path);
   char when[32];
   time_t now = ::time(nullptr);
   std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   nlohmann::json j = {{"host", HostName()}, {"pid", ::getpid()}, {"purpose", purpose}, {"started", when},
                       {"pid_start", ProcessStartTime(::getpid())}};
-  std::string tmp = fs::Join(dir, "new-" + fs::RandomHex(8));
+  std::string tmp = fs::Join(dir, layout::NewLockName(fs::RandomHex(8)));
   MV_RETURN_IF_ERROR(fs::WriteFileAtomic(tmp, j.dump()));
   struct stat mine_st;
   if (::stat(tmp.c_str(), &mine_st) != 0) return Status::FromErrno(errno, "stat", tmp);

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "storage/fs.h"
+#include "storage/layout.h"
 
 namespace mv::storage {
 namespace {
@@ -75,7 +76,7 @@ class LibarchivePackWriter final : public PackWriter {
     fd_ = -1;
     info_.pack_id = hash_.Final();
     info_.file_size = written_;
-    std::string dst = fs::Join(packs_dir, PackRelPath(info_.pack_id).substr(6));
+    std::string dst = fs::Join(packs_dir, layout::PackNameInPacksDir(info_.pack_id));
     MV_RETURN_IF_ERROR(fs::MakeDirs(fs::Dirname(dst)));
     if (::rename(tmp_path_.c_str(), dst.c_str()) != 0) {
       Status st = Status::FromErrno(errno, "rename pack into place", dst);
@@ -142,10 +143,7 @@ la_ssize_t ReadCb(struct archive*, void* p, const void** out) {
 
 }  // namespace
 
-std::string PackRelPath(const BlobId& pack_id) {
-  std::string hex = pack_id.Hex();
-  return "packs/" + hex.substr(0, 2) + "/" + hex + ".tar.zst";
-}
+std::string PackRelPath(const BlobId& pack_id) { return layout::PackRelPath(pack_id); }
 
 Result<std::unique_ptr<PackWriter>> PackWriter::Create(const std::string& tmp_dir, int level) {
   std::string tmp = fs::Join(tmp_dir, "pack-" + fs::RandomHex(8) + ".tmp");

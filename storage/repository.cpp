@@ -10,12 +10,11 @@
 #include <set>
 
 #include "storage/fs.h"
+#include "storage/layout.h"
 #include "storage/sealed.h"
 
 namespace mv::storage {
 namespace {
-
-const char* kDirs[] = {"packs", "index", "snapshots", "locks", "tmp", "keys"};
 
 // The key fingerprint recorded in config (§1, §3): the keyed hash of a fixed label. It tells
 // whether keys/default is this repository's key without revealing anything about the secret that
@@ -27,7 +26,7 @@ std::string KeyId(const KeyedHasher& h) {
 
 // Reads the secret from keys/default (§3); every error names that file.
 Result<std::string> ReadSecret(const std::string& repo) {
-  std::string key_path = fs::Join(repo, "keys/default");
+  std::string key_path = layout::KeyFile(repo);
   auto text = fs::ReadFile(key_path);
   if (!text.ok()) {
     if (text.status().code() == Code::kNotFound)
@@ -49,12 +48,10 @@ Result<std::string> ReadSecret(const std::string& repo) {
   return secret;
 }
 
-bool IsTempName(const std::string& n) { return n.find(".tmp-") != std::string::npos; }
-
 }  // namespace
 
 Status Repository::Init(const std::string& path) {
-  if (fs::Exists(fs::Join(path, "config")))
+  if (fs::Exists(layout::ConfigFile(path)))
     return Status::Invalid("a repository already exists here; use it as it is", path);
   if (fs::Exists(path)) {
     MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(path));
@@ -62,11 +59,11 @@ Status Repository::Init(const std::string& path) {
       return Status::Invalid("directory is not empty; give a new or empty directory", path);
   }
   MV_RETURN_IF_ERROR(fs::MakeDirs(path, 0700));
-  for (const char* d : kDirs) MV_RETURN_IF_ERROR(fs::MakeDirs(fs::Join(path, d), 0700));
+  for (const char* d : layout::kTopDirs) MV_RETURN_IF_ERROR(fs::MakeDirs(fs::Join(path, d), 0700));
   std::string secret = fs::RandomBytes(kSecretSize);
   nlohmann::json key = {{"kdf", "none"}, {"encrypted", false},
                         {"hash", "xxh3-128-keyed"}, {"secret", ToHex(secret.data(), secret.size())}};
-  MV_RETURN_IF_ERROR(fs::WriteFileAtomic(fs::Join(path, "keys/default"), key.dump(2) + "\n"));
+  MV_RETURN_IF_ERROR(fs::WriteFileAtomic(layout::KeyFile(path), key.dump(2) + "\n"));
   ChunkerParams cp;
   nlohmann::json config = {
       {"format", "mailvault"}, {"version", kFormatVersion}, {"id", fs::RandomHex(16)},
@@ -75,11 +72,11 @@ Status Repository::Init(const std::string& path) {
       {"chunker", {{"algorithm", "fastcdc-gear"}, {"min", cp.min_size}, {"avg", cp.avg_size},
                    {"max", cp.max_size}, {"threshold", cp.file_threshold}}}};
   // config last: its presence is what makes the directory a repository.
-  return fs::WriteFileAtomic(fs::Join(path, "config"), config.dump(2) + "\n");
+  return fs::WriteFileAtomic(layout::ConfigFile(path), config.dump(2) + "\n");
 }
 
 Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path) {
-  std::string cfg_path = fs::Join(path, "config");
+  std::string cfg_path = layout::ConfigFile(path);
   auto cfg = fs::ReadFile(cfg_path);
   if (!cfg.ok()) {
     if (cfg.status().code() == Code::kNotFound)
@@ -119,13 +116,13 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path) {
     return Status::Corruption("keys/default does not belong to this repository (key fingerprint " +
                               KeyId(repo->hasher_) + ", config expects " + key_id +
                               "): restore the repository's own keys/default from your backup of it",
-                              fs::Join(path, "keys/default"));
+                              layout::KeyFile(path));
   return repo;
 }
 
-std::string Repository::PackPath(const BlobId& pack) const { return fs::Join(path_, PackRelPath(pack)); }
-std::string Repository::TmpDir() const { return fs::Join(path_, "tmp"); }
-std::string Repository::PacksDir() const { return fs::Join(path_, "packs"); }
+std::string Repository::PackPath(const BlobId& pack) const { return layout::PackFile(path_, pack); }
+std::string Repository::TmpDir() const { return layout::TmpDir(path_); }
+std::string Repository::PacksDir() const { return layout::PacksDir(path_); }
 
 void Repository::CleanTmp() const {
   // Empty directories do not survive every copy (git, object stores): tmp/ is made again.
@@ -137,11 +134,11 @@ void Repository::CleanTmp() const {
 
 Status Repository::LoadIndex() {
   if (index_loaded_) return Status::Ok();
-  std::string dir = fs::Join(path_, "index");
+  std::string dir = layout::IndexDir(path_);
   MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(dir));
   std::sort(names.begin(), names.end());
   for (const auto& n : names) {
-    if (IsTempName(n)) continue;
+    if (layout::IsTempName(n)) continue;
     std::string p = fs::Join(dir, n);
     auto data = fs::ReadFile(p);
     auto packs = data.ok() ? DecodeIndexFile(*data, p) : Result<std::vector<PackInfo>>(data.status());
@@ -182,9 +179,7 @@ Result<std::vector<BlobId>> Repository::ListPackFiles() const {
     MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(fs::Join(PacksDir(), sd)));
     for (const auto& n : names) {
       BlobId id;
-      if (n.size() == 32 + 8 && n.compare(32, 8, ".tar.zst") == 0 &&
-          BlobId::FromHex(std::string_view(n).substr(0, 32), &id))
-        out.push_back(id);
+      if (layout::ParsePackName(n, &id)) out.push_back(id);
     }
   }
   return out;
@@ -194,7 +189,7 @@ Status Repository::WriteIndex(const std::vector<PackInfo>& packs) {
   if (packs.empty()) return Status::Ok();
   for (const auto& p : packs) index_.AddPack(p);
   std::string name = fs::RandomHex(16);
-  return fs::WriteFileAtomic(fs::Join(path_, "index/" + name), EncodeIndexFile(packs));
+  return fs::WriteFileAtomic(layout::IndexFile(path_, name), EncodeIndexFile(packs));
 }
 
 Result<AdoptResult> Repository::AdoptOrphanPacks() {
@@ -207,7 +202,7 @@ Result<AdoptResult> Repository::AdoptOrphanPacks() {
 }
 
 Result<IndexRebuild> Repository::RebuildIndex(bool dry_run) {
-  std::string dir = fs::Join(path_, "index");
+  std::string dir = layout::IndexDir(path_);
   MV_ASSIGN_OR_RETURN(auto old_names, fs::ListDir(dir));
   std::sort(old_names.begin(), old_names.end());
   MV_ASSIGN_OR_RETURN(auto files, ListPackFiles());
@@ -258,12 +253,12 @@ Result<IndexRebuild> Repository::RebuildIndex(bool dry_run) {
 }
 
 Result<std::vector<SnapshotMeta>> Repository::ListSnapshots(std::vector<DamagedFile>* damaged) const {
-  std::string dir = fs::Join(path_, "snapshots");
+  std::string dir = layout::SnapshotsDir(path_);
   MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(dir));
   std::sort(names.begin(), names.end());
   std::vector<SnapshotMeta> out;
   for (const auto& n : names) {
-    if (n.size() != 32) continue;   // skips temp files of an interrupted commit
+    if (!layout::IsSnapshotName(n)) continue;   // skips temp files of an interrupted commit
     std::string p = fs::Join(dir, n);
     auto header = ReadSealedHeader(p, SnapshotMagic(), SnapshotOldestVersion());
     auto m = header.ok() ? DecodeSnapshotHeader(*header, p) : Result<SnapshotMeta>(header.status());
@@ -288,7 +283,7 @@ Result<std::string> Repository::ResolveSnapshot(const std::string& ref) const {
   if (ref == "latest") {
     if (snaps.empty())
       return Status::Corruption("no readable snapshot: all " + std::to_string(damaged.size()) +
-                                " manifest(s) are damaged; run `mailvault check`", fs::Join(path_, "snapshots"));
+                                " manifest(s) are damaged; run `mailvault check`", layout::SnapshotsDir(path_));
     return snaps.back().id;
   }
   if (ref.size() < 4)
@@ -320,7 +315,7 @@ Status DamagedManifest(const Status& st, const std::string& path) {
 }  // namespace
 
 Result<Snapshot> Repository::LoadSnapshot(const std::string& id) const {
-  std::string p = fs::Join(path_, "snapshots/" + id);
+  std::string p = layout::SnapshotFile(path_, id);
   MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(p));
   auto snap = DecodeSnapshot(data, p);
   if (!snap.ok()) return DamagedManifest(snap.status(), p);
@@ -328,7 +323,7 @@ Result<Snapshot> Repository::LoadSnapshot(const std::string& id) const {
 }
 
 Result<EntryTable> Repository::LoadEntryTable(const std::string& id) const {
-  std::string p = fs::Join(path_, "snapshots/" + id);
+  std::string p = layout::SnapshotFile(path_, id);
   MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(p));
   auto table = EntryTable::Decode(data, p);
   if (!table.ok()) return DamagedManifest(table.status(), p);
@@ -337,12 +332,53 @@ Result<EntryTable> Repository::LoadEntryTable(const std::string& id) const {
 
 Status Repository::CommitSnapshot(Snapshot& snap) {
   if (snap.meta.id.empty()) snap.meta.id = fs::RandomHex(16);
-  return fs::WriteFileAtomic(fs::Join(path_, "snapshots/" + snap.meta.id), EncodeSnapshot(snap));
+  return fs::WriteFileAtomic(layout::SnapshotFile(path_, snap.meta.id), EncodeSnapshot(snap));
 }
 
-Result<std::string> Repository::ReadBlob(const BlobId& id) const {
-  auto loc = index_.Find(id);
-  if (!loc) return Status::NotFound("blob " + id.Hex() + " is not in the index", path_);
+// The BlobReader OpenBlobReader returns: lookups in index_, which LoadIndex has filled.
+class IndexedBlobReader final : public BlobReader {
+ public:
+  explicit IndexedBlobReader(const Repository& repo) : repo_(repo) {}
+  const KeyedHasher& hasher() const override { return repo_.hasher_; }
+  std::optional<BlobLocation> Find(const BlobId& id) const override { return repo_.index_.Find(id); }
+  bool index_damaged() const override { return !repo_.damaged_index_.empty(); }
+  std::string PackPath(const BlobId& pack) const override { return repo_.PackPath(pack); }
+  Status ReadPackBlobs(const BlobId& pack, const WantFn& want, const VisitFn& visit) const override;
+  Result<std::string> ReadBlob(const BlobId& id) const override;
+  Result<Snapshot> LoadSnapshot(const std::string& id) const override { return repo_.LoadSnapshot(id); }
+  Result<std::vector<std::string>> SnapshotIds() const override;
+
+ private:
+  const Repository& repo_;
+};
+
+Result<std::unique_ptr<BlobReader>> Repository::OpenBlobReader() {
+  MV_RETURN_IF_ERROR(LoadIndex());
+  return std::unique_ptr<BlobReader>(std::make_unique<IndexedBlobReader>(*this));
+}
+
+Status IndexedBlobReader::ReadPackBlobs(const BlobId& pack, const WantFn& want, const VisitFn& visit) const {
+  return ReadPack(
+      PackPath(pack), pack, {.verify_pack_hash = false},   // each blob is hashed instead
+      [&](const BlobId& id, uint64_t) { return want(id); },
+      [&](const BlobId& id, std::string_view data) {
+        visit(id, data, repo_.hasher_.Hash(data.data(), data.size()) == id);
+        return true;
+      });
+}
+
+Result<std::vector<std::string>> IndexedBlobReader::SnapshotIds() const {
+  MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(layout::SnapshotsDir(repo_.path())));
+  std::vector<std::string> ids;
+  for (auto& n : names)
+    if (layout::IsSnapshotName(n)) ids.push_back(std::move(n));
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+Result<std::string> IndexedBlobReader::ReadBlob(const BlobId& id) const {
+  auto loc = Find(id);
+  if (!loc) return Status::NotFound("blob " + id.Hex() + " is not in the index", repo_.path());
   std::string out;
   bool found = false;
   Status st = ReadPack(
@@ -355,7 +391,7 @@ Result<std::string> Repository::ReadBlob(const BlobId& id) const {
       });
   MV_RETURN_IF_ERROR(st);
   if (!found) return Status::Corruption("blob " + id.Hex() + " is missing from its pack", PackPath(loc->pack));
-  if (hasher_.Hash(out.data(), out.size()) != id)
+  if (hasher().Hash(out.data(), out.size()) != id)
     return Status::Corruption("blob " + id.Hex() + " does not match its hash", PackPath(loc->pack));
   return out;
 }

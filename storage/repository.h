@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/blob_reader.h"
 #include "storage/chunker.h"
 #include "storage/entry_table.h"
 #include "storage/hash.h"
@@ -48,7 +49,8 @@ class Repository {
  public:
   // Creates an empty repository at `path` (which must not exist or be an empty directory).
   static Status Init(const std::string& path);
-  // Opens and loads the config and key; the index is loaded lazily by LoadIndex().
+  // Opens and loads the config and key; the index is loaded by what needs it (OpenBlobReader,
+  // AdoptOrphanPacks, RebuildIndex).
   static Result<std::unique_ptr<Repository>> Open(const std::string& path);
 
   const std::string& path() const { return path_; }
@@ -56,14 +58,18 @@ class Repository {
   const KeyedHasher& hasher() const { return hasher_; }
   const Chunker& chunker() const { return chunker_; }
 
-  // Index: the union of index/*. Rebuild-free: packs not named by any index file (left by an
-  // interrupted backup) are adopted by AdoptOrphanPacks(). A damaged index file is skipped and
-  // listed in damaged_index_files() (§6: derived data); its packs become orphans, which are then
-  // listed (read-only, in memory) so that reads still find every blob.
-  Status LoadIndex();
+  // Index: the union of index/*, loaded by the first call that needs it. Rebuild-free: packs not
+  // named by any index file (left by an interrupted backup) are adopted by AdoptOrphanPacks(). A
+  // damaged index file is skipped and listed in damaged_index_files() (§6: derived data); its
+  // packs become orphans, which are then listed (read-only, in memory) so that reads still find
+  // every blob.
+  //
+  // Loads the index and returns a reader over it. The reader refers to this
+  // repository, which must outlive it; packs a later WriteIndex or AdoptOrphanPacks indexes are
+  // visible to it.
+  Result<std::unique_ptr<BlobReader>> OpenBlobReader();
+  // Filled when the index is loaded (empty before).
   const std::vector<DamagedFile>& damaged_index_files() const { return damaged_index_; }
-  const Index& index() const { return index_; }
-  Index& mutable_index() { return index_; }
   Result<std::vector<BlobId>> ListPackFiles() const;
   // Lists orphan packs, checks each (its name is the hash of its bytes, §5) and writes one index
   // file adopting the good ones; a file that is not a pack is listed in `rejected`, never adopted.
@@ -95,11 +101,12 @@ class Repository {
   // The commit point (§8 step 3): writes snapshots/<id> atomically. Assigns meta.id if empty.
   Status CommitSnapshot(Snapshot& snap);
 
-  // Reads one blob (decompressing its pack up to it) and checks its hash.
-  Result<std::string> ReadBlob(const BlobId& id) const;
+  // The read side over the index (in repository.cpp): the only code that sees index_.
+  friend class IndexedBlobReader;
 
  private:
   Repository() = default;
+  Status LoadIndex();   // idempotent
   std::string path_;
   std::string id_;
   KeyedHasher hasher_{std::string(kSecretSize, '\0')};

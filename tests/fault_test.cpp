@@ -149,8 +149,15 @@ TEST_F(Fault, IndexEntryPointingToTheWrongPackIsNamed) {
   Backup();
   auto r = OpenRepo();
   auto msg = FirstMessage(Latest(*r));
-  auto home = r->index().Find(msg.blobs[0])->pack;
-  std::vector<storage::PackInfo> packs = r->index().packs();
+  auto blobs = r->OpenBlobReader();
+  ASSERT_TRUE(blobs.ok()) << blobs.status().ToString();
+  auto home = (*blobs)->Find(msg.blobs[0])->pack;
+  std::vector<storage::PackInfo> packs;   // every index file's packs, as written
+  for (const auto& n : stdfs::directory_iterator(repo() + "/index")) {
+    auto part = storage::DecodeIndexFile(ReadFile(n.path()), n.path());
+    ASSERT_TRUE(part.ok()) << part.status().ToString();
+    packs.insert(packs.end(), part->begin(), part->end());
+  }
   ASSERT_GE(packs.size(), 2u);
   storage::PackInfo* from = nullptr;
   storage::PackInfo* to = nullptr;

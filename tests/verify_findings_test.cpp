@@ -344,7 +344,9 @@ TEST(VerifyRestoredDatabase, ImageDeeperThanSqlitePathLimitIsChecked) {
   verify::VerifyOptions o;
   o.restored_root = restored.path();
   o.against_live = false;
-  auto r = verify::VerifyRestored(**repo, snap, o, {});
+  auto blobs = (*repo)->OpenBlobReader();
+  ASSERT_TRUE(blobs.ok()) << blobs.status().ToString();
+  auto r = verify::VerifyRestored(**blobs, snap, o, {});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->databases.size(), 1u);
   EXPECT_TRUE(r->databases[0].integrity_ok) << (r->databases[0].integrity_problems.empty() ? "" : r->databases[0].integrity_problems[0]);

@@ -70,7 +70,6 @@ class VerifyFixture : public ::testing::Test {
   std::unique_ptr<storage::Repository> OpenRepo() {
     auto r = storage::Repository::Open(repo());
     EXPECT_TRUE(r.ok()) << r.status().ToString();
-    EXPECT_TRUE((*r)->LoadIndex().ok());
     return std::move(r).value();
   }
   storage::Snapshot Latest(storage::Repository& r) {
@@ -89,7 +88,10 @@ class VerifyFixture : public ::testing::Test {
     return {};
   }
   std::string PackOf(storage::Repository& r, const storage::BlobId& blob) {
-    auto loc = r.index().Find(blob);
+    auto blobs = r.OpenBlobReader();
+    EXPECT_TRUE(blobs.ok()) << blobs.status().ToString();
+    if (!blobs.ok()) return "";
+    auto loc = (*blobs)->Find(blob);
     EXPECT_TRUE(loc.has_value());
     return r.PackPath(loc->pack);
   }

@@ -12,6 +12,7 @@
 
 #include "storage/fs.h"
 #include "storage/index.h"
+#include "storage/layout.h"
 #include "storage/repository.h"
 #include "storage/snapshot.h"
 #include "verify/tree_scan.h"
@@ -47,9 +48,9 @@ std::vector<std::string> Names(const std::string& dir) {
 }
 
 void LoadIndexFiles(const storage::Repository& repo, State& s) {
-  std::string dir = sfs::Join(repo.path(), "index");
+  std::string dir = storage::layout::IndexDir(repo.path());
   for (const auto& n : Names(dir)) {
-    if (n.find(".tmp-") != std::string::npos) continue;
+    if (storage::layout::IsTempName(n)) continue;
     std::string p = sfs::Join(dir, n);
     s.res.index_files++;
     auto data = sfs::ReadFile(p);
@@ -85,10 +86,10 @@ void CheckSnapshots(const storage::Repository& repo, State& s) {
   for (const auto& [id, pk] : s.packs)
     for (const auto& e : pk.entries) indexed.insert(e.id);
   s.res.blobs = indexed.size();
-  std::string dir = sfs::Join(repo.path(), "snapshots");
+  std::string dir = storage::layout::SnapshotsDir(repo.path());
   std::set<BlobId> unindexed;
   for (const auto& n : Names(dir)) {
-    if (n.size() != 32) continue;
+    if (!storage::layout::IsSnapshotName(n)) continue;
     std::string p = sfs::Join(dir, n);
     s.res.snapshots++;
     auto data = sfs::ReadFile(p);
@@ -166,7 +167,7 @@ size_t CheckResult::errors() const {
 
 Result<CheckResult> CheckRepository(const storage::Repository& repo, const CheckOptions& opts,
                                     const CheckProgressFn& progress) {
-  if (!sfs::Exists(sfs::Join(repo.path(), "config")))
+  if (!sfs::Exists(storage::layout::ConfigFile(repo.path())))
     return Status::NotFound("no repository here", repo.path());
   State s;
   LoadIndexFiles(repo, s);

@@ -17,7 +17,10 @@
 #include "storage/hash.h"
 #include "storage/status.h"
 
-namespace mv::storage { class Repository; }
+namespace mv::storage {
+class BlobReader;
+class Repository;
+}  // namespace mv::storage
 
 namespace mv::verify {
 
@@ -83,6 +86,6 @@ std::vector<Affected> FindBlobUsers(const storage::Repository& repo,
 
 // For each of `blobs`, the snapshots whose files use it (one pass over the manifests).
 std::map<storage::BlobId, std::vector<std::string>> SnapshotsHoldingBlobs(
-    const storage::Repository& repo, const std::vector<storage::BlobId>& blobs);
+    const storage::BlobReader& repo, const std::vector<storage::BlobId>& blobs);
 
 }  // namespace mv::verify

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "storage/fs.h"
+#include "storage/layout.h"
 #include "storage/pack.h"
 #include "storage/repository.h"
 #include "verify/check.h"
@@ -103,12 +104,12 @@ namespace {
 template <class Fn>
 void ForEachUser(const storage::Repository& repo, const std::unordered_map<BlobId, std::vector<size_t>, BlobIdHash>& wanted,
                  Fn fn) {
-  std::string dir = storage::fs::Join(repo.path(), "snapshots");
+  std::string dir = storage::layout::SnapshotsDir(repo.path());
   auto names = storage::fs::ListDir(dir);
   if (!names.ok()) return;
   std::sort(names->begin(), names->end());
   for (const auto& n : *names) {
-    if (n.size() != 32) continue;
+    if (!storage::layout::IsSnapshotName(n)) continue;
     auto snap = repo.LoadSnapshot(n);
     if (!snap.ok()) continue;
     std::map<std::string, std::string> mailbox;   // filled on the first hit only
@@ -158,17 +159,14 @@ std::vector<Affected> FindBlobUsers(const storage::Repository& repo, const std::
   return out;
 }
 
-std::map<BlobId, std::vector<std::string>> SnapshotsHoldingBlobs(const storage::Repository& repo,
+std::map<BlobId, std::vector<std::string>> SnapshotsHoldingBlobs(const storage::BlobReader& repo,
                                                                   const std::vector<BlobId>& blobs) {
   std::unordered_map<BlobId, std::vector<size_t>, BlobIdHash> wanted;
   for (size_t i = 0; i < blobs.size(); i++) wanted[blobs[i]].push_back(i);
   std::map<BlobId, std::vector<std::string>> out;
-  std::string dir = storage::fs::Join(repo.path(), "snapshots");
-  auto names = storage::fs::ListDir(dir);
+  auto names = repo.SnapshotIds();
   if (!names.ok()) return out;
-  std::sort(names->begin(), names->end());
   for (const auto& n : *names) {
-    if (n.size() != 32) continue;
     auto snap = repo.LoadSnapshot(n);
     if (!snap.ok()) continue;
     for (const auto& f : snap->files)

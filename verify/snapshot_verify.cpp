@@ -11,8 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "storage/blob_reader.h"
 #include "storage/fs.h"
-#include "storage/repository.h"
 #include "verify/check.h"
 
 namespace mv::verify {
@@ -36,7 +36,7 @@ std::string LivePath(const VerifyOptions& o, const std::string& snap_path) {
 }
 
 // Every regular file of the manifest must be back with its recorded content.
-void CheckFiles(const storage::Repository& repo, const storage::Snapshot& snap, const std::map<std::string,
+void CheckFiles(const storage::BlobReader& reader, const storage::Snapshot& snap, const std::map<std::string,
                 std::pair<uint64_t, storage::BlobId>>& restored, const std::map<std::string, std::string>& mailbox_of,
                 VerifyResult& r) {
   for (const auto& f : snap.files) {
@@ -58,7 +58,7 @@ void CheckFiles(const storage::Repository& repo, const storage::Snapshot& snap, 
   std::vector<storage::BlobId> blobs;
   for (const auto& d : r.damaged_files)
     if (const FileEntry* e = by_path[d.path]) blobs.insert(blobs.end(), e->blobs.begin(), e->blobs.end());
-  auto holders = SnapshotsHoldingBlobs(repo, blobs);
+  auto holders = SnapshotsHoldingBlobs(reader, blobs);
   for (auto& d : r.damaged_files) {
     std::set<std::string> others;
     if (const FileEntry* e = by_path[d.path])
@@ -215,7 +215,7 @@ std::vector<std::string> UnreadableAtBackup(const storage::SnapshotMeta& meta) {
   return paths;
 }
 
-Result<VerifyResult> VerifyRestored(const storage::Repository& repo, const storage::Snapshot& snap,
+Result<VerifyResult> VerifyRestored(const storage::BlobReader& blobs, const storage::Snapshot& snap,
                                     const VerifyOptions& o, const std::vector<std::string>& restore_problems) {
   VerifyResult r;
   r.snapshot_id = snap.meta.id;
@@ -239,7 +239,7 @@ Result<VerifyResult> VerifyRestored(const storage::Repository& repo, const stora
   // The restored tree, every file hashed.
   ScannedTree restored;
   for (const auto& src : snap.meta.sources) {
-    auto t = ScanTree(src.name, o.restored_root + "/" + src.name, repo.hasher(), {.hash_all_files = true});
+    auto t = ScanTree(src.name, o.restored_root + "/" + src.name, blobs.hasher(), {.hash_all_files = true});
     if (!t.ok() && t.status().code() == Code::kNotFound) {   // nothing of it came back: all lost
       r.restore_problems.push_back(src.name + ": source not restored at all (" + t.status().message() + ")");
       continue;
@@ -254,12 +254,12 @@ Result<VerifyResult> VerifyRestored(const storage::Repository& repo, const stora
     r.recorded_vs_manifest = DiffCensus(snap.meta.census, recorded_inv.census);
     r.recorded_vs_restored = DiffCensus(snap.meta.census, restored.inventory.census);
     r.snapshot_vs_restored = DiffMessages(recorded_inv.messages, restored.inventory.messages);
-    CheckFiles(repo, snap, restored.files, mailbox_of, r);
+    CheckFiles(blobs, snap, restored.files, mailbox_of, r);
   }
   if (o.against_live) {
     for (const auto& [name, path] : o.live) {
       LiveComparison lc{name, path, {}, {}, {}};
-      auto t = ScanTree(name, path, repo.hasher());
+      auto t = ScanTree(name, path, blobs.hasher());
       if (!t.ok()) {
         lc.problems.push_back(t.status().ToString());
       } else {

@@ -19,7 +19,7 @@
 #include "verify/census_diff.h"
 #include "verify/sqlite_diff.h"
 
-namespace mv::storage { class Repository; }
+namespace mv::storage { class BlobReader; }
 
 namespace mv::verify {
 
@@ -110,7 +110,7 @@ std::vector<std::string> UnreadableAtBackup(const storage::SnapshotMeta& meta);
 // Compares the restored tree with the snapshot `snap` (already loaded) and the live sources.
 // `restore_problems` are the restorer's reports, kept as errors. Errors (Status) only for what
 // stops the comparison itself (unreadable restored root).
-Result<VerifyResult> VerifyRestored(const storage::Repository& repo, const storage::Snapshot& snap,
+Result<VerifyResult> VerifyRestored(const storage::BlobReader& blobs, const storage::Snapshot& snap,
                                     const VerifyOptions& opts,
                                     const std::vector<std::string>& restore_problems);
 

@@ -188,6 +188,186 @@ void ResolveHardLinks(std::vector<FileEntry>& files) {
   }
 }
 
+// What the steps of one backup share, from the walk to the manifest.
+struct BackupRun {
+  BackupRun(const BackupOptions& o, const ProgressFn& p, BackupResult& r) : opts(o), progress(p), result(r) {}
+  void Report(const char* phase) const {
+    if (progress) progress({files_done, jobs.size(), bytes_done, bytes_to_read, phase});
+  }
+
+  const BackupOptions& opts;
+  const ProgressFn& progress;
+  BackupResult& result;
+  WalkOutput walk;
+  std::vector<size_t> jobs;         // indexes into walk.entries of the files to read
+  uint64_t bytes_to_read = 0;
+  std::vector<char> dropped;        // per walk entry: 1 when it is left out of the snapshot
+  std::atomic<uint64_t> files_done{0}, bytes_done{0};
+};
+
+// 1. Walk: stat only.
+Status WalkSources(BackupRun& run, const storage::SnapshotMeta* parent_meta) {
+  run.Report("scan");
+  WalkOutput& walk = run.walk;
+  if (parent_meta) {   // avoid growing the vectors by doubling: the tree is about as big as last time
+    size_t n = parent_meta->files + parent_meta->files / 8 + 1024;
+    walk.entries.reserve(n);
+    walk.maildir_message.reserve(n);
+    walk.source.reserve(n);
+  }
+  Status walked;
+  for (size_t i = 0; i < run.opts.sources.size() && walked.ok(); i++)
+    walked = WalkSource(run.opts.sources[i], static_cast<uint16_t>(i), &walk);
+  return walked;
+}
+
+// What loading the index found and did, as notes of the backup.
+void NoteIndexRepairs(const storage::Repository& repo, const storage::AdoptResult& adopted, BackupResult* result) {
+  for (const auto& d : repo.damaged_index_files())
+    result->notes.push_back("index file " + d.path + " is damaged (" + d.reason + "); skipped, its packs were "
+                            "re-listed as orphans. Replace it with `mailvault repair index`");
+  for (const auto& r : adopted.rejected)
+    result->notes.push_back(r.path + " is not a valid pack (" + r.reason + "); not adopted: left in place and "
+                            "ignored (`mailvault check` reports it)");
+  if (adopted.adopted) result->notes.push_back("adopted " + std::to_string(adopted.adopted) +
+                                               " pack(s) not named by any index file (left by an interrupted "
+                                               "backup or a damaged index file)");
+}
+
+// 2. Plan: reuse from the parent, or read (run.jobs).
+void PlanReads(BackupRun& run, const storage::EntryTable* parent) {
+  ParentLookup lookup(parent);
+  BackupStats& stats = run.result.stats;
+  for (size_t i = 0; i < run.walk.entries.size(); i++) {
+    FileEntry& w = run.walk.entries[i];
+    if (w.type == FileType::kDirectory) stats.dirs++;
+    if (w.type == FileType::kSymlink) stats.symlinks++;
+    if (w.type != FileType::kRegular) continue;
+    stats.files++;
+    if (const auto* p = lookup.Reusable(w, run.walk.maildir_message[i])) {
+      auto blobs = lookup.blobs(*p);
+      w.content = p->content;
+      w.blobs.assign(blobs.begin(), blobs.end());
+      w.flags = (w.flags & kWalkFlags) | (p->flags & ~kWalkFlags);
+    } else {
+      run.jobs.push_back(i);
+      run.bytes_to_read += w.size;
+    }
+  }
+}
+
+// 3. Read what changed, in parallel (batches of 8 files); each worker owns one open pack. Fails
+// with the first repository failure (disk full...), after which workers stop taking files.
+Status ReadChanged(BackupRun& run, FileStore& store, int threads) {
+  const auto& sources = run.opts.sources;
+  WalkOutput& walk = run.walk;
+  std::vector<int> root_fds;
+  for (const auto& s : sources) root_fds.push_back(::open(s.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  run.dropped.assign(walk.entries.size(), 0);
+  std::atomic<size_t> next{0};
+  std::mutex mu;   // guards fatal, dropped and the result's lists
+  Status fatal;
+  RunWorkers(
+      threads,
+      [&](int t) {
+        for (;;) {
+          size_t start = next.fetch_add(8);
+          if (start >= run.jobs.size()) return;
+          size_t end = std::min(start + 8, run.jobs.size());
+          for (size_t j = start; j < end; j++) {
+            size_t i = run.jobs[j];
+            FileEntry& w = walk.entries[i];
+            const SourceSpec& src = sources[walk.source[i]];
+            std::string rel(RelPath(w, src.name));
+            FileOutcome out = store.Store(t, root_fds[walk.source[i]], src.path + "/" + rel, rel, &w);
+            run.files_done++;
+            run.bytes_done += w.size;
+            std::lock_guard<std::mutex> l(mu);
+            if (!out.fatal.ok() && fatal.ok()) fatal = out.fatal;
+            if (out.drop) run.dropped[i] = 1;
+            if (!out.problem.empty()) run.result.problems.push_back({src.path + "/" + rel, out.problem});
+            if (!out.warning.empty()) run.result.warnings.push_back({src.path + "/" + rel, out.warning});
+          }
+          std::lock_guard<std::mutex> l(mu);
+          if (!fatal.ok()) return;
+        }
+      },
+      [&] { run.Report("read"); });
+  for (int fd : root_fds)
+    if (fd >= 0) ::close(fd);
+  return fatal;
+}
+
+// 4a. Packs durable, then the index (docs/FORMAT.md §8 steps 1-2).
+Status WritePacksAndIndex(storage::Repository& repo, storage::BlobWriter& writer, const FileStore& store,
+                          BackupStats* stats) {
+  MV_RETURN_IF_ERROR(writer.Finish());
+  MV_RETURN_IF_ERROR(repo.WriteIndex(writer.packs()));
+  stats->files_read = store.files_read();
+  stats->bytes_read = store.bytes_read();
+  stats->blobs_new = store.blobs_new();
+  stats->bytes_new = store.bytes_new();
+  stats->sqlite_databases = store.sqlite_databases();
+  stats->bytes_packed = writer.bytes_packed();
+  writer.Release();   // its bookkeeping is in the index now
+  return Status::Ok();
+}
+
+// The manifest: every walked entry not dropped, hard links resolved, and the header (§7). Moves
+// the entries out of run.walk.
+storage::Snapshot BuildSnapshot(BackupRun& run, const std::string& host, int64_t started, int64_t started_ns) {
+  BackupResult& result = run.result;
+  WalkOutput& walk = run.walk;
+  storage::Snapshot snap;
+  size_t kept = 0;
+  for (size_t i = 0; i < walk.entries.size(); i++)
+    if (!run.dropped[i]) {
+      if (kept != i) walk.entries[kept] = std::move(walk.entries[i]);
+      kept++;
+    }
+  walk.entries.resize(kept);
+  ResolveHardLinks(walk.entries);
+  snap.files = std::move(walk.entries);
+  auto& m = snap.meta;
+  m.time = started;
+  m.time_ns = started_ns;
+  m.host = host;
+  m.parent = result.parent_id;
+  m.tags = run.opts.tags;
+  for (const auto& s : run.opts.sources) m.sources.push_back({s.name, s.path});
+  m.census = mailfiles::CensusOfEntries(snap.files);
+  for (const auto& f : snap.files)
+    if (f.type == FileType::kRegular) {
+      m.files++;
+      m.bytes += f.size;
+    }
+  result.stats.bytes_total = m.bytes;
+  m.bytes_new = result.stats.bytes_new;
+  m.bytes_packed = result.stats.bytes_packed;
+  for (auto& p : walk.problems) result.problems.push_back(std::move(p));
+  if (walk.xattrs_not_kept)
+    result.notes.push_back(std::to_string(walk.xattrs_not_kept) +
+                           " extended attribute(s) not backed up: only user.* and POSIX ACLs are kept "
+                           "(security.* and trusted.* belong to the host; unreadable ones are counted too)");
+  m.problems = result.problems.size();
+  return snap;
+}
+
+// The manifest's "stats" (§7), with what the snapshot lacks so that verify and ls can say it
+// later (stats.problems). Capped: the header is read by every listing.
+std::string StatsJson(const BackupRun& run) {
+  const BackupResult& result = run.result;
+  nlohmann::json stats = {{"files_read", result.stats.files_read}, {"bytes_read", result.stats.bytes_read},
+                          {"blobs_new", result.stats.blobs_new}, {"seconds", result.stats.seconds},
+                          {"sqlite_databases", result.stats.sqlite_databases},
+                          {"skipped", run.walk.skipped.size()}, {"warnings", result.warnings.size()}};
+  constexpr size_t kMaxRecordedProblems = 1000;
+  stats["problems"] = nlohmann::json::array();
+  for (size_t i = 0; i < result.problems.size() && i < kMaxRecordedProblems; i++)
+    stats["problems"].push_back({{"path", result.problems[i].path}, {"message", result.problems[i].message}});
+  return stats.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace
 
 Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& opts,
@@ -212,162 +392,34 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
     MV_ASSIGN_OR_RETURN(adopted, repo.AdoptOrphanPacks());
     return LoadParent(repo, candidates, !opts.parent.empty(), &loader_result);
   });
-  const storage::SnapshotMeta* parent_meta = candidates.empty() ? nullptr : &candidates.front();
-
-  // 1. Walk: stat only.
-  if (progress) progress({0, 0, 0, 0, "scan"});
-  WalkOutput walk;
-  if (parent_meta) {   // avoid growing the vectors by doubling: the tree is about as big as last time
-    size_t n = parent_meta->files + parent_meta->files / 8 + 1024;
-    walk.entries.reserve(n);
-    walk.maildir_message.reserve(n);
-    walk.source.reserve(n);
-  }
-  Status walked;
-  for (size_t i = 0; i < opts.sources.size() && walked.ok(); i++)
-    walked = WalkSource(opts.sources[i], static_cast<uint16_t>(i), &walk);
+  BackupRun run(opts, progress, result);
+  Status walked = WalkSources(run, candidates.empty() ? nullptr : &candidates.front());
   auto loaded = loading.get();
   MV_RETURN_IF_ERROR(walked);
   MV_RETURN_IF_ERROR(loaded.status());
   std::optional<storage::EntryTable> parent = std::move(loaded).value();
   result.parent_id = loader_result.parent_id;
   for (auto& n : loader_result.notes) result.notes.push_back(std::move(n));
-  for (const auto& d : repo.damaged_index_files())
-    result.notes.push_back("index file " + d.path + " is damaged (" + d.reason + "); skipped, its packs were "
-                           "re-listed as orphans. Replace it with `mailvault repair index`");
-  for (const auto& r : adopted.rejected)
-    result.notes.push_back(r.path + " is not a valid pack (" + r.reason + "); not adopted: left in place and "
-                           "ignored (`mailvault check` reports it)");
-  if (adopted.adopted) result.notes.push_back("adopted " + std::to_string(adopted.adopted) +
-                                              " pack(s) not named by any index file (left by an interrupted "
-                                              "backup or a damaged index file)");
+  NoteIndexRepairs(repo, adopted, &result);
 
-  // 2. Plan: reuse from the parent, or read.
-  std::vector<size_t> jobs;
-  uint64_t bytes_to_read = 0;
-  {
-  ParentLookup lookup(parent ? &*parent : nullptr);
-  for (size_t i = 0; i < walk.entries.size(); i++) {
-    FileEntry& w = walk.entries[i];
-    if (w.type == FileType::kDirectory) result.stats.dirs++;
-    if (w.type == FileType::kSymlink) result.stats.symlinks++;
-    if (w.type != FileType::kRegular) continue;
-    result.stats.files++;
-    if (const auto* p = lookup.Reusable(w, walk.maildir_message[i])) {
-      auto blobs = lookup.blobs(*p);
-      w.content = p->content;
-      w.blobs.assign(blobs.begin(), blobs.end());
-      w.flags = (w.flags & kWalkFlags) | (p->flags & ~kWalkFlags);
-    } else {
-      jobs.push_back(i);
-      bytes_to_read += w.size;
-    }
-  }
-  }
+  PlanReads(run, parent ? &*parent : nullptr);
   parent.reset();   // not needed past planning: free its entries before reading
 
-  // 3. Read what changed, in parallel; each worker owns one open pack.
   int threads = WorkerCount(opts.threads);
-  storage::BlobWriter writer(repo, {.zstd_level = opts.compression_level, .workers = threads});
-  FileStore store(repo, writer, opts);
-  std::vector<int> root_fds;
-  for (const auto& s : opts.sources) root_fds.push_back(::open(s.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  std::vector<char> dropped(walk.entries.size(), 0);
-  std::atomic<size_t> next{0};
-  std::atomic<uint64_t> files_done{0}, bytes_done{0};
-  std::mutex mu;
-  Status fatal;
-  RunWorkers(
-      threads,
-      [&](int t) {
-        for (;;) {
-          size_t start = next.fetch_add(8);
-          if (start >= jobs.size()) return;
-          size_t end = std::min(start + 8, jobs.size());
-          for (size_t j = start; j < end; j++) {
-            size_t i = jobs[j];
-            FileEntry& w = walk.entries[i];
-            const SourceSpec& src = opts.sources[walk.source[i]];
-            std::string rel(RelPath(w, src.name));
-            FileOutcome out = store.Store(t, root_fds[walk.source[i]], src.path + "/" + rel, rel, &w);
-            files_done++;
-            bytes_done += w.size;
-            std::lock_guard<std::mutex> l(mu);
-            if (!out.fatal.ok() && fatal.ok()) fatal = out.fatal;
-            if (out.drop) dropped[i] = 1;
-            if (!out.problem.empty()) result.problems.push_back({src.path + "/" + rel, out.problem});
-            if (!out.warning.empty()) result.warnings.push_back({src.path + "/" + rel, out.warning});
-          }
-          std::lock_guard<std::mutex> l(mu);
-          if (!fatal.ok()) return;
-        }
-      },
-      [&] {
-        if (progress) progress({files_done, jobs.size(), bytes_done, bytes_to_read, "read"});
-      });
-  for (int fd : root_fds)
-    if (fd >= 0) ::close(fd);
-  MV_RETURN_IF_ERROR(fatal);
+  MV_ASSIGN_OR_RETURN(auto existing, repo.OpenBlobReader());   // loaded by AdoptOrphanPacks
+  storage::BlobWriter writer(repo, *existing, {.zstd_level = opts.compression_level, .workers = threads});
+  FileStore store(writer, opts);
+  MV_RETURN_IF_ERROR(ReadChanged(run, store, threads));
 
   // 4. Packs durable, then the index, then the manifest (the commit point).
-  if (progress) progress({files_done, jobs.size(), bytes_done, bytes_to_read, "commit"});
-  MV_RETURN_IF_ERROR(writer.Finish());
-  MV_RETURN_IF_ERROR(repo.WriteIndex(writer.packs()));
-  result.stats.files_read = store.files_read();
-  result.stats.bytes_read = store.bytes_read();
-  result.stats.blobs_new = store.blobs_new();
-  result.stats.bytes_new = store.bytes_new();
-  result.stats.sqlite_databases = store.sqlite_databases();
-  result.stats.bytes_packed = writer.bytes_packed();
-  writer.Release();   // its bookkeeping is in the index now
-
-  storage::Snapshot snap;
-  size_t kept = 0;
-  for (size_t i = 0; i < walk.entries.size(); i++)
-    if (!dropped[i]) {
-      if (kept != i) walk.entries[kept] = std::move(walk.entries[i]);
-      kept++;
-    }
-  walk.entries.resize(kept);
-  ResolveHardLinks(walk.entries);
-  snap.files = std::move(walk.entries);
-  auto& m = snap.meta;
-  m.time = started;
-  m.time_ns = started_ns;
-  m.host = host;
-  m.parent = result.parent_id;
-  m.tags = opts.tags;
-  for (const auto& s : opts.sources) m.sources.push_back({s.name, s.path});
-  m.census = mailfiles::CensusOfEntries(snap.files);
-  for (const auto& f : snap.files)
-    if (f.type == FileType::kRegular) {
-      m.files++;
-      m.bytes += f.size;
-    }
-  result.stats.bytes_total = m.bytes;
-  m.bytes_new = result.stats.bytes_new;
-  m.bytes_packed = result.stats.bytes_packed;
-  for (auto& p : walk.problems) result.problems.push_back(std::move(p));
-  if (walk.xattrs_not_kept)
-    result.notes.push_back(std::to_string(walk.xattrs_not_kept) +
-                           " extended attribute(s) not backed up: only user.* and POSIX ACLs are kept "
-                           "(security.* and trusted.* belong to the host; unreadable ones are counted too)");
-  m.problems = result.problems.size();
+  run.Report("commit");
+  MV_RETURN_IF_ERROR(WritePacksAndIndex(repo, writer, store, &result.stats));
+  storage::Snapshot snap = BuildSnapshot(run, host, started, started_ns);
   result.stats.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  nlohmann::json stats = {{"files_read", result.stats.files_read}, {"bytes_read", result.stats.bytes_read},
-                          {"blobs_new", result.stats.blobs_new}, {"seconds", result.stats.seconds},
-                          {"sqlite_databases", result.stats.sqlite_databases},
-                          {"skipped", walk.skipped.size()}, {"warnings", result.warnings.size()}};
-  // What the snapshot lacks, so that verify and ls can say it later (FORMAT.md §7: stats.problems).
-  // Capped: the header is read by every listing.
-  constexpr size_t kMaxRecordedProblems = 1000;
-  stats["problems"] = nlohmann::json::array();
-  for (size_t i = 0; i < result.problems.size() && i < kMaxRecordedProblems; i++)
-    stats["problems"].push_back({{"path", result.problems[i].path}, {"message", result.problems[i].message}});
-  m.stats_json = stats.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  snap.meta.stats_json = StatsJson(run);
   MV_RETURN_IF_ERROR(repo.CommitSnapshot(snap));
-  result.snapshot_id = m.id;
-  result.skipped = std::move(walk.skipped);
+  result.snapshot_id = snap.meta.id;
+  result.skipped = std::move(run.walk.skipped);
   return result;
 }
 

@@ -59,7 +59,7 @@ std::string FindRenamedMessage(int root_fd, const std::string& rel) {
 }  // namespace
 
 Status FileStore::Put(int worker, const storage::BlobId& id, const char* data, size_t len) {
-  MV_ASSIGN_OR_RETURN(bool is_new, writer_.Put(worker, id, data, len));
+  MV_ASSIGN_OR_RETURN(bool is_new, sink_.Put(worker, id, data, len));
   if (is_new) {
     blobs_new_++;
     bytes_new_ += len;
@@ -69,7 +69,7 @@ Status FileStore::Put(int worker, const storage::BlobId& id, const char* data, s
 
 Status FileStore::StoreStream(int worker, int fd, const std::string& path, storage::FileEntry* e,
                               std::string* read_error, uint64_t limit) {
-  const auto& chunker = repo_.chunker();
+  const auto& chunker = sink_.chunker();
   const size_t max = chunker.params().max_size;
   // Most files are small messages: a buffer sized to the file, kept per thread, grown to the
   // chunker's window (2 * max) only for a large file and then given back.
@@ -79,7 +79,7 @@ Status FileStore::StoreStream(int worker, int fd, const std::string& path, stora
   if (want > (256u << 10)) large.resize(want);
   else if (small.size() < want) small.resize(std::max<size_t>(want, 64u << 10));
   std::string* bp = want > (256u << 10) ? &large : &small;
-  storage::KeyedHasher::Stream whole(repo_.hasher());
+  storage::KeyedHasher::Stream whole(sink_.hasher());
   e->blobs.clear();
   size_t have = 0;
   uint64_t total = 0;
@@ -109,7 +109,7 @@ Status FileStore::StoreStream(int worker, int fd, const std::string& path, stora
     if (have == 0) break;
     // Files up to the threshold are one blob.
     if (!chunked && eof && total <= chunker.params().file_threshold) {
-      storage::BlobId id = repo_.hasher().Hash(bp->data(), have);
+      storage::BlobId id = sink_.hasher().Hash(bp->data(), have);
       MV_RETURN_IF_ERROR(Put(worker, id, bp->data(), have));
       e->blobs.push_back(id);
       e->content = id;
@@ -120,14 +120,14 @@ Status FileStore::StoreStream(int worker, int fd, const std::string& path, stora
     chunked = true;
     size_t cut = chunker.NextCut(reinterpret_cast<const uint8_t*>(bp->data()), have, eof);
     if (cut == 0) cut = have;   // cannot happen with a 2*max buffer; keeps the loop finite
-    storage::BlobId id = repo_.hasher().Hash(bp->data(), cut);
+    storage::BlobId id = sink_.hasher().Hash(bp->data(), cut);
     MV_RETURN_IF_ERROR(Put(worker, id, bp->data(), cut));
     whole.Update(bp->data(), cut);
     e->blobs.push_back(id);
     std::memmove(bp->data(), bp->data() + cut, have - cut);
     have -= cut;
   }
-  e->content = chunked ? whole.Final() : repo_.hasher().Hash("", 0);
+  e->content = chunked ? whole.Final() : sink_.hasher().Hash("", 0);
   e->size = total;
   bytes_read_ += total;
   return Status::Ok();
@@ -135,7 +135,7 @@ Status FileStore::StoreStream(int worker, int fd, const std::string& path, stora
 
 FileOutcome FileStore::StoreSqlite(int worker, int src_fd, const std::string& host_path, storage::FileEntry* e) {
   FileOutcome out;
-  std::string image = storage::fs::Join(repo_.TmpDir(), "sqlite-" + storage::fs::RandomHex(8) + ".db");
+  std::string image = storage::fs::Join(sink_.ScratchDir(), "sqlite-" + storage::fs::RandomHex(8) + ".db");
   hooks::SqliteBackupOptions so;
   so.busy_budget = std::chrono::milliseconds(opts_.sqlite_busy_timeout_ms);
   Status st = hooks::OnlineBackup(host_path, image, so);

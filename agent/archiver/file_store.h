@@ -8,8 +8,8 @@
 #include <string>
 
 #include "agent/archiver/backup.h"
-#include "storage/blob_writer.h"
-#include "storage/repository.h"
+#include "storage/blob_sink.h"
+#include "storage/snapshot.h"
 
 namespace mv::agent {
 
@@ -22,8 +22,8 @@ struct FileOutcome {
 
 class FileStore {
  public:
-  FileStore(const storage::Repository& repo, storage::BlobWriter& writer, const BackupOptions& opts)
-      : repo_(repo), writer_(writer), opts_(opts) {}
+  // `sink` and `opts` must outlive the store.
+  FileStore(storage::BlobSink& sink, const BackupOptions& opts) : sink_(sink), opts_(opts) {}
 
   // Fills e->content, e->blobs, e->flags and refreshes its stat fields from the open file.
   FileOutcome Store(int worker, int root_fd, const std::string& host_path, const std::string& rel,
@@ -45,8 +45,7 @@ class FileStore {
   // `fd` is the open database file, read raw when the online backup API cannot open it.
   FileOutcome StoreSqlite(int worker, int fd, const std::string& host_path, storage::FileEntry* e);
 
-  const storage::Repository& repo_;
-  storage::BlobWriter& writer_;
+  storage::BlobSink& sink_;
   const BackupOptions& opts_;
   std::atomic<uint64_t> files_read_{0}, bytes_read_{0}, blobs_new_{0}, bytes_new_{0}, sqlite_{0};
 };

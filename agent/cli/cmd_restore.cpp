@@ -100,7 +100,8 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
       WarnDamagedIndex(*repo);
       return;
     }
-    auto res = RunRestore(*repo, *o, pp.fn());
+    auto blobs = repo->OpenBlobReader();
+    auto res = blobs.ok() ? RunRestore(**blobs, *o, pp.fn()) : Result<RestoreResult>(blobs.status());
     pp.Done();
     WarnDamagedIndex(*repo);
     if (!res.ok()) return void(ctx.exit_code = ReportError(ctx, res.status()));

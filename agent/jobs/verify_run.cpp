@@ -60,7 +60,8 @@ Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& o
   ro.target = run.scratch;
   ro.threads = opts.threads;
   ro.sync = false;   // a scratch tree, read once and removed: no need to wait for the disk
-  auto restored = RunRestore(repo, ro);
+  auto blobs = repo.OpenBlobReader();
+  auto restored = blobs.ok() ? RunRestore(**blobs, ro) : Result<RestoreResult>(blobs.status());
   if (!restored.ok()) {
     cleanup();
     return restored.status();
@@ -78,7 +79,7 @@ Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& o
     for (const auto& s : snap.meta.sources)
       if (!s.path.empty() && IsDir(s.path)) vo.live[s.name] = s.path;
   auto t1 = std::chrono::steady_clock::now();
-  auto res = verify::VerifyRestored(repo, snap, vo, problems);
+  auto res = verify::VerifyRestored(**blobs, snap, vo, problems);
   cleanup();
   if (!res.ok()) return res.status();
   run.compare_seconds = Since(t1);

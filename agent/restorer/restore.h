@@ -10,7 +10,7 @@
 #include "agent/common/progress.h"
 #include "storage/status.h"
 
-namespace mv::storage { class Repository; }
+namespace mv::storage { class BlobReader; }
 
 namespace mv::agent {
 
@@ -53,7 +53,8 @@ struct RestoreResult {
   std::vector<FileProblem> kept;
 };
 
-Result<RestoreResult> RunRestore(storage::Repository& repo, const RestoreOptions& opts,
+// Reads the manifest and the blobs through `blobs` (Repository::OpenBlobReader()).
+Result<RestoreResult> RunRestore(const storage::BlobReader& blobs, const RestoreOptions& opts,
                                  const ProgressFn& progress = {});
 
 }  // namespace mv::agent

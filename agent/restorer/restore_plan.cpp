@@ -10,8 +10,8 @@
 #include <map>
 
 #include "hooks/sqlite_backup.h"
+#include "storage/blob_reader.h"
 #include "storage/fs.h"
-#include "storage/repository.h"
 #include "storage/xattr.h"
 #include "storage/mailfiles/maildir.h"
 
@@ -56,10 +56,10 @@ Status ApplyXattrs(int fd, const FileEntry& e, const std::string& path) {
 }
 
 // Does `fd` (an open regular file) hold exactly `e`'s content?
-bool SameContent(const storage::Repository& repo, int fd, const FileEntry& e) {
+bool SameContent(const storage::KeyedHasher& hasher, int fd, const FileEntry& e) {
   struct stat st;
   if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != e.size) return false;
-  storage::KeyedHasher::Stream h(repo.hasher());
+  storage::KeyedHasher::Stream h(hasher);
   std::string buf(1 << 20, '\0');
   for (;;) {
     ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -77,8 +77,8 @@ std::string Parent(const std::string& rel) {
 
 class Planner {
  public:
-  Planner(const storage::Repository& repo, const RestoreOptions& opts, RestoreResult* result, RestorePlan* plan)
-      : repo_(repo), opts_(opts), result_(result), plan_(plan) {}
+  Planner(const storage::KeyedHasher& hasher, const RestoreOptions& opts, RestoreResult* result, RestorePlan* plan)
+      : hasher_(hasher), opts_(opts), result_(result), plan_(plan) {}
 
   Status Run(const storage::Snapshot& snap) {
     std::vector<std::string> inc;
@@ -200,68 +200,88 @@ class Planner {
 
   void Add(const FileEntry& e, size_t root, const std::string& rel) {
     if (opts_.exact) plan_->keep[root].insert(rel);
-    int rfd = plan_->root_fds[root];
-    const std::string& host = plan_->root_paths[root];
-    if (e.type == FileType::kDirectory) {
-      PlannedNode n{&e, root, rel, false};
-      if (!rel.empty() && Unmade(root, Parent(rel))) {
-        std::string first = unmade_dirs_.at(std::to_string(root) + "/" + Parent(rel));
-        unmade_dirs_[std::to_string(root) + "/" + rel] = first;
-        return Problem(e.path, UnmadeReason(first));
-      }
-      if (rel.empty()) {
-        n.created = root_new_[root];
-      } else if (opts_.dry_run) {
-        struct stat st;
-        n.created = Fresh(root, Parent(rel)) || rfd < 0 || ::fstatat(rfd, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0;
-      } else {
-        std::string name;
-        int pfd = fs::OpenParentBeneath(rfd, rel, &name);
-        if (pfd < 0) {
-          unmade_dirs_[std::to_string(root) + "/" + rel] = host + "/" + rel;
-          return Problem(e.path, WriteFailure(errno, "open the parent directory of", host + "/" + rel));
-        }
-        if (::mkdirat(pfd, name.c_str(), 0700) == 0) {
-          n.created = true;
-        } else {
-          int err = errno;
-          struct stat st;
-          bool seen = err == EEXIST && ::fstatat(pfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
-          if (!seen || !S_ISDIR(st.st_mode)) {
-            bool link = seen && S_ISLNK(st.st_mode);
-            ::close(pfd);
-            unmade_dirs_[std::to_string(root) + "/" + rel] = host + "/" + rel;
-            if (err != EEXIST) return Problem(e.path, WriteFailure(err, "create the directory", host + "/" + rel));
-            plan_->conflicts++;
-            if (link)
-              return Problem(e.path, "kept: " + host + "/" + rel + " is a symlink where the snapshot has a directory; "
-                                     "restore never follows a symlink inside the target (it could lead outside "
-                                     "it), so nothing below it is restored; remove the symlink and restore again");
-            return Problem(e.path, "kept: something that is not a directory is in the way (" + host + "/" + rel + ")");
-          }
-          int dfd = fs::OpenBeneath(rfd, rel, O_RDONLY | O_DIRECTORY);
-          if (dfd >= 0) {
-            RemoveStaleTemps(dfd);
-            ::close(dfd);
-          }
-        }
-        ::close(pfd);
-      }
-      if (n.created) {
-        fresh_dirs_.insert(std::to_string(root) + "/" + rel);
-        plan_->dirs_created++;
-      }
-      plan_->dirs.push_back(n);
-      return;
-    }
+    if (e.type == FileType::kDirectory) return AddDir(e, root, rel);
     if (Unmade(root, Parent(rel))) return Refuse(e, UnmadeReason(unmade_dirs_.at(std::to_string(root) + "/" + Parent(rel))));
     if (e.type == FileType::kSymlink) return AddLink(e, root, rel);
+    AddFile(e, root, rel);
+  }
+
+  void AddDir(const FileEntry& e, size_t root, const std::string& rel) {
+    PlannedNode n{&e, root, rel, false};
+    if (!rel.empty() && Unmade(root, Parent(rel))) {
+      std::string first = unmade_dirs_.at(std::to_string(root) + "/" + Parent(rel));
+      unmade_dirs_[std::to_string(root) + "/" + rel] = first;
+      return Problem(e.path, UnmadeReason(first));
+    }
+    int rfd = plan_->root_fds[root];
+    if (rel.empty()) {
+      n.created = root_new_[root];
+    } else if (opts_.dry_run) {
+      struct stat st;
+      n.created = Fresh(root, Parent(rel)) || rfd < 0 || ::fstatat(rfd, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0;
+    } else if (!MakeDir(e, root, rel, &n.created)) {
+      return;
+    }
+    if (n.created) {
+      fresh_dirs_.insert(std::to_string(root) + "/" + rel);
+      plan_->dirs_created++;
+    }
+    plan_->dirs.push_back(n);
+  }
+
+  // Creates directory `rel` (*created), or finds a directory there, from which it removes a
+  // killed restore's temp files. Otherwise records the problem, marks `rel` unmade (nothing below
+  // it is restored) and returns false.
+  bool MakeDir(const FileEntry& e, size_t root, const std::string& rel, bool* created) {
+    int rfd = plan_->root_fds[root];
+    std::string host = plan_->root_paths[root] + "/" + rel;
+    std::string name;
+    int pfd = fs::OpenParentBeneath(rfd, rel, &name);
+    if (pfd < 0) {
+      unmade_dirs_[std::to_string(root) + "/" + rel] = host;
+      Problem(e.path, WriteFailure(errno, "open the parent directory of", host));
+      return false;
+    }
+    if (::mkdirat(pfd, name.c_str(), 0700) == 0) {
+      *created = true;
+      ::close(pfd);
+      return true;
+    }
+    int err = errno;
+    struct stat st;
+    bool seen = err == EEXIST && ::fstatat(pfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    ::close(pfd);
+    if (!seen || !S_ISDIR(st.st_mode)) {
+      unmade_dirs_[std::to_string(root) + "/" + rel] = host;
+      if (err != EEXIST) {
+        Problem(e.path, WriteFailure(err, "create the directory", host));
+      } else {
+        plan_->conflicts++;
+        if (seen && S_ISLNK(st.st_mode))
+          Problem(e.path, "kept: " + host + " is a symlink where the snapshot has a directory; "
+                          "restore never follows a symlink inside the target (it could lead outside "
+                          "it), so nothing below it is restored; remove the symlink and restore again");
+        else
+          Problem(e.path, "kept: something that is not a directory is in the way (" + host + ")");
+      }
+      return false;
+    }
+    int dfd = fs::OpenBeneath(rfd, rel, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+      RemoveStaleTemps(dfd);
+      ::close(dfd);
+    }
+    return true;
+  }
+
+  // A regular file: new, unchanged, kept (in the way or differing) or replaced.
+  void AddFile(const FileEntry& e, size_t root, const std::string& rel) {
+    int rfd = plan_->root_fds[root];
     PlannedFile f;
     f.entry = &e;
     f.root = static_cast<uint32_t>(root);
     f.rel_offset = static_cast<uint32_t>(e.path.size() - rel.size());
     if (Fresh(root, Parent(rel)) || rfd < 0) return AddNewFile(f);
-    struct stat st;
     int fd = fs::OpenBeneath(rfd, rel, O_RDONLY | O_NONBLOCK);
     if (fd < 0 && errno == ENOENT) {
       if (!opts_.exact && PresentUnderOtherName(root, rel, e)) {
@@ -280,10 +300,18 @@ class Planner {
                                "(it could lead outside the target); nothing written for it");
       ::close(pfd);
       plan_->conflicts++;
-      return Problem(e.path, "kept: " + why + " (" + host + "/" + rel + ")");
+      return Problem(e.path, "kept: " + why + " (" + plan_->root_paths[root] + "/" + rel + ")");
     }
+    AddOverExisting(f, fd, rel);
+  }
+
+  // File f has something at its path, open as `fd` (closed here): unchanged, kept, or replaced
+  // (--overwrite, --exact, a live SQLite database of a stack restore).
+  void AddOverExisting(PlannedFile f, int fd, const std::string& rel) {
+    const FileEntry& e = *f.entry;
+    struct stat st;
     bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-    bool same = regular && SameContent(repo_, fd, e);
+    bool same = regular && SameContent(hasher_, fd, e);
     ::close(fd);
     if (same) {
       plan_->unchanged++;
@@ -294,7 +322,7 @@ class Planner {
       plan_->conflicts++;
       if (!regular) return Problem(e.path, "kept: something that is not a regular file is in the way");
       result_->kept.push_back({e.path, "kept: the file in the target differs from the snapshot (use --overwrite "
-                                       "to replace it): " + host + "/" + rel});
+                                       "to replace it): " + plan_->root_paths[f.root] + "/" + rel});
       return;
     }
     f.write = true;
@@ -380,7 +408,7 @@ class Planner {
       int fd = fs::OpenBeneath(plan_->root_fds[root], folder.empty() ? c->second : folder + "/" + c->second,
                                O_RDONLY | O_NONBLOCK);
       if (fd < 0) continue;
-      bool same = SameContent(repo_, fd, e);
+      bool same = SameContent(hasher_, fd, e);
       ::close(fd);
       if (same) return true;
     }
@@ -394,7 +422,7 @@ class Planner {
     Problem(e.path, std::move(msg));
   }
 
-  const storage::Repository& repo_;
+  const storage::KeyedHasher& hasher_;   // compares what is in the way with the snapshot
   const RestoreOptions& opts_;
   RestoreResult* result_;
   RestorePlan* plan_;
@@ -462,13 +490,13 @@ void NameTemps(RestorePlan* plan) {
 
 }  // namespace
 
-Result<RestorePlan> PlanRestore(const storage::Repository& repo, const storage::Snapshot& snap,
+Result<RestorePlan> PlanRestore(const storage::BlobReader& blobs, const storage::Snapshot& snap,
                                 const RestoreOptions& opts, RestoreResult* result) {
   if (opts.target.empty() && opts.source_targets.empty())
     return Status::Invalid("no restore target: give --target DIR");
   RestorePlan plan;
   plan.chown = opts.numeric_owner && ::geteuid() == 0;
-  Planner p(repo, opts, result, &plan);
+  Planner p(blobs.hasher(), opts, result, &plan);
   MV_RETURN_IF_ERROR(p.Run(snap));
   if (!opts.dry_run) NameTemps(&plan);
   return plan;

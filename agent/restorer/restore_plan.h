@@ -16,7 +16,7 @@
 #include "storage/hash.h"
 #include "storage/snapshot.h"
 
-namespace mv::storage { class Repository; }
+namespace mv::storage { class BlobReader; }
 
 namespace mv::agent {
 
@@ -82,7 +82,7 @@ struct RestorePlan {
   ~RestorePlan();
 };
 
-Result<RestorePlan> PlanRestore(const storage::Repository& repo, const storage::Snapshot& snap,
+Result<RestorePlan> PlanRestore(const storage::BlobReader& blobs, const storage::Snapshot& snap,
                                 const RestoreOptions& opts, RestoreResult* result);
 
 // The file-level steps (restore_write.cpp). Each returns a Status whose message is the one

@@ -87,8 +87,12 @@ Result<StackRestoreOutcome> RestoreStack(storage::Repository& repo, const StackR
 
   RestoreOptions r = opts.base;
   r.source_targets = out.targets;
+  auto restore = [&]() -> Result<RestoreResult> {
+    MV_ASSIGN_OR_RETURN(auto blobs, repo.OpenBlobReader());
+    return RunRestore(*blobs, r, progress);
+  };
   if (r.dry_run) {
-    auto res = RunRestore(repo, r, progress);
+    auto res = restore();
     if (!res.ok()) return res.status();
     out.restore = std::move(*res);
     out.message = "dry run: no hooks were run";
@@ -99,7 +103,7 @@ Result<StackRestoreOutcome> RestoreStack(storage::Repository& repo, const StackR
     out.status = StackStatus::kFailed;
     out.message = detail::FirstFailure(out.hooks) + "; nothing was restored";
   } else {
-    auto res = RunRestore(repo, r, progress);
+    auto res = restore();
     if (!res.ok()) {
       out.status = StackStatus::kFailed;
       out.message = "restore failed: " + res.status().ToString();
