@@ -101,7 +101,7 @@ class Repository {
   // The commit point (§8 step 3): writes snapshots/<id> atomically. Assigns meta.id if empty.
   Status CommitSnapshot(Snapshot& snap);
 
-  // The read side over the index (in repository.cpp): the only code that sees index_.
+  // The BlobReader OpenBlobReader returns (repository.cpp); it reads index_ and the hasher.
   friend class IndexedBlobReader;
 
  private:

@@ -93,6 +93,49 @@ std::optional<Seconds> NextStart(const AgentOptions& o, Seconds after, std::mt19
   return *slot + seconds{dist(rng)};
 }
 
+// Idles until `due`, beating the heart; returns the stop signal that came first, or 0 at `due`.
+int IdleUntil(Seconds due, const sigset_t& stop_set, const AgentOptions& opts, Health& health) {
+  Seconds last_beat = Now();
+  while (Now() < due) {
+    if (int sig = WaitSignal(stop_set, milliseconds{500})) return sig;
+    if (Now() - last_beat >= opts.heartbeat) health.Beat(), last_beat = Now();
+  }
+  return 0;
+}
+
+// Runs one backup in its own thread, so this one can keep beating and take signals. A first stop
+// signal sets *stopping and lets the run finish; a second abandons it (the thread is detached,
+// the health file says "abandoned"): then nullopt.
+std::optional<RunResult> RunInThread(const AgentRunFn& run, const sigset_t& stop_set, const AgentOptions& opts,
+                                     Health& health, const AgentLogFn& log, bool* stopping) {
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  // Written by the run thread before `done` is set (release), read after it is seen (acquire).
+  auto result = std::make_shared<RunResult>();
+  std::thread worker([run, done, result] {
+    *result = run();
+    done->store(true, std::memory_order_release);
+  });
+  Seconds last_beat = Now();
+  while (!done->load(std::memory_order_acquire)) {
+    if (int sig = WaitSignal(stop_set, milliseconds{200})) {
+      if (*stopping) {
+        log(std::string("received ") + strsignal(sig) + " again: abandoning the running "
+            "backup (nothing of it is committed unless its snapshot was already written)");
+        health.SetState("abandoned");
+        health.Beat();
+        worker.detach();
+        return std::nullopt;
+      }
+      *stopping = true;
+      log(std::string("received ") + strsignal(sig) + ": finishing the running backup, then "
+          "stopping (send it again to abandon the run; the repository stays consistent)");
+    }
+    if (Now() - last_beat >= opts.heartbeat) health.Beat(), last_beat = Now();
+  }
+  worker.join();
+  return *result;
+}
+
 }  // namespace
 
 LoopResult RunAgentLoop(const AgentOptions& opts, const AgentRunFn& run, const AgentLogFn& log) {
@@ -122,47 +165,19 @@ LoopResult RunAgentLoop(const AgentOptions& opts, const AgentRunFn& run, const A
     health.Beat();
     if (!opts.once) log("next backup at " + FormatUtc(*due));
     // Idle until the start time, beating the heart, or until a stop signal.
-    Seconds last_beat = Now();
-    while (Now() < *due) {
-      if (int sig = WaitSignal(stop_set, milliseconds{500})) {
-        log(std::string("received ") + strsignal(sig) + " while idle: stopping");
-        health.SetState("stopped");
-        health.Beat();
-        return {LoopEnd::kStopped, last};
-      }
-      if (Now() - last_beat >= opts.heartbeat) health.Beat(), last_beat = Now();
+    if (int sig = IdleUntil(*due, stop_set, opts, health)) {
+      log(std::string("received ") + strsignal(sig) + " while idle: stopping");
+      health.SetState("stopped");
+      health.Beat();
+      return {LoopEnd::kStopped, last};
     }
-    // The run goes in its own thread so this one can keep beating and take signals.
     health.SetState("running");
     health.Beat();
     Seconds started = Now();
     log("backup run started");
-    auto done = std::make_shared<std::atomic<bool>>(false);
-    // Written by the run thread before `done` is set (release), read after it is seen (acquire).
-    auto result = std::make_shared<RunResult>();
-    std::thread worker([run, done, result] {
-      *result = run();
-      done->store(true, std::memory_order_release);
-    });
-    last_beat = Now();
-    while (!done->load(std::memory_order_acquire)) {
-      if (int sig = WaitSignal(stop_set, milliseconds{200})) {
-        if (stopping) {
-          log(std::string("received ") + strsignal(sig) + " again: abandoning the running "
-              "backup (nothing of it is committed unless its snapshot was already written)");
-          health.SetState("abandoned");
-          health.Beat();
-          worker.detach();
-          return {LoopEnd::kAbandoned, last};
-        }
-        stopping = true;
-        log(std::string("received ") + strsignal(sig) + ": finishing the running backup, then "
-            "stopping (send it again to abandon the run; the repository stays consistent)");
-      }
-      if (Now() - last_beat >= opts.heartbeat) health.Beat(), last_beat = Now();
-    }
-    worker.join();
-    last = *result;
+    std::optional<RunResult> finished_run = RunInThread(run, stop_set, opts, health, log, &stopping);
+    if (!finished_run) return {LoopEnd::kAbandoned, last};
+    last = std::move(finished_run);
     Seconds finished = Now();
     log(std::string("backup run finished: ") + ResultName(last->outcome) + " (exit " +
         std::to_string(last->exit_code) + ") in " + std::to_string((finished - started).count()) +
