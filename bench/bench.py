@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""mailvault vs restic vs borg vs tar|zstd on one generated Mailu volume set (issue #2).
+"""mailvault vs restic vs borg vs tar|zstd on one generated Mailu volume set.
 
 Order, so that every tool sees the same data: all full backups; one --mutate of the corpus;
 all incrementals; all no-op backups; all restores (each verified). Tools alternate within each

@@ -8,7 +8,7 @@ OPS = [("full", "full backup"), ("incr", "incremental after --mutate"),
        ("noop", "no-op backup"), ("restore", "restore latest")]
 PEERS = ("restic", "borg")
 
-# Targets of issue #2, as minimum ratios (their / ours).
+# Targets (bench/README.md), as minimum ratios (their / ours).
 TIME_TARGETS = {"full": {"peer": 2.0, "tar": 1 / 1.2}, "incr": {"peer": 10.0},
                 "noop": {"peer": 10.0}, "restore": {"peer": 1.7}}
 MEMORY_TARGET = 2.0   # half the peak RSS of the better peer
@@ -104,7 +104,7 @@ def markdown(results):
             results["host"], results["cores"], cfg["repeat"]),
         "Versions: " + "; ".join("%s" % v for v in results["versions"].values()),
         "",
-        "Ratios are theirs / ours: above 1x mailvault is faster or lighter. Targets from issue #2.",
+        "Ratios are theirs / ours: above 1x mailvault is faster or lighter. Targets: bench/README.md.",
         "",
     ]
     parts = [
