@@ -146,6 +146,11 @@ uint64_t FaultEnv::renames() const {
   return counts_[static_cast<size_t>(Op::kRename)];
 }
 
+std::vector<std::string> FaultEnv::sync_log() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return sync_log_;
+}
+
 Status FaultEnv::CheckAlive(const std::string& path) {
   if (dead_) return Status::FromErrno(EIO, "FaultEnv: the power is cut", path);
   return Status::Ok();
@@ -154,6 +159,7 @@ Status FaultEnv::CheckAlive(const std::string& path) {
 Status FaultEnv::Check(Op op, const std::string& path) {
   auto i = static_cast<size_t>(op);
   uint64_t n = ++counts_[i];
+  if (op == Op::kSync) sync_log_.push_back(path);
   MV_RETURN_IF_ERROR(CheckAlive(path));
   if (op == Op::kSync && n == cut_at_sync_) {
     dead_ = true;
@@ -318,6 +324,7 @@ Status FaultEnv::SimulatePowerLoss() {
   space_left_.reset();
   for (auto& f : faults_) f = {};
   for (auto& c : counts_) c = 0;
+  sync_log_.clear();
   return first;
 }
 

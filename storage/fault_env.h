@@ -55,6 +55,8 @@ class FaultEnv final : public Env {
   uint64_t syncs() const;
   uint64_t writes() const;
   uint64_t renames() const;
+  // The path of every sync seen, in order (file or directory), for tests that assert the order.
+  std::vector<std::string> sync_log() const;
 
   // Makes the disk what a machine would find after a power loss now (see the model above),
   // then forgets all tracking and faults: what is on disk now counts as durable. Errors name the
@@ -94,6 +96,7 @@ class FaultEnv final : public Env {
   Env* base_;
   mutable std::mutex mu_;
   uint64_t counts_[3] = {0, 0, 0};
+  std::vector<std::string> sync_log_;
   struct Fault {
     uint64_t at = 0;   // counts_[op] value that fails; 0: none
     int err = 0;
