@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "agent/discovery.h"
+#include "agent/stack/discovery.h"
 
 namespace mv::agent {
 namespace {
