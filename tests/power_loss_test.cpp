@@ -15,8 +15,8 @@
 #include <filesystem>
 #include <set>
 
-#include "agent/backup.h"
-#include "agent/restore.h"
+#include "agent/archiver/backup.h"
+#include "agent/restorer/restore.h"
 #include "storage/fault_env.h"
 #include "storage/fs.h"
 #include "storage/repository.h"
