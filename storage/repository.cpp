@@ -53,7 +53,7 @@ bool IsTempName(const std::string& n) { return n.find(".tmp-") != std::string::n
 
 }  // namespace
 
-Status Repository::Init(const std::string& path) {
+Status Repository::Init(const std::string& path, Env* env) {
   if (fs::Exists(fs::Join(path, "config")))
     return Status::Invalid("a repository already exists here; use it as it is", path);
   if (fs::Exists(path)) {
@@ -61,24 +61,24 @@ Status Repository::Init(const std::string& path) {
     if (!names.empty())
       return Status::Invalid("directory is not empty; give a new or empty directory", path);
   }
-  MV_RETURN_IF_ERROR(fs::MakeDirs(path, 0700));
-  for (const char* d : kDirs) MV_RETURN_IF_ERROR(fs::MakeDirs(fs::Join(path, d), 0700));
+  MV_RETURN_IF_ERROR(fs::MakeDirs(path, 0700, env));
+  for (const char* d : kDirs) MV_RETURN_IF_ERROR(fs::MakeDirs(fs::Join(path, d), 0700, env));
   std::string secret = fs::RandomBytes(kSecretSize);
   nlohmann::json key = {{"kdf", "none"}, {"encrypted", false},
                         {"hash", "xxh3-128-keyed"}, {"secret", ToHex(secret.data(), secret.size())}};
-  MV_RETURN_IF_ERROR(fs::WriteFileAtomic(fs::Join(path, "keys/default"), key.dump(2) + "\n"));
+  MV_RETURN_IF_ERROR(fs::WriteFileAtomic(fs::Join(path, "keys/default"), key.dump(2) + "\n", env));
   ChunkerParams cp;
   nlohmann::json config = {
       {"format", "mailvault"}, {"version", kFormatVersion}, {"id", fs::RandomHex(16)},
-      {"created", static_cast<int64_t>(::time(nullptr))},
+      {"created", env->NowNanos() / 1000000000},
       {"hash", "xxh3-128-keyed"}, {"pack", "tar+zstd"}, {"key_id", KeyId(KeyedHasher(secret))},
       {"chunker", {{"algorithm", "fastcdc-gear"}, {"min", cp.min_size}, {"avg", cp.avg_size},
                    {"max", cp.max_size}, {"threshold", cp.file_threshold}}}};
   // config last: its presence is what makes the directory a repository.
-  return fs::WriteFileAtomic(fs::Join(path, "config"), config.dump(2) + "\n");
+  return fs::WriteFileAtomic(fs::Join(path, "config"), config.dump(2) + "\n", env);
 }
 
-Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path) {
+Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path, Env* env) {
   std::string cfg_path = fs::Join(path, "config");
   auto cfg = fs::ReadFile(cfg_path);
   if (!cfg.ok()) {
@@ -89,6 +89,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path) {
   }
   std::unique_ptr<Repository> repo(new Repository());
   repo->path_ = path;
+  repo->env_ = env;
   ChunkerParams cp;
   std::string key_id;
   try {
@@ -129,10 +130,10 @@ std::string Repository::PacksDir() const { return fs::Join(path_, "packs"); }
 
 void Repository::CleanTmp() const {
   // Empty directories do not survive every copy (git, object stores): tmp/ is made again.
-  (void)fs::MakeDirs(TmpDir(), 0700);
+  (void)fs::MakeDirs(TmpDir(), 0700, env_);
   auto names = fs::ListDir(TmpDir());
   if (!names.ok()) return;
-  for (const auto& n : *names) ::unlink(fs::Join(TmpDir(), n).c_str());
+  for (const auto& n : *names) (void)env_->RemoveFile(fs::Join(TmpDir(), n));
 }
 
 Status Repository::LoadIndex() {
@@ -194,7 +195,7 @@ Status Repository::WriteIndex(const std::vector<PackInfo>& packs) {
   if (packs.empty()) return Status::Ok();
   for (const auto& p : packs) index_.AddPack(p);
   std::string name = fs::RandomHex(16);
-  return fs::WriteFileAtomic(fs::Join(path_, "index/" + name), EncodeIndexFile(packs));
+  return fs::WriteFileAtomic(fs::Join(path_, "index/" + name), EncodeIndexFile(packs), env_);
 }
 
 Result<AdoptResult> Repository::AdoptOrphanPacks() {
@@ -243,11 +244,11 @@ Result<IndexRebuild> Repository::RebuildIndex(bool dry_run) {
     std::vector<PackInfo> part(packs.begin() + static_cast<std::ptrdiff_t>(i),
                                packs.begin() + static_cast<std::ptrdiff_t>(std::min(packs.size(), i + kPacksPerFile)));
     std::string p = fs::Join(dir, fs::RandomHex(16));
-    MV_RETURN_IF_ERROR(fs::WriteFileAtomic(p, EncodeIndexFile(part)));
+    MV_RETURN_IF_ERROR(fs::WriteFileAtomic(p, EncodeIndexFile(part), env_));
     res.written.push_back(p);
   }
-  for (const auto& p : res.removed) MV_RETURN_IF_ERROR(fs::RemoveFile(p));
-  MV_RETURN_IF_ERROR(fs::FsyncDir(dir));
+  for (const auto& p : res.removed) MV_RETURN_IF_ERROR(fs::RemoveFile(p, env_));
+  MV_RETURN_IF_ERROR(fs::FsyncDir(dir, env_));
   index_ = Index();
   for (const auto& pk : packs) index_.AddPack(pk);
   damaged_index_.clear();
@@ -337,7 +338,7 @@ Result<EntryTable> Repository::LoadEntryTable(const std::string& id) const {
 
 Status Repository::CommitSnapshot(Snapshot& snap) {
   if (snap.meta.id.empty()) snap.meta.id = fs::RandomHex(16);
-  return fs::WriteFileAtomic(fs::Join(path_, "snapshots/" + snap.meta.id), EncodeSnapshot(snap));
+  return fs::WriteFileAtomic(fs::Join(path_, "snapshots/" + snap.meta.id), EncodeSnapshot(snap), env_);
 }
 
 Result<std::string> Repository::ReadBlob(const BlobId& id) const {

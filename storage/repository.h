@@ -9,6 +9,7 @@
 
 #include "storage/chunker.h"
 #include "storage/entry_table.h"
+#include "storage/env.h"
 #include "storage/hash.h"
 #include "storage/index.h"
 #include "storage/pack.h"
@@ -47,11 +48,14 @@ struct IndexRebuild {
 class Repository {
  public:
   // Creates an empty repository at `path` (which must not exist or be an empty directory).
-  static Status Init(const std::string& path);
-  // Opens and loads the config and key; the index is loaded lazily by LoadIndex().
-  static Result<std::unique_ptr<Repository>> Open(const std::string& path);
+  static Status Init(const std::string& path, Env* env = Env::Default());
+  // Opens and loads the config and key; the index is loaded lazily by LoadIndex(). Every write
+  // to the repository (packs, index, manifests, locks, tmp/) goes through `env`, which must
+  // outlive the Repository; reads do not.
+  static Result<std::unique_ptr<Repository>> Open(const std::string& path, Env* env = Env::Default());
 
   const std::string& path() const { return path_; }
+  Env* env() const { return env_; }
   const std::string& id() const { return id_; }
   const KeyedHasher& hasher() const { return hasher_; }
   const Chunker& chunker() const { return chunker_; }
@@ -101,6 +105,7 @@ class Repository {
  private:
   Repository() = default;
   std::string path_;
+  Env* env_ = Env::Default();
   std::string id_;
   KeyedHasher hasher_{std::string(kSecretSize, '\0')};
   Chunker chunker_{""};
