@@ -265,43 +265,11 @@ Status CopyInto(SQLite::Database& image, const std::string& src, const std::stri
 
 }  // namespace
 
-bool HasSqliteHeader(std::string_view first_bytes) {
-  return first_bytes.size() >= kSqliteHeader.size() &&
-         first_bytes.substr(0, kSqliteHeader.size()) == kSqliteHeader;
-}
-
-bool LooksLikeSqlite(const std::string& path) {
-  // O_NONBLOCK: a fifo of that name must not hang the caller (its open waits for a writer).
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) return false;
-  struct stat st;
-  char buf[16];
-  ssize_t n = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? ::pread(fd, buf, sizeof buf, 0) : -1;
-  ::close(fd);
-  return n == static_cast<ssize_t>(sizeof buf) && HasSqliteHeader(std::string_view(buf, sizeof buf));
-}
-
-bool IsSqliteSideFile(std::string_view name) {
-  for (std::string_view suffix : {"-wal", "-shm", "-journal"}) {
-    if (name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix) return true;
-  }
-  return false;
-}
-
-bool IsSqliteSideFileOf(const std::string& dir, std::string_view name) {
-  for (std::string_view suffix : {"-wal", "-shm", "-journal"}) {
-    if (name.size() <= suffix.size() || name.substr(name.size() - suffix.size()) != suffix) continue;
-    std::string db = dir + "/" + std::string(name.substr(0, name.size() - suffix.size()));
-    return LooksLikeSqlite(db);
-  }
-  return false;
-}
-
 Status OnlineBackup(const std::string& src, const std::string& dst, const SqliteBackupOptions& opts) {
   if (!RegularFileExists(src)) {
     return Status::NotFound("SQLite database to back up is missing or not a regular file", src);
   }
-  if (!LooksLikeSqlite(src)) {
+  if (!mailfiles::LooksLikeSqlite(src)) {
     return Status::Invalid("not a SQLite database (no 'SQLite format 3' header); back it up as a "
                            "plain file", src);
   }
@@ -322,12 +290,12 @@ Status OnlineBackup(const std::string& src, const std::string& dst, const Sqlite
 
 Status RestoreIntoLive(const std::string& image, const std::string& live,
                        const SqliteBackupOptions& opts) {
-  if (!LooksLikeSqlite(image)) {
+  if (!mailfiles::LooksLikeSqlite(image)) {
     return Status::Corruption("restored SQLite image is missing or not a database; it cannot be "
                               "copied into the live database", image);
   }
   struct stat st_live;
-  if (::stat(live.c_str(), &st_live) == 0 && st_live.st_size > 0 && !LooksLikeSqlite(live)) {
+  if (::stat(live.c_str(), &st_live) == 0 && st_live.st_size > 0 && !mailfiles::LooksLikeSqlite(live)) {
     return Status::Invalid("live file exists but is not a SQLite database; refusing to overwrite "
                            "it through SQLite (move it away first)", live);
   }

@@ -1,5 +1,5 @@
 // SQLite quiescing: live databases are never read raw (the archiver stores raw bytes only of a
-// file SQLite cannot open at all, agent/file_store.cpp). A file that starts with the SQLite header
+// file SQLite cannot open at all, agent/archiver/file_store.cpp). A file that starts with the SQLite header
 // is copied through SQLite's online backup API into a consistent, self-contained image while
 // writers keep writing (WAL and rollback-journal modes), and a restored image is copied back
 // INTO a live database the same way, so no reader ever sees a half-written file.
@@ -14,28 +14,10 @@
 #include <string>
 #include <string_view>
 
+#include "storage/mailfiles/sqlite_file.h"
 #include "storage/status.h"
 
 namespace mv::hooks {
-
-// The 16 bytes every SQLite 3 database file starts with ("SQLite format 3" and a NUL).
-inline constexpr std::string_view kSqliteHeader{"SQLite format 3\0", 16};
-
-// True when `first_bytes` (the first bytes of a file; fewer than 16 is never a database)
-// starts with kSqliteHeader. Lets the archiver decide from bytes it already read.
-bool HasSqliteHeader(std::string_view first_bytes);
-
-// Reads the first 16 bytes of `path`. False for anything unreadable, short or not SQLite.
-bool LooksLikeSqlite(const std::string& path);
-
-// True for names SQLite keeps beside a database: "<db>-wal", "<db>-shm", "<db>-journal".
-// They are part of the live database's state and are never stored as files: the image made
-// by OnlineBackup already contains every committed transaction.
-bool IsSqliteSideFile(std::string_view name);
-
-// Stricter form for the archiver: `name` is a side file AND its database `dir/<db>` exists and
-// looks like SQLite. A user file called "trip-journal" next to no database is kept.
-bool IsSqliteSideFileOf(const std::string& dir, std::string_view name);
 
 struct SqliteBackupOptions {
   // Total time spent waiting for SQLITE_BUSY/SQLITE_LOCKED before giving up. Default 60 s.

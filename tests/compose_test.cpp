@@ -7,7 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "agent/compose.h"
+#include "agent/stack/compose.h"
 #include "test_util.h"
 
 namespace mv::agent {

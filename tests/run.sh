@@ -8,6 +8,8 @@
 #                                each fuzz target for about a minute (tests/sanitize.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The layer table first: a violation fails in a second, before anything is built.
+bash tests/check_layers.sh
 bash deploy/install-deps.sh --test
 if [[ "${1:-}" == "--sanitize" ]]; then
   shift

@@ -1,5 +1,5 @@
-// The sidecar's cron schedule (agent/schedule.h): what crontab(5) users expect, in UTC.
-#include "agent/schedule.h"
+// The sidecar's cron schedule (agent/sidecar/schedule.h): what crontab(5) users expect, in UTC.
+#include "agent/sidecar/schedule.h"
 
 #include <gtest/gtest.h>
 

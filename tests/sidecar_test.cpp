@@ -1,10 +1,11 @@
-// The sidecar loop (agent/sidecar.h): one run at a time, health for the Docker healthcheck,
+// The sidecar loop (agent/sidecar/sidecar.h): one run at a time, health for the Docker healthcheck,
 // clean stop on SIGTERM. Real threads, real signals, real files in a temporary directory; the
 // backup run itself is injected (a function that sleeps and returns an exit code), because the
 // real one needs a swarm: tests/e2e/swarm_e2e.sh runs the real agent image there.
-#include "agent/sidecar.h"
+#include "agent/sidecar/sidecar.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -13,7 +14,7 @@
 #include <fstream>
 #include <thread>
 
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 
 namespace mv::agent {
 namespace {
@@ -37,20 +38,33 @@ class SidecarTest : public ::testing::Test {
     std::ifstream in(opts_.health_file);
     return nlohmann::json::parse(in);
   }
-  // Sends SIGTERM to this process once the loop has written its health file (by then the loop
-  // has blocked the signal, so it is queued for sigtimedwait instead of killing the test).
+  // Sends SIGTERM to the thread that runs the loop (this one) once `ready` (by then the loop
+  // has blocked the signal, so it is queued for sigtimedwait instead of killing the test). To
+  // the thread, not the process: threads other tests left in this process do not block it, and
+  // a process-directed signal could be delivered to one of them. In `mailvault agent` the loop
+  // blocks the signals before any thread exists, so every thread inherits the mask.
   std::thread TermWhen(std::function<bool()> ready) {
-    return std::thread([ready] {
+    pthread_t loop_thread = ::pthread_self();
+    return std::thread([ready, loop_thread] {
       for (int i = 0; i < 500 && !ready(); ++i) std::this_thread::sleep_for(milliseconds{10});
-      ::kill(::getpid(), SIGTERM);
+      ::pthread_kill(loop_thread, SIGTERM);
     });
   }
-  int Loop(const AgentRunFn& run) {
-    bool abandoned = false;
-    int code = RunAgentLoop(opts_, run, [this](const std::string& l) { log_.push_back(l); },
-                            &abandoned);
-    EXPECT_FALSE(abandoned);
-    return code;
+  // Runs the loop; returns the last run's exit code, or -1 when no run happened.
+  int Loop(const std::function<int()>& run) {
+    LoopResult r = RunAgentLoop(
+        opts_,
+        [&run] {
+          int code = run();
+          return RunResult{code == kExitOk        ? RunOutcome::kOk
+                           : code == kExitPartial ? RunOutcome::kPartial
+                                                  : RunOutcome::kFailed,
+                           code};
+        },
+        [this](const std::string& l) { log_.push_back(l); });
+    EXPECT_NE(r.end, LoopEnd::kAbandoned);
+    EXPECT_EQ(r.end, opts_.once ? LoopEnd::kOnceDone : LoopEnd::kStopped);
+    return r.last ? r.last->exit_code : -1;
   }
 
   stdfs::path dir_;
@@ -78,7 +92,7 @@ TEST_F(SidecarTest, SigtermWhileIdleStopsAtOnceWithoutRunning) {
   std::atomic<int> runs = 0;
   auto t0 = steady_clock::now();
   std::thread term = TermWhen([this] { return stdfs::exists(opts_.health_file); });
-  EXPECT_EQ(Loop([&] { ++runs; return kExitOk; }), kExitOk);
+  EXPECT_EQ(Loop([&] { ++runs; return kExitOk; }), -1) << "no run";
   term.join();
   EXPECT_LT(steady_clock::now() - t0, seconds{3});
   EXPECT_EQ(runs, 0);
@@ -124,7 +138,7 @@ TEST(HealthVerdict, HealthyBeforeTheFirstRun) {
 
 TEST(HealthVerdict, PartialRunIsHealthyButSaysSo) {
   nlohmann::json h = {{"state", "idle"}, {"heartbeat_unix", 1000},
-                      {"last_run", {{"exit_code", 3}, {"finished", "2026-11-23T03:04:00Z"}}}};
+                      {"last_run", {{"exit_code", 3}, {"result", "partial"}, {"finished", "2026-11-23T03:04:00Z"}}}};
   std::string s;
   ASSERT_TRUE(HealthVerdict(h, T(1000), seconds{180}, &s).ok());
   EXPECT_EQ(s, "healthy: idle, last backup partial at 2026-11-23T03:04:00Z");
@@ -132,7 +146,7 @@ TEST(HealthVerdict, PartialRunIsHealthyButSaysSo) {
 
 TEST(HealthVerdict, FailedLastRunIsUnhealthy) {
   nlohmann::json h = {{"state", "idle"}, {"heartbeat_unix", 1000}, {"failures_in_a_row", 2},
-                      {"last_run", {{"exit_code", 1}, {"finished", "2026-11-23T03:04:00Z"}}}};
+                      {"last_run", {{"exit_code", 1}, {"result", "error"}, {"finished", "2026-11-23T03:04:00Z"}}}};
   std::string s;
   EXPECT_EQ(HealthVerdict(h, T(1000), seconds{180}, &s).message(),
             "the last backup failed (exit 1, finished 2026-11-23T03:04:00Z, 2 failure(s) in a "

@@ -65,7 +65,7 @@ int HoldLoop(const std::string& db, const std::vector<std::string>& sql, Shared&
 void ExpectSelfContainedImage(const std::string& img) {
   std::string bytes = ReadFile(img);
   ASSERT_GE(bytes.size(), 100u);
-  EXPECT_TRUE(HasSqliteHeader(bytes));
+  EXPECT_TRUE(mailfiles::HasSqliteHeader(bytes));
   // Header bytes 18/19 are 1 for rollback journal, 2 for WAL (SQLite file format 1.3.4).
   EXPECT_EQ(bytes[18], 1) << "image still says WAL: it would need a -wal beside it";
   EXPECT_EQ(bytes[19], 1);
@@ -205,36 +205,36 @@ TEST(SqliteBackup, NonDatabaseFilesAreNotDetectedAsSqlite) {
   std::ofstream(dir / "notes.txt") << "hello, this is mail\n";
   std::ofstream(dir / "almost.db") << "SQLite format 3 but not a database, no NUL here";
   std::ofstream(dir / "short") << "SQLite";
-  EXPECT_FALSE(LooksLikeSqlite(dir / "notes.txt"));
-  EXPECT_FALSE(LooksLikeSqlite(dir / "almost.db"));
-  EXPECT_FALSE(LooksLikeSqlite(dir / "short"));
-  EXPECT_FALSE(LooksLikeSqlite(dir / "missing"));
-  EXPECT_FALSE(LooksLikeSqlite(dir.path()));
+  EXPECT_FALSE(mailfiles::LooksLikeSqlite(dir / "notes.txt"));
+  EXPECT_FALSE(mailfiles::LooksLikeSqlite(dir / "almost.db"));
+  EXPECT_FALSE(mailfiles::LooksLikeSqlite(dir / "short"));
+  EXPECT_FALSE(mailfiles::LooksLikeSqlite(dir / "missing"));
+  EXPECT_FALSE(mailfiles::LooksLikeSqlite(dir.path()));
   Status st = OnlineBackup(dir / "almost.db", dir / "image.db");
   EXPECT_EQ(st.code(), Code::kInvalidArgument);
   EXPECT_NE(st.ToString().find("almost.db"), std::string::npos);
 
   CreateEventsDb(dir / "real.db", false);
-  EXPECT_TRUE(LooksLikeSqlite(dir / "real.db"));
-  EXPECT_TRUE(HasSqliteHeader(ReadFile(dir / "real.db").substr(0, 16)));
-  EXPECT_FALSE(HasSqliteHeader(std::string("SQLite format 3", 15)));
+  EXPECT_TRUE(mailfiles::LooksLikeSqlite(dir / "real.db"));
+  EXPECT_TRUE(mailfiles::HasSqliteHeader(ReadFile(dir / "real.db").substr(0, 16)));
+  EXPECT_FALSE(mailfiles::HasSqliteHeader(std::string("SQLite format 3", 15)));
 }
 
 TEST(SqliteBackup, SideFilesAreRecognizedOnlyBesideADatabase) {
-  EXPECT_TRUE(IsSqliteSideFile("main.db-wal"));
-  EXPECT_TRUE(IsSqliteSideFile("main.db-shm"));
-  EXPECT_TRUE(IsSqliteSideFile("main.db-journal"));
-  EXPECT_FALSE(IsSqliteSideFile("main.db"));
-  EXPECT_FALSE(IsSqliteSideFile("-wal"));
-  EXPECT_FALSE(IsSqliteSideFile("wal"));
+  EXPECT_TRUE(mailfiles::IsSqliteSideFile("main.db-wal"));
+  EXPECT_TRUE(mailfiles::IsSqliteSideFile("main.db-shm"));
+  EXPECT_TRUE(mailfiles::IsSqliteSideFile("main.db-journal"));
+  EXPECT_FALSE(mailfiles::IsSqliteSideFile("main.db"));
+  EXPECT_FALSE(mailfiles::IsSqliteSideFile("-wal"));
+  EXPECT_FALSE(mailfiles::IsSqliteSideFile("wal"));
 
   ScratchDir dir;
   CreateEventsDb(dir / "main.db", false);
   std::ofstream(dir / "trip-journal") << "my diary";
-  EXPECT_TRUE(IsSqliteSideFileOf(dir.path(), "main.db-wal"));
-  EXPECT_TRUE(IsSqliteSideFileOf(dir.path(), "main.db-journal"));
-  EXPECT_FALSE(IsSqliteSideFileOf(dir.path(), "trip-journal")) << "a user's file must be kept";
-  EXPECT_FALSE(IsSqliteSideFileOf(dir.path(), "main.db"));
+  EXPECT_TRUE(mailfiles::IsSqliteSideFileOf(dir.path(), "main.db-wal"));
+  EXPECT_TRUE(mailfiles::IsSqliteSideFileOf(dir.path(), "main.db-journal"));
+  EXPECT_FALSE(mailfiles::IsSqliteSideFileOf(dir.path(), "trip-journal")) << "a user's file must be kept";
+  EXPECT_FALSE(mailfiles::IsSqliteSideFileOf(dir.path(), "main.db"));
 }
 
 TEST(SqliteBackup, StatKeyChangesWithWalCommitsThatLeaveTheMainFileUntouched) {

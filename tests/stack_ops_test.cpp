@@ -9,8 +9,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "agent/stack_ops.h"
-#include "agent/stack_report.h"
+#include "agent/stack/stack_ops.h"
+#include "agent/cli/stack_report.h"
 #include "storage/repository.h"
 #include "test_util.h"
 

@@ -38,8 +38,6 @@ bool Report::stale() const {
   return false;
 }
 
-int Report::ExitCode() const { return damage() ? 1 : stale() ? 4 : 0; }
-
 nlohmann::json RenderJson(const Report& r) {
   nlohmann::json groups = nlohmann::json::array();
   for (const auto& g : r.groups) {
@@ -54,7 +52,7 @@ nlohmann::json RenderJson(const Report& r) {
                       {"mailbox_messages", g.mailbox_messages}, {"hooks", g.hooks}, {"history", hist},
                       {"verify", g.verify_json}});
   }
-  return {{"generated", r.generated}, {"repository", r.repository}, {"exit_code", r.ExitCode()},
+  return {{"generated", r.generated}, {"repository", r.repository}, {"exit_code", r.exit_code},
           {"damage", r.damage()}, {"stale", r.stale()}, {"max_age_seconds", r.max_age_seconds},
           {"rotation", {{"nights", r.rotate_nights}, {"bucket", r.rotation_bucket + 1}}},
           {"repository_bytes", r.repository_bytes}, {"pack_bytes", r.pack_bytes},

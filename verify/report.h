@@ -1,4 +1,4 @@
-// The nightly integrity report (issue #4, "report"): a value type gathered by the agent (verify
+// The nightly integrity report: a value type gathered by the agent (verify
 // runs, a rotating check, repository statistics) and pure renderers for its four outputs. The
 // renderers return text; writing files is the caller's job.
 #pragma once
@@ -63,7 +63,9 @@ struct Report {
   std::vector<GroupReport> groups;
   bool damage() const;              // a verify failed or the check found damage
   bool stale() const;
-  int ExitCode() const;             // 0 ok, 1 damage, 4 stale (damage wins)
+  // The code `mailvault report` exits with, written into the JSON report. Chosen by the CLI
+  // (agent/cli/cli.h ReportExitCode) from damage() and stale(), which the renderers read.
+  int exit_code = 0;
 };
 
 nlohmann::json RenderJson(const Report& r);

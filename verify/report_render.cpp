@@ -83,13 +83,17 @@ std::string Chart(const std::string& title, const std::vector<double>& v, bool b
   return s.str();
 }
 
+// The verdict line: damage wins over staleness.
+const char* Banner(const Report& r) {
+  return r.damage() ? "DAMAGE OR LOSS FOUND" : r.stale() ? "STALE BACKUPS" : "OK";
+}
+
 }  // namespace
 
 std::string RenderMarkdown(const Report& r) {
   std::ostringstream s;
-  int code = r.ExitCode();
   s << "# mailvault nightly report\n\n"
-    << "**" << (code == 0 ? "OK" : code == 1 ? "DAMAGE OR LOSS FOUND" : "STALE BACKUPS") << "** - generated "
+    << "**" << Banner(r) << "** - generated "
     << Time(r.generated) << " for `" << r.repository << "`\n\n"
     << "| stack | status | latest snapshot | age | messages | lost |\n|---|---|---|---|---|---|\n";
   for (const auto& g : r.groups)
@@ -119,15 +123,14 @@ std::string RenderMarkdown(const Report& r) {
 
 std::string RenderHtml(const Report& r) {
   std::ostringstream s;
-  int code = r.ExitCode();
-  const char* color = code == 0 ? "#276749" : code == 1 ? "#c53030" : "#b7791f";
+  const char* color = r.damage() ? "#c53030" : r.stale() ? "#b7791f" : "#276749";
   s << "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>mailvault report</title><style>"
        "body{font-family:system-ui,sans-serif;margin:2em;max-width:60em;color:#222}"
        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
        "figure{display:inline-block;margin:.5em 1em .5em 0}figcaption{font-size:.85em;color:#555}"
        ".banner{color:#fff;padding:.6em 1em;border-radius:4px}</style></head><body>"
     << "<h1>mailvault nightly report</h1><p class=\"banner\" style=\"background:" << color << "\">"
-    << (code == 0 ? "OK" : code == 1 ? "DAMAGE OR LOSS FOUND" : "STALE BACKUPS") << " &mdash; " << Esc(Time(r.generated))
+    << Banner(r) << " &mdash; " << Esc(Time(r.generated))
     << "</p><p>Repository <code>" << Esc(r.repository) << "</code>: " << Bytes(r.repository_bytes) << ", "
     << r.snapshots << " snapshots, dedup ratio " << std::to_string(r.dedup_ratio).substr(0, 5) << ". Check: "
     << r.check.packs_read << " of " << r.check.packs << " packs re-read tonight, " << r.check.errors()

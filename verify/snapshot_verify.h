@@ -1,5 +1,5 @@
-// `mailvault verify`, the comparison half (issue #4, steps 2-4): given a snapshot restored into a
-// scratch directory (by agent/restore.h, which re-hashes every blob), decide whether the snapshot
+// `mailvault verify`, the comparison half: given a snapshot restored into a
+// scratch directory (by agent/restorer/restore.h, which re-hashes every blob), decide whether the snapshot
 // is complete and consistent, and how it differs from the live sources.
 //
 // Read-only: the repository is only read (manifests), live sources are only read (files opened

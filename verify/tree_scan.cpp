@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "storage/fs.h"
-#include "verify/maildir.h"
+#include "storage/mailfiles/maildir.h"
 
 namespace mv::verify {
 using storage::FileEntry;
@@ -18,17 +18,17 @@ using storage::FileType;
 
 Inventory InventoryOfEntries(const std::vector<FileEntry>& files) {
   Inventory inv;
-  inv.census = CensusOfEntries(files);
-  MaildirIndex idx(files);
+  inv.census = mailfiles::CensusOfEntries(files);
+  mailfiles::MaildirIndex idx(files);
   for (const auto& f : files) {
     if (f.type != FileType::kRegular) continue;
     std::string dir = idx.MaildirOfMessage(f.path);
     if (dir.empty()) continue;
     MessageRecord m;
-    MaildirPlace place = idx.Place(dir, &m.source);
+    mailfiles::MaildirPlace place = idx.Place(dir, &m.source);
     m.mailbox = place.mailbox;
     m.folder = place.folder;
-    m.unique = std::string(UniqueName(f.path.substr(f.path.find_last_of('/') + 1)));
+    m.unique = std::string(mailfiles::UniqueName(f.path.substr(f.path.find_last_of('/') + 1)));
     m.path = f.path;
     m.size = f.size;
     m.content = f.content;
@@ -156,7 +156,7 @@ Result<ScannedTree> ScanTree(const std::string& source, const std::string& root,
   ScannedTree out;
   TreeWalker walker(source, root, &out);
   walker.Dir(root_fd, "");
-  MaildirIndex idx(walker.entries);
+  mailfiles::MaildirIndex idx(walker.entries);
   // A file that cannot be hashed (vanished: a live message moved from new/ to cur/ meanwhile) is
   // left out rather than counted with a wrong hash, and reported.
   std::vector<FileEntry> readable;

@@ -1,5 +1,5 @@
 // What verify reads from a tree of files: the Maildir messages (with their place and content
-// hash) and the census built from them, counted exactly as the archiver counts (verify/maildir.h).
+// hash) and the census built from them, counted exactly as the archiver counts (storage/mailfiles/maildir.h).
 // The same inventory is built from a snapshot's manifest entries, from a restored tree and from a
 // live source, so the three can be compared message by message.
 //

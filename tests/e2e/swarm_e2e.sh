@@ -1,5 +1,5 @@
 #!/bin/bash
-# End-to-end test on a real Docker Swarm (issue #3, "End-to-end test on a real swarm"):
+# End-to-end test on a real Docker Swarm:
 # a private dockerd in swarm mode, local images (no registry), a Mailu-like stack labelled for
 # backupbot v2, real mail delivered by dovecot's LDA, then backup -> wipe -> restore with
 # mailvault, checked with dovecot's own doveadm and sqlite3; then one backup by the sidecar

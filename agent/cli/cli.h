@@ -1,0 +1,58 @@
+// The command-line front end: one Register<Verb>() per cmd_<verb>.cpp, each adding a CLI11
+// subcommand whose callback sets ctx.exit_code. Only agent/cli prints or chooses exit codes
+// (tests/check_layers.sh enforces it).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "storage/status.h"
+
+namespace mv::agent {
+
+// The documented exit codes (README "Exit codes"). Monitoring relies on these values.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitError = 1,     // the operation failed, or verification found loss/corruption
+  kExitUsage = 2,     // bad command line
+  kExitPartial = 3,   // done, but some files could not be read/restored; each was reported
+  kExitStale = 4,     // report: no successful backup within the expected interval
+};
+
+struct CliContext {
+  std::string repo;        // --repo or $MAILVAULT_REPO
+  bool json = false;       // --json: machine-readable output on stdout
+  bool quiet = false;      // --quiet: no progress, only errors
+  int verbose = 0;         // -v
+  int exit_code = kExitOk;
+};
+
+// Adds the global options shared by every subcommand to `sub`.
+void AddRepoOption(CLI::App* sub, CliContext& ctx);
+void AddOutputOptions(CLI::App* sub, CliContext& ctx);
+
+// Prints `st` (to stderr, or as JSON {"error":...} on stdout in --json mode) and returns the
+// exit code for it.
+int ReportError(const CliContext& ctx, const Status& st);
+// The exit code of `mailvault report` (also written into the JSON report): damage wins.
+int ReportExitCode(bool damage, bool stale);
+// Resolves ctx.repo from $MAILVAULT_REPO when --repo was not given; usage error if neither.
+Status ResolveRepo(CliContext& ctx);
+
+void RegisterInit(CLI::App& app, CliContext& ctx);
+void RegisterBackup(CLI::App& app, CliContext& ctx);
+void RegisterSnapshots(CLI::App& app, CliContext& ctx);
+void RegisterLs(CLI::App& app, CliContext& ctx);
+void RegisterRestore(CLI::App& app, CliContext& ctx);
+void RegisterDiff(CLI::App& app, CliContext& ctx);
+void RegisterAgent(CLI::App& app, CliContext& ctx);
+void RegisterDiscover(CLI::App& app, CliContext& ctx);
+void RegisterCheck(CLI::App& app, CliContext& ctx);
+void RegisterVerify(CLI::App& app, CliContext& ctx);
+void RegisterReport(CLI::App& app, CliContext& ctx);
+void RegisterRepair(CLI::App& app, CliContext& ctx);
+
+
+int RunCli(int argc, char** argv);
+
+}  // namespace mv::agent

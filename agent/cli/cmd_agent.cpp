@@ -1,0 +1,143 @@
+// `mailvault agent`: the sidecar. Backs up the labelled stacks on a cron schedule (or once, for
+// swarm-cronjob), writes a health file, and answers the Docker healthcheck.
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+
+#include "agent/cli/cli.h"
+#include "agent/sidecar/sidecar.h"
+#include "agent/jobs/report_run.h"
+#include "agent/cli/stack_report.h"
+#include "storage/repository.h"
+
+namespace mv::agent {
+namespace {
+
+constexpr const char* kDefaultHealthFile = "/tmp/mailvault-health.json";
+
+struct AgentArgs {
+  std::string schedule, jitter = "0", health_file, report_dir, max_silence = "3m";
+  std::string integrity_report;   // after each run, write `mailvault report` files here
+  bool once = false, health_check = false;
+  StackBackupOptions stack;   // --stack, --docker-host, --hook-timeout
+};
+
+void Log(const std::string& line) {
+  std::cerr << "[" << FormatUtc(std::chrono::floor<std::chrono::seconds>(
+                          std::chrono::system_clock::now()))
+            << "] mailvault agent: " << line << std::endl;
+}
+
+// `--health-check`: exit 0 when the agent that writes the health file is alive and its last
+// run did not fail; one line on stdout either way (Docker keeps it in `docker inspect`).
+int HealthCheck(const AgentArgs& a) {
+  auto silence = ParseDuration(a.max_silence);
+  if (!silence.ok()) return std::cout << "unhealthy: --max-silence: " << silence.status().message() << "\n", kExitUsage;
+  std::string summary;
+  Status st = CheckHealthFile(a.health_file, std::chrono::floor<std::chrono::seconds>(
+                                                 std::chrono::system_clock::now()),
+                              *silence, &summary);
+  std::cout << (st.ok() ? summary : "unhealthy: " + st.ToString()) << std::endl;
+  return st.ok() ? kExitOk : kExitError;
+}
+
+// One run: exactly what `mailvault backup` with no --source does, on a freshly opened repository
+// (a run must not depend on state left by the previous one).
+int RunOnceCode(CliContext& ctx, const AgentArgs& a) {
+  auto repo = storage::Repository::Open(ctx.repo);
+  if (!repo.ok()) return ReportError(ctx, repo.status());
+  int code = RunAndReportStackBackup(ctx, **repo, a.stack);
+  if (a.integrity_report.empty()) return code;
+  // The nightly integrity report after the backup (mailvault report): verify, rotate-check, write.
+  NightlyReportOptions ro;
+  ro.out = a.integrity_report;
+  auto rep = GatherReport(**repo, ro);
+  if (rep.ok()) rep->exit_code = ReportExitCode(rep->damage(), rep->stale());
+  std::vector<std::string> written;
+  Status st = rep.ok() ? WriteReportFiles(*rep, ro, &written) : rep.status();
+  if (!st.ok()) return std::max(code, ReportError(ctx, st));
+  return code;
+}
+
+RunResult RunOnce(CliContext& ctx, const AgentArgs& a) {
+  int code = RunOnceCode(ctx, a);
+  RunOutcome o = code == kExitOk        ? RunOutcome::kOk
+                 : code == kExitPartial ? RunOutcome::kPartial
+                                        : RunOutcome::kFailed;
+  return {o, code};
+}
+
+int Run(CliContext& ctx, const AgentArgs& a) {
+  if (a.health_check) return HealthCheck(a);
+  if (Status st = ResolveRepo(ctx); !st.ok()) return ReportError(ctx, st);
+  AgentOptions opts;
+  opts.once = a.once;
+  opts.health_file = a.health_file;
+  opts.report_dir = a.report_dir;
+  if (!a.schedule.empty()) {
+    auto s = CronSchedule::Parse(a.schedule);
+    if (!s.ok()) return ReportError(ctx, s.status());
+    opts.schedule = *s;
+  } else if (!a.once) {
+    return ReportError(ctx, Status::Invalid("give --schedule \"MIN HOUR DOM MON DOW\" (e.g. "
+                                            "\"0 3 * * *\", UTC) or --once"));
+  }
+  auto jitter = ParseDuration(a.jitter);
+  if (!jitter.ok()) return ReportError(ctx, Status::Invalid("--jitter: " + jitter.status().message()));
+  opts.jitter = *jitter;
+  if (opts.once && opts.jitter.count() > 0) {
+    Log("--once: starting now; --jitter applies to scheduled runs only");
+  }
+  Log(opts.once ? "one backup run (--once)"
+                : "schedule '" + opts.schedule->expression() + "' (UTC), jitter " + a.jitter +
+                      ", repository " + ctx.repo);
+  LoopResult end = RunAgentLoop(opts, [&ctx, &a] { return RunOnce(ctx, a); }, Log);
+  switch (end.end) {
+    case LoopEnd::kStopped: return kExitOk;
+    case LoopEnd::kNeverMatches: return kExitUsage;
+    case LoopEnd::kOnceDone: return end.last ? end.last->exit_code : kExitError;
+    case LoopEnd::kAbandoned: break;
+  }
+  // A run thread is still inside the repository: end now, without static destructors racing
+  // it. Safe by design: nothing it wrote is part of a snapshot until the manifest rename.
+  std::_Exit(kExitError);
+}
+
+}  // namespace
+
+void RegisterAgent(CLI::App& app, CliContext& ctx) {
+  auto* sub = app.add_subcommand("agent", "Run as the backup sidecar: scheduled stack backups");
+  sub->description(
+      "Backs up every swarm stack enabled with backupbot labels (as `mailvault backup` with no\n"
+      "--source) on a cron schedule, in UTC, starting each run up to --jitter late so that many\n"
+      "hosts do not hit shared storage at once. One run at a time; slots missed during a long\n"
+      "run are skipped. SIGTERM while idle stops at once; during a run it lets the run finish\n"
+      "(a second SIGTERM abandons it: the repository stays consistent either way).\n\n"
+      "--health-check exits 0 when the agent writing --health-file is alive and its last run\n"
+      "did not fail; use it as the container's HEALTHCHECK.\n\n"
+      "Exit: --once returns the run's code (0 ok, 1 error, 3 partial); otherwise 0 after a\n"
+      "clean stop, 2 on a bad command line.");
+  auto a = std::make_shared<AgentArgs>();
+  a->health_file = kDefaultHealthFile;
+  AddRepoOption(sub, ctx);
+  sub->add_option("--schedule", a->schedule, "Cron schedule, 5 fields, UTC (e.g. \"0 3 * * *\")");
+  sub->add_option("--jitter", a->jitter, "Start each scheduled run up to this late (e.g. 10m; default 0)");
+  sub->add_flag("--once", a->once, "Run one backup now and exit with its code (for swarm-cronjob)");
+  sub->add_option("--stack", a->stack.stack, "Back up only this swarm stack (default: every enabled stack)");
+  AddStackOptions(sub, a->stack);
+  sub->add_option("--health-file", a->health_file,
+                  std::string("Health file to write (agent) or read (--health-check); default ") +
+                      kDefaultHealthFile);
+  sub->add_option("--report-dir", a->report_dir, "Write one run-<time>.json per run here");
+  sub->add_option("--integrity-report", a->integrity_report,
+                  "After each backup run, verify the latest snapshots and write the integrity report "
+                  "(md, html, json, Prometheus textfile) into this directory, as `mailvault report`");
+  sub->add_flag("--health-check", a->health_check,
+                "Check the health file and exit 0 (healthy) or 1; for a Docker HEALTHCHECK");
+  sub->add_option("--max-silence", a->max_silence,
+                  "--health-check: unhealthy when the heartbeat is older than this (default 3m)");
+  AddOutputOptions(sub, ctx);
+  sub->callback([&ctx, a] { ctx.exit_code = Run(ctx, *a); });
+}
+
+}  // namespace mv::agent

@@ -1,0 +1,89 @@
+#include "agent/jobs/verify_run.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+
+#include "agent/restorer/restore.h"
+#include "storage/fs.h"
+
+namespace mv::agent {
+namespace {
+
+bool IsDir(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+double Since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+Result<std::string> LatestOfStack(const storage::Repository& repo, const std::string& stack) {
+  MV_ASSIGN_OR_RETURN(auto snaps, repo.ListSnapshots());
+  for (auto it = snaps.rbegin(); it != snaps.rend(); ++it) {
+    auto t = it->tags.find("stack");
+    if (t != it->tags.end() && t->second == stack) return it->id;
+  }
+  return Status::NotFound("no snapshot is tagged stack=" + stack + "; list them with `mailvault snapshots`",
+                          repo.path());
+}
+
+Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& opts) {
+  MV_ASSIGN_OR_RETURN(storage::Snapshot snap, repo.LoadSnapshot(opts.snapshot));
+  std::string parent = opts.scratch_parent;
+  if (parent.empty()) {
+    const char* t = std::getenv("TMPDIR");
+    parent = t && *t ? t : "/var/tmp";
+  }
+  // A --scratch directory that does not exist yet is made (private), as restore makes --target.
+  Status made = storage::fs::MakeDirs(parent, 0700);
+  if (!made.ok())
+    return Status(made.code(), "cannot create the scratch directory (" + made.ToString() +
+                                   "); give a writable directory with --scratch", parent);
+  std::string tmpl = parent + "/mailvault-verify-XXXXXX";
+  if (!::mkdtemp(tmpl.data()))
+    return Status::FromErrno(errno, "create scratch directory (give another with --scratch)", parent);
+  VerifyRun run;
+  run.scratch = tmpl;
+  // By descriptors: the restored tree may hold paths longer than PATH_MAX.
+  auto cleanup = [&] {
+    if (!opts.keep) (void)storage::fs::RemoveTree(run.scratch);
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  RestoreOptions ro;
+  ro.snapshot = opts.snapshot;
+  ro.target = run.scratch;
+  ro.threads = opts.threads;
+  ro.sync = false;   // a scratch tree, read once and removed: no need to wait for the disk
+  auto restored = RunRestore(repo, ro);
+  if (!restored.ok()) {
+    cleanup();
+    return restored.status();
+  }
+  run.restore_seconds = Since(t0);
+  std::vector<std::string> problems;
+  for (const auto& p : restored->problems) problems.push_back(p.path + ": " + p.message);
+  verify::VerifyOptions vo;
+  vo.restored_root = run.scratch;
+  vo.against_snapshot = opts.against_snapshot;
+  vo.against_live = opts.against_live;
+  vo.sqlite_tables = opts.sqlite_tables;
+  vo.live = opts.live;
+  if (vo.live.empty() && opts.against_live)
+    for (const auto& s : snap.meta.sources)
+      if (!s.path.empty() && IsDir(s.path)) vo.live[s.name] = s.path;
+  auto t1 = std::chrono::steady_clock::now();
+  auto res = verify::VerifyRestored(repo, snap, vo, problems);
+  cleanup();
+  if (!res.ok()) return res.status();
+  run.compare_seconds = Since(t1);
+  run.result = std::move(res).value();
+  return run;
+}
+
+}  // namespace mv::agent

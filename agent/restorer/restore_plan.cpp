@@ -1,0 +1,637 @@
+#include "agent/restorer/restore_plan.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+
+#include "hooks/sqlite_backup.h"
+#include "storage/fs.h"
+#include "storage/repository.h"
+#include "storage/xattr.h"
+#include "storage/mailfiles/maildir.h"
+
+namespace mv::agent {
+namespace {
+
+using storage::FileEntry;
+using storage::FileType;
+namespace fs = storage::fs;
+
+std::string Err(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+// A manifest path is acceptable when every component is a plain name.
+bool SafeRel(const std::string& rel) {
+  if (rel.empty()) return true;
+  if (rel.front() == '/' || rel.find('\0') != std::string::npos) return false;
+  size_t start = 0;
+  for (;;) {
+    size_t slash = rel.find('/', start);
+    std::string_view c(rel.data() + start, (slash == std::string::npos ? rel.size() : slash) - start);
+    if (c.empty() || c == "." || c == "..") return false;
+    if (slash == std::string::npos) return true;
+    start = slash + 1;
+  }
+}
+
+bool Included(const std::string& path, const std::vector<std::string>& inc) {
+  if (inc.empty()) return true;
+  for (const auto& i : inc) {
+    if (path == i) return true;
+    if (path.size() > i.size() && path.compare(0, i.size(), i) == 0 && path[i.size()] == '/') return true;
+    if (i.size() > path.size() && i.compare(0, path.size(), path) == 0 && i[path.size()] == '/') return true;
+  }
+  return false;
+}
+
+// Extended attributes and ACLs (FORMAT.md §10). Before the mode: setting an access ACL sets the
+// group bits, and the recorded mode (taken with the ACL in place) then sets the same mask again.
+Status ApplyXattrs(int fd, const FileEntry& e, const std::string& path) {
+  if (e.xattrs.empty()) return Status::Ok();
+  return storage::WriteXattrs(fd, e.xattrs, path);
+}
+
+// Does `fd` (an open regular file) hold exactly `e`'s content?
+bool SameContent(const storage::Repository& repo, int fd, const FileEntry& e) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != e.size) return false;
+  storage::KeyedHasher::Stream h(repo.hasher());
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) return false;
+    if (n == 0) break;
+    h.Update(buf.data(), static_cast<size_t>(n));
+  }
+  return h.Final() == e.content;
+}
+
+std::string Parent(const std::string& rel) {
+  auto s = rel.find_last_of('/');
+  return s == std::string::npos ? "" : rel.substr(0, s);
+}
+
+class Planner {
+ public:
+  Planner(const storage::Repository& repo, const RestoreOptions& opts, RestoreResult* result, RestorePlan* plan)
+      : repo_(repo), opts_(opts), result_(result), plan_(plan) {}
+
+  Status Run(const storage::Snapshot& snap) {
+    std::vector<std::string> inc;
+    for (auto i : opts_.includes) {
+      while (i.size() > 1 && i.back() == '/') i.pop_back();
+      inc.push_back(i);
+    }
+    std::vector<bool> inc_hit(inc.size(), false);
+    size_t regular = 0;
+    for (const auto& e : snap.files) {
+      regular += e.type == FileType::kRegular;
+      if (e.type == FileType::kRegular && (e.flags & storage::kFlagHardLink)) link_targets_.emplace(e.link_target, SIZE_MAX);
+    }
+    plan_->files.reserve(inc.empty() ? regular : regular / 8);
+    for (const auto& [name, _] : opts_.source_targets) {
+      bool found = false;
+      for (const auto& s : snap.meta.sources) found |= s.name == name;
+      if (!found) return Status::Invalid("source '" + name + "' is not in snapshot " + snap.meta.id.substr(0, 8));
+    }
+    for (const auto& e : snap.files) {
+      for (size_t k = 0; k < inc.size(); k++)
+        if (e.path == inc[k] || (e.path.size() > inc[k].size() && e.path.compare(0, inc[k].size(), inc[k]) == 0 &&
+                                 e.path[inc[k].size()] == '/'))
+          inc_hit[k] = true;
+      if (!Included(e.path, inc)) continue;
+      auto slash = e.path.find('/');
+      std::string source = e.path.substr(0, slash);
+      std::string rel = slash == std::string::npos ? "" : e.path.substr(slash + 1);
+      if (source.empty() || source == "." || source == ".." || !SafeRel(rel)) {
+        if (e.type == FileType::kRegular) plan_->failed++;
+        result_->problems.push_back({e.path, "refused: unsafe path in the manifest (absolute, '..' or empty "
+                                             "component); nothing written for it"});
+        continue;
+      }
+      if (!opts_.source_targets.empty() && !opts_.source_targets.count(source)) continue;
+      std::string path = opts_.source_targets.count(source) ? opts_.source_targets.at(source)
+                                                            : fs::Join(opts_.target, source);
+      // TARGET/<source> is inside the target: a symlink there is not followed (it could lead out).
+      auto root = Root(source, path, !opts_.source_targets.count(source));
+      if (!root.ok()) return root.status();
+      Add(e, *root, rel);
+    }
+    for (size_t k = 0; k < inc.size(); k++)
+      if (!inc_hit[k])
+        return Status::Invalid("--include " + inc[k] + " matches nothing in snapshot " + snap.meta.id.substr(0, 8) +
+                               "; paths start with the source name, e.g. mail/alice@example.org "
+                               "(see `mailvault ls`)");
+    return Status::Ok();
+  }
+
+ private:
+  // Creates a restore root and its parents; a permission failure says which directory lacks
+  // write access (not errno's text alone).
+  static Status MakeRoot(const std::string& path) {
+    Status st = fs::MakeDirs(path, 0700);
+    if (st.ok()) return st;
+    std::string dir = fs::Dirname(path);
+    while (dir.size() > 1 && !fs::Exists(dir)) dir = fs::Dirname(dir);
+    if (::faccessat(AT_FDCWD, dir.c_str(), W_OK, AT_EACCESS) != 0 && (errno == EACCES || errno == EPERM))
+      return Status::IOError("cannot create the restore directory: write access to " + dir + " is missing; run the "
+                             "restore as a user who may write there (as root to keep ownership), or choose "
+                             "another --target", path);
+    return st;
+  }
+
+  // Removes the temp files a killed restore left in `dirfd` (RestoreTempName's pattern only).
+  static void RemoveStaleTemps(int dirfd) {
+    int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    DIR* d = ::fdopendir(fd);
+    std::vector<std::string> stale;
+    while (struct dirent* de = ::readdir(d))
+      if (IsRestoreTemp(de->d_name) && (de->d_type == DT_REG || de->d_type == DT_UNKNOWN)) stale.emplace_back(de->d_name);
+    for (const auto& n : stale) ::unlinkat(::dirfd(d), n.c_str(), 0);
+    ::closedir(d);
+  }
+
+  // The directory `path` that `source` is restored into; `inside`: its last component must not be
+  // a symlink.
+  Result<size_t> Root(const std::string& source, const std::string& path, bool inside) {
+    auto it = roots_.find(source);
+    if (it != roots_.end()) return it->second;
+    bool existed = fs::Exists(path);
+    if (!opts_.dry_run) MV_RETURN_IF_ERROR(MakeRoot(path));
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | (inside ? O_NOFOLLOW : 0));
+    struct stat lst;
+    if (fd < 0 && inside && ::lstat(path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode))
+      return Status::IOError("refused: this is a symlink, and restore never follows a symlink inside the "
+                             "target (it could lead outside it); remove it or choose another --target", path);
+    if (fd < 0 && !(opts_.dry_run && !existed)) return Status::FromErrno(errno, "open restore target", path);
+    plan_->root_fds.push_back(fd);
+    plan_->root_paths.push_back(path);
+    plan_->keep.emplace_back();
+    plan_->sources.push_back(source);
+    root_new_.push_back(!existed);
+    if (existed && fd >= 0 && !opts_.dry_run) RemoveStaleTemps(fd);
+    roots_[source] = plan_->root_fds.size() - 1;
+    return plan_->root_fds.size() - 1;
+  }
+
+  // Whether directory `dir_rel` could not be made (or opened): what goes in it is not restored.
+  // (root/rel -> the host path of the first directory on its path that failed.)
+  static std::string UnmadeReason(const std::string& dir) {
+    struct stat st;
+    if (::lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+      return "refused: its path goes through the symlink " + dir + ", which restore never follows inside the "
+             "target (it could lead outside it); nothing written for it";
+    return "not restored: the directory " + dir + " on its path could not be made (see the line for it)";
+  }
+  bool Unmade(size_t root, const std::string& dir_rel) const {
+    return !unmade_dirs_.empty() && !dir_rel.empty() && unmade_dirs_.count(std::to_string(root) + "/" + dir_rel);
+  }
+
+  // Whether `rel` (a directory under root) was created by this restore, so nothing is in it.
+  bool Fresh(size_t root, const std::string& dir_rel) const {
+    if (dir_rel.empty()) return root_new_[root];
+    return fresh_dirs_.count(std::to_string(root) + "/" + dir_rel) != 0;
+  }
+
+  void Add(const FileEntry& e, size_t root, const std::string& rel) {
+    if (opts_.exact) plan_->keep[root].insert(rel);
+    int rfd = plan_->root_fds[root];
+    const std::string& host = plan_->root_paths[root];
+    if (e.type == FileType::kDirectory) {
+      PlannedNode n{&e, root, rel, false};
+      if (!rel.empty() && Unmade(root, Parent(rel))) {
+        std::string first = unmade_dirs_.at(std::to_string(root) + "/" + Parent(rel));
+        unmade_dirs_[std::to_string(root) + "/" + rel] = first;
+        return Problem(e.path, UnmadeReason(first));
+      }
+      if (rel.empty()) {
+        n.created = root_new_[root];
+      } else if (opts_.dry_run) {
+        struct stat st;
+        n.created = Fresh(root, Parent(rel)) || rfd < 0 || ::fstatat(rfd, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0;
+      } else {
+        std::string name;
+        int pfd = fs::OpenParentBeneath(rfd, rel, &name);
+        if (pfd < 0) {
+          unmade_dirs_[std::to_string(root) + "/" + rel] = host + "/" + rel;
+          return Problem(e.path, WriteFailure(errno, "open the parent directory of", host + "/" + rel));
+        }
+        if (::mkdirat(pfd, name.c_str(), 0700) == 0) {
+          n.created = true;
+        } else {
+          int err = errno;
+          struct stat st;
+          bool seen = err == EEXIST && ::fstatat(pfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+          if (!seen || !S_ISDIR(st.st_mode)) {
+            bool link = seen && S_ISLNK(st.st_mode);
+            ::close(pfd);
+            unmade_dirs_[std::to_string(root) + "/" + rel] = host + "/" + rel;
+            if (err != EEXIST) return Problem(e.path, WriteFailure(err, "create the directory", host + "/" + rel));
+            plan_->conflicts++;
+            if (link)
+              return Problem(e.path, "kept: " + host + "/" + rel + " is a symlink where the snapshot has a directory; "
+                                     "restore never follows a symlink inside the target (it could lead outside "
+                                     "it), so nothing below it is restored; remove the symlink and restore again");
+            return Problem(e.path, "kept: something that is not a directory is in the way (" + host + "/" + rel + ")");
+          }
+          int dfd = fs::OpenBeneath(rfd, rel, O_RDONLY | O_DIRECTORY);
+          if (dfd >= 0) {
+            RemoveStaleTemps(dfd);
+            ::close(dfd);
+          }
+        }
+        ::close(pfd);
+      }
+      if (n.created) {
+        fresh_dirs_.insert(std::to_string(root) + "/" + rel);
+        plan_->dirs_created++;
+      }
+      plan_->dirs.push_back(n);
+      return;
+    }
+    if (Unmade(root, Parent(rel))) return Refuse(e, UnmadeReason(unmade_dirs_.at(std::to_string(root) + "/" + Parent(rel))));
+    if (e.type == FileType::kSymlink) return AddLink(e, root, rel);
+    PlannedFile f;
+    f.entry = &e;
+    f.root = static_cast<uint32_t>(root);
+    f.rel_offset = static_cast<uint32_t>(e.path.size() - rel.size());
+    if (Fresh(root, Parent(rel)) || rfd < 0) return AddNewFile(f);
+    struct stat st;
+    int fd = fs::OpenBeneath(rfd, rel, O_RDONLY | O_NONBLOCK);
+    if (fd < 0 && errno == ENOENT) {
+      if (!opts_.exact && PresentUnderOtherName(root, rel, e)) {
+        plan_->unchanged++;
+        return;
+      }
+      return AddNewFile(f);
+    }
+    if (fd < 0) {
+      // A symlink among the parent directories (one the snapshot itself restored, say) is a
+      // path that would leave the target: refused, not a conflict with what is in the way.
+      std::string name, why = Err("cannot open what is in the way");
+      int pfd = fs::OpenParentBeneath(rfd, rel, &name);
+      if (pfd < 0)
+        return Refuse(e, "refused: its parent path holds a symlink, which restore never follows "
+                               "(it could lead outside the target); nothing written for it");
+      ::close(pfd);
+      plan_->conflicts++;
+      return Problem(e.path, "kept: " + why + " (" + host + "/" + rel + ")");
+    }
+    bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    bool same = regular && SameContent(repo_, fd, e);
+    ::close(fd);
+    if (same) {
+      plan_->unchanged++;
+      return;
+    }
+    bool sqlite_live = regular && (e.flags & storage::kFlagSqlite) && !opts_.source_targets.empty();
+    if (!regular || (!opts_.overwrite && !opts_.exact && !sqlite_live)) {
+      plan_->conflicts++;
+      if (!regular) return Problem(e.path, "kept: something that is not a regular file is in the way");
+      result_->kept.push_back({e.path, "kept: the file in the target differs from the snapshot (use --overwrite "
+                                       "to replace it): " + host + "/" + rel});
+      return;
+    }
+    f.write = true;
+    f.replace = !sqlite_live;
+    f.sqlite_live = sqlite_live;
+    plan_->files.push_back(f);
+  }
+
+  // A file with nothing in its way. A later name of a hard-linked inode whose first name is also
+  // new here is linked to it afterwards (LinkHardLinks), not written again.
+  void AddNewFile(PlannedFile f) {
+    const FileEntry& e = *f.entry;
+    if (e.flags & storage::kFlagHardLink) {
+      auto it = link_targets_.find(e.link_target);
+      if (it != link_targets_.end() && it->second != SIZE_MAX && plan_->files[it->second].root == f.root) {
+        plan_->hard_links.push_back({&e, f.root, f.rel(), it->second});
+        return;
+      }
+    }
+    f.write = true;
+    plan_->files.push_back(f);
+    if (!link_targets_.empty()) {
+      auto it = link_targets_.find(e.path);
+      if (it != link_targets_.end()) it->second = plan_->files.size() - 1;
+    }
+  }
+
+  void AddLink(const FileEntry& e, size_t root, const std::string& rel) {
+    PlannedNode n{&e, root, rel, false};
+    if (opts_.dry_run) {
+      n.created = true;
+      plan_->links.push_back(n);
+      return;
+    }
+    std::string name;
+    int pfd = fs::OpenParentBeneath(plan_->root_fds[root], rel, &name);
+    std::string host = plan_->root_paths[root] + "/" + rel;
+    if (pfd < 0) return Problem(e.path, WriteFailure(errno, "open the parent directory of", host));
+    if (::symlinkat(e.link_target.c_str(), pfd, name.c_str()) == 0) {
+      n.created = true;
+      plan_->links_created++;
+      plan_->links.push_back(n);
+    } else if (errno != EEXIST) {
+      Problem(e.path, WriteFailure(errno, "create the symlink", host));
+    } else {
+      std::string cur(4096, '\0');
+      ssize_t k = ::readlinkat(pfd, name.c_str(), cur.data(), cur.size());
+      if (k >= 0 && std::string_view(cur.data(), static_cast<size_t>(k)) == e.link_target) {
+        plan_->unchanged++;
+      } else {
+        plan_->conflicts++;
+        result_->kept.push_back({e.path, "kept: something else is in the way of this symlink"});
+      }
+    }
+    ::close(pfd);
+  }
+
+  // A Maildir message whose unique name is already in its folder (cur/ or new/) under other
+  // flags, with the same content, is present: restoring it again would duplicate the message. A
+  // file that shares the unique name but holds other content is another message and is restored.
+  bool PresentUnderOtherName(size_t root, const std::string& rel, const FileEntry& e) {
+    std::string dir = Parent(rel);
+    std::string sub = dir.substr(dir.find_last_of('/') == std::string::npos ? 0 : dir.find_last_of('/') + 1);
+    if (sub != "cur" && sub != "new") return false;
+    std::string folder = Parent(dir);
+    std::string key = std::to_string(root) + "/" + folder;
+    auto it = names_.find(key);
+    if (it == names_.end()) {
+      std::unordered_multimap<std::string, std::string> names;   // unique name -> "cur/<file>"
+      for (const char* s : {"cur", "new"}) {
+        int fd = fs::OpenBeneath(plan_->root_fds[root], folder.empty() ? s : folder + "/" + s, O_RDONLY | O_DIRECTORY);
+        if (fd < 0) continue;
+        DIR* d = ::fdopendir(fd);
+        while (struct dirent* de = ::readdir(d))
+          names.emplace(std::string(mailfiles::UniqueName(de->d_name)), std::string(s) + "/" + de->d_name);
+        ::closedir(d);
+      }
+      it = names_.emplace(key, std::move(names)).first;
+    }
+    std::string base = rel.substr(rel.find_last_of('/') + 1);
+    auto [lo, hi] = it->second.equal_range(std::string(mailfiles::UniqueName(base)));
+    for (auto c = lo; c != hi; ++c) {
+      int fd = fs::OpenBeneath(plan_->root_fds[root], folder.empty() ? c->second : folder + "/" + c->second,
+                               O_RDONLY | O_NONBLOCK);
+      if (fd < 0) continue;
+      bool same = SameContent(repo_, fd, e);
+      ::close(fd);
+      if (same) return true;
+    }
+    return false;
+  }
+
+  void Problem(const std::string& path, std::string msg) { result_->problems.push_back({path, std::move(msg)}); }
+  // A snapshot entry that is not restored: a regular file among them counts as failed.
+  void Refuse(const FileEntry& e, std::string msg) {
+    if (e.type == FileType::kRegular) plan_->failed++;
+    Problem(e.path, std::move(msg));
+  }
+
+  const storage::Repository& repo_;
+  const RestoreOptions& opts_;
+  RestoreResult* result_;
+  RestorePlan* plan_;
+  std::map<std::string, size_t> roots_;
+  std::vector<bool> root_new_;
+  std::unordered_set<std::string> fresh_dirs_;
+  std::unordered_map<std::string, std::string> unmade_dirs_;
+  std::unordered_map<std::string, std::unordered_multimap<std::string, std::string>> names_;
+  // Snapshot paths hard links point to -> their index in plan_->files once written new here.
+  std::unordered_map<std::string_view, size_t> link_targets_;
+};
+
+}  // namespace
+
+std::string HostPath(const RestorePlan& plan, size_t root, const std::string& rel) {
+  return rel.empty() ? plan.root_paths[root] : plan.root_paths[root] + "/" + rel;
+}
+
+Status ApplyMeta(int fd, const FileEntry& e, const RestorePlan& plan, const std::string& host) {
+  if (plan.chown && ::fchown(fd, e.uid, e.gid) != 0) return Status::IOError(WriteFailure(errno, "set the owner of", host));
+  if (Status xattrs = ApplyXattrs(fd, e, host); !xattrs.ok()) {
+    std::lock_guard<std::mutex> l(plan.attr_problems->mu);
+    plan.attr_problems->list.emplace_back(e.path, "restored without some of its extended attributes or ACLs: " +
+                                                      xattrs.ToString());
+  }
+  if (::fchmod(fd, e.mode & 07777) != 0) return Status::IOError(WriteFailure(errno, "set the mode of", host));
+  struct timespec ts[2];
+  ts[0].tv_sec = ts[1].tv_sec = e.mtime_ns / 1000000000;
+  ts[0].tv_nsec = ts[1].tv_nsec = e.mtime_ns % 1000000000;
+  if (::futimens(fd, ts) != 0) return Status::IOError(WriteFailure(errno, "set the mtime of", host));
+  return Status::Ok();
+}
+
+RestorePlan::~RestorePlan() {
+  for (int fd : root_fds)
+    if (fd >= 0) ::close(fd);
+}
+
+namespace {
+
+// Gives every file to write its temp name (see restore_write.cpp for where and why): in the
+// Maildir's tmp/ for a message in cur/ or new/ when that tmp/ is a directory (it was made by the
+// planner if the snapshot has it), else beside the final name.
+void NameTemps(RestorePlan* plan) {
+  uint64_t base;
+  std::string r = fs::RandomBytes(sizeof base);
+  std::memcpy(&base, r.data(), sizeof base);
+  std::map<std::pair<uint32_t, std::string>, bool> has_tmp;   // (root, Maildir) -> tmp/ is a directory
+  for (size_t i = 0; i < plan->files.size(); i++) {
+    PlannedFile& f = plan->files[i];
+    f.tmp_tag = base + i;
+    std::string dir = Parent(f.rel());
+    std::string sub = dir.substr(dir.find_last_of('/') == std::string::npos ? 0 : dir.find_last_of('/') + 1);
+    if (sub != "cur" && sub != "new") continue;
+    std::string maildir = Parent(dir), tmp = maildir.empty() ? "tmp" : maildir + "/tmp";
+    auto [it, fresh] = has_tmp.try_emplace({f.root, maildir}, false);
+    if (fresh) {
+      int fd = fs::OpenBeneath(plan->root_fds[f.root], tmp, O_PATH | O_DIRECTORY);
+      it->second = fd >= 0;
+      if (fd >= 0) ::close(fd);
+    }
+    f.tmp_in_maildir_tmp = it->second;
+  }
+}
+
+}  // namespace
+
+Result<RestorePlan> PlanRestore(const storage::Repository& repo, const storage::Snapshot& snap,
+                                const RestoreOptions& opts, RestoreResult* result) {
+  if (opts.target.empty() && opts.source_targets.empty())
+    return Status::Invalid("no restore target: give --target DIR");
+  RestorePlan plan;
+  plan.chown = opts.numeric_owner && ::geteuid() == 0;
+  Planner p(repo, opts, result, &plan);
+  MV_RETURN_IF_ERROR(p.Run(snap));
+  if (!opts.dry_run) NameTemps(&plan);
+  return plan;
+}
+
+void FinishDirsAndLinks(const RestorePlan& plan, const RestoreOptions& opts, RestoreResult* result) {
+  for (const auto& l : plan.links) {
+    if (!l.created) continue;
+    std::string name;
+    int pfd = storage::fs::OpenParentBeneath(plan.root_fds[l.root], l.rel, &name);
+    if (pfd < 0) continue;
+    if (plan.chown) ::fchownat(pfd, name.c_str(), l.entry->uid, l.entry->gid, AT_SYMLINK_NOFOLLOW);
+    struct timespec ts[2];
+    ts[0].tv_sec = ts[1].tv_sec = l.entry->mtime_ns / 1000000000;
+    ts[0].tv_nsec = ts[1].tv_nsec = l.entry->mtime_ns % 1000000000;
+    ::utimensat(pfd, name.c_str(), ts, AT_SYMLINK_NOFOLLOW);
+    ::close(pfd);
+  }
+  for (auto it = plan.dirs.rbegin(); it != plan.dirs.rend(); ++it) {
+    if (!it->created) continue;
+    int fd = it->rel.empty() ? ::dup(plan.root_fds[it->root])
+                             : storage::fs::OpenBeneath(plan.root_fds[it->root], it->rel, O_RDONLY | O_DIRECTORY);
+    std::string path = HostPath(plan, it->root, it->rel);
+    if (fd < 0) {
+      result->problems.push_back({it->entry->path, Err("cannot open restored directory")});
+      continue;
+    }
+    Status st = ApplyMeta(fd, *it->entry, plan, path);
+    if (!st.ok()) result->problems.push_back({it->entry->path, st.message()});
+    ::close(fd);
+  }
+}
+
+namespace {
+
+// Removes `name` in `dirfd` (recursively for a directory), never following a symlink.
+void RemoveTree(int dirfd, const std::string& name) {
+  int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    ::unlinkat(dirfd, name.c_str(), 0);
+    return;
+  }
+  (void)fs::RemoveBelow(fd, name);   // what stays is found by the caller's listing of removals
+  ::close(fd);
+  ::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR);
+}
+
+void RemoveExtrasIn(const RestorePlan& plan, size_t root, int dirfd, const std::string& rel,
+                    const RestoreOptions& opts, RestoreResult* result) {
+  int fd = rel.empty() ? ::dup(dirfd) : ::openat(dirfd, rel.substr(rel.find_last_of('/') + 1).c_str(),
+                                                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return;
+  DIR* d = ::fdopendir(fd);
+  std::vector<std::pair<std::string, bool>> kids;
+  while (struct dirent* de = ::readdir(d))
+    if (std::strcmp(de->d_name, ".") && std::strcmp(de->d_name, ".."))
+      kids.emplace_back(de->d_name, de->d_type == DT_DIR);
+  for (const auto& [name, is_dir] : kids) {
+    std::string child = rel.empty() ? name : rel + "/" + name;
+    std::string snap_path = plan.sources[root] + "/" + child;
+    bool in_scope = Included(snap_path, opts.includes);
+    if (!plan.keep[root].count(child)) {
+      if (!in_scope) continue;   // an ancestor of an --include path: leave its other children
+      bool under_include = opts.includes.empty();
+      for (const auto& i : opts.includes)
+        under_include |= snap_path.size() > i.size() && snap_path.compare(0, i.size(), i) == 0;
+      if (!under_include) continue;
+      result->removed.push_back(HostPath(plan, root, child));
+      if (!opts.dry_run) RemoveTree(::dirfd(d), name);
+    } else if (is_dir) {
+      RemoveExtrasIn(plan, root, ::dirfd(d), child, opts, result);
+    }
+  }
+  ::closedir(d);
+}
+
+}  // namespace
+
+void RemoveExtras(const RestorePlan& plan, const RestoreOptions& opts, RestoreResult* result) {
+  for (size_t r = 0; r < plan.root_fds.size(); r++)
+    if (plan.root_fds[r] >= 0) RemoveExtrasIn(plan, r, plan.root_fds[r], "", opts, result);
+}
+
+void FinishPlanReport(const RestorePlan& plan, RestoreResult* result, const RestoreOptions& opts) {
+  for (const auto& f : plan.files) {
+    if (!f.write) continue;
+    result->stats.files_written++;
+    result->stats.bytes_written += f.entry->size;
+    result->written.push_back(f.entry->path);
+  }
+  result->stats.files_failed += plan.failed;
+  for (auto& [path, msg] : plan.attr_problems->list) result->problems.push_back({path, std::move(msg)});
+  plan.attr_problems->list.clear();
+  for (const auto& h : plan.hard_links) {
+    result->stats.files_written++;
+    result->written.push_back(h.entry->path);
+  }
+  result->stats.files_unchanged = plan.unchanged;
+  result->stats.files_conflict = plan.conflicts;
+  result->stats.dirs_created = plan.dirs_created;
+  result->stats.symlinks_created = plan.links_created;
+}
+
+}  // namespace mv::agent
+
+namespace mv::agent {
+namespace {
+
+// The fallback of a hard link that cannot be made: a copy of the restored first name.
+Status CopyRestored(const RestorePlan& plan, const PlannedHardLink& h, const std::string& from_rel, bool chown) {
+  int rfd = plan.root_fds[h.root];
+  std::string to = HostPath(plan, h.root, h.rel);
+  int in = fs::OpenBeneath(rfd, from_rel, O_RDONLY);
+  if (in < 0) return Status::FromErrno(errno, "open", HostPath(plan, h.root, from_rel));
+  int out = fs::OpenBeneath(rfd, h.rel, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (out < 0) {
+    int err = errno;
+    ::close(in);
+    return Status::FromErrno(err, "create", to);
+  }
+  Status st;
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n < 0) st = Status::FromErrno(errno, "read", HostPath(plan, h.root, from_rel));
+      break;
+    }
+    st = fs::WriteAll(out, buf.data(), static_cast<size_t>(n), to);
+    if (!st.ok()) break;
+  }
+  if (st.ok()) st = ApplyMeta(out, *h.entry, plan, to);
+  ::close(in);
+  ::close(out);
+  return st;
+}
+
+}  // namespace
+
+void LinkHardLinks(const RestorePlan& plan, const std::function<bool(size_t)>& restored, RestoreResult* result) {
+  for (const auto& h : plan.hard_links) {
+    const PlannedFile& t = plan.files[h.target];
+    std::string target_rel = t.rel();
+    if (!t.write || !restored(h.target)) {
+      result->problems.push_back({h.entry->path, "not restored: it is a hard link of " + t.entry->path +
+                                                 ", which was not restored (see above)"});
+      continue;
+    }
+    std::string from_name, to_name;
+    int from = fs::OpenParentBeneath(plan.root_fds[h.root], target_rel, &from_name);
+    int to = fs::OpenParentBeneath(plan.root_fds[h.root], h.rel, &to_name);
+    int rc = from >= 0 && to >= 0 ? ::linkat(from, from_name.c_str(), to, to_name.c_str(), 0) : -1;
+    int err = errno;
+    if (from >= 0) ::close(from);
+    if (to >= 0) ::close(to);
+    if (rc == 0) continue;
+    Status st = CopyRestored(plan, h, target_rel, plan.chown);
+    result->problems.push_back({h.entry->path, st.ok() ? "restored as a separate copy: the hard link to " +
+                                                             HostPath(plan, h.root, target_rel) + " failed: " +
+                                                             std::strerror(err)
+                                                       : st.message()});
+  }
+}
+
+}  // namespace mv::agent
