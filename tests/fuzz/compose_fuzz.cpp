@@ -1,8 +1,8 @@
-// libFuzzer target: the compose YAML reader (agent/compose.h): parse, interpolate, merge. The
-// input is one compose file; a second, fixed file is merged over it so the merge rules run.
+// libFuzzer target: the compose YAML reader (agent/stack/compose.h): parse, interpolate, merge.
+// The input is one compose file; a second, fixed file is merged over it so the merge rules run.
 #include <map>
 
-#include "agent/compose.h"
+#include "agent/stack/compose.h"
 #include "tests/fuzz/fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

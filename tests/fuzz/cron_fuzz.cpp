@@ -1,6 +1,6 @@
-// libFuzzer target: the sidecar's cron expressions and durations (agent/schedule.h). A parsed
-// expression's next run must be a minute it matches.
-#include "agent/schedule.h"
+// libFuzzer target: the sidecar's cron expressions and durations (agent/sidecar/schedule.h). A
+// parsed expression's next run must be a minute it matches.
+#include "agent/sidecar/schedule.h"
 #include "tests/fuzz/fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,10 +1,10 @@
-// libFuzzer target: Engine API JSON -> a plan (agent/discovery_engine.cpp). The input is one
-// JSON object with the answers of the discovery reads under "services", "containers", "tasks",
+// libFuzzer target: Engine API JSON -> a plan (agent/stack/discovery_engine.cpp). The input is
+// one JSON object with the answers of the discovery reads under "services", "containers", "tasks",
 // "volumes" and "info", as in tests/data/discovery/mailu_engine.json. Mountpoints are never
 // looked up on disk.
 #include <nlohmann/json.hpp>
 
-#include "agent/discovery.h"
+#include "agent/stack/discovery.h"
 #include "tests/fuzz/fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
