@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <regex>
 
+#include "agent/sidecar/schedule.h"
+#include "agent/stack/discovery.h"
 #include "storage/sealed.h"
 #include "storage/snapshot.h"
 #include "test_util.h"
@@ -92,6 +94,46 @@ TEST_F(FuzzFindings, SnapshotTimeBeyondAnyIntegerMakesTheManifestDamaged) {
   RunResult r = RunMailvault({"snapshots", "--repo", repo()});
   EXPECT_NE(r.err.find("snapshot manifest is damaged"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("-9223372036854775808"), std::string::npos) << r.err;
+}
+
+// Found by cron_fuzz: "155325592629044831h" overflowed (undefined; a wrapped, even negative,
+// interval for the sidecar).
+TEST(ScheduleFuzzFindings, DurationBeyondACenturyIsRefusedNotWrapped) {
+  for (const char* text : {"155325592629044831h", "9223372036854775807s", "106752d", "99999999999m1s"}) {
+    SCOPED_TRACE(text);
+    auto d = agent::ParseDuration(text);
+    ASSERT_FALSE(d.ok()) << d->count();
+    EXPECT_NE(d.status().message().find("too long"), std::string::npos) << d.status().message();
+  }
+  EXPECT_EQ(agent::ParseDuration("36500d")->count(), 36500LL * 86400);
+}
+
+// Found by engine_fuzz: an Engine answer whose entries are not objects, or whose fields have
+// another type, threw nlohmann's type_error out of PlanFromEngine (std::terminate ends
+// `mailvault discover` and the sidecar). Such entries now contribute nothing.
+TEST(EngineFuzzFindings, EngineAnswersOfUnexpectedShapesGiveAPlanNotAnException) {
+  agent::PlanOptions opts;
+  opts.path_exists = [](const std::string&) { return false; };
+  for (const char* text : {R"([9223372036854775807])", R"([{"DesiredState": 5, "ServiceID": []}])",
+                           R"({"Volumes": [{"Name": 1, "Mountpoint": null}, 7]})",
+                           R"([{"Labels": {"com.docker.swarm.service.name": "s"}, "State": {}, "Id": 3}])",
+                           R"([{"Spec": {"Name": "s", "TaskTemplate": {"ContainerSpec": {"Mounts": [1, {"Type": 2}]}}}}])"}) {
+    SCOPED_TRACE(text);
+    agent::EngineState st;
+    st.services = st.containers = st.tasks = st.volumes = st.info = nlohmann::json::parse(text);
+    EXPECT_NO_THROW((void)agent::PlanFromEngine(st, opts));
+  }
+}
+
+// Found by compose_fuzz on its seed tests/fuzz/corpus/compose/test_override.yml (the override
+// file of tests/compose_test.cpp): a reference to a temporary of yaml-cpp's iterator was read
+// after the temporary died. Visible under ASan (tests/run.sh --sanitize), where this fails.
+TEST(ComposeFuzzFindings, OverrideFileWithServiceVolumesAndLabelsIsReadSafely) {
+  TempDir dir;
+  WriteFile(dir / "c.yml", ReadFile(std::string(MAILVAULT_SOURCE_DIR) + "/tests/fuzz/corpus/compose/test_override.yml"));
+  RunResult r = RunMailvault({"discover", "-c", dir / "c.yml", "--stack", "mailu"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("mailu_admin"), std::string::npos) << r.out;
 }
 
 }  // namespace

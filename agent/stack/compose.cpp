@@ -155,7 +155,9 @@ Result<std::vector<ServiceSpec>> ComposeServices(const std::vector<ComposeInput>
     ServiceSpec spec;
     spec.stack = stack;
     spec.name = stack + "_" + it->first.as<std::string>();
-    const YAML::Node& svc = it->second;
+    // A copy (a Node is a handle): it->second is a member of a temporary the iterator returns,
+    // so a reference to it dangles at the end of this statement (ASan: stack-use-after-scope).
+    YAML::Node svc = it->second;
     spec.labels = StringMap(Child(Child(svc, "deploy"), "labels"));
     spec.labels["com.docker.stack.namespace"] = stack;
     spec.container_labels = StringMap(Child(svc, "labels"));
