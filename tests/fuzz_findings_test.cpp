@@ -136,5 +136,15 @@ TEST(ComposeFuzzFindings, OverrideFileWithServiceVolumesAndLabelsIsReadSafely) {
   EXPECT_NE(r.out.find("mailu_admin"), std::string::npos) << r.out;
 }
 
+// Found by compose_fuzz: a mapping key that is not a plain name ("? [a, b]") threw yaml-cpp's
+// bad conversion out of the merge (std::terminate ended `mailvault discover`).
+TEST(ComposeFuzzFindings, ServiceKeyThatIsASequenceIsAnInvalidComposeFileNotACrash) {
+  TempDir dir;
+  WriteFile(dir / "c.yml", "services:\n  ? [a, b]\n  : {image: x}\n");
+  RunResult r = RunMailvault({"discover", "-c", dir / "c.yml", "--stack", "mailu"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("not a compose file mailvault can read"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace mv::testing
