@@ -10,6 +10,7 @@
 #include <set>
 
 #include "storage/fs.h"
+#include "storage/json_number.h"
 #include "storage/sealed.h"
 
 namespace mv::storage {
@@ -35,23 +36,60 @@ Result<std::string> ReadSecret(const std::string& repo) {
                               "the repository's keys/", key_path);
     return text.status();
   }
-  std::string secret;
-  try {
-    auto k = nlohmann::json::parse(*text);
-    if (k.value("encrypted", false) || !FromHex(k.at("secret").get<std::string>(), &secret) ||
-        secret.size() < kSecretSize)
-      return Status::Corruption("keys/default is malformed or of an unknown kind: restore it from your backup "
-                                "of the repository's keys/", key_path);
-  } catch (const std::exception& e) {
-    return Status::Corruption(std::string("keys/default is malformed (") + e.what() +
-                              "): restore it from your backup of the repository's keys/", key_path);
-  }
-  return secret;
+  return ParseRepoKey(*text, key_path);
 }
 
 bool IsTempName(const std::string& n) { return n.find(".tmp-") != std::string::npos; }
 
 }  // namespace
+
+Result<std::string> ParseRepoKey(std::string_view text, const std::string& path) {
+  std::string secret;
+  try {
+    auto k = nlohmann::json::parse(text);
+    if (!k.is_object() || k.value("encrypted", false) || !FromHex(k.at("secret").get<std::string>(), &secret) ||
+        secret.size() < kSecretSize)
+      return Status::Corruption("keys/default is malformed or of an unknown kind: restore it from your backup "
+                                "of the repository's keys/", path);
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("keys/default is malformed (") + e.what() +
+                              "): restore it from your backup of the repository's keys/", path);
+  }
+  return secret;
+}
+
+Result<RepoConfig> ParseRepoConfig(std::string_view text, const std::string& path) {
+  RepoConfig c;
+  try {
+    auto j = nlohmann::json::parse(text);
+    if (!j.is_object() || j.value("format", "") != "mailvault")
+      return Status::Corruption("config is not a mailvault repository config", path);
+    int version = JsonIntAt<int>(j, "version");
+    if (version < kOldestFormatVersion || version > kFormatVersion)
+      return Status::Unsupported("repository format version " + std::to_string(version) +
+                                 " is not supported by this build (it reads versions " +
+                                 std::to_string(kOldestFormatVersion) + " to " +
+                                 std::to_string(kFormatVersion) + "); use a matching mailvault release",
+                                 path);
+    c.id = j.at("id");
+    const auto& chunker = j.at("chunker");
+    c.chunker.min_size = JsonIntAt<size_t>(chunker, "min");
+    c.chunker.avg_size = JsonIntAt<size_t>(chunker, "avg");
+    c.chunker.max_size = JsonIntAt<size_t>(chunker, "max");
+    c.chunker.file_threshold = JsonIntAt<size_t>(chunker, "threshold");
+    c.key_id = j.value("key_id", "");
+    if (!ChunkerParamsValid(c.chunker))
+      return Status::Corruption("the chunker parameters in config are damaged (min " +
+                                std::to_string(c.chunker.min_size) + ", avg " + std::to_string(c.chunker.avg_size) +
+                                ", max " + std::to_string(c.chunker.max_size) + ", threshold " +
+                                std::to_string(c.chunker.file_threshold) +
+                                "; FORMAT.md section 4 needs 1 <= min <= avg <= max <= 1 GiB, avg a power of "
+                                "two): restore config from your backup of the repository", path);
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("malformed repository config: ") + e.what(), path);
+  }
+  return c;
+}
 
 Status Repository::Init(const std::string& path, Env* env) {
   if (fs::Exists(fs::Join(path, "config")))
@@ -87,31 +125,13 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path, En
                               "`mailvault init --repo " + path + "`", path);
     return cfg.status();
   }
+  MV_ASSIGN_OR_RETURN(RepoConfig config, ParseRepoConfig(*cfg, cfg_path));
   std::unique_ptr<Repository> repo(new Repository());
   repo->path_ = path;
   repo->env_ = env;
-  ChunkerParams cp;
-  std::string key_id;
-  try {
-    auto j = nlohmann::json::parse(*cfg);
-    if (j.value("format", "") != "mailvault")
-      return Status::Corruption("config is not a mailvault repository config", cfg_path);
-    int version = j.at("version");
-    if (version < kOldestFormatVersion || version > kFormatVersion)
-      return Status::Unsupported("repository format version " + std::to_string(version) +
-                                 " is not supported by this build (it reads versions " +
-                                 std::to_string(kOldestFormatVersion) + " to " +
-                                 std::to_string(kFormatVersion) + "); use a matching mailvault release",
-                                 cfg_path);
-    repo->id_ = j.at("id");
-    cp.min_size = j.at("chunker").at("min");
-    cp.avg_size = j.at("chunker").at("avg");
-    cp.max_size = j.at("chunker").at("max");
-    cp.file_threshold = j.at("chunker").at("threshold");
-    key_id = j.value("key_id", "");
-  } catch (const std::exception& e) {
-    return Status::Corruption(std::string("malformed repository config: ") + e.what(), cfg_path);
-  }
+  repo->id_ = config.id;
+  ChunkerParams cp = config.chunker;
+  std::string key_id = config.key_id;
   MV_ASSIGN_OR_RETURN(std::string secret, ReadSecret(path));
   repo->hasher_ = KeyedHasher(secret);
   repo->chunker_ = Chunker(secret, cp);

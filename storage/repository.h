@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "storage/chunker.h"
@@ -44,6 +45,17 @@ struct IndexRebuild {
   std::vector<std::string> written;         // new index files
   std::vector<std::string> removed;         // old index files (removed after the new ones are durable)
 };
+
+// What the config file says (docs/FORMAT.md §1).
+struct RepoConfig {
+  std::string id;
+  ChunkerParams chunker;
+  std::string key_id;   // empty in version-1 repositories
+};
+// Parse the text of `config` and of `keys/default` (§1, §3); `path` is only for messages. Every
+// malformed text is a Corruption or Unsupported status, never an exception.
+Result<RepoConfig> ParseRepoConfig(std::string_view text, const std::string& path);
+Result<std::string> ParseRepoKey(std::string_view text, const std::string& path);   // the secret
 
 class Repository {
  public:
