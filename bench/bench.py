@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""mailvault vs restic vs borg vs tar|zstd on one generated Mailu volume set (issue #2).
+"""mailvault vs restic vs borg vs tar|zstd on one generated Mailu volume set.
 
 Order, so that every tool sees the same data: all full backups; one --mutate of the corpus;
-all incrementals; all no-op backups; all restores (each verified). Tools alternate within each
+all incrementals; all no-op backups; all restores (each verified); verify (mailvault's
+restore-and-compare); check with data read (mailvault check --read-data, restic check
+--read-data, borg check --verify-data). Tools alternate within each
 operation. A failing tool is marked FAILED in the table; the others go on. Exit status 1 if
 anything failed or a restored tree differs from its source.
 """
@@ -25,12 +27,18 @@ import tools as toolmod  # noqa: E402
 import treecheck  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL_GEN = os.path.join(REPO_ROOT, "bench", "gen_small.py")
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--users", type=int, default=50)
     p.add_argument("--messages", "--messages-per-user", dest="messages", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=1, help="corpus seed (corpus B: --users 200 "
+                   "--messages 2500 --seed 7)")
+    p.add_argument("--files", type=int, default=0,
+                   help="instead of gen_maildir.py: N small messages from bench/gen_small.py "
+                   "(e.g. 2000000), for memory at scale")
     p.add_argument("--out", default="/tmp/mv-bench",
                    help="work dir: corpus in OUT/vol, repos, logs, results/<date>.{json,md}")
     p.add_argument("--tools", default="mailvault,restic,borg,tar")
@@ -61,8 +69,9 @@ def ensure_corpus(a, work, vol, logs):
         sys.exit("corpus generator not found at %s: set MAILVAULT_CORPUS_GEN or --corpus-gen"
                  % a.corpus_gen)
     stamp_path = os.path.join(work, "corpus.stamp")
-    want = {"users": a.users, "messages": a.messages, "seed": 1,
-            "generator_sha1": file_sha1(a.corpus_gen), "state": "pristine"}
+    gen = SMALL_GEN if a.files else a.corpus_gen
+    want = {"users": a.users, "messages": a.messages, "seed": a.seed, "files": a.files,
+            "generator_sha1": file_sha1(gen), "state": "pristine"}
     try:
         with open(stamp_path) as f:
             if json.load(f) == want and os.path.isdir(os.path.join(vol, "mail")):
@@ -70,14 +79,18 @@ def ensure_corpus(a, work, vol, logs):
                 return stamp_path, want
     except (OSError, ValueError):
         pass
-    say("generating corpus %dx%d into %s" % (a.users, a.messages, vol))
     if os.path.lexists(stamp_path):
         os.remove(stamp_path)
     shutil.rmtree(vol, ignore_errors=True)
-    r = measure.run_measured([sys.executable, a.corpus_gen, "--users", str(a.users),
-                              "--messages-per-user", str(a.messages), "--seed", "1",
-                              "--out", os.path.join(vol, "mail")], os.path.join(logs, "corpus.log"),
-                             timeout=0)
+    if a.files:
+        say("generating %d small messages into %s" % (a.files, vol))
+        cmd = [sys.executable, SMALL_GEN, "--files", str(a.files), "--seed", str(a.seed),
+               "--out", vol]
+    else:
+        say("generating corpus %dx%d (seed %d) into %s" % (a.users, a.messages, a.seed, vol))
+        cmd = [sys.executable, a.corpus_gen, "--users", str(a.users), "--messages-per-user",
+               str(a.messages), "--seed", str(a.seed), "--out", os.path.join(vol, "mail")]
+    r = measure.run_measured(cmd, os.path.join(logs, "corpus.log"), timeout=0)
     if not r["ok"]:
         sys.exit("corpus generation failed (see %s)" % os.path.join(logs, "corpus.log"))
     say("corpus generated in %.1f s" % r["wall_s"])
@@ -90,7 +103,8 @@ def mutate_corpus(a, vol, logs, stamp_path, stamp):
     # Mark the corpus as used before touching it, so a later run never reuses a mutated tree.
     with open(stamp_path, "w") as f:
         json.dump(dict(stamp, state="mutated"), f)
-    r = measure.run_measured([sys.executable, a.corpus_gen, "--mutate", os.path.join(vol, "mail"),
+    gen = SMALL_GEN if a.files else a.corpus_gen
+    r = measure.run_measured([sys.executable, gen, "--mutate", os.path.join(vol, "mail"),
                               "--seed", "2"], os.path.join(logs, "corpus.log"),
                              timeout=0)
     if not r["ok"]:
@@ -217,6 +231,23 @@ class Runner:
                 if not self.a.keep_restores or not last:
                     shutil.rmtree(target, ignore_errors=True)
 
+    def readonly_op(self, op):
+        """verify / check: commands that read the repository; repository growth is recorded."""
+        for t in self.tools:
+            cmd = t.verify_cmd(os.path.join(self.work, "scratch")) if op == "verify" else t.check_cmd()
+            if cmd is None:
+                self.ops[op][t.name] = {"status": "n/a"}
+            elif t.name in self.broken:
+                self.record(op, t, None, why=self.broken[t.name])
+            else:
+                shutil.rmtree(os.path.join(self.work, "scratch"), ignore_errors=True)
+                os.makedirs(os.path.join(self.work, "scratch"))
+                self.settle()
+                r = measure.run_measured(cmd, self.log(t), env=t.env)
+                self.record(op, t, r)
+        shutil.rmtree(os.path.join(self.work, "scratch"), ignore_errors=True)
+        self.measure_sizes(op)
+
     def check(self, t, target, expected):
         diffs = treecheck.compare(expected, treecheck.manifest(target, toolmod.SOURCES))
         self.verify[t.name] = "ok" if not diffs else "**MISMATCH**"
@@ -254,11 +285,16 @@ def main():
     say("no-op backups"); runner.backup("noop", a.repeat)  # noqa: E702
     say("restores")
     runner.restore({t.name: (before if t.full_only else after) for t in tl})
+    say("verify (mailvault only: restic and borg have no restore-and-compare)")
+    runner.readonly_op("verify")
+    say("check --read-data")
+    runner.readonly_op("check")
 
     files = sum(1 for v in before.values() if v[0] != "dir")
     results = {
         "started": started, "host": platform.node(), "cores": os.cpu_count(),
-        "config": {"users": a.users, "messages": a.messages, "repeat": a.repeat, "out": work,
+        "config": {"users": a.users, "messages": a.messages, "seed": a.seed, "files": a.files,
+                   "repeat": a.repeat, "out": work,
                    "mailvault_bin": a.mailvault_bin, "warm_cache": True},
         "corpus": {"files": files, "bytes": measure.du_bytes(vol)},
         "tools": [t.name for t in tl], "labels": {t.name: t.label for t in tl},

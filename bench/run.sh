@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark of issue #2: mailvault vs restic vs borg vs tar|zstd on one generated Mailu volume set.
+# Benchmark: mailvault vs restic vs borg vs tar|zstd on one generated Mailu volume set.
 #
 #   bench/run.sh                                   # 50 users x 2000 messages (~100k msgs, ~3 GB)
 #   bench/run.sh --users 5 --messages 200          # quick run

@@ -41,6 +41,14 @@ class Tool:
     def restore_cmd(self, target):
         raise NotImplementedError
 
+    def verify_cmd(self, scratch):
+        """Restore-and-compare of the latest backup, or None when the tool has none."""
+        return None
+
+    def check_cmd(self):
+        """Repository check that reads all data, or None when the tool has none."""
+        return None
+
 
 class Mailvault(Tool):
     name, label = "mailvault", "mailvault"
@@ -63,6 +71,13 @@ class Mailvault(Tool):
         return [self.bin, "restore", "--repo", self.repo, "--snapshot", "latest",
                 "--target", target], None
 
+    def verify_cmd(self, scratch):
+        return [self.bin, "verify", "--repo", self.repo, "--snapshot", "latest", "--against",
+                "snapshot", "--scratch", scratch, "--quiet"]
+
+    def check_cmd(self):
+        return [self.bin, "check", "--repo", self.repo, "--read-data"]
+
 
 class Restic(Tool):
     name, label = "restic", "restic"
@@ -83,6 +98,9 @@ class Restic(Tool):
 
     def restore_cmd(self, target):
         return ["restic", "restore", "latest", "--host", "mv-bench", "--target", target], None
+
+    def check_cmd(self):
+        return ["restic", "check", "--read-data"]
 
 
 class Borg(Tool):
@@ -113,6 +131,9 @@ class Borg(Tool):
 
     def restore_cmd(self, target):
         return ["borg", "extract", "::" + (self.last_archive or "none")], target
+
+    def check_cmd(self):
+        return ["borg", "check", "--verify-data"]
 
 
 class TarZstd(Tool):

@@ -22,7 +22,7 @@ Result<bool> BlobWriter::Put(int worker, const BlobId& id, const void* data, siz
   }
   auto& w = open_[static_cast<size_t>(worker)];
   if (!w) {
-    MV_ASSIGN_OR_RETURN(w, PackWriter::Create(repo_.TmpDir(), opts_.zstd_level));
+    MV_ASSIGN_OR_RETURN(w, PackWriter::Create(repo_.TmpDir(), opts_.zstd_level, repo_.env()));
   }
   MV_RETURN_IF_ERROR(w->Add(id, data, len));
   if (w->raw_bytes() >= opts_.pack_target_bytes) MV_RETURN_IF_ERROR(FinishPack(worker));
@@ -42,8 +42,8 @@ Status BlobWriter::FinishPack(int worker) {
 
 Status BlobWriter::Finish() {
   for (size_t i = 0; i < open_.size(); i++) MV_RETURN_IF_ERROR(FinishPack(static_cast<int>(i)));
-  for (const auto& d : dirs_) MV_RETURN_IF_ERROR(fs::FsyncDir(d));
-  if (!dirs_.empty()) MV_RETURN_IF_ERROR(fs::FsyncDir(repo_.PacksDir()));
+  for (const auto& d : dirs_) MV_RETURN_IF_ERROR(fs::FsyncDir(d, repo_.env()));
+  if (!dirs_.empty()) MV_RETURN_IF_ERROR(fs::FsyncDir(repo_.PacksDir(), repo_.env()));
   return Status::Ok();
 }
 

@@ -7,6 +7,12 @@
 
 namespace mv::storage {
 
+bool ChunkerParamsValid(const ChunkerParams& p) {
+  return p.min_size >= 1 && p.min_size <= p.avg_size && p.avg_size <= p.max_size &&
+         p.max_size <= kMaxChunkerSize && p.avg_size >= 2 && std::has_single_bit(p.avg_size) &&
+         p.file_threshold <= kMaxChunkerSize;
+}
+
 Chunker::Chunker(const std::string& secret, ChunkerParams p) : p_(p) {
   for (size_t i = 0; i < gear_.size(); i++) {
     std::string seed = "mailvault-gear-" + std::to_string(i) + secret;

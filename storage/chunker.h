@@ -18,8 +18,16 @@ struct ChunkerParams {
   size_t file_threshold = 4 * 1024 * 1024;
 };
 
+// What the chunker can cut with (docs/FORMAT.md §4): 1 <= min <= avg <= max <= kMaxChunkerSize,
+// avg a power of two of at least 2, threshold at most kMaxChunkerSize. Anything else in a
+// config is damage: avg 1 makes a negative shift, max 0 a cut of no bytes (a backup that never
+// ends).
+constexpr size_t kMaxChunkerSize = size_t{1} << 30;
+bool ChunkerParamsValid(const ChunkerParams& p);
+
 class Chunker {
  public:
+  // `p` must be ChunkerParamsValid.
   Chunker(const std::string& secret, ChunkerParams p = {});
   // Length of the next chunk starting at `data` (`len` bytes available). When `eof` is false
   // and no boundary was found within `len`, returns 0: give it more data (at least max_size).

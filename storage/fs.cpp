@@ -124,30 +124,22 @@ Status ReadExact(int fd, void* data, size_t len, uint64_t offset, const std::str
   return Status::Ok();
 }
 
-Status FsyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "open directory", dir);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return Status::FromErrno(err, "fsync directory", dir);
-  return Status::Ok();
+Status FsyncDir(const std::string& dir, Env* env) { return env->SyncDir(dir); }
+
+Status RenameDurable(const std::string& from, const std::string& to, Env* env) {
+  MV_RETURN_IF_ERROR(env->Rename(from, to));
+  return env->SyncDir(Dirname(to));
 }
 
-Status RenameDurable(const std::string& from, const std::string& to) {
-  if (::rename(from.c_str(), to.c_str()) != 0) return Status::FromErrno(errno, "rename", to);
-  return FsyncDir(Dirname(to));
-}
-
-Status WriteFileAtomic(const std::string& path, std::string_view data) {
+Status WriteFileAtomic(const std::string& path, std::string_view data, Env* env) {
   std::string tmp = layout::TempNameFor(path, RandomHex(6));
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno(errno, "create", tmp);
-  Status st = WriteAll(fd, data.data(), data.size(), tmp);
-  if (st.ok() && ::fsync(fd) != 0) st = Status::FromErrno(errno, "fsync", tmp);
-  ::close(fd);
-  if (st.ok()) st = RenameDurable(tmp, path);
-  if (!st.ok()) ::unlink(tmp.c_str());
+  MV_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(tmp, 0600));
+  Status st = file->Append(data);
+  if (st.ok()) st = file->Sync();
+  Status closed = file->Close();
+  if (st.ok()) st = closed;
+  if (st.ok()) st = RenameDurable(tmp, path, env);
+  if (!st.ok()) (void)env->RemoveFile(tmp);   // best effort: the first error is the one to report
   return st;
 }
 
@@ -173,7 +165,7 @@ Result<std::string> ReadFile(const std::string& path) {
   return out;
 }
 
-Status MakeDirs(const std::string& path, unsigned mode) {
+Status MakeDirs(const std::string& path, unsigned mode, Env* env) {
   if (path.empty()) return Status::Ok();
   struct stat st;
   if (::stat(path.c_str(), &st) == 0) {
@@ -181,10 +173,8 @@ Status MakeDirs(const std::string& path, unsigned mode) {
     return Status::Invalid("exists and is not a directory", path);
   }
   std::string parent = Dirname(path);
-  if (parent != path && parent != "." && parent != "/") MV_RETURN_IF_ERROR(MakeDirs(parent, mode));
-  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
-    return Status::FromErrno(errno, "mkdir", path);
-  return Status::Ok();
+  if (parent != path && parent != "." && parent != "/") MV_RETURN_IF_ERROR(MakeDirs(parent, mode, env));
+  return env->CreateDir(path, mode);
 }
 
 Result<std::vector<std::string>> ListDir(const std::string& dir) {
@@ -205,10 +195,7 @@ bool Exists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-Status RemoveFile(const std::string& path) {
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::FromErrno(errno, "unlink", path);
-  return Status::Ok();
-}
+Status RemoveFile(const std::string& path, Env* env) { return env->RemoveFile(path); }
 
 // Empties the directory `dfd`; `where` names it in errors. Closes nothing it did not open.
 Status RemoveBelow(int dfd, const std::string& where) {

@@ -1,29 +1,35 @@
 // The OS layer under the repository: every errno becomes a Status here (with the path and the
-// operation), and the one durable-write primitive lives here (docs/FORMAT.md §8).
+// operation), and the one durable-write primitive lives here (docs/FORMAT.md §8). The helpers
+// that write take the Env to write through (storage/env.h); the default is the real one.
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "storage/env.h"
 #include "storage/status.h"
 
 namespace mv::storage::fs {
 
 // Writes `data` to `path` durably and atomically: temp file in the same directory, write,
 // fsync, rename over `path`, fsync the directory. Readers see the old file or the new one.
-Status WriteFileAtomic(const std::string& path, std::string_view data);
+// The temp file is removed on failure.
+Status WriteFileAtomic(const std::string& path, std::string_view data, Env* env = Env::Default());
 // Renames `from` to `to` and fsyncs the directory of `to` (the commit step of WriteFileAtomic).
-Status RenameDurable(const std::string& from, const std::string& to);
+Status RenameDurable(const std::string& from, const std::string& to, Env* env = Env::Default());
 Result<std::string> ReadFile(const std::string& path);
-Status MakeDirs(const std::string& path, unsigned mode = 0700);
-Status FsyncDir(const std::string& dir);
+// mkdir -p. The new directories' entries are not fsynced: a caller that needs them durable
+// fsyncs their parents (as BlobWriter::Finish does for packs/XX).
+Status MakeDirs(const std::string& path, unsigned mode = 0700, Env* env = Env::Default());
+Status FsyncDir(const std::string& dir, Env* env = Env::Default());
 Status WriteAll(int fd, const void* data, size_t len, const std::string& path);
 Status ReadExact(int fd, void* data, size_t len, uint64_t offset, const std::string& path);
 // Names in `dir` except "." and "..", unsorted.
 Result<std::vector<std::string>> ListDir(const std::string& dir);
 bool Exists(const std::string& path);
-Status RemoveFile(const std::string& path);
+// A missing file is not an error.
+Status RemoveFile(const std::string& path, Env* env = Env::Default());
 // Removes `path` and everything below it (rm -rf), by directory file descriptors (openat,
 // unlinkat), so trees deeper than PATH_MAX go too; symlinks are removed, never followed.
 // A missing `path` is not an error. On failure it goes on and returns the first error.

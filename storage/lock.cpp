@@ -39,7 +39,7 @@ std::string ProcessStartTime(long pid) {
 
 // True when the lock file `data` (read from the lock at `path`, status `st`) may be taken over;
 // `why` says why (or who holds it).
-bool IsStale(const std::string& data, const struct stat& st, std::string* why) {
+bool IsStale(const std::string& data, const struct stat& st, int64_t now, std::string* why) {
   nlohmann::json j = nlohmann::json::parse(data, nullptr, false);
   std::string host = j.is_object() ? j.value("host", "") : "";
   long pid = j.is_object() ? j.value("pid", 0L) : 0;
@@ -60,7 +60,7 @@ bool IsStale(const std::string& data, const struct stat& st, std::string* why) {
       return true;
     }
   }
-  if (::time(nullptr) - st.st_mtime > kStaleSeconds) {
+  if (now - st.st_mtime > kStaleSeconds) {
     *why = "stale lock not refreshed for over 30 minutes (" + holder + ")";
     return true;
   }
@@ -90,8 +90,11 @@ Found ReadLock(const std::string& path) {
 
 bool SameFile(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
 
-bool Exchange(const std::string& a, const std::string& b) {
-  return ::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) == 0;
+// Swaps the names `a` and `b`; on failure returns false with errno set (the Env's Status carries it).
+bool Exchange(Env* env, const std::string& a, const std::string& b) {
+  Status st = env->Rename(a, b, RenameMode::kExchange);
+  if (!st.ok()) errno = st.sys_errno() ? st.sys_errno() : EIO;
+  return st.ok();
 }
 
 // Replaces the stale lock `stale` (as read) by ours (`mine`, a fully written file) in one atomic
@@ -99,8 +102,8 @@ bool Exchange(const std::string& a, const std::string& b) {
 // is the stale inode, we hold the lock and delete it; if another process replaced the stale lock
 // first, what came out is its fresh lock: exchange back (nobody can have replaced ours meanwhile:
 // it is not stale) and report the lock held. Returns true when we hold it.
-Result<bool> TakeOver(const std::string& lock, const std::string& mine, const Found& stale) {
-  if (!Exchange(mine, lock)) {
+Result<bool> TakeOver(Env* env, const std::string& lock, const std::string& mine, const Found& stale) {
+  if (!Exchange(env, mine, lock)) {
     if (errno == ENOENT) return false;   // the lock went away: try to link again
     if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)   // e.g. NFS: no safe takeover
       return Status::Busy("the lock is stale, but this filesystem cannot replace it atomically "
@@ -111,10 +114,10 @@ Result<bool> TakeOver(const std::string& lock, const std::string& mine, const Fo
   // Inode and bytes: a freed inode number may be reused by a newer lock file.
   Found out = ReadLock(mine);
   if (out.exists && SameFile(out.st, stale.st) && out.data == stale.data) {
-    ::unlink(mine.c_str());   // the stale lock, now under our temp name
+    (void)env->RemoveFile(mine);   // the stale lock, now under our temp name
     return true;
   }
-  if (!Exchange(mine, lock)) {
+  if (!Exchange(env, mine, lock)) {
     if (errno == ENOENT)   // `mine` now names the other lock file, not ours: give up this time
       return Status::Busy("the lock changed during a takeover by another process; try again", lock);
     return Status::FromErrno(errno, "put back the lock taken over concurrently", lock);
@@ -124,8 +127,8 @@ Result<bool> TakeOver(const std::string& lock, const std::string& mine, const Fo
 
 }  // namespace
 
-RepoLock::RepoLock(std::string path, const struct stat& mine) : path_(std::move(path)), dev_(mine.st_dev),
-                                                                 ino_(mine.st_ino) {
+RepoLock::RepoLock(std::string path, const struct stat& mine, Env* env)
+    : path_(std::move(path)), env_(env), dev_(mine.st_dev), ino_(mine.st_ino) {
   refresher_ = std::thread([this] {
     std::unique_lock<std::mutex> l(mu_);
     while (!cv_.wait_for(l, std::chrono::seconds(60), [this] { return stop_; }))
@@ -145,7 +148,7 @@ RepoLock::~RepoLock() {
     struct stat st;
     if (::stat(path_.c_str(), &st) != 0) return;
     if (st.st_dev == dev_ && st.st_ino == ino_) {
-      ::unlink(path_.c_str());
+      (void)env_->RemoveFile(path_);
       return;
     }
     ::usleep(1000);
@@ -154,49 +157,49 @@ RepoLock::~RepoLock() {
 
 Result<std::unique_ptr<RepoLock>> RepoLock::AcquireExclusive(const std::string& repo_path,
                                                              const std::string& purpose,
-                                                             std::string* took_over_stale) {
+                                                             std::string* took_over_stale, Env* env) {
   std::string dir = layout::LocksDir(repo_path);
-  MV_RETURN_IF_ERROR(fs::MakeDirs(dir));
+  MV_RETURN_IF_ERROR(fs::MakeDirs(dir, 0700, env));
   std::string lock = layout::ExclusiveLockFile(repo_path);
   char when[32];
-  time_t now = ::time(nullptr);
+  time_t now = static_cast<time_t>(env->NowNanos() / 1000000000);
   std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   nlohmann::json j = {{"host", HostName()}, {"pid", ::getpid()}, {"purpose", purpose}, {"started", when},
                       {"pid_start", ProcessStartTime(::getpid())}};
   std::string tmp = fs::Join(dir, layout::NewLockName(fs::RandomHex(8)));
-  MV_RETURN_IF_ERROR(fs::WriteFileAtomic(tmp, j.dump()));
+  MV_RETURN_IF_ERROR(fs::WriteFileAtomic(tmp, j.dump(), env));
   struct stat mine_st;
   if (::stat(tmp.c_str(), &mine_st) != 0) return Status::FromErrno(errno, "stat", tmp);
   for (int attempt = 0; attempt < 5; attempt++) {
-    if (::link(tmp.c_str(), lock.c_str()) == 0) {
-      ::unlink(tmp.c_str());
-      return std::unique_ptr<RepoLock>(new RepoLock(lock, mine_st));
+    Status linked = env->Link(tmp, lock);
+    if (linked.ok()) {
+      (void)env->RemoveFile(tmp);
+      return std::unique_ptr<RepoLock>(new RepoLock(lock, mine_st, env));
     }
-    if (errno != EEXIST) {
-      Status st = Status::FromErrno(errno, "create lock", lock);
-      ::unlink(tmp.c_str());
-      return st;
+    if (linked.sys_errno() != EEXIST) {
+      (void)env->RemoveFile(tmp);
+      return Status(linked.code(), "create lock: " + linked.message(), lock);
     }
     Found found = ReadLock(lock);
     if (!found.exists) continue;   // released meanwhile
     std::string why;
-    if (!IsStale(found.data, found.st, &why)) {
-      ::unlink(tmp.c_str());
+    if (!IsStale(found.data, found.st, static_cast<int64_t>(now), &why)) {
+      (void)env->RemoveFile(tmp);
       return Status::Busy("repository is locked: " + why +
                           ". Wait for it to finish; if that process is gone on another host, "
                           "remove the lock file", lock);
     }
-    auto took = TakeOver(lock, tmp, found);
+    auto took = TakeOver(env, lock, tmp, found);
     if (!took.ok()) {
-      ::unlink(tmp.c_str());
+      (void)env->RemoveFile(tmp);
       return took.status();
     }
     if (*took) {
       if (took_over_stale) *took_over_stale = why;
-      return std::unique_ptr<RepoLock>(new RepoLock(lock, mine_st));
+      return std::unique_ptr<RepoLock>(new RepoLock(lock, mine_st, env));
     }
   }
-  ::unlink(tmp.c_str());
+  (void)env->RemoveFile(tmp);
   return Status::Busy("could not take the repository lock (contended)", lock);
 }
 

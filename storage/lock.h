@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "storage/env.h"
 #include "storage/status.h"
 
 namespace mv::storage {
@@ -22,17 +23,21 @@ namespace mv::storage {
 class RepoLock {
  public:
   // `purpose` is recorded for whoever finds the lock held ("backup", "prune"...).
-  // Returns kBusy naming the holder when another live process holds it.
+  // Returns kBusy naming the holder when another live process holds it. The lock files are
+  // written and removed through `env` (which must outlive the lock); the minute refresh of the
+  // mtime is not (it is metadata a crash may lose without harm).
   static Result<std::unique_ptr<RepoLock>> AcquireExclusive(const std::string& repo_path,
                                                             const std::string& purpose,
-                                                            std::string* took_over_stale = nullptr);
+                                                            std::string* took_over_stale = nullptr,
+                                                            Env* env = Env::Default());
   ~RepoLock();
   RepoLock(const RepoLock&) = delete;
   RepoLock& operator=(const RepoLock&) = delete;
 
  private:
-  RepoLock(std::string path, const struct stat& mine);
+  RepoLock(std::string path, const struct stat& mine, Env* env);
   std::string path_;
+  Env* env_;
   dev_t dev_;   // our lock file's inode: release removes only that file
   ino_t ino_;
   std::mutex mu_;

@@ -20,13 +20,14 @@ constexpr uint64_t kTarBlock = 512;
 
 class LibarchivePackWriter final : public PackWriter {
  public:
-  LibarchivePackWriter(std::string tmp_path, int fd) : tmp_path_(std::move(tmp_path)), fd_(fd) {}
+  LibarchivePackWriter(std::string tmp_path, std::unique_ptr<WritableFile> file, Env* env)
+      : tmp_path_(std::move(tmp_path)), file_(std::move(file)), env_(env) {}
   ~LibarchivePackWriter() override {
     if (a_) archive_write_free(a_);
     if (entry_) archive_entry_free(entry_);
-    if (fd_ >= 0) {
-      ::close(fd_);
-      ::unlink(tmp_path_.c_str());
+    if (file_) {   // not finished: the temp file goes
+      file_.reset();
+      (void)env_->RemoveFile(tmp_path_);
     }
   }
 
@@ -71,25 +72,21 @@ class LibarchivePackWriter final : public PackWriter {
   Result<PackInfo> Finish(const std::string& packs_dir) override {
     if (archive_write_close(a_) != ARCHIVE_OK) return Err("close pack");
     MV_RETURN_IF_ERROR(write_status_);
-    if (::fsync(fd_) != 0) return Status::FromErrno(errno, "fsync", tmp_path_);
-    ::close(fd_);
-    fd_ = -1;
+    MV_RETURN_IF_ERROR(file_->Sync());
+    MV_RETURN_IF_ERROR(file_->Close());
     info_.pack_id = hash_.Final();
     info_.file_size = written_;
     std::string dst = fs::Join(packs_dir, layout::PackNameInPacksDir(info_.pack_id));
-    MV_RETURN_IF_ERROR(fs::MakeDirs(fs::Dirname(dst)));
-    if (::rename(tmp_path_.c_str(), dst.c_str()) != 0) {
-      Status st = Status::FromErrno(errno, "rename pack into place", dst);
-      ::unlink(tmp_path_.c_str());
-      return st;
-    }
+    MV_RETURN_IF_ERROR(fs::MakeDirs(fs::Dirname(dst), 0700, env_));
+    MV_RETURN_IF_ERROR(env_->Rename(tmp_path_, dst));   // on failure the destructor removes the temp file
+    file_.reset();
     return std::move(info_);
   }
 
  private:
   static la_ssize_t WriteCb(struct archive*, void* self, const void* buf, size_t n) {
     auto* w = static_cast<LibarchivePackWriter*>(self);
-    Status st = fs::WriteAll(w->fd_, buf, n, w->tmp_path_);
+    Status st = w->file_->Append(std::string_view(static_cast<const char*>(buf), n));
     if (!st.ok()) {
       w->write_status_ = st;
       return -1;
@@ -106,7 +103,8 @@ class LibarchivePackWriter final : public PackWriter {
   }
 
   std::string tmp_path_;
-  int fd_;
+  std::unique_ptr<WritableFile> file_;   // null once renamed into place
+  Env* env_;
   struct archive* a_ = nullptr;
   struct archive_entry* entry_ = nullptr;
   PlainHashStream hash_;
@@ -145,11 +143,10 @@ la_ssize_t ReadCb(struct archive*, void* p, const void** out) {
 
 std::string PackRelPath(const BlobId& pack_id) { return layout::PackRelPath(pack_id); }
 
-Result<std::unique_ptr<PackWriter>> PackWriter::Create(const std::string& tmp_dir, int level) {
+Result<std::unique_ptr<PackWriter>> PackWriter::Create(const std::string& tmp_dir, int level, Env* env) {
   std::string tmp = fs::Join(tmp_dir, "pack-" + fs::RandomHex(8) + ".tmp");
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno(errno, "create pack", tmp);
-  auto w = std::make_unique<LibarchivePackWriter>(tmp, fd);
+  MV_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(tmp, 0600));
+  auto w = std::make_unique<LibarchivePackWriter>(tmp, std::move(file), env);
   MV_RETURN_IF_ERROR(w->Open(level));
   return std::unique_ptr<PackWriter>(std::move(w));
 }

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/env.h"
 #include "storage/hash.h"
 #include "storage/status.h"
 
@@ -31,8 +32,9 @@ struct PackInfo {
 // Writes one pack. Not thread-safe: each backup worker owns one at a time.
 class PackWriter {
  public:
-  // The pack is written to a temp file under `tmp_dir` until Finish().
-  static Result<std::unique_ptr<PackWriter>> Create(const std::string& tmp_dir, int zstd_level);
+  // The pack is written to a temp file under `tmp_dir` until Finish(), through `env`.
+  static Result<std::unique_ptr<PackWriter>> Create(const std::string& tmp_dir, int zstd_level,
+                                                    Env* env = Env::Default());
   virtual ~PackWriter() = default;
   virtual Status Add(const BlobId& id, const void* data, size_t len) = 0;
   // Uncompressed tar bytes written so far (to decide when the pack is full).

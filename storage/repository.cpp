@@ -10,6 +10,7 @@
 #include <set>
 
 #include "storage/fs.h"
+#include "storage/json_number.h"
 #include "storage/layout.h"
 #include "storage/sealed.h"
 
@@ -34,23 +35,60 @@ Result<std::string> ReadSecret(const std::string& repo) {
                               "the repository's keys/", key_path);
     return text.status();
   }
-  std::string secret;
-  try {
-    auto k = nlohmann::json::parse(*text);
-    if (k.value("encrypted", false) || !FromHex(k.at("secret").get<std::string>(), &secret) ||
-        secret.size() < kSecretSize)
-      return Status::Corruption("keys/default is malformed or of an unknown kind: restore it from your backup "
-                                "of the repository's keys/", key_path);
-  } catch (const std::exception& e) {
-    return Status::Corruption(std::string("keys/default is malformed (") + e.what() +
-                              "): restore it from your backup of the repository's keys/", key_path);
-  }
-  return secret;
+  return ParseRepoKey(*text, key_path);
 }
 
 }  // namespace
 
-Status Repository::Init(const std::string& path) {
+Result<std::string> ParseRepoKey(std::string_view text, const std::string& path) {
+  std::string secret;
+  try {
+    auto k = nlohmann::json::parse(text);
+    if (!k.is_object() || k.value("encrypted", false) || !FromHex(k.at("secret").get<std::string>(), &secret) ||
+        secret.size() < kSecretSize)
+      return Status::Corruption("keys/default is malformed or of an unknown kind: restore it from your backup "
+                                "of the repository's keys/", path);
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("keys/default is malformed (") + e.what() +
+                              "): restore it from your backup of the repository's keys/", path);
+  }
+  return secret;
+}
+
+Result<RepoConfig> ParseRepoConfig(std::string_view text, const std::string& path) {
+  RepoConfig c;
+  try {
+    auto j = nlohmann::json::parse(text);
+    if (!j.is_object() || j.value("format", "") != "mailvault")
+      return Status::Corruption("config is not a mailvault repository config", path);
+    int version = JsonIntAt<int>(j, "version");
+    if (version < kOldestFormatVersion || version > kFormatVersion)
+      return Status::Unsupported("repository format version " + std::to_string(version) +
+                                 " is not supported by this build (it reads versions " +
+                                 std::to_string(kOldestFormatVersion) + " to " +
+                                 std::to_string(kFormatVersion) + "); use a matching mailvault release",
+                                 path);
+    c.id = j.at("id");
+    const auto& chunker = j.at("chunker");
+    c.chunker.min_size = JsonIntAt<size_t>(chunker, "min");
+    c.chunker.avg_size = JsonIntAt<size_t>(chunker, "avg");
+    c.chunker.max_size = JsonIntAt<size_t>(chunker, "max");
+    c.chunker.file_threshold = JsonIntAt<size_t>(chunker, "threshold");
+    c.key_id = j.value("key_id", "");
+    if (!ChunkerParamsValid(c.chunker))
+      return Status::Corruption("the chunker parameters in config are damaged (min " +
+                                std::to_string(c.chunker.min_size) + ", avg " + std::to_string(c.chunker.avg_size) +
+                                ", max " + std::to_string(c.chunker.max_size) + ", threshold " +
+                                std::to_string(c.chunker.file_threshold) +
+                                "; FORMAT.md section 4 needs 1 <= min <= avg <= max <= 1 GiB, avg a power of "
+                                "two): restore config from your backup of the repository", path);
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("malformed repository config: ") + e.what(), path);
+  }
+  return c;
+}
+
+Status Repository::Init(const std::string& path, Env* env) {
   if (fs::Exists(layout::ConfigFile(path)))
     return Status::Invalid("a repository already exists here; use it as it is", path);
   if (fs::Exists(path)) {
@@ -58,24 +96,24 @@ Status Repository::Init(const std::string& path) {
     if (!names.empty())
       return Status::Invalid("directory is not empty; give a new or empty directory", path);
   }
-  MV_RETURN_IF_ERROR(fs::MakeDirs(path, 0700));
-  for (const char* d : layout::kTopDirs) MV_RETURN_IF_ERROR(fs::MakeDirs(fs::Join(path, d), 0700));
+  MV_RETURN_IF_ERROR(fs::MakeDirs(path, 0700, env));
+  for (const char* d : layout::kTopDirs) MV_RETURN_IF_ERROR(fs::MakeDirs(fs::Join(path, d), 0700, env));
   std::string secret = fs::RandomBytes(kSecretSize);
   nlohmann::json key = {{"kdf", "none"}, {"encrypted", false},
                         {"hash", "xxh3-128-keyed"}, {"secret", ToHex(secret.data(), secret.size())}};
-  MV_RETURN_IF_ERROR(fs::WriteFileAtomic(layout::KeyFile(path), key.dump(2) + "\n"));
+  MV_RETURN_IF_ERROR(fs::WriteFileAtomic(layout::KeyFile(path), key.dump(2) + "\n", env));
   ChunkerParams cp;
   nlohmann::json config = {
       {"format", "mailvault"}, {"version", kFormatVersion}, {"id", fs::RandomHex(16)},
-      {"created", static_cast<int64_t>(::time(nullptr))},
+      {"created", env->NowNanos() / 1000000000},
       {"hash", "xxh3-128-keyed"}, {"pack", "tar+zstd"}, {"key_id", KeyId(KeyedHasher(secret))},
       {"chunker", {{"algorithm", "fastcdc-gear"}, {"min", cp.min_size}, {"avg", cp.avg_size},
                    {"max", cp.max_size}, {"threshold", cp.file_threshold}}}};
   // config last: its presence is what makes the directory a repository.
-  return fs::WriteFileAtomic(layout::ConfigFile(path), config.dump(2) + "\n");
+  return fs::WriteFileAtomic(layout::ConfigFile(path), config.dump(2) + "\n", env);
 }
 
-Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path) {
+Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path, Env* env) {
   std::string cfg_path = layout::ConfigFile(path);
   auto cfg = fs::ReadFile(cfg_path);
   if (!cfg.ok()) {
@@ -84,30 +122,13 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path) {
                               "`mailvault init --repo " + path + "`", path);
     return cfg.status();
   }
+  MV_ASSIGN_OR_RETURN(RepoConfig config, ParseRepoConfig(*cfg, cfg_path));
   std::unique_ptr<Repository> repo(new Repository());
   repo->path_ = path;
-  ChunkerParams cp;
-  std::string key_id;
-  try {
-    auto j = nlohmann::json::parse(*cfg);
-    if (j.value("format", "") != "mailvault")
-      return Status::Corruption("config is not a mailvault repository config", cfg_path);
-    int version = j.at("version");
-    if (version < kOldestFormatVersion || version > kFormatVersion)
-      return Status::Unsupported("repository format version " + std::to_string(version) +
-                                 " is not supported by this build (it reads versions " +
-                                 std::to_string(kOldestFormatVersion) + " to " +
-                                 std::to_string(kFormatVersion) + "); use a matching mailvault release",
-                                 cfg_path);
-    repo->id_ = j.at("id");
-    cp.min_size = j.at("chunker").at("min");
-    cp.avg_size = j.at("chunker").at("avg");
-    cp.max_size = j.at("chunker").at("max");
-    cp.file_threshold = j.at("chunker").at("threshold");
-    key_id = j.value("key_id", "");
-  } catch (const std::exception& e) {
-    return Status::Corruption(std::string("malformed repository config: ") + e.what(), cfg_path);
-  }
+  repo->env_ = env;
+  repo->id_ = config.id;
+  ChunkerParams cp = config.chunker;
+  std::string key_id = config.key_id;
   MV_ASSIGN_OR_RETURN(std::string secret, ReadSecret(path));
   repo->hasher_ = KeyedHasher(secret);
   repo->chunker_ = Chunker(secret, cp);
@@ -126,10 +147,10 @@ std::string Repository::PacksDir() const { return layout::PacksDir(path_); }
 
 void Repository::CleanTmp() const {
   // Empty directories do not survive every copy (git, object stores): tmp/ is made again.
-  (void)fs::MakeDirs(TmpDir(), 0700);
+  (void)fs::MakeDirs(TmpDir(), 0700, env_);
   auto names = fs::ListDir(TmpDir());
   if (!names.ok()) return;
-  for (const auto& n : *names) ::unlink(fs::Join(TmpDir(), n).c_str());
+  for (const auto& n : *names) (void)env_->RemoveFile(fs::Join(TmpDir(), n));
 }
 
 Status Repository::LoadIndex() {
@@ -189,7 +210,7 @@ Status Repository::WriteIndex(const std::vector<PackInfo>& packs) {
   if (packs.empty()) return Status::Ok();
   for (const auto& p : packs) index_.AddPack(p);
   std::string name = fs::RandomHex(16);
-  return fs::WriteFileAtomic(layout::IndexFile(path_, name), EncodeIndexFile(packs));
+  return fs::WriteFileAtomic(layout::IndexFile(path_, name), EncodeIndexFile(packs), env_);
 }
 
 Result<AdoptResult> Repository::AdoptOrphanPacks() {
@@ -238,11 +259,11 @@ Result<IndexRebuild> Repository::RebuildIndex(bool dry_run) {
     std::vector<PackInfo> part(packs.begin() + static_cast<std::ptrdiff_t>(i),
                                packs.begin() + static_cast<std::ptrdiff_t>(std::min(packs.size(), i + kPacksPerFile)));
     std::string p = fs::Join(dir, fs::RandomHex(16));
-    MV_RETURN_IF_ERROR(fs::WriteFileAtomic(p, EncodeIndexFile(part)));
+    MV_RETURN_IF_ERROR(fs::WriteFileAtomic(p, EncodeIndexFile(part), env_));
     res.written.push_back(p);
   }
-  for (const auto& p : res.removed) MV_RETURN_IF_ERROR(fs::RemoveFile(p));
-  MV_RETURN_IF_ERROR(fs::FsyncDir(dir));
+  for (const auto& p : res.removed) MV_RETURN_IF_ERROR(fs::RemoveFile(p, env_));
+  MV_RETURN_IF_ERROR(fs::FsyncDir(dir, env_));
   index_ = Index();
   for (const auto& pk : packs) index_.AddPack(pk);
   damaged_index_.clear();
@@ -332,7 +353,7 @@ Result<EntryTable> Repository::LoadEntryTable(const std::string& id) const {
 
 Status Repository::CommitSnapshot(Snapshot& snap) {
   if (snap.meta.id.empty()) snap.meta.id = fs::RandomHex(16);
-  return fs::WriteFileAtomic(layout::SnapshotFile(path_, snap.meta.id), EncodeSnapshot(snap));
+  return fs::WriteFileAtomic(layout::SnapshotFile(path_, snap.meta.id), EncodeSnapshot(snap), env_);
 }
 
 // The BlobReader OpenBlobReader returns: lookups in index_, which LoadIndex has filled.

@@ -5,11 +5,13 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "storage/blob_reader.h"
 #include "storage/chunker.h"
 #include "storage/entry_table.h"
+#include "storage/env.h"
 #include "storage/hash.h"
 #include "storage/index.h"
 #include "storage/pack.h"
@@ -45,15 +47,28 @@ struct IndexRebuild {
   std::vector<std::string> removed;         // old index files (removed after the new ones are durable)
 };
 
+// What the config file says (docs/FORMAT.md §1).
+struct RepoConfig {
+  std::string id;
+  ChunkerParams chunker;
+  std::string key_id;   // empty in version-1 repositories
+};
+// Parse the text of `config` and of `keys/default` (§1, §3); `path` is only for messages. Every
+// malformed text is a Corruption or Unsupported status, never an exception.
+Result<RepoConfig> ParseRepoConfig(std::string_view text, const std::string& path);
+Result<std::string> ParseRepoKey(std::string_view text, const std::string& path);   // the secret
+
 class Repository {
  public:
   // Creates an empty repository at `path` (which must not exist or be an empty directory).
-  static Status Init(const std::string& path);
+  static Status Init(const std::string& path, Env* env = Env::Default());
   // Opens and loads the config and key; the index is loaded by what needs it (OpenBlobReader,
-  // AdoptOrphanPacks, RebuildIndex).
-  static Result<std::unique_ptr<Repository>> Open(const std::string& path);
+  // AdoptOrphanPacks, RebuildIndex). Every write to the repository (packs, index, manifests,
+  // locks, tmp/) goes through `env`, which must outlive the Repository; reads do not.
+  static Result<std::unique_ptr<Repository>> Open(const std::string& path, Env* env = Env::Default());
 
   const std::string& path() const { return path_; }
+  Env* env() const { return env_; }
   const std::string& id() const { return id_; }
   const KeyedHasher& hasher() const { return hasher_; }
   const Chunker& chunker() const { return chunker_; }
@@ -108,6 +123,7 @@ class Repository {
   Repository() = default;
   Status LoadIndex();   // idempotent
   std::string path_;
+  Env* env_ = Env::Default();
   std::string id_;
   KeyedHasher hasher_{std::string(kSecretSize, '\0')};
   Chunker chunker_{""};

@@ -6,6 +6,7 @@
 
 #include "storage/codec.h"
 #include "storage/entry_table.h"
+#include "storage/json_number.h"
 #include "storage/sealed.h"
 
 namespace mv::storage {
@@ -53,24 +54,24 @@ Result<SnapshotMeta> DecodeSnapshotHeader(const std::string& header_json, const 
     auto j = nlohmann::json::parse(header_json);
     if (j.value("kind", "") != "snapshot") return Status::Corruption("not a snapshot header", path);
     m.id = j.at("id");
-    m.time = j.at("time");
+    m.time = JsonIntAt<int64_t>(j, "time");
     // Times are seconds since 1970 within +-2^33 (year 2242): anything else is damage, and the
     // nanosecond default below would overflow.
     if (m.time < -(int64_t{1} << 33) || m.time > (int64_t{1} << 33))
       return Status::Corruption("implausible snapshot time " + std::to_string(m.time), path);
-    m.time_ns = j.value("time_ns", m.time * 1000000000);
+    m.time_ns = JsonIntOr<int64_t>(j, "time_ns", m.time * 1000000000);
     m.host = j.value("host", "");
     m.parent = j.value("parent", "");
     m.tags = j.value("tags", std::map<std::string, std::string>{});
     for (const auto& s : j.at("sources")) m.sources.push_back({s.at("name"), s.at("path")});
     for (const auto& c : j.at("census"))
-      m.census.push_back({c.at("source"), c.at("mailbox"), c.at("folder"), c.at("messages"),
-                          c.at("bytes"), c.at("digest")});
-    m.files = j.value("files", 0ULL);
-    m.bytes = j.value("bytes", 0ULL);
-    m.bytes_new = j.value("bytes_new", 0ULL);
-    m.bytes_packed = j.value("bytes_packed", 0ULL);
-    m.problems = j.value("problems", 0ULL);
+      m.census.push_back({c.at("source"), c.at("mailbox"), c.at("folder"), JsonIntAt<uint64_t>(c, "messages"),
+                          JsonIntAt<uint64_t>(c, "bytes"), c.at("digest")});
+    m.files = JsonIntOr<uint64_t>(j, "files", 0);
+    m.bytes = JsonIntOr<uint64_t>(j, "bytes", 0);
+    m.bytes_new = JsonIntOr<uint64_t>(j, "bytes_new", 0);
+    m.bytes_packed = JsonIntOr<uint64_t>(j, "bytes_packed", 0);
+    m.problems = JsonIntOr<uint64_t>(j, "problems", 0);
     m.stats_json = j.value("stats", nlohmann::json::object()).dump();
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("malformed snapshot header: ") + e.what(), path);

@@ -21,6 +21,12 @@ const char* CodeName(Code c) {
 }
 
 Status Status::FromErrno(int err, const std::string& what, const std::string& path) {
+  Status st = FromErrnoCode(err, what, path);
+  st.errno_ = err;
+  return st;
+}
+
+Status Status::FromErrnoCode(int err, const std::string& what, const std::string& path) {
   std::string msg = what + ": " + std::strerror(err);
   switch (err) {
     case ENOENT: return Status(Code::kNotFound, msg, path);

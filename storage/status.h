@@ -48,13 +48,18 @@ class [[nodiscard]] Status {
   const std::string& message() const { return message_; }
   const std::string& path() const { return path_; }
   bool IsRetryable() const { return code_ == Code::kBusy; }
+  // The errno a FromErrno status was made from (0 otherwise), for callers that must tell
+  // EEXIST from ENOENT (storage/lock.cpp); messages and codes are for everyone else.
+  int sys_errno() const { return errno_; }
   // "<path>: <message>" or just the message.
   std::string ToString() const;
 
  private:
+  static Status FromErrnoCode(int err, const std::string& what, const std::string& path);
   Code code_ = Code::kOk;
   std::string message_;
   std::string path_;
+  int errno_ = 0;
 };
 
 template <class T>

@@ -1,4 +1,4 @@
-// What a backup records, and restore gives back (docs/FORMAT.md §7, §10; issue #14 items 10-12):
+// What a backup records, and restore gives back (docs/FORMAT.md §7, §10):
 // hard links, extended attributes and POSIX ACLs, files that change while they are read, and
 // files that look like SQLite but cannot be opened as a database. Through the real binary.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// The core promises of issue #2, checked through the real binary on a generated mail volume.
+// The core promises (README "What it does"), checked through the real binary on a generated mail volume.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 

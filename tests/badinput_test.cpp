@@ -1,4 +1,4 @@
-// Bad input (issue #2 "Bad input"), through the real binary: special files, non-UTF-8 names,
+// Bad input, through the real binary: special files, non-UTF-8 names,
 // paths over 4096 bytes, an unknown repository version and usage errors. Each gets a clear
 // message and loses nothing. Crafted manifests: restore_traversal_test.cpp.
 #include <dirent.h>

@@ -1,7 +1,8 @@
 // Exhaustive small-file cases for the byte-level codec and decoders (docs/FORMAT.md §2, §6, §7):
 // edge values of the varint codec, and EVERY truncation and EVERY single-byte corruption of a
-// small sealed file, index file and snapshot manifest. The random mutations behind the sealed
-// hash live in tests/fuzz/decoder_fuzz.cpp; these tests cover the damage the hash must catch.
+// small sealed file, index file and snapshot manifest. The mutations behind the sealed hash are
+// the libFuzzer targets tests/fuzz/{sealed,manifest,index}_fuzz.cpp; these tests cover the
+// damage the hash must catch.
 #include <gtest/gtest.h>
 
 #include <cstdint>

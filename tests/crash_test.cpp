@@ -1,5 +1,5 @@
-// Crash safety and the repository lock (issue #2 "Write ordering and crash safety", "Bad
-// input": a full disk, a second concurrent backup), through the real binary: a backup killed
+// Crash safety and the repository lock (docs/FORMAT.md §8 write ordering; bad
+// input: a full disk, a second concurrent backup), through the real binary: a backup killed
 // with SIGKILL, a second backup racing the first, a stale lock, a repository on a full tmpfs.
 #include <gtest/gtest.h>
 #include <sys/mount.h>

@@ -1,4 +1,4 @@
-// Discovery: backupbot v2 label rules (issue #3) applied to Engine-API-shaped JSON.
+// Discovery: backupbot v2 label rules applied to Engine-API-shaped JSON.
 // mailu_engine.json was captured from a real dockerd 20.10 after deploying mailu_compose.yml;
 // the smaller cases below build the same JSON shapes inline.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Issue #4: dovecot's own reader, pointed read-only at the Maildirs `verify` restored, counts the
+// dovecot's own reader, pointed read-only at the Maildirs `verify` restored, counts the
 // same messages per folder as mailvault's census. doveadm runs without a daemon as the mail user
 // (uid 8), with its index and control files outside the restored tree; it exits 0 even when it
 // prints errors, so anything on its stderr fails the test.

@@ -1,4 +1,4 @@
-// The fault tests of issue #4: each seeded fault is detected and named by `check` and/or
+// Fault tests: each seeded fault is detected and named by `check` and/or
 // `verify`, and a clean repository raises no alarm at all. Real binary, real packs, real SQLite.
 #include <sys/stat.h>
 

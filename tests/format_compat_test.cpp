@@ -1,9 +1,11 @@
-// Old formats keep reading (docs/FORMAT.md, STYLE.md practice 10): tests/data/repo-v1 is a
-// repository written by format version 1 (see tests/data/repo-v1.md). This build must list it,
-// restore it bit for bit, check it, and back up into (a copy of) it.
+// Old formats keep reading (docs/FORMAT.md, STYLE.md practice 10): tests/data/repo-v<N> is a
+// repository written by format version N (see tests/data/repo-v<N>.md). This build must list
+// each, restore it bit for bit, check it, and back up into (a copy of) it.
 #include <gtest/gtest.h>
 
 #include <SQLiteCpp/SQLiteCpp.h>
+
+#include <sys/xattr.h>
 
 #include <filesystem>
 #include <fstream>
@@ -19,12 +21,20 @@ namespace {
 
 namespace stdfs = std::filesystem;
 
-const std::string kFixture = std::string(MAILVAULT_SOURCE_DIR) + "/tests/data/repo-v1";
-const std::string kFirst = "4f72aec8", kSecond = "c84e6254";
+// One committed repository per format version (tests/data/repo-v<N>.md says how each was made;
+// tests/data/make-fixture-repo.sh writes them since version 2).
+struct Fixture {
+  int version;
+  std::string first, second;   // short IDs of its two snapshots
+  size_t files;                // entries in repo-v<N>.sha256
+  std::string repo() const { return std::string(MAILVAULT_SOURCE_DIR) + "/tests/data/repo-v" + std::to_string(version); }
+  std::string sha_file() const { return repo() + ".sha256"; }
+};
+const Fixture kFixtures[] = {{1, "4f72aec8", "c84e6254", 5}, {2, "b9a436fc", "20588273", 7}};
 
-// "./mail/..." -> sha256, as in tests/data/repo-v1.sha256.
-std::map<std::string, std::string> ExpectedDigests() {
-  std::ifstream in(std::string(MAILVAULT_SOURCE_DIR) + "/tests/data/repo-v1.sha256");
+// "./mail/..." -> sha256, as in tests/data/repo-v<N>.sha256.
+std::map<std::string, std::string> ExpectedDigests(const Fixture& fx) {
+  std::ifstream in(fx.sha_file());
   std::map<std::string, std::string> m;
   std::string line;
   while (std::getline(in, line)) {
@@ -52,12 +62,12 @@ std::vector<std::string> Users(const std::string& db) {
   return v;
 }
 
-void ExpectRestoresFixtureContent(const std::string& repo, const std::string& snap) {
+void ExpectRestoresFixtureContent(const Fixture& fx, const std::string& repo, const std::string& snap) {
   TempDir out("mvcompat-out");
   RunResult r = RunMailvault({"restore", "--repo", repo, "--snapshot", snap, "--target", out.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
-  auto want = ExpectedDigests();
-  ASSERT_EQ(want.size(), 5u);
+  auto want = ExpectedDigests(fx);
+  ASSERT_EQ(want.size(), fx.files);
   EXPECT_EQ(Digests(out.path(), want), want);
   EXPECT_EQ(Users(out / "data/main.db"), std::vector<std::string>{"alice@example.org"});
   struct stat st;
@@ -65,28 +75,41 @@ void ExpectRestoresFixtureContent(const std::string& repo, const std::string& sn
   EXPECT_TRUE(S_ISLNK(st.st_mode));
   ASSERT_EQ(::stat((out / "mail/alice@example.org/cur/1700000000.M1P1.host:2,S").c_str(), &st), 0);
   EXPECT_EQ(st.st_mtim.tv_sec, 1796032800) << "mtime 2026-11-30 10:00:00 UTC, as recorded";
+  if (fx.version < 2) return;
+  // Version 2 records hard links and extended attributes (docs/FORMAT.md §7).
+  struct stat key, link;
+  ASSERT_EQ(::stat((out / "data/dkim/example.org.key").c_str(), &key), 0);
+  ASSERT_EQ(::stat((out / "data/dkim/example.org.key.link").c_str(), &link), 0);
+  EXPECT_EQ(key.st_ino, link.st_ino) << "the hard link comes back as a hard link";
+  char value[16] = {};
+  ssize_t n = ::getxattr((out / "data/dkim/example.org.key").c_str(), "user.fixture", value, sizeof value);
+  EXPECT_EQ(std::string(value, n > 0 ? n : 0), "dkim") << "the user xattr comes back";
 }
 
-TEST(FormatCompat, Version1RepositoryListsBothSnapshots) {
-  RunResult r = RunMailvault({"snapshots", "--repo", kFixture, "--json"});
+class FormatCompat : public ::testing::TestWithParam<Fixture> {};
+
+TEST_P(FormatCompat, ListsBothSnapshots) {
+  const Fixture& fx = GetParam();
+  RunResult r = RunMailvault({"snapshots", "--repo", fx.repo(), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = Json(r);
   ASSERT_EQ(j.size(), 2u) << r.out;
-  EXPECT_EQ(j[0]["short_id"], kFirst);
-  EXPECT_EQ(j[1]["short_id"], kSecond);
-  EXPECT_EQ(j[1]["parent"].get<std::string>().substr(0, 8), kFirst);
+  EXPECT_EQ(j[0]["short_id"], fx.first);
+  EXPECT_EQ(j[1]["short_id"], fx.second);
+  EXPECT_EQ(j[1]["parent"].get<std::string>().substr(0, 8), fx.first);
 }
 
-TEST(FormatCompat, Version1RepositoryRestoresBitForBit) { ExpectRestoresFixtureContent(kFixture, "latest"); }
+TEST_P(FormatCompat, RestoresBitForBit) { ExpectRestoresFixtureContent(GetParam(), GetParam().repo(), "latest"); }
 
-TEST(FormatCompat, Version1RepositoryPassesCheckWithData) {
-  RunResult r = RunMailvault({"check", "--repo", kFixture, "--read-data"});
+TEST_P(FormatCompat, PassesCheckWithData) {
+  RunResult r = RunMailvault({"check", "--repo", GetParam().repo(), "--read-data"});
   EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
 }
 
-TEST(FormatCompat, NewBackupIntoACopyOfAVersion1RepositoryWorks) {
+TEST_P(FormatCompat, NewBackupIntoACopyWorks) {
+  const Fixture& fx = GetParam();
   TempDir copy("mvcompat-repo"), src("mvcompat-src");
-  stdfs::copy(kFixture, copy / "r", stdfs::copy_options::recursive);
+  stdfs::copy(fx.repo(), copy / "r", stdfs::copy_options::recursive);
   WriteFile(src / "mail/alice@example.org/cur/1700000009.M9P1.host:2,S", "Subject: new\n\nhello\n");
   RunResult b = RunMailvault({"backup", "--repo", copy / "r", "--json", "--source", "mail=" + src / "mail"});
   ASSERT_EQ(b.exit_code, 0) << b.err << b.out;
@@ -96,14 +119,17 @@ TEST(FormatCompat, NewBackupIntoACopyOfAVersion1RepositoryWorks) {
   TempDir out("mvcompat-out");
   ASSERT_EQ(RunMailvault({"restore", "--repo", copy / "r", "--snapshot", id, "--target", out.path()}).exit_code, 0);
   EXPECT_EQ(ReadFile(out / "mail/alice@example.org/cur/1700000009.M9P1.host:2,S"), "Subject: new\n\nhello\n");
-  ExpectRestoresFixtureContent(copy / "r", kSecond);   // the old snapshots still restore from the copy
+  ExpectRestoresFixtureContent(fx, copy / "r", fx.second);   // the old snapshots still restore from the copy
   RunResult c = RunMailvault({"check", "--repo", copy / "r", "--read-data"});
   EXPECT_EQ(c.exit_code, 0) << c.err << c.out;
 }
 
+INSTANTIATE_TEST_SUITE_P(EveryFormatVersion, FormatCompat, ::testing::ValuesIn(kFixtures),
+                         [](const auto& info) { return "Version" + std::to_string(info.param.version); });
+
 // Version 2 fields (docs/FORMAT.md §7) survive encoding; the compact table used for change
 // detection skips them and still reads every following record.
-TEST(FormatCompat, Version2FieldsRoundTripAndTheEntryTableSkipsThem) {
+TEST(FormatFields, Version2FieldsRoundTripAndTheEntryTableSkipsThem) {
   using namespace mv::storage;
   Snapshot snap;
   snap.meta.id = std::string(32, 'a');

@@ -1,4 +1,4 @@
-// Sources that change while `mailvault backup` runs (issue #2 "Bad input": files vanishing,
+// Sources that change while `mailvault backup` runs (files vanishing,
 // unreadable, growing or replaced during the walk; Maildir messages renamed by a client), through
 // the real binary. Nothing may be lost or torn, and everything that could not be read is
 // reported (exit 3) while the rest is still committed. SQLite: live_sqlite_test.cpp.

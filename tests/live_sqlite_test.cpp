@@ -1,4 +1,4 @@
-// SQLite under a concurrent writer PROCESS through a real `mailvault backup` (issue #2
+// SQLite under a concurrent writer PROCESS through a real `mailvault backup`
 // "SQLite"): the restored database passes PRAGMA integrity_check and holds a row count the
 // writer committed (between what was committed before and attempted after the backup), in WAL
 // and rollback-journal modes; -wal/-shm/-journal files are never stored.

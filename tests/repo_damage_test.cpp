@@ -1,4 +1,4 @@
-// Issue #14 items 4, 5, 9, 13, 14: a damaged manifest or index file affects only itself; the
+// A damaged manifest or index file affects only itself; the
 // index is rebuilt from the packs; a wrong key is named as such; garbage under packs/ is never
 // adopted; the lock takeover is atomic under a race. Real binary, real repositories.
 #include <gtest/gtest.h>

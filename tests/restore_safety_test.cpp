@@ -1,4 +1,4 @@
-// Issue #14 (restore): a restore that is killed, runs out of disk or meets a sparse file never
+// A restore that is killed, runs out of disk or meets a sparse file never
 // leaves a wrong file under a final name, counts what failed, says why in one line per file, and a
 // rerun finishes the job. Through the real binary, on real tmpfs mounts (we are root in CI).
 #include <fcntl.h>

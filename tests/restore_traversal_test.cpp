@@ -1,4 +1,4 @@
-// Restore never writes outside --target (issue #2 "Restore"), whatever a manifest says ('..',
+// Restore never writes outside --target, whatever a manifest says ('..',
 // absolute paths, empty components, symlink-then-file tricks) and whatever symlinks someone
 // planted in the target. Through the real binary; the crafted manifest is committed with the
 // storage API, after a real backup so that its blobs exist.

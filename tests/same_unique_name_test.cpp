@@ -1,4 +1,4 @@
-// Issue #14 item 1: two different messages that share a Maildir unique name (one in new/, one in
+// Two different messages that share a Maildir unique name (one in new/, one in
 // cur/, as a `tar -x` or a copy into a live Maildir leaves them) are two messages. Backup stores
 // both, restore brings back both, verify counts both; only the same file (same inode) seen in
 // new/ and then in cur/ is one message.

@@ -5,6 +5,7 @@
 #include "agent/sidecar/sidecar.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -37,12 +38,16 @@ class SidecarTest : public ::testing::Test {
     std::ifstream in(opts_.health_file);
     return nlohmann::json::parse(in);
   }
-  // Sends SIGTERM to this process once the loop has written its health file (by then the loop
-  // has blocked the signal, so it is queued for sigtimedwait instead of killing the test).
+  // Sends SIGTERM to the thread that runs the loop (this one) once `ready` (by then the loop
+  // has blocked the signal, so it is queued for sigtimedwait instead of killing the test). To
+  // the thread, not the process: threads other tests left in this process do not block it, and
+  // a process-directed signal could be delivered to one of them. In `mailvault agent` the loop
+  // blocks the signals before any thread exists, so every thread inherits the mask.
   std::thread TermWhen(std::function<bool()> ready) {
-    return std::thread([ready] {
+    pthread_t loop_thread = ::pthread_self();
+    return std::thread([ready, loop_thread] {
       for (int i = 0; i < 500 && !ready(); ++i) std::this_thread::sleep_for(milliseconds{10});
-      ::kill(::getpid(), SIGTERM);
+      ::pthread_kill(loop_thread, SIGTERM);
     });
   }
   // Runs the loop; returns the last run's exit code, or -1 when no run happened.

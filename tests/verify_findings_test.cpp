@@ -1,4 +1,4 @@
-// `mailvault verify` findings an operator must not miss (issue #14): paths longer than PATH_MAX
+// `mailvault verify` findings an operator must not miss: paths longer than PATH_MAX
 // verify like any other, a partial snapshot is called partial, a missing or damaged live
 // database is a finding, and -q / --scratch behave as the other commands' options do.
 #include <dirent.h>

@@ -1,4 +1,4 @@
-// `mailvault check` (issue #4): the read-only repository checker. It decodes every index file
+// `mailvault check`: the read-only repository checker. It decodes every index file
 // and snapshot manifest itself (one at a time, so one damaged file does not hide the others),
 // checks every manifest blob is indexed, every indexed pack exists with its indexed size, and
 // reads packs: each pack's bytes must hash to its name and hold exactly the blobs the index says,

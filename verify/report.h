@@ -1,4 +1,4 @@
-// The nightly integrity report (issue #4, "report"): a value type gathered by the agent (verify
+// The nightly integrity report: a value type gathered by the agent (verify
 // runs, a rotating check, repository statistics) and pure renderers for its four outputs. The
 // renderers return text; writing files is the caller's job.
 #pragma once

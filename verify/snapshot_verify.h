@@ -1,4 +1,4 @@
-// `mailvault verify`, the comparison half (issue #4, steps 2-4): given a snapshot restored into a
+// `mailvault verify`, the comparison half: given a snapshot restored into a
 // scratch directory (by agent/restorer/restore.h, which re-hashes every blob), decide whether the snapshot
 // is complete and consistent, and how it differs from the live sources.
 //

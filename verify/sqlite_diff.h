@@ -1,4 +1,4 @@
-// The SQLite part of `mailvault verify` (issue #4, step 3): integrity of a database file and a
+// The SQLite part of `mailvault verify`: integrity of a database file and a
 // row-by-row diff of the user tables of two databases, keyed by primary key (or rowid).
 //
 // Read-only by contract: every database is opened with SQLITE_OPEN_READONLY and read inside ONE

@@ -373,14 +373,12 @@ std::string StatsJson(const BackupRun& run) {
 Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& opts,
                                const ProgressFn& progress) {
   auto t0 = Clock::now();
-  struct timespec now_ts;
-  ::clock_gettime(CLOCK_REALTIME, &now_ts);
-  int64_t started = now_ts.tv_sec;
-  int64_t started_ns = now_ts.tv_sec * 1000000000LL + now_ts.tv_nsec;
+  int64_t started_ns = repo.env()->NowNanos();
+  int64_t started = started_ns / 1000000000LL;
   MV_RETURN_IF_ERROR(ValidateSources(opts.sources));
   BackupResult result;
   std::string stale;
-  MV_ASSIGN_OR_RETURN(auto lock, storage::RepoLock::AcquireExclusive(repo.path(), "backup", &stale));
+  MV_ASSIGN_OR_RETURN(auto lock, storage::RepoLock::AcquireExclusive(repo.path(), "backup", &stale, repo.env()));
   if (!stale.empty()) result.notes.push_back("took over a " + stale);
   repo.CleanTmp();
   std::string host = opts.host.empty() ? HostName() : opts.host;

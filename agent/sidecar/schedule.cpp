@@ -209,6 +209,10 @@ Result<std::chrono::seconds> ParseDuration(std::string_view text) {
       }
       s.remove_prefix(1);
     }
+    // At most a century, so the sum cannot overflow, nor can a later conversion to nanoseconds.
+    constexpr long long kMaxSeconds = 100LL * 366 * 86400;
+    if (n > kMaxSeconds / unit || total > kMaxSeconds - n * unit)
+      return Status::Invalid("duration '" + std::string(text) + "' is too long (at most 100 years)");
     total += n * unit;
   }
   return std::chrono::seconds{total};

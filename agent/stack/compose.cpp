@@ -126,10 +126,10 @@ std::map<std::string, std::string> StringMap(const YAML::Node& n) {
 
 }  // namespace
 
-Result<std::vector<ServiceSpec>> ComposeServices(const std::vector<ComposeInput>& files,
-                                                 const std::string& stack,
-                                                 const VarLookup& lookup,
-                                                 std::vector<std::string>* warnings) {
+static Result<std::vector<ServiceSpec>> ComposeServicesOrThrow(const std::vector<ComposeInput>& files,
+                                                               const std::string& stack,
+                                                               const VarLookup& lookup,
+                                                               std::vector<std::string>* warnings) {
   YAML::Node merged(YAML::NodeType::Map);
   for (const auto& f : files) {
     YAML::Node doc;
@@ -155,7 +155,9 @@ Result<std::vector<ServiceSpec>> ComposeServices(const std::vector<ComposeInput>
     ServiceSpec spec;
     spec.stack = stack;
     spec.name = stack + "_" + it->first.as<std::string>();
-    const YAML::Node& svc = it->second;
+    // A copy (a Node is a handle): it->second is a member of a temporary the iterator returns,
+    // so a reference to it dangles at the end of this statement (ASan: stack-use-after-scope).
+    YAML::Node svc = it->second;
     spec.labels = StringMap(Child(Child(svc, "deploy"), "labels"));
     spec.labels["com.docker.stack.namespace"] = stack;
     spec.container_labels = StringMap(Child(svc, "labels"));
@@ -168,6 +170,22 @@ Result<std::vector<ServiceSpec>> ComposeServices(const std::vector<ComposeInput>
     out.push_back(std::move(spec));
   }
   return out;
+}
+
+// yaml-cpp throws on shapes a compose file never has (a sequence as a mapping key, say) deep in
+// the merge; such a file is invalid, not a crash (found by tests/fuzz/compose_fuzz.cpp).
+Result<std::vector<ServiceSpec>> ComposeServices(const std::vector<ComposeInput>& files,
+                                                 const std::string& stack,
+                                                 const VarLookup& lookup,
+                                                 std::vector<std::string>* warnings) {
+  try {
+    return ComposeServicesOrThrow(files, stack, lookup, warnings);
+  } catch (const YAML::Exception& e) {
+    std::string names;
+    for (const auto& f : files) names += (names.empty() ? "" : ", ") + f.name;
+    return Status::Invalid("not a compose file mailvault can read (" + std::string(e.what()) +
+                           "): keys must be plain names", names);
+  }
 }
 
 Result<Plan> PlanFromCompose(const ComposeOptions& opts, const PlanOptions& plan_opts) {

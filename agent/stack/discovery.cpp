@@ -1,4 +1,4 @@
-// The label rules of issue #3 applied to ServiceSpecs (see discovery.h): one StackBuilder per
+// The label rules applied to ServiceSpecs (see discovery.h): one StackBuilder per
 // stack parses labels, collects volumes, applies selections, then resolves them on this node.
 #include "agent/stack/discovery.h"
 

@@ -1,4 +1,4 @@
-// Discovery: backupbot v2 labels -> a Plan of what to back up (issue #3, "Label rules").
+// Discovery: backupbot v2 labels -> a Plan of what to back up (README "Backing up the swarm").
 //
 // Two front ends feed the same rules: the live swarm (Engine API JSON, discovery_engine.cpp)
 // and compose files before deploy (compose.h). Both produce ServiceSpecs; BuildPlan applies the

@@ -28,6 +28,9 @@ const nlohmann::json& At(const nlohmann::json& j, std::initializer_list<const ch
   return *cur;
 }
 
+// The string at `path`, or "" when any step is missing or not of the expected type. Engine JSON
+// is read only through At/Str/LabelsOf, which never throw (json::value() throws on a field of
+// another type, and an uncaught exception would end `mailvault discover` mid-way).
 std::string Str(const nlohmann::json& j, std::initializer_list<const char*> path) {
   const auto& v = At(j, path);
   return v.is_string() ? v.get<std::string>() : std::string();
@@ -35,9 +38,10 @@ std::string Str(const nlohmann::json& j, std::initializer_list<const char*> path
 
 MountSpec MountFromEngine(const nlohmann::json& m, const std::string& stack) {
   MountSpec out;
-  out.type = m.value("Type", "volume");
-  out.source = m.value("Source", "");
-  out.target = m.value("Target", "");
+  out.type = Str(m, {"Type"});
+  if (out.type.empty()) out.type = "volume";
+  out.source = Str(m, {"Source"});
+  out.target = Str(m, {"Target"});
   if (out.type == "volume" && !out.source.empty()) {
     // `docker stack deploy` labels the volumes it creates with the namespace; a volume
     // without it is external and keeps its full name in labels.
@@ -76,8 +80,8 @@ NodeState NodeFromEngine(const EngineState& state) {
     for (const auto& c : state.containers) {
       Labels labels = LabelsOf(At(c, {"Labels"}));
       auto svc = labels.find("com.docker.swarm.service.name");
-      if (svc == labels.end() || c.value("State", "") != "running") continue;
-      std::string id = c.value("Id", "");
+      if (svc == labels.end() || Str(c, {"State"}) != "running") continue;
+      std::string id = Str(c, {"Id"});
       node.containers[svc->second].push_back(id);
       node.container_labels[id] = labels;
     }
@@ -91,18 +95,18 @@ Plan PlanFromEngine(const EngineState& state, const PlanOptions& opts) {
   NodeState node = NodeFromEngine(state);
   std::map<std::string, std::string> name_by_id;
   if (state.services.is_array())
-    for (const auto& s : state.services) name_by_id[s.value("ID", "")] = Str(s, {"Spec", "Name"});
+    for (const auto& s : state.services) name_by_id[Str(s, {"ID"})] = Str(s, {"Spec", "Name"});
   if (state.tasks.is_array()) {
     for (const auto& t : state.tasks) {
-      if (t.value("DesiredState", "") != "running") continue;
-      auto it = name_by_id.find(t.value("ServiceID", ""));
-      if (it != name_by_id.end() && !t.value("NodeID", "").empty())
-        node.task_nodes[it->second].insert(t.value("NodeID", ""));
+      if (Str(t, {"DesiredState"}) != "running") continue;
+      auto it = name_by_id.find(Str(t, {"ServiceID"}));
+      if (it != name_by_id.end() && !Str(t, {"NodeID"}).empty())
+        node.task_nodes[it->second].insert(Str(t, {"NodeID"}));
     }
   }
   const auto& volumes = At(state.volumes, {"Volumes"});
   if (volumes.is_array())
-    for (const auto& v : volumes) node.mountpoints[v.value("Name", "")] = v.value("Mountpoint", "");
+    for (const auto& v : volumes) node.mountpoints[Str(v, {"Name"})] = Str(v, {"Mountpoint"});
   return BuildPlan(specs, &node, opts);
 }
 

@@ -1,4 +1,4 @@
-// Backup and restore of labelled swarm stacks (issue #3): discovery -> hooks -> RunBackup /
+// Backup and restore of labelled swarm stacks: discovery -> hooks -> RunBackup /
 // RunRestore -> hooks, one stack at a time. The CLI (cmd_backup, cmd_restore, cmd_agent) calls
 // these when no --source / --target is given and prints the outcomes; nothing here prints.
 //

@@ -1,5 +1,5 @@
 #!/bin/bash
-# End-to-end test on a real Docker Swarm (issue #3, "End-to-end test on a real swarm"):
+# End-to-end test on a real Docker Swarm:
 # a private dockerd in swarm mode, local images (no registry), a Mailu-like stack labelled for
 # backupbot v2, real mail delivered by dovecot's LDA, then backup -> wipe -> restore with
 # mailvault, checked with dovecot's own doveadm and sqlite3; then one backup by the sidecar
@@ -9,6 +9,8 @@
 # Needs root (it runs dockerd). Environment:
 #   MAILVAULT_BIN  the mailvault binary when no argument is given (default: build/agent/mailvault
 #                  under the source tree)
+#   MV_TESTS       the GoogleTest binary whose DockerExecE2E tests run against this dockerd
+#                  (default: tests/mv_tests in the build tree of the mailvault binary)
 #   E2E_ROOT, E2E_CACHE, E2E_KEEP, E2E_SWARM_PORT, E2E_DATA_PORT: see tests/e2e/lib.sh
 # Prints "N passed, M failed" last; exits non-zero on any failure.
 set -uo pipefail
@@ -62,6 +64,23 @@ e2e_build_mailstack
 
 # ---- 3. the Mailu-like stack ----
 e2e_stack_deploy
+
+# ---- 3b. the exec hook tests of the unit suite, against this dockerd (they skip without one) ----
+MV_TESTS="${MV_TESTS:-$(dirname "$MV")/../tests/mv_tests}"
+e2e_run_exec_tests() {
+  local log="$E2E_ROOT/mv_tests-docker-exec.log"
+  MAILVAULT_E2E_DOCKER_HOST="$DOCKER_HOST" MAILVAULT_E2E_CONTAINER="$(e2e_cid admin)" \
+    "$MV_TESTS" --gtest_filter='DockerExecE2E.*' >"$log" 2>&1
+  local rc=$?
+  sed 's/^/    | /' "$log" >&2
+  # A skip means the variables did not reach the test: that is a failure here.
+  ((rc == 0)) && grep -q '^\[  PASSED  \] [1-9]' "$log" && ! grep -q '^\[  SKIPPED \]' "$log"
+}
+if [[ -x "$MV_TESTS" ]]; then
+  e2e_check "DockerExecE2E.* (mv_tests) pass against the real dockerd, none skipped" e2e_run_exec_tests
+else
+  e2e_check "the unit test binary $MV_TESTS exists (set MV_TESTS)" false
+fi
 
 # ---- 4. real mail, then a backup ----
 declare -A PRE
