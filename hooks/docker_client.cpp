@@ -98,7 +98,7 @@ Result<std::string> ResolveDockerSocket(const std::string& docker_host) {
     return Status::Invalid("unsupported Docker host '" + host +
                            "': mailvault speaks to the Docker daemon only over its unix socket; "
                            "set DOCKER_HOST or --docker-host to unix:///path/to/docker.sock");
-  return host;   // a bare absolute path
+  return host;  // a bare absolute path
 }
 
 Result<std::string> NegotiateApiVersion(const std::string& engine) {
@@ -109,8 +109,9 @@ Result<std::string> NegotiateApiVersion(const std::string& engine) {
   std::sscanf(kMaxApiVersion, "1.%d", &max_minor);
   std::sscanf(kMinApiVersion, "1.%d", &min_minor);
   if (major != 1 || minor < min_minor)
-    return Status::Invalid("Docker engine API " + engine + " is too old: mailvault needs at least " +
-                           kMinApiVersion + " (Docker 17.06)");
+    return Status::Invalid("Docker engine API " + engine +
+                           " is too old: mailvault needs at least " + kMinApiVersion +
+                           " (Docker 17.06)");
   return "1." + std::to_string(std::min(minor, max_minor));
 }
 
@@ -174,7 +175,7 @@ struct StreamState {
   CURL* handle = nullptr;
   const std::function<bool(std::string_view)>* on_data = nullptr;
   long code = 0;
-  std::string error_body;   // body of a non-2xx answer
+  std::string error_body;  // body of a non-2xx answer
   bool cancelled = false;
 };
 

@@ -48,8 +48,8 @@ class DockerClient {
   // `on_data` returning false aborts with Cancelled. Answers true when the stream ended, false
   // when `timeout` (> 0) passed first (the connection is then closed by us).
   Result<bool> PostStream(const std::string& path, const nlohmann::json& body,
-                    const std::function<bool(std::string_view)>& on_data,
-                    std::chrono::milliseconds timeout) const;
+                          const std::function<bool(std::string_view)>& on_data,
+                          std::chrono::milliseconds timeout) const;
 
   const std::string& socket_path() const { return socket_; }
   const std::string& api_version() const { return version_; }
@@ -62,8 +62,8 @@ class DockerClient {
                                  const nlohmann::json* body) const;
 
   std::string socket_;
-  std::string version_;        // "1.41"; empty until negotiated
-  nlohmann::json engine_;      // GET /version answer
+  std::string version_;    // "1.41"; empty until negotiated
+  nlohmann::json engine_;  // GET /version answer
 };
 
 // Percent-encodes `s` for use in a query string (filters=...).

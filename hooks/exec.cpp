@@ -66,13 +66,16 @@ std::vector<std::string> HookCommandLine(const std::string& command) {
 Result<ExecResult> RunHook(const DockerClient& docker, const ExecOptions& opts,
                            const HookLineFn& on_line) {
   auto started = std::chrono::steady_clock::now();
-  nlohmann::json create = {{"AttachStdout", true}, {"AttachStderr", true}, {"AttachStdin", false},
-                           {"Tty", false}, {"Cmd", HookCommandLine(opts.command)}};
+  nlohmann::json create = {{"AttachStdout", true},
+                           {"AttachStderr", true},
+                           {"AttachStdin", false},
+                           {"Tty", false},
+                           {"Cmd", HookCommandLine(opts.command)}};
   auto created = docker.Post("/containers/" + opts.container_id + "/exec", create);
   if (!created.ok())
-    return Status(created.status().code(), "cannot run hook of " + opts.service +
-                                               " in container " + opts.container_id.substr(0, 12) +
-                                               ": " + created.status().message());
+    return Status(created.status().code(), "cannot run hook of " + opts.service + " in container " +
+                                               opts.container_id.substr(0, 12) + ": " +
+                                               created.status().message());
   std::string exec_id = created->value("Id", "");
   if (exec_id.empty()) return Status::Corruption("exec create answered without an Id");
 
@@ -90,9 +93,9 @@ Result<ExecResult> RunHook(const DockerClient& docker, const ExecOptions& opts,
     if (!st.ok() && frame_error.ok()) frame_error = st;
     return true;
   };
-  auto finished = docker.PostStream("/exec/" + exec_id + "/start",
-                                    {{"Detach", false}, {"Tty", false}}, on_data,
-                                    std::chrono::duration_cast<std::chrono::milliseconds>(opts.timeout));
+  auto finished =
+      docker.PostStream("/exec/" + exec_id + "/start", {{"Detach", false}, {"Tty", false}}, on_data,
+                        std::chrono::duration_cast<std::chrono::milliseconds>(opts.timeout));
   if (!finished.ok()) return finished.status();
   Status st = demux.Finish();
   if (frame_error.ok()) frame_error = st;

@@ -35,25 +35,25 @@ class StreamDemuxer {
   void Emit(StreamId id, std::string_view payload);
 
   LineFn on_line_;
-  std::string header_;             // bytes of an incomplete header
-  uint32_t remaining_ = 0;         // payload bytes still due for the current frame
+  std::string header_;      // bytes of an incomplete header
+  uint32_t remaining_ = 0;  // payload bytes still due for the current frame
   StreamId current_ = StreamId::kStdout;
-  std::string partial_[3];         // unterminated line per stream
+  std::string partial_[3];  // unterminated line per stream
   bool broken_ = false;
 };
 
 struct ExecOptions {
   std::string container_id;
-  std::string command;             // run as sh -c '<command>' (bash -o pipefail when present)
-  std::string service;             // tags output lines ("mailu_admin")
-  std::chrono::seconds timeout{600};   // default 10 minutes
-  size_t tail_lines = 40;          // how many last output lines ExecResult keeps
+  std::string command;                // run as sh -c '<command>' (bash -o pipefail when present)
+  std::string service;                // tags output lines ("mailu_admin")
+  std::chrono::seconds timeout{600};  // default 10 minutes
+  size_t tail_lines = 40;             // how many last output lines ExecResult keeps
 };
 
 struct ExecResult {
-  int exit_code = -1;              // -1 when unknown (timed out, or the daemon did not say)
-  bool timed_out = false;          // the command may still be running in the container
-  std::string output_tail;         // last `tail_lines` lines, stdout and stderr interleaved
+  int exit_code = -1;       // -1 when unknown (timed out, or the daemon did not say)
+  bool timed_out = false;   // the command may still be running in the container
+  std::string output_tail;  // last `tail_lines` lines, stdout and stderr interleaved
   double seconds = 0;
   bool ok() const { return !timed_out && exit_code == 0; }
 };

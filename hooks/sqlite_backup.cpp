@@ -43,11 +43,15 @@ bool HeaderSaysWal(const std::string& path) {
 class BusyWaiter {
  public:
   explicit BusyWaiter(const SqliteBackupOptions& o)
-      : opts_(o), start_(Clock::now()), backoff_(std::max<std::chrono::milliseconds>(o.initial_backoff, std::chrono::milliseconds(1))) {}
+      : opts_(o),
+        start_(Clock::now()),
+        backoff_(
+            std::max<std::chrono::milliseconds>(o.initial_backoff, std::chrono::milliseconds(1))) {}
   // Sleeps before the next attempt; false once the budget is spent.
   bool Wait() {
     ++attempts_;
-    auto left = opts_.busy_budget - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start_);
+    auto left = opts_.busy_budget -
+                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start_);
     if (left <= std::chrono::milliseconds(0)) return false;
     std::this_thread::sleep_for(std::min(backoff_, left));
     backoff_ = std::min(backoff_ * 2, std::max(opts_.max_backoff, opts_.initial_backoff));
@@ -57,8 +61,8 @@ class BusyWaiter {
     double waited = std::chrono::duration<double>(Clock::now() - start_).count();
     char secs[32];
     std::snprintf(secs, sizeof secs, "%.1f", waited);
-    return Status::Busy(std::string("SQLite ") + role + " database " + path + " stayed locked for " +
-                            secs + " s (" + std::to_string(attempts_) +
+    return Status::Busy(std::string("SQLite ") + role + " database " + path +
+                            " stayed locked for " + secs + " s (" + std::to_string(attempts_) +
                             " attempts): another process holds a lock on it (a long write "
                             "transaction in rollback-journal mode, an open read transaction "
                             "blocking a write, or locking_mode=EXCLUSIVE). Retry when it is idle, "
@@ -74,15 +78,18 @@ class BusyWaiter {
 };
 
 // Maps a SQLite error to a Status naming the path and what to do.
-Status FromSqlite(int rc, const std::string& what, const std::string& path, const std::string& msg) {
+Status FromSqlite(int rc, const std::string& what, const std::string& path,
+                  const std::string& msg) {
   int primary = rc & 0xff;
   std::string text = what + ": " + msg;
   switch (primary) {
     case SQLITE_NOTADB:
     case SQLITE_CORRUPT:
-      return Status::Corruption(text + " (SQLite says the file is not a valid database; restore "
-                                       "it from an earlier snapshot or repair it with sqlite3 .recover)",
-                                path);
+      return Status::Corruption(
+          text +
+              " (SQLite says the file is not a valid database; restore "
+              "it from an earlier snapshot or repair it with sqlite3 .recover)",
+          path);
     case SQLITE_FULL:
       return Status(Code::kNoSpace, text + " (free space on that filesystem and run again)", path);
     case SQLITE_CANTOPEN:
@@ -90,14 +97,17 @@ Status FromSqlite(int rc, const std::string& what, const std::string& path, cons
       if (HeaderSaysWal(path)) {
         return Status::IOError(
             text + " (the database is in WAL mode: even a read-only reader needs " + path +
-                "-shm and " + path + "-wal to exist or be creatable, so the directory must be "
+                "-shm and " + path +
+                "-wal to exist or be creatable, so the directory must be "
                 "writable for the agent. Mount the volume read-write (the database file itself is "
                 "never written), or have the application checkpoint and switch to "
                 "journal_mode=DELETE)",
             path);
       }
-      return Status::IOError(text + " (check that the file and its directory are readable and, "
-                                    "for a restore, writable)", path);
+      return Status::IOError(text +
+                                 " (check that the file and its directory are readable and, "
+                                 "for a restore, writable)",
+                             path);
     default:
       return Status::IOError(text, path);
   }
@@ -131,7 +141,7 @@ Status RunSteps(SQLite::Backup& backup, const SqliteBackupOptions& opts,
       rc = SQLITE_BUSY;
     }
     if (rc == SQLITE_DONE) return Status::Ok();
-    if (rc == SQLITE_OK) continue;   // more pages to copy (pages_per_step > 0)
+    if (rc == SQLITE_OK) continue;  // more pages to copy (pages_per_step > 0)
     if (!waiter.Wait()) return waiter.BusyStatus(busy_path, role);
   }
 }
@@ -163,7 +173,8 @@ Status MakeSelfContained(const std::string& dst) {
     std::string mode = db.execAndGet("PRAGMA journal_mode=DELETE").getString();
     if (mode != "delete") {
       return Status::IOError("could not switch the image to journal_mode=DELETE (got '" + mode +
-                                 "'); check that its directory is writable", dst);
+                                 "'); check that its directory is writable",
+                             dst);
     }
   } catch (const SQLite::Exception& e) {
     return FromException(e, "finishing SQLite image", dst);
@@ -218,10 +229,11 @@ Status CopyQuiescedReadOnly(SQLite::Database& image, const std::string& src, con
     if (!ReadQuietKey(src, &before)) return Status::FromErrno(errno, "stat", src);
     if (before.wal_has_content)
       return Status::IOError("the database is in WAL mode with uncheckpointed commits in " + src +
-                             "-wal and its directory is read-only, so SQLite cannot read it "
-                             "consistently. Mount the volume read-write for the agent (the "
-                             "database is never written), or checkpoint it in a pre-hook "
-                             "(PRAGMA wal_checkpoint(TRUNCATE))", src);
+                                 "-wal and its directory is read-only, so SQLite cannot read it "
+                                 "consistently. Mount the volume read-write for the agent (the "
+                                 "database is never written), or checkpoint it in a pre-hook "
+                                 "(PRAGMA wal_checkpoint(TRUNCATE))",
+                             src);
     try {
       SQLite::Database source(UriPath(src), SQLite::OPEN_READONLY | SQLITE_OPEN_URI);
       SQLite::Backup backup(image, source);
@@ -232,8 +244,10 @@ Status CopyQuiescedReadOnly(SQLite::Database& image, const std::string& src, con
     }
     if (ReadQuietKey(src, &after) && before.Same(after)) return Status::Ok();
     if (std::chrono::steady_clock::now() > deadline)
-      return Status::Busy("the database kept changing while it was copied from a read-only "
-                          "mount; mount it read-write for the agent so SQLite's locks can be used", src);
+      return Status::Busy(
+          "the database kept changing while it was copied from a read-only "
+          "mount; mount it read-write for the agent so SQLite's locks can be used",
+          src);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
@@ -265,19 +279,22 @@ Status CopyInto(SQLite::Database& image, const std::string& src, const std::stri
 
 }  // namespace
 
-Status OnlineBackup(const std::string& src, const std::string& dst, const SqliteBackupOptions& opts) {
+Status OnlineBackup(const std::string& src, const std::string& dst,
+                    const SqliteBackupOptions& opts) {
   if (!RegularFileExists(src)) {
     return Status::NotFound("SQLite database to back up is missing or not a regular file", src);
   }
   if (!mailfiles::LooksLikeSqlite(src)) {
-    return Status::Invalid("not a SQLite database (no 'SQLite format 3' header); back it up as a "
-                           "plain file", src);
+    return Status::Invalid(
+        "not a SQLite database (no 'SQLite format 3' header); back it up as a "
+        "plain file",
+        src);
   }
   RemoveImage(dst);
   Status st;
   try {
     SQLite::Database image(dst, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    image.exec("PRAGMA synchronous=OFF");   // a scratch file: fsync'ed once at the end
+    image.exec("PRAGMA synchronous=OFF");  // a scratch file: fsync'ed once at the end
     st = CopyInto(image, src, dst, opts);
   } catch (const SQLite::Exception& e) {
     st = FromException(e, "creating SQLite image", dst);
@@ -291,13 +308,18 @@ Status OnlineBackup(const std::string& src, const std::string& dst, const Sqlite
 Status RestoreIntoLive(const std::string& image, const std::string& live,
                        const SqliteBackupOptions& opts) {
   if (!mailfiles::LooksLikeSqlite(image)) {
-    return Status::Corruption("restored SQLite image is missing or not a database; it cannot be "
-                              "copied into the live database", image);
+    return Status::Corruption(
+        "restored SQLite image is missing or not a database; it cannot be "
+        "copied into the live database",
+        image);
   }
   struct stat st_live;
-  if (::stat(live.c_str(), &st_live) == 0 && st_live.st_size > 0 && !mailfiles::LooksLikeSqlite(live)) {
-    return Status::Invalid("live file exists but is not a SQLite database; refusing to overwrite "
-                           "it through SQLite (move it away first)", live);
+  if (::stat(live.c_str(), &st_live) == 0 && st_live.st_size > 0 &&
+      !mailfiles::LooksLikeSqlite(live)) {
+    return Status::Invalid(
+        "live file exists but is not a SQLite database; refusing to overwrite "
+        "it through SQLite (move it away first)",
+        live);
   }
   try {
     SQLite::Database source(image, SQLite::OPEN_READONLY);

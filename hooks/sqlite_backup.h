@@ -1,8 +1,8 @@
 // SQLite quiescing: live databases are never read raw (the archiver stores raw bytes only of a
-// file SQLite cannot open at all, agent/archiver/file_store.cpp). A file that starts with the SQLite header
-// is copied through SQLite's online backup API into a consistent, self-contained image while
-// writers keep writing (WAL and rollback-journal modes), and a restored image is copied back
-// INTO a live database the same way, so no reader ever sees a half-written file.
+// file SQLite cannot open at all, agent/archiver/file_store.cpp). A file that starts with the
+// SQLite header is copied through SQLite's online backup API into a consistent, self-contained
+// image while writers keep writing (WAL and rollback-journal modes), and a restored image is copied
+// back INTO a live database the same way, so no reader ever sees a half-written file.
 //
 // Locking policy: only SQLITE_BUSY and SQLITE_LOCKED are retried, with exponential backoff, until
 // a total budget is spent; then the call returns Status::Busy naming the path and the wait.
@@ -37,10 +37,10 @@ struct SqliteBackupOptions {
 // never written, with one exception: a hot journal left by a crashed writer (rollback mode)
 // cannot be rolled back read-only, so then the source is reopened read-write and SQLite rolls
 // it back, as the application's next access would. In WAL mode SQLite still needs
-// `<src>-shm` to exist or be creatable; if the directory is read-only the error says so. The image has journal_mode DELETE (no -wal needed
-// to read it) and is fsync'ed before return. On failure `dst` is removed.
-// Errors: Busy (locked longer than busy_budget), Corruption (not a database / malformed),
-// NotFound, IOError; all name the path and what to do.
+// `<src>-shm` to exist or be creatable; if the directory is read-only the error says so. The image
+// has journal_mode DELETE (no -wal needed to read it) and is fsync'ed before return. On failure
+// `dst` is removed. Errors: Busy (locked longer than busy_budget), Corruption (not a database /
+// malformed), NotFound, IOError; all name the path and what to do.
 Status OnlineBackup(const std::string& src, const std::string& dst,
                     const SqliteBackupOptions& opts = {});
 

@@ -42,7 +42,8 @@ class BlobReader {
   // delivered.
   using WantFn = std::function<bool(const BlobId& id)>;
   using VisitFn = std::function<void(const BlobId& id, std::string_view data, bool intact)>;
-  virtual Status ReadPackBlobs(const BlobId& pack, const WantFn& want, const VisitFn& visit) const = 0;
+  virtual Status ReadPackBlobs(const BlobId& pack, const WantFn& want,
+                               const VisitFn& visit) const = 0;
   // Reads one blob (decompressing its pack up to it); kCorruption when its bytes do not match `id`.
   virtual Result<std::string> ReadBlob(const BlobId& id) const = 0;
 

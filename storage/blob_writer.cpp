@@ -6,9 +6,12 @@
 namespace mv::storage {
 
 BlobWriter::BlobWriter(const Repository& repo, const BlobReader& existing, BlobWriterOptions opts)
-    : repo_(repo), existing_(existing), opts_(opts), open_(static_cast<size_t>(std::max(1, opts.workers))) {}
+    : repo_(repo),
+      existing_(existing),
+      opts_(opts),
+      open_(static_cast<size_t>(std::max(1, opts.workers))) {}
 
-BlobWriter::~BlobWriter() = default;   // unfinished packs are removed by their writers
+BlobWriter::~BlobWriter() = default;  // unfinished packs are removed by their writers
 
 const KeyedHasher& BlobWriter::hasher() const { return repo_.hasher(); }
 const Chunker& BlobWriter::chunker() const { return repo_.chunker(); }

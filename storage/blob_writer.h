@@ -21,7 +21,7 @@ class Repository;
 struct BlobWriterOptions {
   int zstd_level = 3;
   int workers = 2;
-  uint64_t pack_target_bytes = 32ull << 20;   // uncompressed tar bytes per pack
+  uint64_t pack_target_bytes = 32ull << 20;  // uncompressed tar bytes per pack
 };
 
 class BlobWriter final : public BlobSink {
@@ -50,11 +50,11 @@ class BlobWriter final : public BlobSink {
   const BlobReader& existing_;
   BlobWriterOptions opts_;
   std::vector<std::unique_ptr<PackWriter>> open_;
-  std::mutex mu_;                                      // guards seen_, packs_, dirs_
-  std::unordered_set<BlobId, BlobIdHash> seen_;        // stored (or being stored) by this backup
+  std::mutex mu_;                                // guards seen_, packs_, dirs_
+  std::unordered_set<BlobId, BlobIdHash> seen_;  // stored (or being stored) by this backup
   std::vector<PackInfo> packs_;
-  std::unordered_set<std::string> dirs_;               // pack subdirectories to fsync
-  uint64_t bytes_packed_ = 0;                          // kept by Release()
+  std::unordered_set<std::string> dirs_;  // pack subdirectories to fsync
+  uint64_t bytes_packed_ = 0;             // kept by Release()
 };
 
 }  // namespace mv::storage

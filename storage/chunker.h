@@ -12,7 +12,7 @@ namespace mv::storage {
 
 struct ChunkerParams {
   size_t min_size = 512 * 1024;
-  size_t avg_size = 1024 * 1024;       // a power of two
+  size_t avg_size = 1024 * 1024;  // a power of two
   size_t max_size = 4 * 1024 * 1024;
   // Files of at most this size are one blob; larger ones are chunked.
   size_t file_threshold = 4 * 1024 * 1024;

@@ -32,8 +32,12 @@ class EntryTable {
 
   size_t size() const { return rows_.size(); }
   const Row& row(size_t i) const { return rows_[i]; }
-  std::string_view path(const Row& r) const { return std::string_view(paths_).substr(r.path_off, r.path_len); }
-  std::span<const BlobId> blobs(const Row& r) const { return {blobs_.data() + r.blob_off, r.blob_count}; }
+  std::string_view path(const Row& r) const {
+    return std::string_view(paths_).substr(r.path_off, r.path_len);
+  }
+  std::span<const BlobId> blobs(const Row& r) const {
+    return {blobs_.data() + r.blob_off, r.blob_count};
+  }
 
  private:
   std::vector<Row> rows_;

@@ -71,7 +71,8 @@ class PosixWritableFile final : public WritableFile {
 
 class PosixEnv final : public Env {
  public:
-  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path, unsigned mode) override {
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
+                                                        unsigned mode) override {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) return Status::FromErrno(errno, "create", path);
     return std::unique_ptr<WritableFile>(new PosixWritableFile(path, fd));
@@ -88,8 +89,9 @@ class PosixEnv final : public Env {
   }
 
   Status Rename(const std::string& from, const std::string& to, RenameMode mode) override {
-    unsigned flags = mode == RenameMode::kNoReplace ? RENAME_NOREPLACE
-                     : mode == RenameMode::kExchange ? RENAME_EXCHANGE : 0;
+    unsigned flags = mode == RenameMode::kNoReplace  ? RENAME_NOREPLACE
+                     : mode == RenameMode::kExchange ? RENAME_EXCHANGE
+                                                     : 0;
     int rc = flags ? ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags)
                    : ::rename(from.c_str(), to.c_str());
     if (rc != 0) return Status::FromErrno(errno, "rename from " + from, to);
@@ -97,12 +99,14 @@ class PosixEnv final : public Env {
   }
 
   Status Link(const std::string& from, const std::string& to) override {
-    if (::link(from.c_str(), to.c_str()) != 0) return Status::FromErrno(errno, "link from " + from, to);
+    if (::link(from.c_str(), to.c_str()) != 0)
+      return Status::FromErrno(errno, "link from " + from, to);
     return Status::Ok();
   }
 
   Status RemoveFile(const std::string& path) override {
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::FromErrno(errno, "unlink", path);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+      return Status::FromErrno(errno, "unlink", path);
     return Status::Ok();
   }
 
@@ -124,7 +128,7 @@ class PosixEnv final : public Env {
 }  // namespace
 
 Env* Env::Default() {
-  static Env* env = new PosixEnv();   // never deleted: used until exit, by any thread
+  static Env* env = new PosixEnv();  // never deleted: used until exit, by any thread
   return env;
 }
 

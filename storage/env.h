@@ -36,9 +36,9 @@ class WritableFile {
 };
 
 enum class RenameMode {
-  kReplace,     // rename(2): replaces `to` if it exists
-  kNoReplace,   // renameat2 RENAME_NOREPLACE: fails with EEXIST if `to` exists
-  kExchange,    // renameat2 RENAME_EXCHANGE: swaps the two names (both must exist)
+  kReplace,    // rename(2): replaces `to` if it exists
+  kNoReplace,  // renameat2 RENAME_NOREPLACE: fails with EEXIST if `to` exists
+  kExchange,   // renameat2 RENAME_EXCHANGE: swaps the two names (both must exist)
 };
 
 class Env {

@@ -44,9 +44,12 @@ Status WriteRaw(const std::string& path, const std::string& data) {
 
 const char* OpName(FaultEnv::Op op) {
   switch (op) {
-    case FaultEnv::Op::kWrite: return "write";
-    case FaultEnv::Op::kSync: return "fsync";
-    case FaultEnv::Op::kRename: return "rename";
+    case FaultEnv::Op::kWrite:
+      return "write";
+    case FaultEnv::Op::kSync:
+      return "fsync";
+    case FaultEnv::Op::kRename:
+      return "rename";
   }
   return "?";
 }
@@ -56,7 +59,8 @@ const char* OpName(FaultEnv::Op op) {
 // Forwards to the base file; FaultEnv decides first whether the operation happens.
 class FaultFile final : public WritableFile {
  public:
-  FaultFile(FaultEnv* env, std::unique_ptr<WritableFile> base, std::shared_ptr<FaultEnv::FileState> st)
+  FaultFile(FaultEnv* env, std::unique_ptr<WritableFile> base,
+            std::shared_ptr<FaultEnv::FileState> st)
       : env_(env), base_(std::move(base)), state_(std::move(st)) {}
 
   Status Append(std::string_view data) override {
@@ -167,12 +171,14 @@ Status FaultEnv::Check(Op op, const std::string& path) {
   }
   if (faults_[i].at == n) {
     faults_[i].at = 0;
-    return Status::FromErrno(faults_[i].err, std::string(OpName(op)) + " (injected by FaultEnv)", path);
+    return Status::FromErrno(faults_[i].err, std::string(OpName(op)) + " (injected by FaultEnv)",
+                             path);
   }
   return Status::Ok();
 }
 
-Result<std::unique_ptr<WritableFile>> FaultEnv::NewWritableFile(const std::string& path, unsigned mode) {
+Result<std::unique_ptr<WritableFile>> FaultEnv::NewWritableFile(const std::string& path,
+                                                                unsigned mode) {
   std::lock_guard<std::mutex> l(mu_);
   MV_RETURN_IF_ERROR(CheckAlive(path));
   MV_ASSIGN_OR_RETURN(auto base, base_->NewWritableFile(path, mode));
@@ -196,7 +202,8 @@ Status FaultEnv::Rename(const std::string& from, const std::string& to, RenameMo
   std::lock_guard<std::mutex> l(mu_);
   MV_RETURN_IF_ERROR(Check(Op::kRename, to));
   std::string f = Norm(from), t = Norm(to);
-  DirOp op{mode == RenameMode::kExchange ? DirOp::kExchange : DirOp::kRename, Parent(t), t, f, {}, {}};
+  DirOp op{
+      mode == RenameMode::kExchange ? DirOp::kExchange : DirOp::kRename, Parent(t), t, f, {}, {}};
   if (mode == RenameMode::kReplace && IsFile(t)) {
     MV_ASSIGN_OR_RETURN(std::string old, fs::ReadFile(t));
     op.saved = std::move(old);
@@ -219,7 +226,7 @@ Status FaultEnv::Link(const std::string& from, const std::string& to) {
   MV_RETURN_IF_ERROR(CheckAlive(to));
   MV_RETURN_IF_ERROR(base_->Link(from, to));
   std::string f = Norm(from), t = Norm(to);
-  if (auto it = files_.find(f); it != files_.end()) files_[t] = it->second;   // one inode, two names
+  if (auto it = files_.find(f); it != files_.end()) files_[t] = it->second;  // one inode, two names
   pending_.push_back({DirOp::kCreate, Parent(t), t, {}, {}, {}});
   return Status::Ok();
 }
@@ -255,7 +262,8 @@ void FaultEnv::MovePath(const std::string& from, const std::string& to) {
   std::vector<std::pair<std::string, std::shared_ptr<FileState>>> moved;
   for (auto it = files_.begin(); it != files_.end();) {
     const std::string& k = it->first;
-    if (k == from || (k.size() > from.size() && k.compare(0, from.size(), from) == 0 && k[from.size()] == '/')) {
+    if (k == from ||
+        (k.size() > from.size() && k.compare(0, from.size(), from) == 0 && k[from.size()] == '/')) {
       moved.emplace_back(to + k.substr(from.size()), it->second);
       it = files_.erase(it);
     } else {
@@ -267,7 +275,8 @@ void FaultEnv::MovePath(const std::string& from, const std::string& to) {
 
 void FaultEnv::DropBelow(const std::string& dir) {
   std::string prefix = dir + "/";
-  for (auto it = files_.lower_bound(prefix); it != files_.end() && it->first.compare(0, prefix.size(), prefix) == 0;)
+  for (auto it = files_.lower_bound(prefix);
+       it != files_.end() && it->first.compare(0, prefix.size(), prefix) == 0;)
     it = files_.erase(it);
 }
 
@@ -298,7 +307,7 @@ Status FaultEnv::UndoOne(const DirOp& op) {
     case DirOp::kRemove:
       break;
   }
-  if (!op.saved) return Status::Ok();   // a rename that replaced nothing
+  if (!op.saved) return Status::Ok();  // a rename that replaced nothing
   MV_RETURN_IF_ERROR(WriteRaw(op.path, *op.saved));
   if (op.saved_state) files_[op.path] = op.saved_state;
   return Status::Ok();
@@ -314,7 +323,8 @@ Status FaultEnv::SimulatePowerLoss() {
   for (const auto& [path, st] : files_) {
     struct stat sb;
     if (::lstat(path.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
-    if (static_cast<uint64_t>(sb.st_size) > st->synced && ::truncate(path.c_str(), static_cast<off_t>(st->synced)) != 0)
+    if (static_cast<uint64_t>(sb.st_size) > st->synced &&
+        ::truncate(path.c_str(), static_cast<off_t>(st->synced)) != 0)
       keep(Status::FromErrno(errno, "FaultEnv: drop unsynced data", path));
   }
   pending_.clear();

@@ -38,7 +38,7 @@ class FaultEnv final : public Env {
   explicit FaultEnv(Env* base = Env::Default());
   ~FaultEnv() override;
 
-  enum class Op { kWrite, kSync, kRename };   // kSync: file and directory syncs alike
+  enum class Op { kWrite, kSync, kRename };  // kSync: file and directory syncs alike
   // The `n`th operation of kind `op` from now (1-based) fails with `err` and changes nothing;
   // the ones after it succeed.
   void FailNth(Op op, uint64_t n, int err);
@@ -63,7 +63,8 @@ class FaultEnv final : public Env {
   // path that could not be put back. Files must not be open for writing.
   Status SimulatePowerLoss();
 
-  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path, unsigned mode) override;
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
+                                                        unsigned mode) override;
   Status SyncDir(const std::string& dir) override;
   Status Rename(const std::string& from, const std::string& to, RenameMode mode) override;
   Status Link(const std::string& from, const std::string& to) override;
@@ -74,16 +75,16 @@ class FaultEnv final : public Env {
  private:
   friend class FaultFile;
   struct FileState {
-    uint64_t size = 0;     // end of the furthest write through this Env
-    uint64_t synced = 0;   // size at the last Sync()
+    uint64_t size = 0;    // end of the furthest write through this Env
+    uint64_t synced = 0;  // size at the last Sync()
   };
   struct DirOp {
     enum Kind { kCreate, kMkdir, kRename, kExchange, kRemove } kind;
-    std::string dir;    // the directory whose SyncDir makes it durable
-    std::string path;   // the name created / removed, or the rename's destination
-    std::string from;   // the rename's source
-    std::optional<std::string> saved;          // bytes of the file replaced or removed
-    std::shared_ptr<FileState> saved_state;    // its tracking (null: it was durable)
+    std::string dir;                   // the directory whose SyncDir makes it durable
+    std::string path;                  // the name created / removed, or the rename's destination
+    std::string from;                  // the rename's source
+    std::optional<std::string> saved;  // bytes of the file replaced or removed
+    std::shared_ptr<FileState> saved_state;  // its tracking (null: it was durable)
   };
 
   // Each returns the Status the operation must fail with, or Ok to go ahead. Hold mu_.
@@ -98,14 +99,14 @@ class FaultEnv final : public Env {
   uint64_t counts_[3] = {0, 0, 0};
   std::vector<std::string> sync_log_;
   struct Fault {
-    uint64_t at = 0;   // counts_[op] value that fails; 0: none
+    uint64_t at = 0;  // counts_[op] value that fails; 0: none
     int err = 0;
   } faults_[3];
-  uint64_t cut_at_sync_ = 0;   // counts_[kSync] value where the power goes; 0: never
+  uint64_t cut_at_sync_ = 0;  // counts_[kSync] value where the power goes; 0: never
   bool dead_ = false;
   std::optional<uint64_t> space_left_;
-  std::map<std::string, std::shared_ptr<FileState>> files_;   // by current path
-  std::vector<DirOp> pending_;                                 // not yet durable, oldest first
+  std::map<std::string, std::shared_ptr<FileState>> files_;  // by current path
+  std::vector<DirOp> pending_;                               // not yet durable, oldest first
 };
 
 }  // namespace mv::storage

@@ -139,7 +139,7 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, Env* env)
   Status closed = file->Close();
   if (st.ok()) st = closed;
   if (st.ok()) st = RenameDurable(tmp, path, env);
-  if (!st.ok()) (void)env->RemoveFile(tmp);   // best effort: the first error is the one to report
+  if (!st.ok()) (void)env->RemoveFile(tmp);  // best effort: the first error is the one to report
   return st;
 }
 
@@ -148,7 +148,8 @@ Result<std::string> ReadFile(const std::string& path) {
   if (fd < 0) return Status::FromErrno(errno, "open", path);
   std::string out;
   struct stat st;
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));  // one allocation
+  if (::fstat(fd, &st) == 0 && st.st_size > 0)
+    out.reserve(static_cast<size_t>(st.st_size));  // one allocation
   char buf[1 << 16];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
@@ -173,7 +174,8 @@ Status MakeDirs(const std::string& path, unsigned mode, Env* env) {
     return Status::Invalid("exists and is not a directory", path);
   }
   std::string parent = Dirname(path);
-  if (parent != path && parent != "." && parent != "/") MV_RETURN_IF_ERROR(MakeDirs(parent, mode, env));
+  if (parent != path && parent != "." && parent != "/")
+    MV_RETURN_IF_ERROR(MakeDirs(parent, mode, env));
   return env->CreateDir(path, mode);
 }
 
@@ -227,17 +229,17 @@ Status RemoveBelow(int dfd, const std::string& where) {
   return first;
 }
 
-
 Status RemoveTree(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return Status::Ok();
     if (errno != ENOTDIR && errno != ELOOP) return Status::FromErrno(errno, "open directory", path);
-    return RemoveFile(path);   // a file or a symlink: removed itself
+    return RemoveFile(path);  // a file or a symlink: removed itself
   }
   Status st = RemoveBelow(fd, path);
   ::close(fd);
-  if (::rmdir(path.c_str()) != 0 && errno != ENOENT && st.ok()) st = Status::FromErrno(errno, "remove", path);
+  if (::rmdir(path.c_str()) != 0 && errno != ENOENT && st.ok())
+    st = Status::FromErrno(errno, "remove", path);
   return st;
 }
 

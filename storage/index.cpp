@@ -40,7 +40,9 @@ std::string EncodeIndexFile(const std::vector<PackInfo>& packs) {
       enc.U(e.length);
     }
   }
-  nlohmann::json header = {{"kind", "index"}, {"version", 1}, {"packs", packs.size()},
+  nlohmann::json header = {{"kind", "index"},
+                           {"version", 1},
+                           {"packs", packs.size()},
                            {"body", {{"compression", "zstd"}, {"encryption", "none"}}}};
   return Seal(kIndexMagic, header.dump(), enc.buf(), 1);
 }
@@ -52,13 +54,15 @@ Result<std::vector<PackInfo>> DecodeIndexFile(std::string_view data, const std::
   constexpr uint64_t kMinRecord = 16 + 1 + 1;
   Decoder dec(s.body);
   uint64_t pack_count = dec.U();
-  if (!dec.ok() || pack_count > s.body.size() / kMinRecord) return Status::Corruption("bad pack count", path);
+  if (!dec.ok() || pack_count > s.body.size() / kMinRecord)
+    return Status::Corruption("bad pack count", path);
   std::vector<PackInfo> packs(pack_count);
   for (auto& p : packs) {
     p.pack_id = dec.Id();
     p.file_size = dec.U();
     uint64_t n = dec.U();
-    if (!dec.ok() || n > s.body.size() / kMinRecord) return Status::Corruption("bad entry count", path);
+    if (!dec.ok() || n > s.body.size() / kMinRecord)
+      return Status::Corruption("bad entry count", path);
     p.entries.resize(n);
     for (auto& e : p.entries) {
       e.id = dec.Id();

@@ -36,7 +36,8 @@ T JsonIntAt(const nlohmann::json& obj, const char* key) {
 // obj[key], or `missing` when obj has no such key.
 template <typename T>
 T JsonIntOr(const nlohmann::json& obj, const char* key, T missing) {
-  if (!obj.is_object()) throw std::out_of_range(std::string("not an object where ") + key + " was expected");
+  if (!obj.is_object())
+    throw std::out_of_range(std::string("not an object where ") + key + " was expected");
   auto it = obj.find(key);
   return it == obj.end() ? missing : JsonInt<T>(*it, key);
 }

@@ -13,7 +13,8 @@
 namespace mv::storage::layout {
 
 // The top-level directories `init` creates (§1).
-constexpr std::array<const char*, 6> kTopDirs = {"packs", "index", "snapshots", "locks", "tmp", "keys"};
+constexpr std::array<const char*, 6> kTopDirs = {"packs", "index", "snapshots",
+                                                 "locks", "tmp",   "keys"};
 
 inline std::string In(const std::string& repo, std::string_view rel) {
   std::string out = repo;
@@ -37,7 +38,9 @@ inline std::string PackNameInPacksDir(const BlobId& pack) {
   return hex.substr(0, 2) + "/" + hex + std::string(kPackSuffix);
 }
 inline std::string PackRelPath(const BlobId& pack) { return "packs/" + PackNameInPacksDir(pack); }
-inline std::string PackFile(const std::string& repo, const BlobId& pack) { return In(repo, layout::PackRelPath(pack)); }
+inline std::string PackFile(const std::string& repo, const BlobId& pack) {
+  return In(repo, layout::PackRelPath(pack));
+}
 // True when `name` (a file in a packs/XX/ directory) is a pack's name; then *id is its ID.
 inline bool ParsePackName(std::string_view name, BlobId* id) {
   return name.size() == 32 + kPackSuffix.size() && name.substr(32) == kPackSuffix &&
@@ -46,17 +49,23 @@ inline bool ParsePackName(std::string_view name, BlobId* id) {
 
 // §6: index/ID, any name; temp files of an interrupted write are skipped (IsTempName).
 inline std::string IndexDir(const std::string& repo) { return In(repo, "index"); }
-inline std::string IndexFile(const std::string& repo, const std::string& name) { return In(repo, "index/" + name); }
+inline std::string IndexFile(const std::string& repo, const std::string& name) {
+  return In(repo, "index/" + name);
+}
 
 // §7: snapshots/ID, ID = 32 hex digits; any other name (a temp file of an interrupted commit) is
 // not a manifest.
 inline std::string SnapshotsDir(const std::string& repo) { return In(repo, "snapshots"); }
-inline std::string SnapshotFile(const std::string& repo, const std::string& id) { return In(repo, "snapshots/" + id); }
+inline std::string SnapshotFile(const std::string& repo, const std::string& id) {
+  return In(repo, "snapshots/" + id);
+}
 inline bool IsSnapshotName(std::string_view name) { return name.size() == 32; }
 
 // §9: locks/exclusive, swapped in from locks/new-<random>.
 inline std::string LocksDir(const std::string& repo) { return In(repo, "locks"); }
-inline std::string ExclusiveLockFile(const std::string& repo) { return In(repo, "locks/exclusive"); }
+inline std::string ExclusiveLockFile(const std::string& repo) {
+  return In(repo, "locks/exclusive");
+}
 inline std::string NewLockName(const std::string& random) { return "new-" + random; }
 
 // §1: tmp/, where files are written before they are renamed into place.
@@ -68,6 +77,8 @@ constexpr std::string_view kTempMarker = ".tmp-";
 inline std::string TempNameFor(const std::string& path, const std::string& random) {
   return path + std::string(kTempMarker) + random;
 }
-inline bool IsTempName(std::string_view name) { return name.find(kTempMarker) != std::string_view::npos; }
+inline bool IsTempName(std::string_view name) {
+  return name.find(kTempMarker) != std::string_view::npos;
+}
 
 }  // namespace mv::storage::layout

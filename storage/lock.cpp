@@ -31,8 +31,9 @@ std::string HostName() {
 std::string ProcessStartTime(long pid) {
   auto stat = fs::ReadFile("/proc/" + std::to_string(pid) + "/stat");
   if (!stat.ok()) return "";
-  size_t pos = stat->rfind(')');   // the command name may hold spaces and parentheses
-  for (int field = 2; pos != std::string::npos && field < 22; field++) pos = stat->find(' ', pos + 1);
+  size_t pos = stat->rfind(')');  // the command name may hold spaces and parentheses
+  for (int field = 2; pos != std::string::npos && field < 22; field++)
+    pos = stat->find(' ', pos + 1);
   if (pos == std::string::npos) return "";
   return stat->substr(pos + 1, stat->find(' ', pos + 1) - pos - 1);
 }
@@ -55,7 +56,8 @@ bool IsStale(const std::string& data, const struct stat& st, int64_t now, std::s
   if (host == HostName() && pid > 0 && !started.empty()) {
     std::string now = ProcessStartTime(pid);
     if (!now.empty() && now != started) {
-      *why = "stale lock of pid " + std::to_string(pid) + " on this host, which is gone (that pid is now "
+      *why = "stale lock of pid " + std::to_string(pid) +
+             " on this host, which is gone (that pid is now "
              "another process)";
       return true;
     }
@@ -88,9 +90,12 @@ Found ReadLock(const std::string& path) {
   return f;
 }
 
-bool SameFile(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
+bool SameFile(const struct stat& a, const struct stat& b) {
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
 
-// Swaps the names `a` and `b`; on failure returns false with errno set (the Env's Status carries it).
+// Swaps the names `a` and `b`; on failure returns false with errno set (the Env's Status carries
+// it).
 bool Exchange(Env* env, const std::string& a, const std::string& b) {
   Status st = env->Rename(a, b, RenameMode::kExchange);
   if (!st.ok()) errno = st.sys_errno() ? st.sys_errno() : EIO;
@@ -102,23 +107,26 @@ bool Exchange(Env* env, const std::string& a, const std::string& b) {
 // is the stale inode, we hold the lock and delete it; if another process replaced the stale lock
 // first, what came out is its fresh lock: exchange back (nobody can have replaced ours meanwhile:
 // it is not stale) and report the lock held. Returns true when we hold it.
-Result<bool> TakeOver(Env* env, const std::string& lock, const std::string& mine, const Found& stale) {
+Result<bool> TakeOver(Env* env, const std::string& lock, const std::string& mine,
+                      const Found& stale) {
   if (!Exchange(env, mine, lock)) {
-    if (errno == ENOENT) return false;   // the lock went away: try to link again
-    if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)   // e.g. NFS: no safe takeover
-      return Status::Busy("the lock is stale, but this filesystem cannot replace it atomically "
-                          "(renameat2 RENAME_EXCHANGE is not supported); make sure its process is gone, "
-                          "then remove the lock file", lock);
+    if (errno == ENOENT) return false;  // the lock went away: try to link again
+    if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)  // e.g. NFS: no safe takeover
+      return Status::Busy(
+          "the lock is stale, but this filesystem cannot replace it atomically "
+          "(renameat2 RENAME_EXCHANGE is not supported); make sure its process is gone, "
+          "then remove the lock file",
+          lock);
     return Status::FromErrno(errno, "replace stale lock (renameat2 RENAME_EXCHANGE)", lock);
   }
   // Inode and bytes: a freed inode number may be reused by a newer lock file.
   Found out = ReadLock(mine);
   if (out.exists && SameFile(out.st, stale.st) && out.data == stale.data) {
-    (void)env->RemoveFile(mine);   // the stale lock, now under our temp name
+    (void)env->RemoveFile(mine);  // the stale lock, now under our temp name
     return true;
   }
   if (!Exchange(env, mine, lock)) {
-    if (errno == ENOENT)   // `mine` now names the other lock file, not ours: give up this time
+    if (errno == ENOENT)  // `mine` now names the other lock file, not ours: give up this time
       return Status::Busy("the lock changed during a takeover by another process; try again", lock);
     return Status::FromErrno(errno, "put back the lock taken over concurrently", lock);
   }
@@ -157,14 +165,18 @@ RepoLock::~RepoLock() {
 
 Result<std::unique_ptr<RepoLock>> RepoLock::AcquireExclusive(const std::string& repo_path,
                                                              const std::string& purpose,
-                                                             std::string* took_over_stale, Env* env) {
+                                                             std::string* took_over_stale,
+                                                             Env* env) {
   std::string dir = layout::LocksDir(repo_path);
   MV_RETURN_IF_ERROR(fs::MakeDirs(dir, 0700, env));
   std::string lock = layout::ExclusiveLockFile(repo_path);
   char when[32];
   time_t now = static_cast<time_t>(env->NowNanos() / 1000000000);
   std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  nlohmann::json j = {{"host", HostName()}, {"pid", ::getpid()}, {"purpose", purpose}, {"started", when},
+  nlohmann::json j = {{"host", HostName()},
+                      {"pid", ::getpid()},
+                      {"purpose", purpose},
+                      {"started", when},
                       {"pid_start", ProcessStartTime(::getpid())}};
   std::string tmp = fs::Join(dir, layout::NewLockName(fs::RandomHex(8)));
   MV_RETURN_IF_ERROR(fs::WriteFileAtomic(tmp, j.dump(), env));
@@ -181,13 +193,14 @@ Result<std::unique_ptr<RepoLock>> RepoLock::AcquireExclusive(const std::string& 
       return Status(linked.code(), "create lock: " + linked.message(), lock);
     }
     Found found = ReadLock(lock);
-    if (!found.exists) continue;   // released meanwhile
+    if (!found.exists) continue;  // released meanwhile
     std::string why;
     if (!IsStale(found.data, found.st, static_cast<int64_t>(now), &why)) {
       (void)env->RemoveFile(tmp);
       return Status::Busy("repository is locked: " + why +
-                          ". Wait for it to finish; if that process is gone on another host, "
-                          "remove the lock file", lock);
+                              ". Wait for it to finish; if that process is gone on another host, "
+                              "remove the lock file",
+                          lock);
     }
     auto took = TakeOver(env, lock, tmp, found);
     if (!took.ok()) {

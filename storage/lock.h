@@ -38,7 +38,7 @@ class RepoLock {
   RepoLock(std::string path, const struct stat& mine, Env* env);
   std::string path_;
   Env* env_;
-  dev_t dev_;   // our lock file's inode: release removes only that file
+  dev_t dev_;  // our lock file's inode: release removes only that file
   ino_t ino_;
   std::mutex mu_;
   std::condition_variable cv_;

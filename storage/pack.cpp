@@ -25,7 +25,7 @@ class LibarchivePackWriter final : public PackWriter {
   ~LibarchivePackWriter() override {
     if (a_) archive_write_free(a_);
     if (entry_) archive_entry_free(entry_);
-    if (file_) {   // not finished: the temp file goes
+    if (file_) {  // not finished: the temp file goes
       file_.reset();
       (void)env_->RemoveFile(tmp_path_);
     }
@@ -38,7 +38,8 @@ class LibarchivePackWriter final : public PackWriter {
     std::string lvl = std::to_string(level);
     if (archive_write_set_format_ustar(a_) != ARCHIVE_OK ||
         archive_write_add_filter_zstd(a_) != ARCHIVE_OK ||
-        archive_write_set_filter_option(a_, "zstd", "compression-level", lvl.c_str()) != ARCHIVE_OK ||
+        archive_write_set_filter_option(a_, "zstd", "compression-level", lvl.c_str()) !=
+            ARCHIVE_OK ||
         archive_write_set_bytes_per_block(a_, 64 * 1024) != ARCHIVE_OK ||
         archive_write_set_bytes_in_last_block(a_, 1) != ARCHIVE_OK)
       return Err("configure pack writer");
@@ -78,7 +79,8 @@ class LibarchivePackWriter final : public PackWriter {
     info_.file_size = written_;
     std::string dst = fs::Join(packs_dir, layout::PackNameInPacksDir(info_.pack_id));
     MV_RETURN_IF_ERROR(fs::MakeDirs(fs::Dirname(dst), 0700, env_));
-    MV_RETURN_IF_ERROR(env_->Rename(tmp_path_, dst));   // on failure the destructor removes the temp file
+    MV_RETURN_IF_ERROR(
+        env_->Rename(tmp_path_, dst));  // on failure the destructor removes the temp file
     file_.reset();
     return std::move(info_);
   }
@@ -103,7 +105,7 @@ class LibarchivePackWriter final : public PackWriter {
   }
 
   std::string tmp_path_;
-  std::unique_ptr<WritableFile> file_;   // null once renamed into place
+  std::unique_ptr<WritableFile> file_;  // null once renamed into place
   Env* env_;
   struct archive* a_ = nullptr;
   struct archive_entry* entry_ = nullptr;
@@ -143,7 +145,8 @@ la_ssize_t ReadCb(struct archive*, void* p, const void** out) {
 
 std::string PackRelPath(const BlobId& pack_id) { return layout::PackRelPath(pack_id); }
 
-Result<std::unique_ptr<PackWriter>> PackWriter::Create(const std::string& tmp_dir, int level, Env* env) {
+Result<std::unique_ptr<PackWriter>> PackWriter::Create(const std::string& tmp_dir, int level,
+                                                       Env* env) {
   std::string tmp = fs::Join(tmp_dir, "pack-" + fs::RandomHex(8) + ".tmp");
   MV_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(tmp, 0600));
   auto w = std::make_unique<LibarchivePackWriter>(tmp, std::move(file), env);
@@ -164,7 +167,8 @@ Status ReadPack(const std::string& path, const BlobId& expected, const PackReadO
   bool stopped = false;
   if (archive_read_open(a, &ctx, nullptr, &ReadCb, nullptr) != ARCHIVE_OK) {
     st = Status::Corruption(std::string("not a readable tar.zst pack: ") +
-                            (archive_error_string(a) ? archive_error_string(a) : "?"), path);
+                                (archive_error_string(a) ? archive_error_string(a) : "?"),
+                            path);
   }
   std::string data;
   struct archive_entry* e;
@@ -172,18 +176,20 @@ Status ReadPack(const std::string& path, const BlobId& expected, const PackReadO
     int r = archive_read_next_header(a, &e);
     if (r == ARCHIVE_EOF) break;
     if (r != ARCHIVE_OK) {
-      st = ctx.status.ok() ? Status::Corruption(std::string("damaged pack: ") + archive_error_string(a), path)
-                           : ctx.status;
+      st = ctx.status.ok()
+               ? Status::Corruption(std::string("damaged pack: ") + archive_error_string(a), path)
+               : ctx.status;
       break;
     }
     const char* name = archive_entry_pathname(e);
     BlobId id;
     if (!name || !BlobId::FromHex(name, &id)) {
-      st = Status::Corruption(std::string("pack entry is not a blob ID: ") + (name ? name : "?"), path);
+      st = Status::Corruption(std::string("pack entry is not a blob ID: ") + (name ? name : "?"),
+                              path);
       break;
     }
     uint64_t len = static_cast<uint64_t>(archive_entry_size(e));
-    if (!want(id, len)) continue;   // libarchive skips the data on the next header read
+    if (!want(id, len)) continue;  // libarchive skips the data on the next header read
     data.resize(len);
     uint64_t got = 0;
     while (got < len) {
@@ -192,8 +198,10 @@ Status ReadPack(const std::string& path, const BlobId& expected, const PackReadO
       got += static_cast<uint64_t>(n);
     }
     if (got != len) {
-      st = ctx.status.ok() ? Status::Corruption("damaged pack: blob " + id.Hex() + " is cut short (" +
-                                                std::to_string(got) + " of " + std::to_string(len) + " bytes)", path)
+      st = ctx.status.ok() ? Status::Corruption("damaged pack: blob " + id.Hex() +
+                                                    " is cut short (" + std::to_string(got) +
+                                                    " of " + std::to_string(len) + " bytes)",
+                                                path)
                            : ctx.status;
       break;
     }
@@ -208,8 +216,10 @@ Status ReadPack(const std::string& path, const BlobId& expected, const PackReadO
     while (ReadCb(a, &ctx, &p) > 0) {
     }
     if (ctx.hash.Final() != expected)
-      st = Status::Corruption("pack content does not match its name (bit rot or tampering); "
-                              "run `mailvault check` to see what it affects", path);
+      st = Status::Corruption(
+          "pack content does not match its name (bit rot or tampering); "
+          "run `mailvault check` to see what it affects",
+          path);
   }
   archive_read_free(a);
   ::close(ctx.fd);

@@ -19,13 +19,13 @@ namespace mv::storage {
 
 struct PackEntry {
   BlobId id;
-  uint64_t offset = 0;   // of the blob's bytes in the uncompressed tar stream
+  uint64_t offset = 0;  // of the blob's bytes in the uncompressed tar stream
   uint64_t length = 0;
 };
 
 struct PackInfo {
   BlobId pack_id;
-  uint64_t file_size = 0;   // compressed size on disk
+  uint64_t file_size = 0;  // compressed size on disk
   std::vector<PackEntry> entries;
 };
 
@@ -45,7 +45,7 @@ class PackWriter {
   virtual Result<PackInfo> Finish(const std::string& packs_dir) = 0;
 };
 
-std::string PackRelPath(const BlobId& pack_id);   // "packs/ab/ab12....tar.zst"
+std::string PackRelPath(const BlobId& pack_id);  // "packs/ab/ab12....tar.zst"
 
 // Reads a pack sequentially. `want` decides per entry whether its bytes are needed (others are
 // skipped); `on_blob` gets the bytes of each wanted blob and returns false to stop early.

@@ -31,8 +31,10 @@ Result<std::string> ReadSecret(const std::string& repo) {
   auto text = fs::ReadFile(key_path);
   if (!text.ok()) {
     if (text.status().code() == Code::kNotFound)
-      return Status::NotFound("the repository key keys/default is missing: restore it from your backup of "
-                              "the repository's keys/", key_path);
+      return Status::NotFound(
+          "the repository key keys/default is missing: restore it from your backup of "
+          "the repository's keys/",
+          key_path);
     return text.status();
   }
   return ParseRepoKey(*text, key_path);
@@ -44,13 +46,16 @@ Result<std::string> ParseRepoKey(std::string_view text, const std::string& path)
   std::string secret;
   try {
     auto k = nlohmann::json::parse(text);
-    if (!k.is_object() || k.value("encrypted", false) || !FromHex(k.at("secret").get<std::string>(), &secret) ||
-        secret.size() < kSecretSize)
-      return Status::Corruption("keys/default is malformed or of an unknown kind: restore it from your backup "
-                                "of the repository's keys/", path);
+    if (!k.is_object() || k.value("encrypted", false) ||
+        !FromHex(k.at("secret").get<std::string>(), &secret) || secret.size() < kSecretSize)
+      return Status::Corruption(
+          "keys/default is malformed or of an unknown kind: restore it from your backup "
+          "of the repository's keys/",
+          path);
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("keys/default is malformed (") + e.what() +
-                              "): restore it from your backup of the repository's keys/", path);
+                                  "): restore it from your backup of the repository's keys/",
+                              path);
   }
   return secret;
 }
@@ -64,9 +69,10 @@ Result<RepoConfig> ParseRepoConfig(std::string_view text, const std::string& pat
     int version = JsonIntAt<int>(j, "version");
     if (version < kOldestFormatVersion || version > kFormatVersion)
       return Status::Unsupported("repository format version " + std::to_string(version) +
-                                 " is not supported by this build (it reads versions " +
-                                 std::to_string(kOldestFormatVersion) + " to " +
-                                 std::to_string(kFormatVersion) + "); use a matching mailvault release",
+                                     " is not supported by this build (it reads versions " +
+                                     std::to_string(kOldestFormatVersion) + " to " +
+                                     std::to_string(kFormatVersion) +
+                                     "); use a matching mailvault release",
                                  path);
     c.id = j.at("id");
     const auto& chunker = j.at("chunker");
@@ -76,12 +82,14 @@ Result<RepoConfig> ParseRepoConfig(std::string_view text, const std::string& pat
     c.chunker.file_threshold = JsonIntAt<size_t>(chunker, "threshold");
     c.key_id = j.value("key_id", "");
     if (!ChunkerParamsValid(c.chunker))
-      return Status::Corruption("the chunker parameters in config are damaged (min " +
-                                std::to_string(c.chunker.min_size) + ", avg " + std::to_string(c.chunker.avg_size) +
-                                ", max " + std::to_string(c.chunker.max_size) + ", threshold " +
-                                std::to_string(c.chunker.file_threshold) +
-                                "; FORMAT.md section 4 needs 1 <= min <= avg <= max <= 1 GiB, avg a power of "
-                                "two): restore config from your backup of the repository", path);
+      return Status::Corruption(
+          "the chunker parameters in config are damaged (min " +
+              std::to_string(c.chunker.min_size) + ", avg " + std::to_string(c.chunker.avg_size) +
+              ", max " + std::to_string(c.chunker.max_size) + ", threshold " +
+              std::to_string(c.chunker.file_threshold) +
+              "; FORMAT.md section 4 needs 1 <= min <= avg <= max <= 1 GiB, avg a power of "
+              "two): restore config from your backup of the repository",
+          path);
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("malformed repository config: ") + e.what(), path);
   }
@@ -97,18 +105,28 @@ Status Repository::Init(const std::string& path, Env* env) {
       return Status::Invalid("directory is not empty; give a new or empty directory", path);
   }
   MV_RETURN_IF_ERROR(fs::MakeDirs(path, 0700, env));
-  for (const char* d : layout::kTopDirs) MV_RETURN_IF_ERROR(fs::MakeDirs(fs::Join(path, d), 0700, env));
+  for (const char* d : layout::kTopDirs)
+    MV_RETURN_IF_ERROR(fs::MakeDirs(fs::Join(path, d), 0700, env));
   std::string secret = fs::RandomBytes(kSecretSize);
-  nlohmann::json key = {{"kdf", "none"}, {"encrypted", false},
-                        {"hash", "xxh3-128-keyed"}, {"secret", ToHex(secret.data(), secret.size())}};
+  nlohmann::json key = {{"kdf", "none"},
+                        {"encrypted", false},
+                        {"hash", "xxh3-128-keyed"},
+                        {"secret", ToHex(secret.data(), secret.size())}};
   MV_RETURN_IF_ERROR(fs::WriteFileAtomic(layout::KeyFile(path), key.dump(2) + "\n", env));
   ChunkerParams cp;
-  nlohmann::json config = {
-      {"format", "mailvault"}, {"version", kFormatVersion}, {"id", fs::RandomHex(16)},
-      {"created", env->NowNanos() / 1000000000},
-      {"hash", "xxh3-128-keyed"}, {"pack", "tar+zstd"}, {"key_id", KeyId(KeyedHasher(secret))},
-      {"chunker", {{"algorithm", "fastcdc-gear"}, {"min", cp.min_size}, {"avg", cp.avg_size},
-                   {"max", cp.max_size}, {"threshold", cp.file_threshold}}}};
+  nlohmann::json config = {{"format", "mailvault"},
+                           {"version", kFormatVersion},
+                           {"id", fs::RandomHex(16)},
+                           {"created", env->NowNanos() / 1000000000},
+                           {"hash", "xxh3-128-keyed"},
+                           {"pack", "tar+zstd"},
+                           {"key_id", KeyId(KeyedHasher(secret))},
+                           {"chunker",
+                            {{"algorithm", "fastcdc-gear"},
+                             {"min", cp.min_size},
+                             {"avg", cp.avg_size},
+                             {"max", cp.max_size},
+                             {"threshold", cp.file_threshold}}}};
   // config last: its presence is what makes the directory a repository.
   return fs::WriteFileAtomic(layout::ConfigFile(path), config.dump(2) + "\n", env);
 }
@@ -118,8 +136,11 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path, En
   auto cfg = fs::ReadFile(cfg_path);
   if (!cfg.ok()) {
     if (cfg.status().code() == Code::kNotFound)
-      return Status::NotFound("no mailvault repository here (no config file); create one with "
-                              "`mailvault init --repo " + path + "`", path);
+      return Status::NotFound(
+          "no mailvault repository here (no config file); create one with "
+          "`mailvault init --repo " +
+              path + "`",
+          path);
     return cfg.status();
   }
   MV_ASSIGN_OR_RETURN(RepoConfig config, ParseRepoConfig(*cfg, cfg_path));
@@ -134,10 +155,11 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path, En
   repo->chunker_ = Chunker(secret, cp);
   // §1: version-1 repositories have no key_id; then there is nothing to compare.
   if (!key_id.empty() && KeyId(repo->hasher_) != key_id)
-    return Status::Corruption("keys/default does not belong to this repository (key fingerprint " +
-                              KeyId(repo->hasher_) + ", config expects " + key_id +
-                              "): restore the repository's own keys/default from your backup of it",
-                              layout::KeyFile(path));
+    return Status::Corruption(
+        "keys/default does not belong to this repository (key fingerprint " + KeyId(repo->hasher_) +
+            ", config expects " + key_id +
+            "): restore the repository's own keys/default from your backup of it",
+        layout::KeyFile(path));
   return repo;
 }
 
@@ -162,8 +184,9 @@ Status Repository::LoadIndex() {
     if (layout::IsTempName(n)) continue;
     std::string p = fs::Join(dir, n);
     auto data = fs::ReadFile(p);
-    auto packs = data.ok() ? DecodeIndexFile(*data, p) : Result<std::vector<PackInfo>>(data.status());
-    if (!packs.ok()) {   // derived data (§6): its packs are orphans until re-listed
+    auto packs =
+        data.ok() ? DecodeIndexFile(*data, p) : Result<std::vector<PackInfo>>(data.status());
+    if (!packs.ok()) {  // derived data (§6): its packs are orphans until re-listed
       damaged_index_.push_back({p, packs.status().message()});
       continue;
     }
@@ -181,7 +204,7 @@ Status Repository::ListOrphanPacks() {
   std::sort(files.begin(), files.end());
   for (const auto& id : files) {
     if (index_.HasPack(id)) continue;
-    auto info = ListPack(PackPath(id), id);   // checks the name against the bytes (§5)
+    auto info = ListPack(PackPath(id), id);  // checks the name against the bytes (§5)
     if (!info.ok()) {
       orphan_rejects_.push_back({PackPath(id), info.status().message()});
       continue;
@@ -256,8 +279,9 @@ Result<IndexRebuild> Repository::RebuildIndex(bool dry_run) {
   // a crash in between leaves both, and the union indexes at least every pack indexed before.
   constexpr size_t kPacksPerFile = 4096;
   for (size_t i = 0; i < packs.size(); i += kPacksPerFile) {
-    std::vector<PackInfo> part(packs.begin() + static_cast<std::ptrdiff_t>(i),
-                               packs.begin() + static_cast<std::ptrdiff_t>(std::min(packs.size(), i + kPacksPerFile)));
+    std::vector<PackInfo> part(
+        packs.begin() + static_cast<std::ptrdiff_t>(i),
+        packs.begin() + static_cast<std::ptrdiff_t>(std::min(packs.size(), i + kPacksPerFile)));
     std::string p = fs::Join(dir, fs::RandomHex(16));
     MV_RETURN_IF_ERROR(fs::WriteFileAtomic(p, EncodeIndexFile(part), env_));
     res.written.push_back(p);
@@ -273,18 +297,19 @@ Result<IndexRebuild> Repository::RebuildIndex(bool dry_run) {
   return res;
 }
 
-Result<std::vector<SnapshotMeta>> Repository::ListSnapshots(std::vector<DamagedFile>* damaged) const {
+Result<std::vector<SnapshotMeta>> Repository::ListSnapshots(
+    std::vector<DamagedFile>* damaged) const {
   std::string dir = layout::SnapshotsDir(path_);
   MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(dir));
   std::sort(names.begin(), names.end());
   std::vector<SnapshotMeta> out;
   for (const auto& n : names) {
-    if (!layout::IsSnapshotName(n)) continue;   // skips temp files of an interrupted commit
+    if (!layout::IsSnapshotName(n)) continue;  // skips temp files of an interrupted commit
     std::string p = fs::Join(dir, n);
     auto header = ReadSealedHeader(p, SnapshotMagic(), SnapshotOldestVersion());
     auto m = header.ok() ? DecodeSnapshotHeader(*header, p) : Result<SnapshotMeta>(header.status());
     if (m.ok() && m->id != n) m = Status::Corruption("manifest header names snapshot " + m->id, p);
-    if (!m.ok()) {   // a damaged manifest affects its own snapshot only
+    if (!m.ok()) {  // a damaged manifest affects its own snapshot only
       if (damaged) damaged->push_back({p, m.status().message()});
       continue;
     }
@@ -304,22 +329,26 @@ Result<std::string> Repository::ResolveSnapshot(const std::string& ref) const {
   if (ref == "latest") {
     if (snaps.empty())
       return Status::Corruption("no readable snapshot: all " + std::to_string(damaged.size()) +
-                                " manifest(s) are damaged; run `mailvault check`", layout::SnapshotsDir(path_));
+                                    " manifest(s) are damaged; run `mailvault check`",
+                                layout::SnapshotsDir(path_));
     return snaps.back().id;
   }
   if (ref.size() < 4)
-    return Status::Invalid("snapshot ID prefix '" + ref + "' is too short: give at least 4 hex digits");
+    return Status::Invalid("snapshot ID prefix '" + ref +
+                           "' is too short: give at least 4 hex digits");
   std::vector<std::string> ids;
   for (const auto& s : snaps) ids.push_back(s.id);
-  for (const auto& d : damaged) ids.push_back(d.path.substr(d.path.size() - 32));   // LoadSnapshot reports it
+  for (const auto& d : damaged)
+    ids.push_back(d.path.substr(d.path.size() - 32));  // LoadSnapshot reports it
   std::vector<std::string> hits;
   for (const auto& id : ids)
     if (id.compare(0, ref.size(), ref) == 0) hits.push_back(id);
   if (hits.empty())
-    return Status::NotFound("no snapshot matches '" + ref + "'; list them with `mailvault snapshots`", path_);
+    return Status::NotFound(
+        "no snapshot matches '" + ref + "'; list them with `mailvault snapshots`", path_);
   if (hits.size() > 1)
-    return Status::Invalid("snapshot ID prefix '" + ref + "' is ambiguous (" + std::to_string(hits.size()) +
-                           " match); give more digits");
+    return Status::Invalid("snapshot ID prefix '" + ref + "' is ambiguous (" +
+                           std::to_string(hits.size()) + " match); give more digits");
   return hits[0];
 }
 
@@ -329,8 +358,10 @@ namespace {
 Status DamagedManifest(const Status& st, const std::string& path) {
   if (st.code() == Code::kNotFound) return st;
   return Status(st.code() == Code::kUnsupported ? Code::kUnsupported : Code::kCorruption,
-                "snapshot manifest is damaged (" + st.message() + "); this snapshot cannot be read, other "
-                "snapshots are not affected: run `mailvault check`", path);
+                "snapshot manifest is damaged (" + st.message() +
+                    "); this snapshot cannot be read, other "
+                    "snapshots are not affected: run `mailvault check`",
+                path);
 }
 
 }  // namespace
@@ -361,12 +392,16 @@ class IndexedBlobReader final : public BlobReader {
  public:
   explicit IndexedBlobReader(const Repository& repo) : repo_(repo) {}
   const KeyedHasher& hasher() const override { return repo_.hasher_; }
-  std::optional<BlobLocation> Find(const BlobId& id) const override { return repo_.index_.Find(id); }
+  std::optional<BlobLocation> Find(const BlobId& id) const override {
+    return repo_.index_.Find(id);
+  }
   bool index_damaged() const override { return !repo_.damaged_index_.empty(); }
   std::string PackPath(const BlobId& pack) const override { return repo_.PackPath(pack); }
   Status ReadPackBlobs(const BlobId& pack, const WantFn& want, const VisitFn& visit) const override;
   Result<std::string> ReadBlob(const BlobId& id) const override;
-  Result<Snapshot> LoadSnapshot(const std::string& id) const override { return repo_.LoadSnapshot(id); }
+  Result<Snapshot> LoadSnapshot(const std::string& id) const override {
+    return repo_.LoadSnapshot(id);
+  }
   Result<std::vector<std::string>> SnapshotIds() const override;
 
  private:
@@ -378,9 +413,10 @@ Result<std::unique_ptr<BlobReader>> Repository::OpenBlobReader() {
   return std::unique_ptr<BlobReader>(std::make_unique<IndexedBlobReader>(*this));
 }
 
-Status IndexedBlobReader::ReadPackBlobs(const BlobId& pack, const WantFn& want, const VisitFn& visit) const {
+Status IndexedBlobReader::ReadPackBlobs(const BlobId& pack, const WantFn& want,
+                                        const VisitFn& visit) const {
   return ReadPack(
-      PackPath(pack), pack, {.verify_pack_hash = false},   // each blob is hashed instead
+      PackPath(pack), pack, {.verify_pack_hash = false},  // each blob is hashed instead
       [&](const BlobId& id, uint64_t) { return want(id); },
       [&](const BlobId& id, std::string_view data) {
         visit(id, data, repo_.hasher_.Hash(data.data(), data.size()) == id);
@@ -411,7 +447,9 @@ Result<std::string> IndexedBlobReader::ReadBlob(const BlobId& id) const {
         return false;
       });
   MV_RETURN_IF_ERROR(st);
-  if (!found) return Status::Corruption("blob " + id.Hex() + " is missing from its pack", PackPath(loc->pack));
+  if (!found)
+    return Status::Corruption("blob " + id.Hex() + " is missing from its pack",
+                              PackPath(loc->pack));
   if (hasher().Hash(out.data(), out.size()) != id)
     return Status::Corruption("blob " + id.Hex() + " does not match its hash", PackPath(loc->pack));
   return out;

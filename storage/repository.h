@@ -35,28 +35,28 @@ struct DamagedFile {
 // What AdoptOrphanPacks() did: packs it indexed, and files under packs/ that are not packs.
 struct AdoptResult {
   size_t adopted = 0;
-  std::vector<DamagedFile> rejected;   // left in place (never adopted); `check` reports them
+  std::vector<DamagedFile> rejected;  // left in place (never adopted); `check` reports them
 };
 
 // What RebuildIndex() found and wrote (`mailvault repair index`).
 struct IndexRebuild {
-  size_t packs = 0, blobs = 0;              // readable packs now indexed
-  std::vector<DamagedFile> bad_packs;       // pack files that failed their hash or do not list
-  std::vector<std::string> kept;            // missing or damaged packs whose old entries were kept
-  std::vector<std::string> written;         // new index files
-  std::vector<std::string> removed;         // old index files (removed after the new ones are durable)
+  size_t packs = 0, blobs = 0;         // readable packs now indexed
+  std::vector<DamagedFile> bad_packs;  // pack files that failed their hash or do not list
+  std::vector<std::string> kept;       // missing or damaged packs whose old entries were kept
+  std::vector<std::string> written;    // new index files
+  std::vector<std::string> removed;    // old index files (removed after the new ones are durable)
 };
 
 // What the config file says (docs/FORMAT.md §1).
 struct RepoConfig {
   std::string id;
   ChunkerParams chunker;
-  std::string key_id;   // empty in version-1 repositories
+  std::string key_id;  // empty in version-1 repositories
 };
 // Parse the text of `config` and of `keys/default` (§1, §3); `path` is only for messages. Every
 // malformed text is a Corruption or Unsupported status, never an exception.
 Result<RepoConfig> ParseRepoConfig(std::string_view text, const std::string& path);
-Result<std::string> ParseRepoKey(std::string_view text, const std::string& path);   // the secret
+Result<std::string> ParseRepoKey(std::string_view text, const std::string& path);  // the secret
 
 class Repository {
  public:
@@ -65,7 +65,8 @@ class Repository {
   // Opens and loads the config and key; the index is loaded by what needs it (OpenBlobReader,
   // AdoptOrphanPacks, RebuildIndex). Every write to the repository (packs, index, manifests,
   // locks, tmp/) goes through `env`, which must outlive the Repository; reads do not.
-  static Result<std::unique_ptr<Repository>> Open(const std::string& path, Env* env = Env::Default());
+  static Result<std::unique_ptr<Repository>> Open(const std::string& path,
+                                                  Env* env = Env::Default());
 
   const std::string& path() const { return path_; }
   Env* env() const { return env_; }
@@ -105,7 +106,8 @@ class Repository {
 
   // Snapshots. Lists the readable ones, sorted by time, oldest first. A manifest whose header
   // cannot be read is left out and, when `damaged` is given, appended there (path, reason).
-  Result<std::vector<SnapshotMeta>> ListSnapshots(std::vector<DamagedFile>* damaged = nullptr) const;
+  Result<std::vector<SnapshotMeta>> ListSnapshots(
+      std::vector<DamagedFile>* damaged = nullptr) const;
   // "latest" (the newest readable snapshot), a full ID, or a unique prefix (at least 4 hex
   // digits); an ID or prefix may name a damaged manifest, which LoadSnapshot then reports.
   Result<std::string> ResolveSnapshot(const std::string& ref) const;
@@ -121,7 +123,7 @@ class Repository {
 
  private:
   Repository() = default;
-  Status LoadIndex();   // idempotent
+  Status LoadIndex();  // idempotent
   std::string path_;
   Env* env_ = Env::Default();
   std::string id_;

@@ -46,7 +46,7 @@ SealWriter::SealWriter(std::string_view magic, const std::string& header_json, i
   out_.append(magic);
   PutLE(out_, header_json.size(), 4);
   out_.append(header_json);
-  PutLE(out_, 0, 8);   // body length, patched in Finish()
+  PutLE(out_, 0, 8);  // body length, patched in Finish()
   body_start_ = out_.size();
   ZSTD_CCtx_setParameter(static_cast<ZSTD_CCtx*>(cctx_), ZSTD_c_compressionLevel, zstd_level);
   ZSTD_CCtx_setParameter(static_cast<ZSTD_CCtx*>(cctx_), ZSTD_c_contentSizeFlag, 1);
@@ -102,9 +102,11 @@ Result<Sealed> Unseal(std::string_view data, std::string_view magic, const std::
       return Status::Corruption("not a mailvault file of the expected kind (bad magic)", path);
     if (data.size() >= m && !VersionAccepted(data[m - 1], magic, oldest_version))
       return Status::Unsupported("written by a different format version (" +
-                                 std::to_string(static_cast<uint8_t>(data[m - 1])) +
-                                 "); use the mailvault release that wrote it", path);
-    return Status::Corruption("file is truncated (" + std::to_string(data.size()) + " bytes)", path);
+                                     std::to_string(static_cast<uint8_t>(data[m - 1])) +
+                                     "); use the mailvault release that wrote it",
+                                 path);
+    return Status::Corruption("file is truncated (" + std::to_string(data.size()) + " bytes)",
+                              path);
   }
   BlobId want;
   std::memcpy(want.bytes.data(), data.data() + data.size() - 16, 16);
@@ -123,7 +125,7 @@ Result<Sealed> Unseal(std::string_view data, std::string_view magic, const std::
   if (blen != data.size() - pos - 16) return Status::Corruption("bad body length", path);
   std::string_view z = data.substr(pos, blen);
   // Streamed bodies carry no content size: decompress as a stream.
-  s.body.reserve(z.size() * 3);   // manifests compress about 2.5:1; avoids growth by doubling
+  s.body.reserve(z.size() * 3);  // manifests compress about 2.5:1; avoids growth by doubling
   ZSTD_DCtx* d = ZSTD_createDCtx();
   ZSTD_inBuffer in = {z.data(), z.size(), 0};
   size_t rem = 1;
@@ -151,8 +153,10 @@ Result<std::string> ReadSealedHeader(const std::string& path, std::string_view m
   if (st.ok() && head.substr(0, magic.size() - 1) != magic.substr(0, magic.size() - 1))
     st = Status::Corruption("not a mailvault file of the expected kind (bad magic)", path);
   else if (st.ok() && !VersionAccepted(head[magic.size() - 1], magic, oldest_version))
-    st = Status::Unsupported("written by a different format version; use the mailvault release "
-                             "that wrote it", path);
+    st = Status::Unsupported(
+        "written by a different format version; use the mailvault release "
+        "that wrote it",
+        path);
   std::string header;
   if (st.ok()) {
     uint64_t hlen = GetLE(head.data() + magic.size(), 4);

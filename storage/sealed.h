@@ -31,7 +31,7 @@ class SealWriter {
   SealWriter(const SealWriter&) = delete;
   SealWriter& operator=(const SealWriter&) = delete;
   void Append(std::string_view body_part);
-  std::string Finish();   // the complete sealed file
+  std::string Finish();  // the complete sealed file
 
  private:
   void Drain(int mode);

@@ -15,7 +15,7 @@ namespace {
 // Written with version 2; version 1 (no flag bits 1-4, so none of their fields) still reads.
 constexpr std::string_view kSnapMagic{"MVSNAPS\x02", 8};
 constexpr uint8_t kSnapOldestVersion = 1;
-constexpr uint32_t kFlagContentIsBlob = 1u << 31;   // body only: content == blobs[0]
+constexpr uint32_t kFlagContentIsBlob = 1u << 31;  // body only: content == blobs[0]
 
 nlohmann::json MetaToJson(const SnapshotMeta& m) {
   nlohmann::json j;
@@ -31,14 +31,19 @@ nlohmann::json MetaToJson(const SnapshotMeta& m) {
   for (const auto& s : m.sources) j["sources"].push_back({{"name", s.name}, {"path", s.path}});
   j["census"] = nlohmann::json::array();
   for (const auto& c : m.census)
-    j["census"].push_back({{"source", c.source}, {"mailbox", c.mailbox}, {"folder", c.folder},
-                           {"messages", c.messages}, {"bytes", c.bytes}, {"digest", c.digest}});
+    j["census"].push_back({{"source", c.source},
+                           {"mailbox", c.mailbox},
+                           {"folder", c.folder},
+                           {"messages", c.messages},
+                           {"bytes", c.bytes},
+                           {"digest", c.digest}});
   j["files"] = m.files;
   j["bytes"] = m.bytes;
   j["bytes_new"] = m.bytes_new;
   j["bytes_packed"] = m.bytes_packed;
   j["problems"] = m.problems;
-  j["stats"] = m.stats_json.empty() ? nlohmann::json::object() : nlohmann::json::parse(m.stats_json);
+  j["stats"] =
+      m.stats_json.empty() ? nlohmann::json::object() : nlohmann::json::parse(m.stats_json);
   j["body"] = {{"compression", "zstd"}, {"encryption", "none"}};
   return j;
 }
@@ -65,8 +70,9 @@ Result<SnapshotMeta> DecodeSnapshotHeader(const std::string& header_json, const 
     m.tags = j.value("tags", std::map<std::string, std::string>{});
     for (const auto& s : j.at("sources")) m.sources.push_back({s.at("name"), s.at("path")});
     for (const auto& c : j.at("census"))
-      m.census.push_back({c.at("source"), c.at("mailbox"), c.at("folder"), JsonIntAt<uint64_t>(c, "messages"),
-                          JsonIntAt<uint64_t>(c, "bytes"), c.at("digest")});
+      m.census.push_back({c.at("source"), c.at("mailbox"), c.at("folder"),
+                          JsonIntAt<uint64_t>(c, "messages"), JsonIntAt<uint64_t>(c, "bytes"),
+                          c.at("digest")});
     m.files = JsonIntOr<uint64_t>(j, "files", 0);
     m.bytes = JsonIntOr<uint64_t>(j, "bytes", 0);
     m.bytes_new = JsonIntOr<uint64_t>(j, "bytes_new", 0);
@@ -82,7 +88,9 @@ Result<SnapshotMeta> DecodeSnapshotHeader(const std::string& header_json, const 
 std::string EncodeSnapshot(const Snapshot& snap) {
   // Records are encoded in batches and compressed as they go (memory: no whole raw body).
   // Invalid UTF-8 (Maildir names may be any bytes) is replaced in the header's display fields.
-  SealWriter seal(kSnapMagic, MetaToJson(snap.meta).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 3);
+  SealWriter seal(
+      kSnapMagic,
+      MetaToJson(snap.meta).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 3);
   Encoder enc;
   enc.U(snap.files.size());
   std::string_view prev;
@@ -92,7 +100,8 @@ std::string EncodeSnapshot(const Snapshot& snap) {
       enc.buf().clear();
     }
     size_t shared = 0;
-    while (shared < prev.size() && shared < f.path.size() && prev[shared] == f.path[shared]) shared++;
+    while (shared < prev.size() && shared < f.path.size() && prev[shared] == f.path[shared])
+      shared++;
     enc.U(shared);
     enc.Str(std::string_view(f.path).substr(shared));
     prev = f.path;
@@ -134,15 +143,15 @@ namespace {
 
 // One manifest record as it is in the body (§7): views into the body, nothing copied.
 struct RawRecord {
-  std::string_view path;   // valid until the next record (reconstructed from the prefix)
+  std::string_view path;  // valid until the next record (reconstructed from the prefix)
   FileType type;
   uint32_t flags, mode, uid, gid;
   uint64_t size, dev, ino;
   int64_t mtime_ns, ctime_ns;
-  std::string_view link_target;   // symlink target, or a hard link's first path
-  std::string_view xattrs;        // kFlagXattrs: the encoded list (U count, then Str name, Str value)
+  std::string_view link_target;  // symlink target, or a hard link's first path
+  std::string_view xattrs;  // kFlagXattrs: the encoded list (U count, then Str name, Str value)
   uint64_t xattr_count = 0;
-  const char* blob_bytes = nullptr;   // blob_count consecutive 16-byte IDs
+  const char* blob_bytes = nullptr;  // blob_count consecutive 16-byte IDs
   uint64_t blob_count = 0;
   BlobId content;
 };
@@ -159,7 +168,8 @@ Result<SnapshotMeta> ForEachRecord(std::string_view data, const std::string& pat
   // Every record takes at least kMinRecordBytes of the body: a count beyond that is damage, and
   // callers may reserve memory for `count` records.
   constexpr uint64_t kMinRecordBytes = 12;
-  if (!dec.ok() || n > s.body.size() / kMinRecordBytes) return Status::Corruption("bad file count", path);
+  if (!dec.ok() || n > s.body.size() / kMinRecordBytes)
+    return Status::Corruption("bad file count", path);
   *count = n;
   std::string cur;
   RawRecord r{};
@@ -187,23 +197,28 @@ Result<SnapshotMeta> ForEachRecord(std::string_view data, const std::string& pat
     if (r.type == FileType::kSymlink) r.link_target = dec.Str();
     if (r.type == FileType::kRegular) {
       r.blob_count = dec.U();
-      if (!dec.ok() || r.blob_count > s.body.size() / 16) return Status::Corruption("bad blob count", path);
+      if (!dec.ok() || r.blob_count > s.body.size() / 16)
+        return Status::Corruption("bad blob count", path);
       std::string_view ids = dec.Raw(r.blob_count * 16);
       if (!dec.ok()) return Status::Corruption("manifest body is cut short", path);
       r.blob_bytes = ids.data();
-      if ((flags & kFlagContentIsBlob) && r.blob_count != 1) return Status::Corruption("bad blob list", path);
-      if (flags & kFlagContentIsBlob) std::memcpy(r.content.bytes.data(), r.blob_bytes, 16);
-      else r.content = dec.Id();
+      if ((flags & kFlagContentIsBlob) && r.blob_count != 1)
+        return Status::Corruption("bad blob list", path);
+      if (flags & kFlagContentIsBlob)
+        std::memcpy(r.content.bytes.data(), r.blob_bytes, 16);
+      else
+        r.content = dec.Id();
       if (flags & kFlagHardLink) r.link_target = dec.Str();
     } else if (r.type != FileType::kDirectory && r.type != FileType::kSymlink) {
       return Status::Corruption("unknown entry type for " + cur, path);
     }
     r.xattrs = {};
     r.xattr_count = 0;
-    if (flags & kFlagXattrs) {   // kept as encoded bytes; only DecodeSnapshot splits them
+    if (flags & kFlagXattrs) {  // kept as encoded bytes; only DecodeSnapshot splits them
       std::string_view rest = std::string_view(s.body).substr(s.body.size() - dec.remaining());
       r.xattr_count = dec.U();
-      if (r.xattr_count > s.body.size()) return Status::Corruption("bad xattr count for " + cur, path);
+      if (r.xattr_count > s.body.size())
+        return Status::Corruption("bad xattr count for " + cur, path);
       for (uint64_t k = 0; k < 2 * r.xattr_count && dec.ok(); k++) dec.Str();
       r.xattrs = rest.substr(0, rest.size() - dec.remaining());
     }
@@ -259,7 +274,7 @@ Result<EntryTable> EntryTable::Decode(std::string_view data, const std::string& 
     if (t.rows_.empty()) {
       t.rows_.reserve(n);
       t.blobs_.reserve(n);
-      t.paths_.reserve(n * 96);   // typical Maildir path length; grows if longer
+      t.paths_.reserve(n * 96);  // typical Maildir path length; grows if longer
     }
     Row& row = t.rows_.emplace_back();
     row.size = r.size;

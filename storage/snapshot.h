@@ -18,14 +18,14 @@ enum class FileType : uint8_t { kRegular = 1, kDirectory = 2, kSymlink = 3 };
 
 // Entry flags (docs/FORMAT.md §7). Bits 1-4 are format version 2; a version-1 manifest has none.
 enum FileFlags : uint32_t {
-  kFlagSqlite = 1,             // content is a consistent image taken with SQLite's online backup API
-  kFlagSqliteRaw = 1u << 1,    // starts with the SQLite header, but the online backup API could not
-                               // open it (corrupt, not a database): the raw bytes, as read
-  kFlagHardLink = 1u << 2,     // regular file: another name of the inode of the entry `link_target`
-                               // (an earlier path of this snapshot); content and blobs kept as well
-  kFlagXattrs = 1u << 3,       // `xattrs` is not empty
-  kFlagChangedWhileRead = 1u << 4,   // changed while it was read: stored as last read; never
-                                     // reused by the stat shortcut (§7.2)
+  kFlagSqlite = 1,           // content is a consistent image taken with SQLite's online backup API
+  kFlagSqliteRaw = 1u << 1,  // starts with the SQLite header, but the online backup API could not
+                             // open it (corrupt, not a database): the raw bytes, as read
+  kFlagHardLink = 1u << 2,   // regular file: another name of the inode of the entry `link_target`
+                             // (an earlier path of this snapshot); content and blobs kept as well
+  kFlagXattrs = 1u << 3,     // `xattrs` is not empty
+  kFlagChangedWhileRead = 1u << 4,  // changed while it was read: stored as last read; never
+                                    // reused by the stat shortcut (§7.2)
 };
 
 // One extended attribute (user.* or system.posix_acl_*), value as the kernel returns it.
@@ -35,7 +35,7 @@ struct Xattr {
 };
 
 struct FileEntry {
-  std::string path;   // "<source>/<relative path>", '/'-separated, raw bytes (any encoding)
+  std::string path;  // "<source>/<relative path>", '/'-separated, raw bytes (any encoding)
   FileType type = FileType::kRegular;
   uint32_t mode = 0;  // permission bits (07777)
   uint32_t uid = 0, gid = 0;
@@ -43,51 +43,51 @@ struct FileEntry {
   int64_t mtime_ns = 0, ctime_ns = 0;
   uint64_t dev = 0, ino = 0;
   uint32_t flags = 0;
-  std::string link_target;      // symlinks: the target; kFlagHardLink files: the first path
-  BlobId content;               // keyed hash of the whole content (regular files)
-  std::vector<BlobId> blobs;    // the content, in order; one blob unless chunked
-  std::vector<Xattr> xattrs;    // regular files and directories; kFlagXattrs iff not empty
+  std::string link_target;    // symlinks: the target; kFlagHardLink files: the first path
+  BlobId content;             // keyed hash of the whole content (regular files)
+  std::vector<BlobId> blobs;  // the content, in order; one blob unless chunked
+  std::vector<Xattr> xattrs;  // regular files and directories; kFlagXattrs iff not empty
 };
 
 struct SourceInfo {
   std::string name;
-  std::string path;   // host path at backup time
+  std::string path;  // host path at backup time
 };
 
 // One row of the Maildir census (docs/FORMAT.md §7.3).
 struct CensusRow {
   std::string source;
-  std::string mailbox;   // Maildir root relative to the source ("alice@example.org")
-  std::string folder;    // "INBOX" or the Maildir++ folder name (".Sent", ".Archive.2024")
+  std::string mailbox;  // Maildir root relative to the source ("alice@example.org")
+  std::string folder;   // "INBOX" or the Maildir++ folder name (".Sent", ".Archive.2024")
   uint64_t messages = 0;
   uint64_t bytes = 0;
-  std::string digest;    // order-independent digest of message contents (32 hex)
+  std::string digest;  // order-independent digest of message contents (32 hex)
 };
 
 struct SnapshotMeta {
-  std::string id;           // 32 hex
-  int64_t time = 0;         // unix seconds, when the backup started
-  int64_t time_ns = 0;      // the same in nanoseconds: orders snapshots taken within a second
+  std::string id;       // 32 hex
+  int64_t time = 0;     // unix seconds, when the backup started
+  int64_t time_ns = 0;  // the same in nanoseconds: orders snapshots taken within a second
   std::string host;
-  std::string parent;       // snapshot used for the stat shortcut, or empty
+  std::string parent;  // snapshot used for the stat shortcut, or empty
   std::map<std::string, std::string> tags;
   std::vector<SourceInfo> sources;
   std::vector<CensusRow> census;
-  uint64_t files = 0, bytes = 0;   // totals of this snapshot (regular files)
+  uint64_t files = 0, bytes = 0;  // totals of this snapshot (regular files)
   uint64_t bytes_new = 0, bytes_packed = 0;
-  uint64_t problems = 0;           // files that could not be read (partial snapshot)
-  std::string stats_json;          // free-form JSON object with backup statistics
+  uint64_t problems = 0;   // files that could not be read (partial snapshot)
+  std::string stats_json;  // free-form JSON object with backup statistics
 };
 
 struct Snapshot {
   SnapshotMeta meta;
-  std::vector<FileEntry> files;   // sorted by path
+  std::vector<FileEntry> files;  // sorted by path
 };
 
 std::string EncodeSnapshot(const Snapshot& snap);
 Result<Snapshot> DecodeSnapshot(std::string_view data, const std::string& path);
 Result<SnapshotMeta> DecodeSnapshotHeader(const std::string& header_json, const std::string& path);
-std::string_view SnapshotMagic();      // the version written (2)
-uint8_t SnapshotOldestVersion();       // the oldest version read (1)
+std::string_view SnapshotMagic();  // the version written (2)
+uint8_t SnapshotOldestVersion();   // the oldest version read (1)
 
 }  // namespace mv::storage

@@ -7,15 +7,24 @@ namespace mv {
 
 const char* CodeName(Code c) {
   switch (c) {
-    case Code::kOk: return "ok";
-    case Code::kNotFound: return "not found";
-    case Code::kCorruption: return "corruption";
-    case Code::kIOError: return "I/O error";
-    case Code::kBusy: return "busy";
-    case Code::kInvalidArgument: return "invalid argument";
-    case Code::kCancelled: return "cancelled";
-    case Code::kUnsupported: return "unsupported";
-    case Code::kNoSpace: return "no space left";
+    case Code::kOk:
+      return "ok";
+    case Code::kNotFound:
+      return "not found";
+    case Code::kCorruption:
+      return "corruption";
+    case Code::kIOError:
+      return "I/O error";
+    case Code::kBusy:
+      return "busy";
+    case Code::kInvalidArgument:
+      return "invalid argument";
+    case Code::kCancelled:
+      return "cancelled";
+    case Code::kUnsupported:
+      return "unsupported";
+    case Code::kNoSpace:
+      return "no space left";
   }
   return "unknown";
 }
@@ -29,19 +38,28 @@ Status Status::FromErrno(int err, const std::string& what, const std::string& pa
 Status Status::FromErrnoCode(int err, const std::string& what, const std::string& path) {
   std::string msg = what + ": " + std::strerror(err);
   switch (err) {
-    case ENOENT: return Status(Code::kNotFound, msg, path);
+    case ENOENT:
+      return Status(Code::kNotFound, msg, path);
     case ENOSPC:
     case EDQUOT:
-      return Status(Code::kNoSpace, msg + " (free space on that filesystem, then run again; "
-                    "nothing already stored is lost)", path);
+      return Status(Code::kNoSpace,
+                    msg +
+                        " (free space on that filesystem, then run again; "
+                        "nothing already stored is lost)",
+                    path);
     case EACCES:
     case EPERM:
-      return Status(Code::kIOError, msg + " (permission denied: this user needs read access to back "
-                    "up or check this path and write access to write into it; run as root to keep ownership)", path);
+      return Status(Code::kIOError,
+                    msg +
+                        " (permission denied: this user needs read access to back "
+                        "up or check this path and write access to write into it; run as root to "
+                        "keep ownership)",
+                    path);
     case EAGAIN:
     case EBUSY:
       return Status(Code::kBusy, msg, path);
-    default: return Status(Code::kIOError, msg, path);
+    default:
+      return Status(Code::kIOError, msg, path);
   }
 }
 

@@ -17,11 +17,11 @@ enum class Code {
   kNotFound,
   kCorruption,
   kIOError,
-  kBusy,            // locked by someone else (repository lock, SQLITE_BUSY): may be retried
+  kBusy,  // locked by someone else (repository lock, SQLITE_BUSY): may be retried
   kInvalidArgument,
   kCancelled,
-  kUnsupported,     // e.g. a repository format version this build does not know
-  kNoSpace,         // ENOSPC / EDQUOT
+  kUnsupported,  // e.g. a repository format version this build does not know
+  kNoSpace,      // ENOSPC / EDQUOT
 };
 
 const char* CodeName(Code c);
@@ -33,13 +33,27 @@ class [[nodiscard]] Status {
       : code_(code), message_(std::move(message)), path_(std::move(path)) {}
 
   static Status Ok() { return {}; }
-  static Status NotFound(std::string m, std::string p = {}) { return {Code::kNotFound, std::move(m), std::move(p)}; }
-  static Status Corruption(std::string m, std::string p = {}) { return {Code::kCorruption, std::move(m), std::move(p)}; }
-  static Status IOError(std::string m, std::string p = {}) { return {Code::kIOError, std::move(m), std::move(p)}; }
-  static Status Busy(std::string m, std::string p = {}) { return {Code::kBusy, std::move(m), std::move(p)}; }
-  static Status Invalid(std::string m, std::string p = {}) { return {Code::kInvalidArgument, std::move(m), std::move(p)}; }
-  static Status Cancelled(std::string m, std::string p = {}) { return {Code::kCancelled, std::move(m), std::move(p)}; }
-  static Status Unsupported(std::string m, std::string p = {}) { return {Code::kUnsupported, std::move(m), std::move(p)}; }
+  static Status NotFound(std::string m, std::string p = {}) {
+    return {Code::kNotFound, std::move(m), std::move(p)};
+  }
+  static Status Corruption(std::string m, std::string p = {}) {
+    return {Code::kCorruption, std::move(m), std::move(p)};
+  }
+  static Status IOError(std::string m, std::string p = {}) {
+    return {Code::kIOError, std::move(m), std::move(p)};
+  }
+  static Status Busy(std::string m, std::string p = {}) {
+    return {Code::kBusy, std::move(m), std::move(p)};
+  }
+  static Status Invalid(std::string m, std::string p = {}) {
+    return {Code::kInvalidArgument, std::move(m), std::move(p)};
+  }
+  static Status Cancelled(std::string m, std::string p = {}) {
+    return {Code::kCancelled, std::move(m), std::move(p)};
+  }
+  static Status Unsupported(std::string m, std::string p = {}) {
+    return {Code::kUnsupported, std::move(m), std::move(p)};
+  }
   // errno -> Status, in one place. `what` names the operation ("open", "fsync"...).
   static Status FromErrno(int err, const std::string& what, const std::string& path);
 
@@ -65,8 +79,8 @@ class [[nodiscard]] Status {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}          // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {}   // NOLINT: must not be Ok
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {}  // NOLINT: must not be Ok
   bool ok() const { return std::holds_alternative<T>(v_); }
   const Status& status() const {
     static const Status kOk;
@@ -83,10 +97,10 @@ class [[nodiscard]] Result {
   std::variant<T, Status> v_;
 };
 
-#define MV_RETURN_IF_ERROR(expr)          \
-  do {                                    \
-    ::mv::Status _st = (expr);            \
-    if (!_st.ok()) return _st;            \
+#define MV_RETURN_IF_ERROR(expr) \
+  do {                           \
+    ::mv::Status _st = (expr);   \
+    if (!_st.ok()) return _st;   \
   } while (0)
 
 #define MV_CONCAT_INNER(a, b) a##b

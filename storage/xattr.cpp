@@ -23,7 +23,8 @@ bool NoXattrs(int err) { return err == ENOTSUP || err == ENOENT || err == ENODAT
 }  // namespace
 
 bool KeptXattr(std::string_view name) {
-  return name.starts_with("user.") || name == "system.posix_acl_access" || name == "system.posix_acl_default";
+  return name.starts_with("user.") || name == "system.posix_acl_access" ||
+         name == "system.posix_acl_default";
 }
 
 std::vector<Xattr> ReadXattrs(int dirfd, const std::string& name, uint64_t* not_kept) {
@@ -42,7 +43,7 @@ std::vector<Xattr> ReadXattrs(int dirfd, const std::string& name, uint64_t* not_
     names.assign(small, static_cast<size_t>(n));
   }
   if (n < 0) {
-    if (!NoXattrs(errno)) (*not_kept)++;   // unreadable (permissions): counted, not kept
+    if (!NoXattrs(errno)) (*not_kept)++;  // unreadable (permissions): counted, not kept
     return out;
   }
   names.resize(static_cast<size_t>(n));
@@ -63,7 +64,7 @@ std::vector<Xattr> ReadXattrs(int dirfd, const std::string& name, uint64_t* not_
       }
       value.resize(static_cast<size_t>(len));
       len = ::lgetxattr(p.c_str(), attr.c_str(), value.data(), value.size());
-      if (len < 0 && errno == ERANGE) continue;   // grew in between
+      if (len < 0 && errno == ERANGE) continue;  // grew in between
       if (len >= 0) {
         value.resize(static_cast<size_t>(len));
         out.push_back({std::move(attr), std::move(value)});
@@ -80,9 +81,11 @@ Status WriteXattrs(int fd, const std::vector<Xattr>& xattrs, const std::string& 
     if (::fsetxattr(fd, x.name.c_str(), x.value.data(), x.value.size(), 0) == 0) continue;
     int err = errno;
     if (first.ok())
-      first = Status::FromErrno(err, "set extended attribute " + x.name +
-                                         (err == ENOTSUP ? " (the target filesystem does not support it)" : ""),
-                                path);
+      first = Status::FromErrno(
+          err,
+          "set extended attribute " + x.name +
+              (err == ENOTSUP ? " (the target filesystem does not support it)" : ""),
+          path);
   }
   return first;
 }

@@ -45,14 +45,15 @@ struct stat Stat(const std::string& p) {
   return st;
 }
 
-uint64_t DiskUsageKiB(const std::string& dir) {   // du counts a hard-linked inode once
+uint64_t DiskUsageKiB(const std::string& dir) {  // du counts a hard-linked inode once
   return std::stoull(Shell("du -sk '" + dir + "' | cut -f1").out);
 }
 
 TEST_F(BackupRecords, HardLinkedMessagesAcrossFoldersRestoreAsOneInode) {
   std::string box = vol_ / "mail/alice@example.org";
-  for (const char* d : {"cur", "new", "tmp", ".Sent/cur", ".Sent/new", ".Sent/tmp"}) stdfs::create_directories(box + "/" + d);
-  std::string big(512u << 10, 'm');   // big enough that a second copy shows in du
+  for (const char* d : {"cur", "new", "tmp", ".Sent/cur", ".Sent/new", ".Sent/tmp"})
+    stdfs::create_directories(box + "/" + d);
+  std::string big(512u << 10, 'm');  // big enough that a second copy shows in du
   for (int i = 0; i < 4; i++) {
     std::string name = "17000000" + std::to_string(i) + ".M1P1.host:2,S";
     WriteFile(box + "/cur/" + name, "Subject: " + std::to_string(i) + "\n\n" + big);
@@ -71,7 +72,8 @@ TEST_F(BackupRecords, HardLinkedMessagesAcrossFoldersRestoreAsOneInode) {
     EXPECT_EQ(a.st_nlink, 2u) << name;
     EXPECT_EQ(ReadFile(rbox + "/.Sent/cur/" + name), ReadFile(box + "/cur/" + name));
   }
-  EXPECT_LE(DiskUsageKiB(out_ / "mail"), DiskUsageKiB(vol_ / "mail") + 64) << "restored tree not doubled";
+  EXPECT_LE(DiskUsageKiB(out_ / "mail"), DiskUsageKiB(vol_ / "mail") + 64)
+      << "restored tree not doubled";
   EXPECT_EQ(ListTree(out_ / "mail"), ListTree(vol_ / "mail"));
 
   // The next backup reads nothing: links change no content and the stat shortcut still applies.
@@ -88,19 +90,23 @@ TEST_F(BackupRecords, HardLinkToAFileOutsideTheRestoredSubsetIsRestoredAsAFile) 
   stdfs::create_directories(vol_ / "data/b");
   ASSERT_EQ(::link((vol_ / "data/a/one").c_str(), (vol_ / "data/b/two").c_str()), 0);
   ASSERT_EQ(Backup("data=" + vol_ / "data").exit_code, 0);
-  RunResult r = RunMailvault({"restore", "--repo", repo(), "--snapshot", "latest", "--target", out_.path(),
-                              "--include", "data/b"});
+  RunResult r = RunMailvault({"restore", "--repo", repo(), "--snapshot", "latest", "--target",
+                              out_.path(), "--include", "data/b"});
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   EXPECT_EQ(ReadFile(out_ / "data/b/two"), "same inode\n");
   EXPECT_FALSE(stdfs::exists(out_ / "data/a/one"));
 }
 
 TEST_F(BackupRecords, UserXattrAndPosixAclSurviveARoundTrip) {
-  ASSERT_EQ(Shell("command -v setfacl getfacl").exit_code, 0) << "setfacl missing: deploy/install-deps.sh --test installs acl";
+  ASSERT_EQ(Shell("command -v setfacl getfacl").exit_code, 0)
+      << "setfacl missing: deploy/install-deps.sh --test installs acl";
   std::string f = vol_ / "data/shared.txt";
   WriteFile(f, "shared\n", 0640);
   ASSERT_EQ(::setxattr(f.c_str(), "user.x", "value\0bin", 9, 0), 0) << std::strerror(errno);
-  ASSERT_EQ(Shell("setfacl -m u:65534:rw '" + f + "' && setfacl -d -m g:65534:rx '" + vol_ / "data" + "'").exit_code, 0);
+  ASSERT_EQ(
+      Shell("setfacl -m u:65534:rw '" + f + "' && setfacl -d -m g:65534:rx '" + vol_ / "data" + "'")
+          .exit_code,
+      0);
   RunResult b = Backup("data=" + vol_ / "data");
   ASSERT_EQ(b.exit_code, 0) << b.err << b.out;
   ASSERT_EQ(RestoreLatest().exit_code, 0);
@@ -120,7 +126,7 @@ TEST_F(BackupRecords, FileGrowingWhileReadIsStoredAsLastReadWithItsRealMtime) {
   std::string log = vol_ / "mail/grow.log";
   WriteFile(log, std::string(32u << 20, 'x'));
   std::atomic<bool> stop{false};
-  std::thread appender([&] {   // appends every ~0.1 ms: the file changes under every read
+  std::thread appender([&] {  // appends every ~0.1 ms: the file changes under every read
     int fd = ::open(log.c_str(), O_WRONLY | O_APPEND);
     std::string line(4000, 'y');
     // Rate-limited and capped: an appender faster than the backup reads keeps it from ever
@@ -183,7 +189,7 @@ TEST_F(BackupRecords, FileGrowingFasterThanItIsReadDoesNotKeepTheBackupReading) 
   auto warnings = Reports(Json(b), "warnings");
   ASSERT_EQ(warnings.count(log), 1u) << b.out;
   EXPECT_NE(warnings[log].find("stored as last read"), std::string::npos) << warnings[log];
-  std::filesystem::remove(log);   // 1 GiB: give the space back before the restore
+  std::filesystem::remove(log);  // 1 GiB: give the space back before the restore
   ASSERT_EQ(RestoreLatest().exit_code, 0);
   EXPECT_EQ(stdfs::file_size(out_ / "mail/runaway.log"), size);
 }
@@ -202,7 +208,8 @@ TEST_F(BackupRecords, FileWithTheSqliteHeaderButNotADatabaseIsStoredRawAndReport
   auto warnings = Reports(Json(b), "warnings");
   ASSERT_EQ(warnings.count(fake), 1u) << b.out;
   EXPECT_NE(warnings[fake].find("raw copy"), std::string::npos) << warnings[fake];
-  EXPECT_NE(warnings[fake].find("not a database"), std::string::npos) << "the SQLite error: " << warnings[fake];
+  EXPECT_NE(warnings[fake].find("not a database"), std::string::npos)
+      << "the SQLite error: " << warnings[fake];
   auto ls = Ls("data/not-a-db.bin");
   ASSERT_EQ(ls.size(), 1u);
   EXPECT_EQ(ls[0].value("sqlite_raw", false), true) << ls.dump();
@@ -217,9 +224,10 @@ TEST_F(BackupRecords, TruncatedDatabaseIsStoredRawRestoredByteForByteAndVerified
     SQLite::Database d(db, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     d.exec("CREATE TABLE user(email TEXT PRIMARY KEY, blob TEXT)");
     for (int i = 0; i < 200; i++)
-      d.exec("INSERT INTO user VALUES('u" + std::to_string(i) + "@example.org', '" + std::string(500, 'z') + "')");
+      d.exec("INSERT INTO user VALUES('u" + std::to_string(i) + "@example.org', '" +
+             std::string(500, 'z') + "')");
   }
-  stdfs::resize_file(db, stdfs::file_size(db) / 2 + 100);   // a damaged copy: half of it
+  stdfs::resize_file(db, stdfs::file_size(db) / 2 + 100);  // a damaged copy: half of it
   std::string want = ReadFile(db);
   RunResult b = Backup("data=" + vol_ / "data");
   ASSERT_EQ(b.exit_code, 0) << b.err << b.out;

@@ -31,9 +31,10 @@ TEST_F(BadInput, SocketsFifosAndDevicesAreSkippedAndReportedWhileFilesAroundThem
   WriteFile(vol_ / "mail/a/before", "before\n");
   WriteFile(vol_ / "mail/a/zafter", "after\n");
   ASSERT_EQ(::mkfifo((vol_ / "mail/a/fifo").c_str(), 0600), 0);
-  bool root = ::geteuid() == 0;   // only root may make a device node
+  bool root = ::geteuid() == 0;  // only root may make a device node
   if (root) {
-    ASSERT_EQ(::mknod((vol_ / "mail/a/null").c_str(), S_IFCHR | 0600, makedev(1, 3)), 0) << std::strerror(errno);
+    ASSERT_EQ(::mknod((vol_ / "mail/a/null").c_str(), S_IFCHR | 0600, makedev(1, 3)), 0)
+        << std::strerror(errno);
   }
   int s = ::socket(AF_UNIX, SOCK_STREAM, 0);
   sockaddr_un addr{};
@@ -66,8 +67,10 @@ TEST_F(BadInput, SocketsFifosAndDevicesAreSkippedAndReportedWhileFilesAroundThem
 TEST_F(BadInput, FifoNamedLikeADatabaseBesideItsSideFileDoesNotHangTheBackup) {
   WriteFile(vol_ / "data/users.db-wal", "not really a WAL\n");
   ASSERT_EQ(::mkfifo((vol_ / "data/users.db").c_str(), 0600), 0);
-  BackgroundMailvault bg({"backup", "--repo", repo(), "--json", "--source", "data=" + vol_ / "data"});
-  ASSERT_TRUE(PollUntil([&] { return bg.exited(); }, std::chrono::seconds(30))) << "the backup hangs on the fifo";
+  BackgroundMailvault bg(
+      {"backup", "--repo", repo(), "--json", "--source", "data=" + vol_ / "data"});
+  ASSERT_TRUE(PollUntil([&] { return bg.exited(); }, std::chrono::seconds(30)))
+      << "the backup hangs on the fifo";
   ASSERT_EQ(bg.Wait(), 0) << bg.err();
   auto report = nlohmann::json::parse(bg.out());
   ASSERT_EQ(report["skipped"].size(), 1u) << report;
@@ -90,12 +93,12 @@ TEST_F(BadInput, NonUtf8MaildirAndFolderNamesRoundTripBitExactAndJsonStaysValid)
   EXPECT_EQ(ls.size(), ListTree(vol_ / "mail").size() + 1) << "every entry and the source root";
   auto snaps = Json(RunMailvault({"snapshots", "--repo", repo(), "--json"}));
   uint64_t messages = 0;
-  for (const auto& c : snaps[0]["census"])
-    messages += c["messages"].get<uint64_t>();
+  for (const auto& c : snaps[0]["census"]) messages += c["messages"].get<uint64_t>();
   EXPECT_EQ(messages, 3u) << "the folder with a non-UTF-8 name is counted";
   ASSERT_EQ(Restore("latest", out_.path()).exit_code, 0);
   EXPECT_EQ(DiffTrees(ListTree(vol_ / "mail"), ListTree(out_ / "mail")), "");
-  EXPECT_EQ(ReadFile(out_ / ("mail/user@example.org/.Caf" + bad + "/cur/1700000000.M1P1.host" + bad + ",S=6:2,S")),
+  EXPECT_EQ(ReadFile(out_ / ("mail/user@example.org/.Caf" + bad + "/cur/1700000000.M1P1.host" +
+                             bad + ",S=6:2,S")),
             "hello" + bad);
 }
 
@@ -113,8 +116,9 @@ void ListAt(int dfd, const std::string& prefix, std::map<std::string, std::strin
   for (const auto& n : names) {
     struct stat st;
     ::fstatat(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW);
-    std::string rel = prefix + "/" + n, desc = std::to_string(st.st_mode) + " " + std::to_string(st.st_mtim.tv_sec) +
-                                               "." + std::to_string(st.st_mtim.tv_nsec);
+    std::string rel = prefix + "/" + n, desc = std::to_string(st.st_mode) + " " +
+                                               std::to_string(st.st_mtim.tv_sec) + "." +
+                                               std::to_string(st.st_mtim.tv_nsec);
     int fd = ::openat(dfd, n.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (S_ISDIR(st.st_mode)) {
       ListAt(fd, rel, out);
@@ -154,7 +158,7 @@ TEST_F(BadInput, PathsLongerThan4096BytesBackUpAndRestoreBitExact) {
   stdfs::create_directories(vol_ / "mail");
   int cur = ::open((vol_ / "mail").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   std::string rel;
-  for (int i = 0; i < 24; i++) {   // 24 components of 200 bytes: a 4824-byte path
+  for (int i = 0; i < 24; i++) {  // 24 components of 200 bytes: a 4824-byte path
     std::string name = std::to_string(100 + i) + std::string(197, 'x');
     ASSERT_EQ(::mkdirat(cur, name.c_str(), 0750), 0) << std::strerror(errno);
     int next = ::openat(cur, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -197,7 +201,8 @@ TEST_F(BadInput, RepositoryOfAnUnknownFormatVersionIsRefusedNamingTheVersionAndL
            {"restore", "--repo", repo(), "--snapshot", "latest", "--target", out_.path()}}) {
     RunResult r = RunMailvault(args);
     EXPECT_EQ(r.exit_code, 1) << args[0] << ": " << r.err;
-    EXPECT_NE(r.err.find("format version 99 is not supported"), std::string::npos) << args[0] << ": " << r.err;
+    EXPECT_NE(r.err.find("format version 99 is not supported"), std::string::npos)
+        << args[0] << ": " << r.err;
     EXPECT_NE(r.err.find(repo() + "/config"), std::string::npos) << args[0] << ": " << r.err;
   }
   EXPECT_EQ(DiffTrees(before, ListTree(repo())), "");
@@ -210,7 +215,8 @@ TEST_F(BadInput, MissingRepositoryOrSourceIsAnErrorSayingWhatToDo) {
     RunResult r = RunMailvault({verb, "--repo", nowhere, "--source", "mail=" + vol_.path()});
     if (std::string(verb) != "backup") r = RunMailvault({verb, "--repo", nowhere});
     EXPECT_EQ(r.exit_code, 1) << verb;
-    EXPECT_NE(r.err.find("`mailvault init --repo " + nowhere + "`"), std::string::npos) << verb << ": " << r.err;
+    EXPECT_NE(r.err.find("`mailvault init --repo " + nowhere + "`"), std::string::npos)
+        << verb << ": " << r.err;
   }
   EXPECT_FALSE(stdfs::exists(nowhere)) << "nothing is created by a command that is not init";
   RunResult r = Backup("mail=" + vol_ / "no-such-dir");
@@ -236,8 +242,10 @@ TEST_F(BadInput, UsageErrorsExitTwoAndAnUnknownSnapshotExitsOne) {
   usage({"backup", "--repo", repo(), "--no-such-flag"}, "no-such-flag");
   usage({"restore", "--repo", repo(), "--target", out_.path()}, "--snapshot");
   ASSERT_EQ(Backup("mail=" + vol_ / "mail").exit_code, 0);
-  usage({"restore", "--repo", repo(), "--snapshot", "ab", "--target", out_.path()}, "at least 4 hex digits");
-  RunResult r = RunMailvault({"restore", "--repo", repo(), "--snapshot", "ffffffff", "--target", out_.path()});
+  usage({"restore", "--repo", repo(), "--snapshot", "ab", "--target", out_.path()},
+        "at least 4 hex digits");
+  RunResult r = RunMailvault(
+      {"restore", "--repo", repo(), "--snapshot", "ffffffff", "--target", out_.path()});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("no snapshot matches 'ffffffff'"), std::string::npos) << r.err;
   EXPECT_TRUE(stdfs::is_empty(out_.path()));

@@ -22,7 +22,8 @@ class BlobReaderTest : public ::testing::Test {
     WriteFile(src_ / "mail/a@example.org/cur/1700000000.M1P1.host,S=12:2,S", "hello alice\n", 0600);
     WriteFile(src_ / "mail/b@example.org/cur/1700000001.M2P2.host,S=10:2,", "hello bob\n", 0600);
     ASSERT_EQ(RunMailvault({"init", "--repo", repo_.path()}).exit_code, 0);
-    RunResult b = RunMailvault({"backup", "--repo", repo_.path(), "--source", "vol=" + src_.path()});
+    RunResult b =
+        RunMailvault({"backup", "--repo", repo_.path(), "--source", "vol=" + src_.path()});
     ASSERT_EQ(b.exit_code, 0) << b.err;
   }
   std::unique_ptr<storage::Repository> Open() {
@@ -36,7 +37,7 @@ class BlobReaderTest : public ::testing::Test {
 TEST_F(BlobReaderTest, AReaderFromAFreshlyOpenedRepositoryFindsEveryBlobWithoutAnotherCall) {
   auto repo = Open();
   ASSERT_TRUE(repo);
-  auto blobs = repo->OpenBlobReader();   // the only call: it loads the index itself
+  auto blobs = repo->OpenBlobReader();  // the only call: it loads the index itself
   ASSERT_TRUE(blobs.ok()) << blobs.status().ToString();
   auto ids = (*blobs)->SnapshotIds();
   ASSERT_TRUE(ids.ok());
@@ -87,13 +88,15 @@ TEST_F(BlobReaderTest, ADamagedIndexFileIsReportedAndItsBlobsAreStillFound) {
   auto snap = (*blobs)->LoadSnapshot((*blobs)->SnapshotIds()->front());
   ASSERT_TRUE(snap.ok());
   for (const auto& f : snap->files)
-    for (const auto& b : f.blobs) EXPECT_TRUE((*blobs)->ReadBlob(b).ok()) << f.path;   // its pack, re-listed
+    for (const auto& b : f.blobs)
+      EXPECT_TRUE((*blobs)->ReadBlob(b).ok()) << f.path;  // its pack, re-listed
 }
 
 TEST(RepositoryLayout, NamesFollowFormatSection1) {
   storage::BlobId id;
   ASSERT_TRUE(storage::BlobId::FromHex("ab0123456789abcdef0123456789abcd", &id));
-  EXPECT_EQ(storage::layout::PackFile("/r", id), "/r/packs/ab/ab0123456789abcdef0123456789abcd.tar.zst");
+  EXPECT_EQ(storage::layout::PackFile("/r", id),
+            "/r/packs/ab/ab0123456789abcdef0123456789abcd.tar.zst");
   storage::BlobId parsed;
   EXPECT_TRUE(storage::layout::ParsePackName("ab0123456789abcdef0123456789abcd.tar.zst", &parsed));
   EXPECT_EQ(parsed, id);

@@ -19,7 +19,8 @@ TEST_F(Check, WritesNothingToTheRepository) {
 TEST_F(Check, SubsetsKOfNTogetherReadEveryPackOnce) {
   // More packs: a few more backups with new mail.
   for (int i = 0; i < 3; i++) {
-    WriteFile(vol_ / ("mail/" + users_[0] + "/new/18000000" + std::to_string(i) + ".M1P1.x"), "mail " + std::to_string(i), 0600);
+    WriteFile(vol_ / ("mail/" + users_[0] + "/new/18000000" + std::to_string(i) + ".M1P1.x"),
+              "mail " + std::to_string(i), 0600);
     Backup();
   }
   auto all = ParseJson(VerifyFixture::Check({"--read-data"}));
@@ -51,7 +52,7 @@ TEST_F(Check, OrphanPackIsAWarningNotDamage) {
   ASSERT_TRUE(w.ok());
   std::string data = "orphan";
   ASSERT_TRUE((*w)->Add(r->hasher().Hash(data.data(), data.size()), data.data(), data.size()).ok());
-  ASSERT_TRUE((*w)->Finish(r->PacksDir()).ok());   // never indexed, as after a crash
+  ASSERT_TRUE((*w)->Finish(r->PacksDir()).ok());  // never indexed, as after a crash
   RunResult c = VerifyFixture::Check();
   EXPECT_EQ(c.exit_code, 0) << c.out;
   auto j = ParseJson(c);

@@ -37,7 +37,8 @@ class BackgroundMailvault {
       int devnull = ::open("/dev/null", O_RDONLY);
       ::dup2(devnull, 0);
       ::unsetenv("MAILVAULT_REPO");
-      if (as_uid >= 0 && (::setgroups(0, nullptr) != 0 || ::setgid(as_uid) != 0 || ::setuid(as_uid) != 0))
+      if (as_uid >= 0 &&
+          (::setgroups(0, nullptr) != 0 || ::setgid(as_uid) != 0 || ::setuid(as_uid) != 0))
         ::_exit(126);
       std::vector<char*> argv;
       std::string bin = MAILVAULT_BIN;
@@ -94,7 +95,8 @@ class BackgroundMailvault {
 };
 
 // Polls `cond` every millisecond for up to `limit`.
-inline bool PollUntil(const std::function<bool()>& cond, std::chrono::milliseconds limit = std::chrono::seconds(120)) {
+inline bool PollUntil(const std::function<bool()>& cond,
+                      std::chrono::milliseconds limit = std::chrono::seconds(120)) {
   auto end = std::chrono::steady_clock::now() + limit;
   while (!cond()) {
     if (std::chrono::steady_clock::now() > end) return false;

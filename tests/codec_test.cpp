@@ -19,7 +19,7 @@
 namespace mv::storage {
 namespace {
 
-const std::string kPath = "/repo/snapshots/0123";   // only used in messages
+const std::string kPath = "/repo/snapshots/0123";  // only used in messages
 constexpr std::string_view kMagic{"MVTESTS\x01", 8};
 
 BlobId IdOf(int n) {
@@ -51,12 +51,16 @@ void ExpectEveryDamageFails(const std::string& file, DecodeFn decode) {
   for (size_t i = 0; i < file.size(); i++) {
     for (int mode = 0; mode < 2; mode++) {
       std::string bad = file;
-      if (mode == 0) bad[i] ^= 0x01;
-      else if (static_cast<uint8_t>(bad[i]) == 0xff) continue;   // unchanged
-      else bad[i] = static_cast<char>(0xff);
+      if (mode == 0)
+        bad[i] ^= 0x01;
+      else if (static_cast<uint8_t>(bad[i]) == 0xff)
+        continue;  // unchanged
+      else
+        bad[i] = static_cast<char>(0xff);
       auto r = decode(bad);
-      ExpectNamedFailure(r, std::string(mode ? "byte set to 0xff" : "byte xor 0x01") + " at offset " +
-                                std::to_string(i) + " of " + std::to_string(file.size()));
+      ExpectNamedFailure(r, std::string(mode ? "byte set to 0xff" : "byte xor 0x01") +
+                                " at offset " + std::to_string(i) + " of " +
+                                std::to_string(file.size()));
       if (r.ok()) return;
     }
   }
@@ -65,8 +69,9 @@ void ExpectEveryDamageFails(const std::string& file, DecodeFn decode) {
 // --- Encoder / Decoder ---------------------------------------------------------------------
 
 TEST(Codec, UnsignedEdgeValuesRoundTrip) {
-  const uint64_t values[] = {0, 1, 127, 128, 255, 16383, 16384, 1ull << 32, 1ull << 63,
-                             std::numeric_limits<uint64_t>::max()};
+  const uint64_t values[] = {
+      0,     1,     127,        128,        255,
+      16383, 16384, 1ull << 32, 1ull << 63, std::numeric_limits<uint64_t>::max()};
   Encoder e;
   for (uint64_t v : values) e.U(v);
   Decoder d(e.buf());
@@ -76,7 +81,11 @@ TEST(Codec, UnsignedEdgeValuesRoundTrip) {
 }
 
 TEST(Codec, VarintLengths) {
-  auto len = [](uint64_t v) { Encoder e; e.U(v); return e.buf().size(); };
+  auto len = [](uint64_t v) {
+    Encoder e;
+    e.U(v);
+    return e.buf().size();
+  };
   EXPECT_EQ(len(0), 1u);
   EXPECT_EQ(len(127), 1u);
   EXPECT_EQ(len(128), 2u);
@@ -85,8 +94,16 @@ TEST(Codec, VarintLengths) {
 }
 
 TEST(Codec, SignedEdgeValuesRoundTrip) {
-  const int64_t values[] = {0, 1, -1, 63, -64, 64, -65, std::numeric_limits<int64_t>::max(),
-                            std::numeric_limits<int64_t>::min(), 1796116818000000000};
+  const int64_t values[] = {0,
+                            1,
+                            -1,
+                            63,
+                            -64,
+                            64,
+                            -65,
+                            std::numeric_limits<int64_t>::max(),
+                            std::numeric_limits<int64_t>::min(),
+                            1796116818000000000};
   Encoder e;
   for (int64_t v : values) e.S(v);
   Decoder d(e.buf());
@@ -97,7 +114,7 @@ TEST(Codec, SignedEdgeValuesRoundTrip) {
 
 TEST(Codec, StrIdRawRoundTrip) {
   std::string binary("a\0b\xff", 4);
-  std::string big(300, 'x');   // a two-byte length prefix
+  std::string big(300, 'x');  // a two-byte length prefix
   Encoder e;
   e.Str("");
   e.Str(binary);
@@ -127,7 +144,8 @@ TEST(Codec, VarintOfElevenContinuationBytesFails) {
 }
 
 TEST(Codec, UnterminatedVarintFails) {
-  const std::string in(3, static_cast<char>(0x80));   // the Decoder holds a view: keep the bytes alive
+  const std::string in(3,
+                       static_cast<char>(0x80));  // the Decoder holds a view: keep the bytes alive
   Decoder d(in);
   EXPECT_EQ(d.U(), 0u);
   EXPECT_FALSE(d.ok());
@@ -147,14 +165,14 @@ TEST(Codec, ReadsPastTheEndFailAndStayFailed) {
   {
     Encoder e;
     e.U(5);
-    e.Raw("abcd");   // one byte short of the string
+    e.Raw("abcd");  // one byte short of the string
     Decoder d(e.buf());
     EXPECT_EQ(d.Str(), "");
     EXPECT_FALSE(d.ok());
   }
   {
     Encoder e;
-    e.U(std::numeric_limits<uint64_t>::max());   // a length beyond any input
+    e.U(std::numeric_limits<uint64_t>::max());  // a length beyond any input
     Decoder d(e.buf());
     EXPECT_EQ(d.Str(), "");
     EXPECT_FALSE(d.ok());
@@ -169,7 +187,7 @@ TEST(Codec, ReadsPastTheEndFailAndStayFailed) {
     Decoder d("abc");
     EXPECT_EQ(d.Raw(4), "");
     EXPECT_FALSE(d.ok());
-    EXPECT_EQ(d.Raw(0), "");   // even an empty read fails once the decoder failed
+    EXPECT_EQ(d.Raw(0), "");  // even an empty read fails once the decoder failed
     EXPECT_FALSE(d.ok());
     EXPECT_EQ(d.Id(), BlobId{});
     EXPECT_FALSE(d.ok());
@@ -246,7 +264,7 @@ TEST(Sealed, DifferentVersionByteSaysDifferentFormatVersion) {
       << r.status().message();
   EXPECT_EQ(r.status().path(), kPath);
 
-  file[kMagic.size() - 1] = static_cast<char>(0xff);   // versions are unsigned bytes
+  file[kMagic.size() - 1] = static_cast<char>(0xff);  // versions are unsigned bytes
   auto high = Unseal(file, kMagic, kPath);
   ASSERT_FALSE(high.ok());
   EXPECT_NE(high.status().message().find("different format version (255)"), std::string::npos)
@@ -269,9 +287,10 @@ std::vector<PackInfo> SmallPacks() {
   for (int p = 0; p < 2; p++) {
     packs[p].pack_id = IdOf(50 + p);
     packs[p].file_size = p == 0 ? 0 : std::numeric_limits<uint64_t>::max();
-    for (int e = 0; e < 2 - p; e++) packs[p].entries.push_back({IdOf(p * 10 + e), 128u << (20 * e), 127u + e});
+    for (int e = 0; e < 2 - p; e++)
+      packs[p].entries.push_back({IdOf(p * 10 + e), 128u << (20 * e), 127u + e});
   }
-  packs.emplace_back().pack_id = IdOf(99);   // a pack with no entries
+  packs.emplace_back().pack_id = IdOf(99);  // a pack with no entries
   return packs;
 }
 
@@ -312,7 +331,8 @@ Snapshot SmallSnapshot() {
   s.meta.parent = "fedcba9876543210fedcba9876543210";
   s.meta.tags = {{"stack", "mailu"}};
   s.meta.sources = {{"data", "/srv/data"}, {"mail", "/srv/mail"}};
-  s.meta.census = {{"mail", "alice@example.org", "INBOX", 1, 120, "b2c92583b51a5c43f50e7b9c1b1b6ecf"}};
+  s.meta.census = {
+      {"mail", "alice@example.org", "INBOX", 1, 120, "b2c92583b51a5c43f50e7b9c1b1b6ecf"}};
   s.meta.files = 2;
   s.meta.bytes = 8312;
   auto add = [&](std::string path, FileType t) -> FileEntry& {
@@ -323,7 +343,7 @@ Snapshot SmallSnapshot() {
     e.uid = 8;
     e.gid = 12;
     e.mtime_ns = 1796116818000000001;
-    e.ctime_ns = -1;   // before the epoch: the signed varint
+    e.ctime_ns = -1;  // before the epoch: the signed varint
     e.dev = 2049;
     e.ino = s.files.size() + 100;
     return e;
@@ -341,7 +361,7 @@ Snapshot SmallSnapshot() {
   m.blobs = {IdOf(2), IdOf(3)};
   m.content = IdOf(4);
   m.ino = std::numeric_limits<uint64_t>::max();
-  add("mail/empty", FileType::kRegular).content = IdOf(5);   // no blobs
+  add("mail/empty", FileType::kRegular).content = IdOf(5);  // no blobs
   return s;
 }
 

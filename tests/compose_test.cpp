@@ -42,12 +42,14 @@ TEST(ComposeInterpolation, FollowsTheComposeSpec) {
   EXPECT_EQ(unset, std::vector<std::string>{"NOPE"});
   auto required = Interpolate("${SECRET:?set SECRET first}", Vars(v));
   ASSERT_FALSE(required.ok());
-  EXPECT_NE(required.status().message().find("SECRET is unset: set SECRET first"), std::string::npos);
+  EXPECT_NE(required.status().message().find("SECRET is unset: set SECRET first"),
+            std::string::npos);
   EXPECT_FALSE(Interpolate("${UNTERMINATED", Vars(v)).ok());
 }
 
 TEST(ComposeEnvFile, ReadsKeyValueLinesQuotesAndExport) {
-  auto vars = ParseEnvFile("# comment\n\nDOMAIN=example.org\nexport A='x y'\nB=\"q\"\r\nC=\n", ".env");
+  auto vars =
+      ParseEnvFile("# comment\n\nDOMAIN=example.org\nexport A='x y'\nB=\"q\"\r\nC=\n", ".env");
   ASSERT_TRUE(vars.ok());
   EXPECT_EQ((*vars)["DOMAIN"], "example.org");
   EXPECT_EQ((*vars)["A"], "x y");
@@ -121,7 +123,7 @@ TEST(ComposeServices, MapAndListLabelsVolumesAndExternalNames) {
   EXPECT_EQ(imap.container_labels.at("backupbot.backup.volumes.mail"), "false");
   EXPECT_EQ(imap.mounts[1].source, "shared");
   EXPECT_TRUE(imap.mounts[1].external);
-  EXPECT_TRUE(imap.mounts[2].source.empty());   // anonymous
+  EXPECT_TRUE(imap.mounts[2].source.empty());  // anonymous
 }
 
 TEST(ComposeServices, LaterFilesOverrideInOrderLikeStackDeploy) {
@@ -130,8 +132,10 @@ TEST(ComposeServices, LaterFilesOverrideInOrderLikeStackDeploy) {
   ASSERT_TRUE(services.ok()) << services.status().ToString();
   const ServiceSpec& admin = (*services)[0];
   // Map labels of the first file and list labels of the second are merged key by key.
-  EXPECT_EQ(admin.labels.at("backupbot.backup.pre-hook"), "sqlite3 /data/main.db .dump > /data/dump.sql");
-  EXPECT_EQ(admin.labels.at("backupbot.restore.post-hook"), "sqlite3 /data/main.db < /data/dump.sql");
+  EXPECT_EQ(admin.labels.at("backupbot.backup.pre-hook"),
+            "sqlite3 /data/main.db .dump > /data/dump.sql");
+  EXPECT_EQ(admin.labels.at("backupbot.restore.post-hook"),
+            "sqlite3 /data/main.db < /data/dump.sql");
   EXPECT_EQ(admin.labels.at("coop-cloud.mailu.version"), "1.4.0+2.0");
   // The volume at /data is replaced (merged by target); the bind mount stays.
   ASSERT_EQ(admin.mounts.size(), 2u);
@@ -140,7 +144,8 @@ TEST(ComposeServices, LaterFilesOverrideInOrderLikeStackDeploy) {
 }
 
 TEST(ComposeServices, UndeclaredVolumeIsAnErrorNamingService) {
-  auto r = ComposeServices({{"c.yml", "services:\n  app:\n    volumes: [ghost:/g]\n"}}, "s", Vars({}), nullptr);
+  auto r = ComposeServices({{"c.yml", "services:\n  app:\n    volumes: [ghost:/g]\n"}}, "s",
+                           Vars({}), nullptr);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("service s_app mounts volume 'ghost'"), std::string::npos);
 }
@@ -177,10 +182,12 @@ TEST(ComposePlan, SameRulesAsTheLiveSwarmFromFilesOnDisk) {
   bool misplaced = false, anonymous = false, stale_label = false;
   for (const auto& w : st.warnings) {
     misplaced |= w.find("MISPLACED LABEL: service mailu_imap") != std::string::npos;
-    stale_label |= w.find("label backupbot.backup.volumes.data names a volume no service") != std::string::npos;
+    stale_label |= w.find("label backupbot.backup.volumes.data names a volume no service") !=
+                   std::string::npos;
   }
   EXPECT_TRUE(stale_label);
-  for (const auto& n : st.FindService("imap")->not_backed_up) anonymous |= n.find("anonymous volume at /anon") != std::string::npos;
+  for (const auto& n : st.FindService("imap")->not_backed_up)
+    anonymous |= n.find("anonymous volume at /anon") != std::string::npos;
   EXPECT_TRUE(misplaced);
   EXPECT_TRUE(anonymous);
   o.stack.clear();
@@ -199,7 +206,8 @@ TEST(ComposePlan, AgreesWithTheLivePlanOfTheSameDeployedStack) {
   auto j = nlohmann::json::parse(in);
   PlanOptions all_exist;
   all_exist.path_exists = [](const std::string&) { return true; };
-  Plan live = PlanFromEngine({j["services"], j["containers"], j["tasks"], j["volumes"], j["info"]}, all_exist);
+  Plan live = PlanFromEngine({j["services"], j["containers"], j["tasks"], j["volumes"], j["info"]},
+                             all_exist);
   const StackPlan& a = compose->stacks.at(0);
   const StackPlan& b = live.stacks.at(0);
   EXPECT_EQ(a.enabled, b.enabled);
@@ -234,8 +242,9 @@ std::string Replace(std::string s, const std::string& from, const std::string& t
 
 TEST(DiscoverCommand, PrintsTheWholePlanOfAComposeFile) {
   std::string src = std::string(MAILVAULT_SOURCE_DIR) + "/";
-  auto r = mv::testing::RunMailvault(
-      {"discover", "--compose", src + "tests/data/discovery/mailu_compose.yml", "--stack", "mailu"});
+  auto r = mv::testing::RunMailvault({"discover", "--compose",
+                                      src + "tests/data/discovery/mailu_compose.yml", "--stack",
+                                      "mailu"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   // The golden file was reviewed by hand: hooks, selected paths, bind/tmpfs mounts, the
   // misplaced container label, the unknown key and the stale volume label are all there.
@@ -251,7 +260,8 @@ TEST(DiscoverCommand, LabelErrorsExitOneAndNameTheService) {
   auto r = mv::testing::RunMailvault({"discover", "-c", dir / "c.yml", "--stack", "s"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("ERROR: service s_app: backupbot.backup='yes' must be true or false"),
-            std::string::npos) << r.out;
+            std::string::npos)
+      << r.out;
   auto usage = mv::testing::RunMailvault({"discover", "-c", dir / "c.yml"});
   EXPECT_EQ(usage.exit_code, 2);
   EXPECT_NE(usage.err.find("--stack NAME is required with --compose"), std::string::npos);

@@ -24,17 +24,18 @@ json Mount(const std::string& type, const std::string& source, const std::string
   return m;
 }
 
-json Service(const std::string& name, json labels, json mounts, json container_labels = json::object(),
-             const std::string& stack = "mailu") {
+json Service(const std::string& name, json labels, json mounts,
+             json container_labels = json::object(), const std::string& stack = "mailu") {
   labels["com.docker.stack.namespace"] = stack;
   container_labels["com.docker.stack.namespace"] = stack;
-  return {{"ID", "id-" + name},
-          {"Spec",
-           {{"Name", name},
-            {"Labels", labels},
-            {"TaskTemplate", {{"ContainerSpec", {{"Image", "local/busybox:1"},
-                                                 {"Labels", container_labels},
-                                                 {"Mounts", mounts}}}}}}}};
+  return {
+      {"ID", "id-" + name},
+      {"Spec",
+       {{"Name", name},
+        {"Labels", labels},
+        {"TaskTemplate",
+         {{"ContainerSpec",
+           {{"Image", "local/busybox:1"}, {"Labels", container_labels}, {"Mounts", mounts}}}}}}}};
 }
 
 // An engine where every service has one running task on this node and every stack volume
@@ -49,14 +50,17 @@ EngineState Engine(json services) {
   std::set<std::string> vols;
   for (const auto& s : services) {
     std::string name = s["Spec"]["Name"];
-    st.containers.push_back({{"Id", "ctr-" + name}, {"State", "running"},
+    st.containers.push_back({{"Id", "ctr-" + name},
+                             {"State", "running"},
                              {"Labels", {{"com.docker.swarm.service.name", name}}}});
     st.tasks.push_back({{"ServiceID", s["ID"]}, {"NodeID", kNode}, {"DesiredState", "running"}});
     for (const auto& m : s["Spec"]["TaskTemplate"]["ContainerSpec"]["Mounts"])
-      if (m["Type"] == "volume" && m.contains("Source")) vols.insert(m["Source"].get<std::string>());
+      if (m["Type"] == "volume" && m.contains("Source"))
+        vols.insert(m["Source"].get<std::string>());
   }
   for (const auto& v : vols)
-    st.volumes["Volumes"].push_back({{"Name", v}, {"Mountpoint", "/var/lib/docker/volumes/" + v + "/_data"}});
+    st.volumes["Volumes"].push_back(
+        {{"Name", v}, {"Mountpoint", "/var/lib/docker/volumes/" + v + "/_data"}});
   return st;
 }
 
@@ -105,28 +109,37 @@ TEST(Discovery, CapturedMailuStackGivesHostPathsSelectionsHooksAndEveryWarning) 
   EXPECT_TRUE(AnyContains(mailu.warnings, "unknown label 'backupbot.backup.command'"));
   EXPECT_TRUE(AnyContains(mailu.warnings, "MISPLACED LABEL: service mailu_admin"));
   // The compose file says volumes.ext=false but the external volume is named shared_ext.
-  EXPECT_TRUE(AnyContains(mailu.warnings, "backupbot.backup.volumes.ext names a volume no service"));
+  EXPECT_TRUE(
+      AnyContains(mailu.warnings, "backupbot.backup.volumes.ext names a volume no service"));
   EXPECT_TRUE(Vol(mailu, "shared_ext").backed_up);
 }
 
 TEST(Discovery, BackupLabelIsCaseInsensitiveAndOtherValuesAreErrorsNamingTheService) {
   json mounts = json::array({Mount("volume", "mailu_mail", "/mail")});
-  Plan on = PlanFromEngine(Engine(json::array({Service("mailu_imap", {{"backupbot.backup", "TRUE"}}, mounts)})), AllPathsExist());
+  Plan on = PlanFromEngine(
+      Engine(json::array({Service("mailu_imap", {{"backupbot.backup", "TRUE"}}, mounts)})),
+      AllPathsExist());
   EXPECT_TRUE(on.stacks[0].enabled);
   EXPECT_TRUE(on.stacks[0].volumes[0].backed_up);
-  Plan off = PlanFromEngine(Engine(json::array({Service("mailu_imap", {{"backupbot.backup", "False"}}, mounts)})), AllPathsExist());
+  Plan off = PlanFromEngine(
+      Engine(json::array({Service("mailu_imap", {{"backupbot.backup", "False"}}, mounts)})),
+      AllPathsExist());
   EXPECT_FALSE(off.stacks[0].enabled);
   EXPECT_FALSE(off.stacks[0].volumes[0].backed_up);
-  Plan bad = PlanFromEngine(Engine(json::array({Service("mailu_imap", {{"backupbot.backup", "yes"}}, mounts)})), AllPathsExist());
+  Plan bad = PlanFromEngine(
+      Engine(json::array({Service("mailu_imap", {{"backupbot.backup", "yes"}}, mounts)})),
+      AllPathsExist());
   ASSERT_EQ(bad.stacks[0].errors.size(), 1u);
-  EXPECT_NE(bad.stacks[0].errors[0].find("service mailu_imap: backupbot.backup='yes'"), std::string::npos);
+  EXPECT_NE(bad.stacks[0].errors[0].find("service mailu_imap: backupbot.backup='yes'"),
+            std::string::npos);
   EXPECT_TRUE(bad.HasErrors());
 }
 
 TEST(Discovery, OneEnabledServiceEnablesEveryVolumeOfTheStack) {
-  json services = json::array(
-      {Service("mailu_admin", {{"backupbot.backup", "true"}}, json::array({Mount("volume", "mailu_data", "/data")})),
-       Service("mailu_imap", json::object(), json::array({Mount("volume", "mailu_mail", "/mail")}))});
+  json services = json::array({Service("mailu_admin", {{"backupbot.backup", "true"}},
+                                       json::array({Mount("volume", "mailu_data", "/data")})),
+                               Service("mailu_imap", json::object(),
+                                       json::array({Mount("volume", "mailu_mail", "/mail")}))});
   Plan plan = PlanFromEngine(Engine(services), AllPathsExist());
   EXPECT_TRUE(Vol(plan.stacks[0], "data").backed_up);
   EXPECT_TRUE(Vol(plan.stacks[0], "mail").backed_up);
@@ -134,39 +147,50 @@ TEST(Discovery, OneEnabledServiceEnablesEveryVolumeOfTheStack) {
 }
 
 TEST(Discovery, VolumeFalseExcludesAndOtherValuesOnlyWarn) {
-  json services = json::array({Service(
-      "mailu_imap",
-      {{"backupbot.backup", "true"}, {"backupbot.backup.volumes.cache", "false"},
-       {"backupbot.backup.volumes.mail", "no"}},
-      json::array({Mount("volume", "mailu_mail", "/mail"), Mount("volume", "mailu_cache", "/cache")}))});
+  json services = json::array({Service("mailu_imap",
+                                       {{"backupbot.backup", "true"},
+                                        {"backupbot.backup.volumes.cache", "false"},
+                                        {"backupbot.backup.volumes.mail", "no"}},
+                                       json::array({Mount("volume", "mailu_mail", "/mail"),
+                                                    Mount("volume", "mailu_cache", "/cache")}))});
   const StackPlan st = PlanFromEngine(Engine(services), AllPathsExist()).stacks[0];
   EXPECT_FALSE(Vol(st, "cache").backed_up);
-  EXPECT_NE(Vol(st, "cache").reason.find("backupbot.backup.volumes.cache=false"), std::string::npos);
+  EXPECT_NE(Vol(st, "cache").reason.find("backupbot.backup.volumes.cache=false"),
+            std::string::npos);
   EXPECT_TRUE(Vol(st, "mail").backed_up);
   EXPECT_TRUE(AnyContains(st.warnings, "only 'false' excludes a volume"));
 }
 
 TEST(Discovery, PathLabelIsTrimmedVolumeRelativeAndRejectsDotDot) {
   json mounts = json::array({Mount("volume", "mailu_data", "/data")});
-  json ok = json::array({Service("mailu_admin", {{"backupbot.backup", "true"},
-      {"backupbot.backup.volumes.data.path", " /main.db ,  dkim/ ,./certs//x "}}, mounts)});
+  json ok = json::array(
+      {Service("mailu_admin",
+               {{"backupbot.backup", "true"},
+                {"backupbot.backup.volumes.data.path", " /main.db ,  dkim/ ,./certs//x "}},
+               mounts)});
   const StackPlan st = PlanFromEngine(Engine(ok), AllPathsExist()).stacks[0];
   EXPECT_EQ(Vol(st, "data").paths, (std::vector<std::string>{"certs/x", "dkim", "main.db"}));
   EXPECT_TRUE(st.errors.empty());
-  json bad = json::array({Service("mailu_admin", {{"backupbot.backup", "true"},
-      {"backupbot.backup.volumes.data.path", "main.db,../etc"}}, mounts)});
+  json bad = json::array({Service(
+      "mailu_admin",
+      {{"backupbot.backup", "true"}, {"backupbot.backup.volumes.data.path", "main.db,../etc"}},
+      mounts)});
   const StackPlan b = PlanFromEngine(Engine(bad), AllPathsExist()).stacks[0];
   ASSERT_EQ(b.errors.size(), 1u);
   EXPECT_NE(b.errors[0].find("'../etc' contains '..'"), std::string::npos);
 }
 
 TEST(Discovery, MissingPathsWarnAndContainerLookingPathsSuggestTheRelativeForm) {
-  json services = json::array({Service("mailu_admin", {{"backupbot.backup", "true"},
-      {"backupbot.backup.volumes.data.path", "/data/main.db,dkim"}},
+  json services = json::array({Service(
+      "mailu_admin",
+      {{"backupbot.backup", "true"}, {"backupbot.backup.volumes.data.path", "/data/main.db,dkim"}},
       json::array({Mount("volume", "mailu_data", "/data")}))});
   PlanOptions o;
   std::vector<std::string> asked;
-  o.path_exists = [&](const std::string& p) { asked.push_back(p); return false; };
+  o.path_exists = [&](const std::string& p) {
+    asked.push_back(p);
+    return false;
+  };
   const StackPlan st = PlanFromEngine(Engine(services), o).stacks[0];
   EXPECT_TRUE(AnyContains(asked, "/var/lib/docker/volumes/mailu_data/_data/dkim"));
   EXPECT_TRUE(AnyContains(st.warnings, "selected path 'dkim' does not exist"));
@@ -175,45 +199,58 @@ TEST(Discovery, MissingPathsWarnAndContainerLookingPathsSuggestTheRelativeForm) 
 }
 
 TEST(Discovery, LegacyPathMapsContainerPathsToVolumesAndPrintsTheV2Equivalent) {
-  json services = json::array({Service("mailu_admin",
+  json services = json::array({Service(
+      "mailu_admin",
       {{"backupbot.backup", "true"}, {"backupbot.backup.path", "/data/main.db,/mail,/etc/ssl"}},
       json::array({Mount("volume", "mailu_data", "/data"), Mount("volume", "mailu_mail", "/mail"),
-                   Mount("volume", "mailu_cache", "/cache"), Mount("bind", "/etc/ssl", "/etc/ssl")}))});
+                   Mount("volume", "mailu_cache", "/cache"),
+                   Mount("bind", "/etc/ssl", "/etc/ssl")}))});
   const StackPlan st = PlanFromEngine(Engine(services), AllPathsExist()).stacks[0];
   EXPECT_EQ(Vol(st, "data").paths, std::vector<std::string>{"main.db"});
   EXPECT_TRUE(Vol(st, "mail").backed_up);
   EXPECT_TRUE(Vol(st, "mail").paths.empty());
   EXPECT_FALSE(Vol(st, "cache").backed_up);
   EXPECT_TRUE(AnyContains(st.warnings, "legacy v1 syntax"));
-  EXPECT_TRUE(AnyContains(st.warnings, "backupbot.backup.volumes.data.path=main.db backupbot.backup.volumes.cache=false"));
+  EXPECT_TRUE(AnyContains(
+      st.warnings,
+      "backupbot.backup.volumes.data.path=main.db backupbot.backup.volumes.cache=false"));
   EXPECT_TRUE(AnyContains(st.warnings, "'/etc/ssl' is on a bind mount"));
 }
 
 TEST(Discovery, BackupLabelsOnContainersOnlyAreReportedLoudlyAndDoNotEnable) {
-  EngineState e = Engine(json::array({Service("mailu_imap", json::object(),
-      json::array({Mount("volume", "mailu_mail", "/mail")}))}));
+  EngineState e = Engine(json::array({Service(
+      "mailu_imap", json::object(), json::array({Mount("volume", "mailu_mail", "/mail")}))}));
   // What `labels:` instead of `deploy.labels:` gives: the running container carries it.
   e.containers[0]["Labels"]["backupbot.backup"] = "true";
   const StackPlan st = PlanFromEngine(e, AllPathsExist()).stacks[0];
   EXPECT_FALSE(st.enabled);
-  EXPECT_TRUE(AnyContains(st.warnings, "MISPLACED LABEL: service mailu_imap: 'backupbot.backup=true'"));
+  EXPECT_TRUE(
+      AnyContains(st.warnings, "MISPLACED LABEL: service mailu_imap: 'backupbot.backup=true'"));
   EXPECT_TRUE(AnyContains(st.warnings, "does not enable the stack's backup"));
 }
 
 TEST(Discovery, UnknownBackupbotKeysWarnAndTyposGetASuggestion) {
-  json services = json::array({Service("mailu_admin", {{"backupbot.backup", "true"},
-      {"backupbot.backup.prehook", "x"}, {"backupbot.backup.command", "y"}, {"other.label", "z"}},
-      json::array({Mount("volume", "mailu_data", "/data")}))});
+  json services = json::array({Service("mailu_admin",
+                                       {{"backupbot.backup", "true"},
+                                        {"backupbot.backup.prehook", "x"},
+                                        {"backupbot.backup.command", "y"},
+                                        {"other.label", "z"}},
+                                       json::array({Mount("volume", "mailu_data", "/data")}))});
   const StackPlan st = PlanFromEngine(Engine(services), AllPathsExist()).stacks[0];
-  EXPECT_TRUE(AnyContains(st.warnings, "'backupbot.backup.prehook' is ignored (did you mean 'backupbot.backup.pre-hook'?)"));
+  EXPECT_TRUE(AnyContains(
+      st.warnings,
+      "'backupbot.backup.prehook' is ignored (did you mean 'backupbot.backup.pre-hook'?)"));
   EXPECT_TRUE(AnyContains(st.warnings, "'backupbot.backup.command' is ignored"));
   EXPECT_FALSE(AnyContains(st.warnings, "other.label"));
 }
 
 TEST(Discovery, DatabaseVolumeWithDumpHookButNoRestoreHookWarns) {
   json db_mounts = json::array({Mount("volume", "mailu_db", "/var/lib/postgresql/data")});
-  json without = json::array({Service("mailu_db", {{"backupbot.backup", "true"},
-      {"backupbot.backup.pre-hook", "pg_dump > /var/lib/postgresql/data/dump.sql"}}, db_mounts)});
+  json without = json::array(
+      {Service("mailu_db",
+               {{"backupbot.backup", "true"},
+                {"backupbot.backup.pre-hook", "pg_dump > /var/lib/postgresql/data/dump.sql"}},
+               db_mounts)});
   EXPECT_TRUE(AnyContains(PlanFromEngine(Engine(without), AllPathsExist()).stacks[0].warnings,
                           "no backupbot.restore.post-hook"));
   json with = without;
@@ -223,8 +260,9 @@ TEST(Discovery, DatabaseVolumeWithDumpHookButNoRestoreHookWarns) {
 }
 
 TEST(Discovery, ServiceRunningOnAnotherNodeIsReportedAsNotBackedUpHere) {
-  EngineState e = Engine(json::array({Service("mailu_imap", {{"backupbot.backup", "true"}},
-      json::array({Mount("volume", "mailu_mail", "/mail")}))}));
+  EngineState e =
+      Engine(json::array({Service("mailu_imap", {{"backupbot.backup", "true"}},
+                                  json::array({Mount("volume", "mailu_mail", "/mail")}))}));
   e.containers = json::array();
   e.tasks[0]["NodeID"] = "node-other";
   const StackPlan st = PlanFromEngine(e, AllPathsExist()).stacks[0];
@@ -235,8 +273,9 @@ TEST(Discovery, ServiceRunningOnAnotherNodeIsReportedAsNotBackedUpHere) {
 }
 
 TEST(Discovery, VolumeMissingOnThisNodeIsNotBackedUp) {
-  EngineState e = Engine(json::array({Service("mailu_imap", {{"backupbot.backup", "true"}},
-      json::array({Mount("volume", "mailu_mail", "/mail")}))}));
+  EngineState e =
+      Engine(json::array({Service("mailu_imap", {{"backupbot.backup", "true"}},
+                                  json::array({Mount("volume", "mailu_mail", "/mail")}))}));
   e.volumes["Volumes"] = json::array();
   const StackPlan st = PlanFromEngine(e, AllPathsExist()).stacks[0];
   EXPECT_FALSE(st.volumes[0].backed_up);
@@ -245,9 +284,12 @@ TEST(Discovery, VolumeMissingOnThisNodeIsNotBackedUp) {
 
 TEST(Discovery, ExternalVolumesKeepTheirFullNameAndStackFilterSelectsOneStack) {
   json services = json::array(
-      {Service("mailu_imap", {{"backupbot.backup", "true"}, {"backupbot.backup.volumes.certs_shared", "false"}},
-               json::array({Mount("volume", "mailu_mail", "/mail"), Mount("volume", "certs_shared", "/certs", "")})),
-       Service("web_app", {{"backupbot.backup", "true"}}, json::array({Mount("volume", "web_data", "/d", "web")}), json::object(), "web")});
+      {Service("mailu_imap",
+               {{"backupbot.backup", "true"}, {"backupbot.backup.volumes.certs_shared", "false"}},
+               json::array({Mount("volume", "mailu_mail", "/mail"),
+                            Mount("volume", "certs_shared", "/certs", "")})),
+       Service("web_app", {{"backupbot.backup", "true"}},
+               json::array({Mount("volume", "web_data", "/d", "web")}), json::object(), "web")});
   PlanOptions o = AllPathsExist();
   o.only_stack = "mailu";
   Plan plan = PlanFromEngine(Engine(services), o);

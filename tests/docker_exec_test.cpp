@@ -30,7 +30,9 @@ using Lines = std::vector<std::pair<int, std::string>>;
 // Feeds `bytes` in pieces of `step` bytes and returns the lines seen.
 Lines Demux(const std::string& bytes, size_t step, Status* finish = nullptr) {
   Lines lines;
-  StreamDemuxer d([&](StreamId id, std::string_view l) { lines.push_back({int(id), std::string(l)}); });
+  StreamDemuxer d([&](StreamId id, std::string_view l) {
+    lines.push_back({int(id), std::string(l)});
+  });
   for (size_t i = 0; i < bytes.size(); i += step)
     EXPECT_TRUE(d.Feed(std::string_view(bytes).substr(i, step)).ok());
   Status st = d.Finish();
@@ -42,7 +44,8 @@ TEST(DockerExecStream, FramesSplitAtEveryByteGiveTheSameLines) {
   std::string bytes = Frame(1, "hello\nwor") + Frame(2, "oops\n") + Frame(1, "ld\r\n") +
                       Frame(1, std::string(70000, 'x') + "\n");
   Lines expected = {{1, "hello"}, {2, "oops"}, {1, "world"}, {1, std::string(70000, 'x')}};
-  for (size_t step : {1, 3, 7, 8, 9, 4096, 1 << 20}) EXPECT_EQ(Demux(bytes, step), expected) << step;
+  for (size_t step : {1, 3, 7, 8, 9, 4096, 1 << 20})
+    EXPECT_EQ(Demux(bytes, step), expected) << step;
 }
 
 TEST(DockerExecStream, ALineSpanningManyFramesIsOneLine) {
@@ -105,7 +108,8 @@ TEST(DockerExecE2E, HookRunsInARealContainerWithExitCodeOutputAndTimeout) {
   const char* host = std::getenv("MAILVAULT_E2E_DOCKER_HOST");
   const char* ctr = std::getenv("MAILVAULT_E2E_CONTAINER");
   if (!host || !ctr)
-    GTEST_SKIP() << "set MAILVAULT_E2E_DOCKER_HOST and MAILVAULT_E2E_CONTAINER to run against a real dockerd";
+    GTEST_SKIP() << "set MAILVAULT_E2E_DOCKER_HOST and MAILVAULT_E2E_CONTAINER to run against a "
+                    "real dockerd";
   auto docker = DockerClient::Connect(host);
   ASSERT_TRUE(docker.ok()) << docker.status().ToString();
   ExecOptions o;
@@ -120,7 +124,8 @@ TEST(DockerExecE2E, HookRunsInARealContainerWithExitCodeOutputAndTimeout) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->exit_code, 7);
   EXPECT_FALSE(r->timed_out);
-  EXPECT_NE(std::find(seen.begin(), seen.end(), std::pair<int, std::string>{1, "partial"}), seen.end());
+  EXPECT_NE(std::find(seen.begin(), seen.end(), std::pair<int, std::string>{1, "partial"}),
+            seen.end());
   EXPECT_NE(std::find(seen.begin(), seen.end(), std::pair<int, std::string>{2, "two"}), seen.end());
   o.command = "sleep 30";
   o.timeout = std::chrono::seconds(1);

@@ -72,7 +72,9 @@ TEST_F(Fault, MessageBlobDroppedFromPackIsNamedByCheckAndLostByVerify) {
   RunResult c = Check();
   EXPECT_EQ(c.exit_code, 1);
   auto cj = ParseJson(c);
-  EXPECT_TRUE(CheckKinds(cj).count("pack-damaged") || CheckKinds(cj).count("blob-missing-from-pack")) << cj.dump(1);
+  EXPECT_TRUE(CheckKinds(cj).count("pack-damaged") ||
+              CheckKinds(cj).count("blob-missing-from-pack"))
+      << cj.dump(1);
   EXPECT_TRUE(Affects(cj, msg.path)) << cj.dump(1);
   RunResult v = Verify();
   EXPECT_EQ(v.exit_code, 1);
@@ -122,7 +124,7 @@ TEST_F(Fault, OneByteFlippedInAPackIsDetected) {
 }
 
 TEST_F(Fault, DeletedPackIsNamedWithEverySnapshotFileItHeld) {
-  Backup();   // a second snapshot sharing every message blob with the first
+  Backup();  // a second snapshot sharing every message blob with the first
   auto r = OpenRepo();
   auto snaps = r->ListSnapshots().value();
   ASSERT_EQ(snaps.size(), 2u);
@@ -132,27 +134,30 @@ TEST_F(Fault, DeletedPackIsNamedWithEverySnapshotFileItHeld) {
   EXPECT_EQ(CheckKinds(cj), std::set<std::string>{"pack-missing"}) << cj.dump(1);
   EXPECT_TRUE(Affects(cj, msg.path));
   std::set<std::string> in;
-  for (const auto& a : cj["problems"][0]["affected"]) if (a["path"] == msg.path) in.insert(a["snapshot"].get<std::string>());
+  for (const auto& a : cj["problems"][0]["affected"])
+    if (a["path"] == msg.path) in.insert(a["snapshot"].get<std::string>());
   EXPECT_EQ(in, (std::set<std::string>{snaps[0].id, snaps[1].id}));
   auto vj = ParseJson(Verify());
   EXPECT_EQ(vj["ok"], false);
   EXPECT_TRUE(Lost(vj, Unique(msg.path)));
   bool other_named = false;
   for (const auto& d : vj["damaged_files"])
-    if (d["path"] == msg.path) other_named = d["other_snapshots"] == nlohmann::json::array({snaps[0].id});
+    if (d["path"] == msg.path)
+      other_named = d["other_snapshots"] == nlohmann::json::array({snaps[0].id});
   EXPECT_TRUE(other_named) << vj["damaged_files"].dump(1);
 }
 
 TEST_F(Fault, IndexEntryPointingToTheWrongPackIsNamed) {
   // A second backup with one new message makes a second pack.
-  WriteFile(vol_ / ("mail/" + users_[0] + "/cur/1800000000.M1P1.mailu-imap,S=9:2,S"), "new mail\n", 0600);
+  WriteFile(vol_ / ("mail/" + users_[0] + "/cur/1800000000.M1P1.mailu-imap,S=9:2,S"), "new mail\n",
+            0600);
   Backup();
   auto r = OpenRepo();
   auto msg = FirstMessage(Latest(*r));
   auto blobs = r->OpenBlobReader();
   ASSERT_TRUE(blobs.ok()) << blobs.status().ToString();
   auto home = (*blobs)->Find(msg.blobs[0])->pack;
-  std::vector<storage::PackInfo> packs;   // every index file's packs, as written
+  std::vector<storage::PackInfo> packs;  // every index file's packs, as written
   for (const auto& n : stdfs::directory_iterator(repo() + "/index")) {
     auto part = storage::DecodeIndexFile(ReadFile(n.path()), n.path());
     ASSERT_TRUE(part.ok()) << part.status().ToString();
@@ -162,7 +167,8 @@ TEST_F(Fault, IndexEntryPointingToTheWrongPackIsNamed) {
   storage::PackInfo* from = nullptr;
   storage::PackInfo* to = nullptr;
   for (auto& p : packs) (p.pack_id == home ? from : to) = &p;
-  auto it = std::find_if(from->entries.begin(), from->entries.end(), [&](const auto& e) { return e.id == msg.blobs[0]; });
+  auto it = std::find_if(from->entries.begin(), from->entries.end(),
+                         [&](const auto& e) { return e.id == msg.blobs[0]; });
   to->entries.push_back(*it);
   from->entries.erase(it);
   for (const auto& n : stdfs::directory_iterator(repo() + "/index")) stdfs::remove(n.path());
@@ -176,7 +182,7 @@ TEST_F(Fault, IndexEntryPointingToTheWrongPackIsNamed) {
 }
 
 TEST_F(Fault, TruncatedManifestIsNamedAndFailsVerify) {
-  Backup();   // two snapshots: the damaged one must not hide the other
+  Backup();  // two snapshots: the damaged one must not hide the other
   auto r = OpenRepo();
   std::string id = r->ResolveSnapshot("latest").value();
   std::string path = repo() + "/snapshots/" + id;
@@ -195,8 +201,10 @@ TEST_F(Fault, MaildirFolderRenamedInTheSnapshotDataFailsTheCensus) {
   storage::Snapshot s = Latest(*r);
   std::string from = "mail/" + users_[1] + "/.Sent", to = "mail/" + users_[1] + "/.Sant";
   for (auto& f : s.files)
-    if (f.path == from || f.path.rfind(from + "/", 0) == 0) f.path = to + f.path.substr(from.size());
-  std::sort(s.files.begin(), s.files.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+    if (f.path == from || f.path.rfind(from + "/", 0) == 0)
+      f.path = to + f.path.substr(from.size());
+  std::sort(s.files.begin(), s.files.end(),
+            [](const auto& a, const auto& b) { return a.path < b.path; });
   s.meta.id.clear();
   s.meta.time_ns += 1;
   ASSERT_TRUE(r->CommitSnapshot(s).ok());
@@ -205,7 +213,8 @@ TEST_F(Fault, MaildirFolderRenamedInTheSnapshotDataFailsTheCensus) {
   EXPECT_EQ(v.exit_code, 1);
   auto vj = ParseJson(v);
   std::set<std::string> folders;
-  for (const auto& f : vj["census_recorded_vs_restored"]) folders.insert(f["folder"].get<std::string>());
+  for (const auto& f : vj["census_recorded_vs_restored"])
+    folders.insert(f["folder"].get<std::string>());
   EXPECT_EQ(folders, (std::set<std::string>{".Sent", ".Sant"})) << vj.dump(1);
   EXPECT_EQ(vj["census_recorded_vs_manifest"].size(), 2u);
 }
@@ -239,7 +248,8 @@ TEST_F(Fault, UserRowMissingFromTheSnapshotsDatabaseCopyIsLoss) {
   for (const auto& tb : db["vs_live"]["tables"])
     if (tb["table"] == "user") named = tb["added"].dump().find(users_[1]) != std::string::npos;
   EXPECT_TRUE(named) << db.dump(1);
-  EXPECT_EQ(db.dump().find("SHA512-CRYPT"), std::string::npos) << "password values must never be printed";
+  EXPECT_EQ(db.dump().find("SHA512-CRYPT"), std::string::npos)
+      << "password values must never be printed";
 }
 
 TEST_F(Fault, UserRowDeletedLiveAfterTheSnapshotIsDriftNotLoss) {
@@ -251,7 +261,8 @@ TEST_F(Fault, UserRowDeletedLiveAfterTheSnapshotIsDriftNotLoss) {
   EXPECT_FALSE(db["live_unchanged_since_snapshot"].get<bool>());
   bool named = false;
   for (const auto& tb : db["vs_live"]["tables"])
-    if (tb["table"] == "user") named = tb["removed_count"] == 1 && tb["removed"].dump().find(users_[0]) != std::string::npos;
+    if (tb["table"] == "user")
+      named = tb["removed_count"] == 1 && tb["removed"].dump().find(users_[0]) != std::string::npos;
   EXPECT_TRUE(named) << db.dump(1);
   // The human summary says it is drift.
   std::vector<std::string> args = {"verify", "--repo", repo(), "--scratch", scratch_.path()};
@@ -269,7 +280,8 @@ TEST_F(Fault, MailDeliveredAfterTheSnapshotIsDriftNotLoss) {
   EXPECT_EQ(v.exit_code, 0) << v.out;
   auto vj = ParseJson(v);
   const nlohmann::json* mail = nullptr;
-  for (const auto& l : vj["live"]) if (l["source"] == "mail") mail = &l;
+  for (const auto& l : vj["live"])
+    if (l["source"] == "mail") mail = &l;
   ASSERT_NE(mail, nullptr);
   EXPECT_EQ((*mail)["arrived_since_count"], 1);
   EXPECT_EQ((*mail)["arrived_since"][0]["unique"], name);

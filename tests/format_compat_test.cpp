@@ -25,9 +25,11 @@ namespace stdfs = std::filesystem;
 // tests/data/make-fixture-repo.sh writes them since version 2).
 struct Fixture {
   int version;
-  std::string first, second;   // short IDs of its two snapshots
-  size_t files;                // entries in repo-v<N>.sha256
-  std::string repo() const { return std::string(MAILVAULT_SOURCE_DIR) + "/tests/data/repo-v" + std::to_string(version); }
+  std::string first, second;  // short IDs of its two snapshots
+  size_t files;               // entries in repo-v<N>.sha256
+  std::string repo() const {
+    return std::string(MAILVAULT_SOURCE_DIR) + "/tests/data/repo-v" + std::to_string(version);
+  }
   std::string sha_file() const { return repo() + ".sha256"; }
 };
 const Fixture kFixtures[] = {{1, "4f72aec8", "c84e6254", 5}, {2, "b9a436fc", "20588273", 7}};
@@ -45,7 +47,8 @@ std::map<std::string, std::string> ExpectedDigests(const Fixture& fx) {
 }
 
 // sha256 of every expected file below `dir` (by the same relative names).
-std::map<std::string, std::string> Digests(const std::string& dir, const std::map<std::string, std::string>& want) {
+std::map<std::string, std::string> Digests(const std::string& dir,
+                                           const std::map<std::string, std::string>& want) {
   std::map<std::string, std::string> got;
   for (const auto& [rel, _] : want) {
     RunResult r = Shell("cd '" + dir + "' && sha256sum '" + rel + "'");
@@ -62,9 +65,11 @@ std::vector<std::string> Users(const std::string& db) {
   return v;
 }
 
-void ExpectRestoresFixtureContent(const Fixture& fx, const std::string& repo, const std::string& snap) {
+void ExpectRestoresFixtureContent(const Fixture& fx, const std::string& repo,
+                                  const std::string& snap) {
   TempDir out("mvcompat-out");
-  RunResult r = RunMailvault({"restore", "--repo", repo, "--snapshot", snap, "--target", out.path()});
+  RunResult r =
+      RunMailvault({"restore", "--repo", repo, "--snapshot", snap, "--target", out.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   auto want = ExpectedDigests(fx);
   ASSERT_EQ(want.size(), fx.files);
@@ -82,7 +87,8 @@ void ExpectRestoresFixtureContent(const Fixture& fx, const std::string& repo, co
   ASSERT_EQ(::stat((out / "data/dkim/example.org.key.link").c_str(), &link), 0);
   EXPECT_EQ(key.st_ino, link.st_ino) << "the hard link comes back as a hard link";
   char value[16] = {};
-  ssize_t n = ::getxattr((out / "data/dkim/example.org.key").c_str(), "user.fixture", value, sizeof value);
+  ssize_t n =
+      ::getxattr((out / "data/dkim/example.org.key").c_str(), "user.fixture", value, sizeof value);
   EXPECT_EQ(std::string(value, n > 0 ? n : 0), "dkim") << "the user xattr comes back";
 }
 
@@ -99,7 +105,9 @@ TEST_P(FormatCompat, ListsBothSnapshots) {
   EXPECT_EQ(j[1]["parent"].get<std::string>().substr(0, 8), fx.first);
 }
 
-TEST_P(FormatCompat, RestoresBitForBit) { ExpectRestoresFixtureContent(GetParam(), GetParam().repo(), "latest"); }
+TEST_P(FormatCompat, RestoresBitForBit) {
+  ExpectRestoresFixtureContent(GetParam(), GetParam().repo(), "latest");
+}
 
 TEST_P(FormatCompat, PassesCheckWithData) {
   RunResult r = RunMailvault({"check", "--repo", GetParam().repo(), "--read-data"});
@@ -111,21 +119,29 @@ TEST_P(FormatCompat, NewBackupIntoACopyWorks) {
   TempDir copy("mvcompat-repo"), src("mvcompat-src");
   stdfs::copy(fx.repo(), copy / "r", stdfs::copy_options::recursive);
   WriteFile(src / "mail/alice@example.org/cur/1700000009.M9P1.host:2,S", "Subject: new\n\nhello\n");
-  RunResult b = RunMailvault({"backup", "--repo", copy / "r", "--json", "--source", "mail=" + src / "mail"});
+  RunResult b =
+      RunMailvault({"backup", "--repo", copy / "r", "--json", "--source", "mail=" + src / "mail"});
   ASSERT_EQ(b.exit_code, 0) << b.err << b.out;
   std::string id = Json(b)["snapshot"];
   auto snaps = Json(RunMailvault({"snapshots", "--repo", copy / "r", "--json"}));
   EXPECT_EQ(snaps.size(), 3u);
   TempDir out("mvcompat-out");
-  ASSERT_EQ(RunMailvault({"restore", "--repo", copy / "r", "--snapshot", id, "--target", out.path()}).exit_code, 0);
-  EXPECT_EQ(ReadFile(out / "mail/alice@example.org/cur/1700000009.M9P1.host:2,S"), "Subject: new\n\nhello\n");
-  ExpectRestoresFixtureContent(fx, copy / "r", fx.second);   // the old snapshots still restore from the copy
+  ASSERT_EQ(
+      RunMailvault({"restore", "--repo", copy / "r", "--snapshot", id, "--target", out.path()})
+          .exit_code,
+      0);
+  EXPECT_EQ(ReadFile(out / "mail/alice@example.org/cur/1700000009.M9P1.host:2,S"),
+            "Subject: new\n\nhello\n");
+  ExpectRestoresFixtureContent(fx, copy / "r",
+                               fx.second);  // the old snapshots still restore from the copy
   RunResult c = RunMailvault({"check", "--repo", copy / "r", "--read-data"});
   EXPECT_EQ(c.exit_code, 0) << c.err << c.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryFormatVersion, FormatCompat, ::testing::ValuesIn(kFixtures),
-                         [](const auto& info) { return "Version" + std::to_string(info.param.version); });
+                         [](const auto& info) {
+                           return "Version" + std::to_string(info.param.version);
+                         });
 
 // Version 2 fields (docs/FORMAT.md §7) survive encoding; the compact table used for change
 // detection skips them and still reads every following record.

@@ -23,7 +23,8 @@ class FuzzFindings : public RepoTest {
   // Replaces the first match of `re` in the repository's config.
   void EditConfig(const std::string& re, const std::string& with) {
     std::string cfg = ReadFile(repo() + "/config");
-    std::string edited = std::regex_replace(cfg, std::regex(re), with, std::regex_constants::format_first_only);
+    std::string edited =
+        std::regex_replace(cfg, std::regex(re), with, std::regex_constants::format_first_only);
     ASSERT_NE(edited, cfg) << re;
     WriteFile(repo() + "/config", edited);
   }
@@ -38,9 +39,11 @@ class FuzzFindings : public RepoTest {
   }
   // Rewrites the manifest's header (behind a correct seal, as a buggy writer would).
   void EditManifestHeader(const std::string& path, const std::string& re, const std::string& with) {
-    auto s = storage::Unseal(ReadFile(path), storage::SnapshotMagic(), path, storage::SnapshotOldestVersion());
+    auto s = storage::Unseal(ReadFile(path), storage::SnapshotMagic(), path,
+                             storage::SnapshotOldestVersion());
     ASSERT_TRUE(s.ok()) << s.status().ToString();
-    std::string header = std::regex_replace(s->header, std::regex(re), with, std::regex_constants::format_first_only);
+    std::string header = std::regex_replace(s->header, std::regex(re), with,
+                                            std::regex_constants::format_first_only);
     ASSERT_NE(header, s->header) << re;
     std::string magic(storage::SnapshotMagic());
     magic.back() = static_cast<char>(s->version);
@@ -66,7 +69,8 @@ TEST_F(FuzzFindings, ChunkerParametersTheChunkerCannotCutWithAreADamagedConfig) 
   for (const auto& [field, value] : {std::pair{"avg", "1"}, {"max", "0"}, {"min", "0"}}) {
     SCOPED_TRACE(field);
     std::string keep = ReadFile(repo() + "/config");
-    EditConfig("\"" + std::string(field) + "\": *[0-9]+", "\"" + std::string(field) + "\": " + value);
+    EditConfig("\"" + std::string(field) + "\": *[0-9]+",
+               "\"" + std::string(field) + "\": " + value);
     RunResult r = RunMailvault({"snapshots", "--repo", repo()});
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.err.find("chunker parameters in config are damaged"), std::string::npos) << r.err;
@@ -99,7 +103,8 @@ TEST_F(FuzzFindings, SnapshotTimeBeyondAnyIntegerMakesTheManifestDamaged) {
 // Found by cron_fuzz: "155325592629044831h" overflowed (undefined; a wrapped, even negative,
 // interval for the sidecar).
 TEST(ScheduleFuzzFindings, DurationBeyondACenturyIsRefusedNotWrapped) {
-  for (const char* text : {"155325592629044831h", "9223372036854775807s", "106752d", "99999999999m1s"}) {
+  for (const char* text :
+       {"155325592629044831h", "9223372036854775807s", "106752d", "99999999999m1s"}) {
     SCOPED_TRACE(text);
     auto d = agent::ParseDuration(text);
     ASSERT_FALSE(d.ok()) << d->count();
@@ -114,10 +119,12 @@ TEST(ScheduleFuzzFindings, DurationBeyondACenturyIsRefusedNotWrapped) {
 TEST(EngineFuzzFindings, EngineAnswersOfUnexpectedShapesGiveAPlanNotAnException) {
   agent::PlanOptions opts;
   opts.path_exists = [](const std::string&) { return false; };
-  for (const char* text : {R"([9223372036854775807])", R"([{"DesiredState": 5, "ServiceID": []}])",
-                           R"({"Volumes": [{"Name": 1, "Mountpoint": null}, 7]})",
-                           R"([{"Labels": {"com.docker.swarm.service.name": "s"}, "State": {}, "Id": 3}])",
-                           R"([{"Spec": {"Name": "s", "TaskTemplate": {"ContainerSpec": {"Mounts": [1, {"Type": 2}]}}}}])"}) {
+  for (
+      const char* text :
+      {R"([9223372036854775807])", R"([{"DesiredState": 5, "ServiceID": []}])",
+       R"({"Volumes": [{"Name": 1, "Mountpoint": null}, 7]})",
+       R"([{"Labels": {"com.docker.swarm.service.name": "s"}, "State": {}, "Id": 3}])",
+       R"([{"Spec": {"Name": "s", "TaskTemplate": {"ContainerSpec": {"Mounts": [1, {"Type": 2}]}}}}])"}) {
     SCOPED_TRACE(text);
     agent::EngineState st;
     st.services = st.containers = st.tasks = st.volumes = st.info = nlohmann::json::parse(text);
@@ -130,7 +137,8 @@ TEST(EngineFuzzFindings, EngineAnswersOfUnexpectedShapesGiveAPlanNotAnException)
 // after the temporary died. Visible under ASan (tests/run.sh --sanitize), where this fails.
 TEST(ComposeFuzzFindings, OverrideFileWithServiceVolumesAndLabelsIsReadSafely) {
   TempDir dir;
-  WriteFile(dir / "c.yml", ReadFile(std::string(MAILVAULT_SOURCE_DIR) + "/tests/fuzz/corpus/compose/test_override.yml"));
+  WriteFile(dir / "c.yml", ReadFile(std::string(MAILVAULT_SOURCE_DIR) +
+                                    "/tests/fuzz/corpus/compose/test_override.yml"));
   RunResult r = RunMailvault({"discover", "-c", dir / "c.yml", "--stack", "mailu"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("mailu_admin"), std::string::npos) << r.out;

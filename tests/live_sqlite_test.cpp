@@ -53,8 +53,8 @@ TEST_P(LiveSqlite, DatabaseUnderAWriterProcessRestoresIntactWithARowCountItCommi
     SQLite::Database d(db, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     d.exec(std::string("PRAGMA journal_mode=") + GetParam());
     d.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, pad BLOB)");
-    d.exec("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i<" + std::to_string(kPrefill) +
-           ") INSERT INTO t(pad) SELECT randomblob(500) FROM s");
+    d.exec("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i<" +
+           std::to_string(kPrefill) + ") INSERT INTO t(pad) SELECT randomblob(500) FROM s");
   }
   sqlite_test::SharedBlock shared;
   shared->committed = shared->started = kPrefill;
@@ -78,7 +78,8 @@ TEST_P(LiveSqlite, DatabaseUnderAWriterProcessRestoresIntactWithARowCountItCommi
     }
   }
   TempDir out("mvlive-out");
-  RunResult r = RunMailvault({"restore", "--repo", repo(), "--snapshot", "latest", "--target", out.path()});
+  RunResult r =
+      RunMailvault({"restore", "--repo", repo(), "--snapshot", "latest", "--target", out.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string restored = out / "data/main.db";
   EXPECT_EQ(sqlite_test::IntegrityCheck(restored), "ok");

@@ -32,8 +32,8 @@ using storage::FaultEnv;
 
 // --- FaultEnv itself, proven before the backup tests rely on it ---
 
-std::unique_ptr<storage::WritableFile> Create(Env& env, const std::string& path, std::string_view data,
-                                              bool sync) {
+std::unique_ptr<storage::WritableFile> Create(Env& env, const std::string& path,
+                                              std::string_view data, bool sync) {
   auto f = env.NewWritableFile(path, 0600);
   EXPECT_TRUE(f.ok()) << f.status().ToString();
   EXPECT_TRUE((*f)->Append(data).ok());
@@ -47,29 +47,29 @@ TEST(FaultEnv, PowerLossDropsUnsyncedDataAndNamesAndKeepsWhatWasSynced) {
   TempDir d("mvfault");
   FaultEnv env;
   auto a = Create(env, d / "a", "hello", true);
-  ASSERT_TRUE(a->Append(" world").ok());   // after the sync: lost
+  ASSERT_TRUE(a->Append(" world").ok());  // after the sync: lost
   ASSERT_TRUE(a->Close().ok());
   auto c = Create(env, d / "c", "never synced", false);
   ASSERT_TRUE(c->Close().ok());
-  ASSERT_TRUE(env.SyncDir(d.path()).ok());   // a's and c's names are durable
+  ASSERT_TRUE(env.SyncDir(d.path()).ok());  // a's and c's names are durable
   auto b = Create(env, d / "b", "synced data, unsynced name", true);
   ASSERT_TRUE(b->Close().ok());
   ASSERT_TRUE(env.SimulatePowerLoss().ok());
   EXPECT_EQ(ReadFile(d / "a"), "hello");
-  EXPECT_EQ(ReadFile(d / "c"), "");   // the name survived, the data did not
+  EXPECT_EQ(ReadFile(d / "c"), "");  // the name survived, the data did not
   EXPECT_FALSE(stdfs::exists(d / "b"));
 }
 
 TEST(FaultEnv, AnUnsyncedRenameIsUndoneAndTheFileItReplacedComesBack) {
   TempDir d("mvfault");
-  WriteFile(d / "m", "old");   // written without the FaultEnv: durable
+  WriteFile(d / "m", "old");  // written without the FaultEnv: durable
   FaultEnv env;
   Create(env, d / "m.tmp", "new", true)->Close().ok();
   ASSERT_TRUE(env.Rename(d / "m.tmp", d / "m", storage::RenameMode::kReplace).ok());
   EXPECT_EQ(ReadFile(d / "m"), "new");
   ASSERT_TRUE(env.SimulatePowerLoss().ok());
   EXPECT_EQ(ReadFile(d / "m"), "old");
-  EXPECT_FALSE(stdfs::exists(d / "m.tmp"));   // its creation was never synced either
+  EXPECT_FALSE(stdfs::exists(d / "m.tmp"));  // its creation was never synced either
 
   // The same with the directory synced after the rename: the new file is what survives.
   Create(env, d / "m.tmp", "new", true)->Close().ok();
@@ -86,7 +86,7 @@ TEST(FaultEnv, AnUnsyncedRemoveComesBackAndAnUnsyncedDirectoryGoesWithItsFiles) 
   ASSERT_TRUE(env.RemoveFile(d / "kept").ok());
   ASSERT_TRUE(env.CreateDir(d / "sub", 0700).ok());
   Create(env, d / "sub/f", "synced", true)->Close().ok();
-  ASSERT_TRUE(env.SyncDir(d / "sub").ok());   // f is durable in sub, but sub is not in d
+  ASSERT_TRUE(env.SyncDir(d / "sub").ok());  // f is durable in sub, but sub is not in d
   ASSERT_TRUE(env.SimulatePowerLoss().ok());
   EXPECT_EQ(ReadFile(d / "kept"), "durable");
   EXPECT_FALSE(stdfs::exists(d / "sub"));
@@ -96,9 +96,9 @@ TEST(FaultEnv, AfterThePowerIsCutNothingReachesTheDisk) {
   TempDir d("mvfault");
   FaultEnv env;
   env.CutPowerAtSync(2);
-  auto f = Create(env, d / "f", "one", true);   // sync 1: done
+  auto f = Create(env, d / "f", "one", true);  // sync 1: done
   ASSERT_TRUE(f->Append("two").ok());
-  Status st = f->Sync();                        // sync 2: the power goes
+  Status st = f->Sync();  // sync 2: the power goes
   EXPECT_EQ(st.sys_errno(), EIO);
   EXPECT_TRUE(env.power_is_cut());
   EXPECT_FALSE(f->Append("three").ok());
@@ -108,7 +108,7 @@ TEST(FaultEnv, AfterThePowerIsCutNothingReachesTheDisk) {
   EXPECT_FALSE(stdfs::exists(d / "g"));
   ASSERT_TRUE(f->Close().ok());
   ASSERT_TRUE(env.SimulatePowerLoss().ok());
-  EXPECT_FALSE(stdfs::exists(d / "f"));   // its directory was never synced
+  EXPECT_FALSE(stdfs::exists(d / "f"));  // its directory was never synced
   EXPECT_FALSE(env.power_is_cut());
 }
 
@@ -120,7 +120,7 @@ TEST(FaultEnv, TheNthOperationFailsWithTheChosenErrnoAndAFullDiskKeepsWhatFits) 
   Status st = f->Append("2");
   EXPECT_EQ(st.code(), Code::kNoSpace);
   EXPECT_EQ(st.path(), d / "f");
-  EXPECT_TRUE(f->Append("3").ok());   // only the 2nd one fails
+  EXPECT_TRUE(f->Append("3").ok());  // only the 2nd one fails
   env.DiskFullAfter(4);
   EXPECT_EQ(f->Append("456789").code(), Code::kNoSpace);
   EXPECT_EQ(f->Append("x").code(), Code::kNoSpace);
@@ -135,7 +135,7 @@ TEST(FaultEnv, TheNthOperationFailsWithTheChosenErrnoAndAFullDiskKeepsWhatFits) 
 
 // --- A backup under faults ---
 
-std::string Bytes(uint32_t seed, size_t n) {   // incompressible, so the pack outgrows one write
+std::string Bytes(uint32_t seed, size_t n) {  // incompressible, so the pack outgrows one write
   std::string s(n, '\0');
   for (size_t i = 0; i < n; i++) {
     seed = seed * 1103515245u + 12345u;
@@ -165,7 +165,8 @@ class BackupFaults : public ::testing::Test {
   void AddMessages(uint32_t from, uint32_t to) {
     for (uint32_t n = from; n < to; n++) {
       std::string text = MessageText(n, 3000);
-      WriteFile(vol_ / ("mail/alice@example.org/cur/" + MaildirName(n, text.size(), "S", false)), text);
+      WriteFile(vol_ / ("mail/alice@example.org/cur/" + MaildirName(n, text.size(), "S", false)),
+                text);
     }
   }
 
@@ -186,24 +187,26 @@ class BackupFaults : public ::testing::Test {
     agent::BackupOptions o;
     o.sources = {{"mail", vol_ / "mail", {}}, {"data", vol_ / "data", {}}};
     o.host = "powerloss";
-    o.threads = 1;   // one order of sync points, the same in every run
+    o.threads = 1;  // one order of sync points, the same in every run
     return agent::RunBackup(*r, o);
   }
 
   // "" when `snap` restores byte-exact to `want`, else what differs.
-  std::string RestoreDiff(storage::Repository& repo, const std::string& snap,
-                          const std::map<std::string, std::map<std::string, std::string>>& want) const {
+  std::string RestoreDiff(
+      storage::Repository& repo, const std::string& snap,
+      const std::map<std::string, std::map<std::string, std::string>>& want) const {
     TempDir out("mvpl-out");
     agent::RestoreOptions o;
     o.snapshot = snap;
     o.target = out.path();
     o.threads = 1;
-    o.sync = false;   // read once and removed: nothing to flush
+    o.sync = false;  // read once and removed: nothing to flush
     auto reader = repo.OpenBlobReader();
     if (!reader.ok()) return "cannot read blobs: " + reader.status().ToString();
     auto r = agent::RunRestore(**reader, o);
     if (!r.ok()) return "restore failed: " + r.status().ToString();
-    if (!r->problems.empty()) return "restore problem: " + r->problems[0].path + ": " + r->problems[0].message;
+    if (!r->problems.empty())
+      return "restore problem: " + r->problems[0].path + ": " + r->problems[0].message;
     std::string diff;
     for (const auto& [name, tree] : want) diff += DiffTrees(tree, ListTree(out / name));
     return diff;
@@ -223,7 +226,8 @@ class BackupFaults : public ::testing::Test {
     auto checked = verify::CheckRepository(rp, co);
     EXPECT_TRUE(checked.ok()) << checked.status().ToString();
     if (checked.ok()) {
-      for (const auto& p : checked->problems) EXPECT_TRUE(p.warning) << p.kind << " " << p.where << ": " << p.message;
+      for (const auto& p : checked->problems)
+        EXPECT_TRUE(p.warning) << p.kind << " " << p.where << ": " << p.message;
     }
     std::vector<storage::DamagedFile> damaged;
     auto snaps = rp.ListSnapshots(&damaged);
@@ -236,7 +240,8 @@ class BackupFaults : public ::testing::Test {
       bool first = s.id == first_;
       have_first |= first;
       have_second |= !first;
-      EXPECT_EQ(RestoreDiff(rp, s.id, first ? want_first_ : want_second_), "") << "snapshot " << s.id;
+      EXPECT_EQ(RestoreDiff(rp, s.id, first ? want_first_ : want_second_), "")
+          << "snapshot " << s.id;
     }
     EXPECT_TRUE(have_first) << "the earlier snapshot is gone";
     return have_second;
@@ -248,7 +253,8 @@ class BackupFaults : public ::testing::Test {
   int copies_ = 0;
 };
 
-TEST_F(BackupFaults, PowerLossAtEverySyncPointLeavesACleanRepositoryAndTheNewSnapshotWholeOrAbsent) {
+TEST_F(BackupFaults,
+       PowerLossAtEverySyncPointLeavesACleanRepositoryAndTheNewSnapshotWholeOrAbsent) {
   // A clean run counts the sync points (file and directory fsyncs).
   FaultEnv counter;
   std::string counted = FreshCopy();
@@ -265,8 +271,9 @@ TEST_F(BackupFaults, PowerLossAtEverySyncPointLeavesACleanRepositoryAndTheNewSna
     if (rel.rfind("packs/", 0) == 0 && rel.size() == 8) rel = "packs/XX";
     order.push_back(rel);
   }
-  EXPECT_EQ(order, (std::vector<std::string>{"locks/<file>", "locks", "tmp/<pack>", "packs/XX", "packs",
-                                             "index/<file>", "index", "snapshots/<file>", "snapshots"}));
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"locks/<file>", "locks", "tmp/<pack>", "packs/XX", "packs",
+                                      "index/<file>", "index", "snapshots/<file>", "snapshots"}));
   EXPECT_TRUE(ExpectIntact(counted, "clean run"));
 
   // Cut n = 1..syncs: the power goes at that sync (it is not done) and the backup fails. Cut
@@ -289,8 +296,8 @@ TEST_F(BackupFaults, PowerLossAtEverySyncPointLeavesACleanRepositoryAndTheNewSna
       RunResult c = RunMailvault({"check", "--repo", repo, "--read-data"});
       EXPECT_EQ(c.exit_code, 0) << when << "\n" << c.out << c.err;
       // The next backup runs on what is left, and the repository still checks clean.
-      RunResult b = RunMailvault({"backup", "--repo", repo, "--json", "--source", "mail=" + vol_ / "mail",
-                                  "--source", "data=" + vol_ / "data"});
+      RunResult b = RunMailvault({"backup", "--repo", repo, "--json", "--source",
+                                  "mail=" + vol_ / "mail", "--source", "data=" + vol_ / "data"});
       EXPECT_EQ(b.exit_code, 0) << when << "\n" << b.out << b.err;
       c = RunMailvault({"check", "--repo", repo, "--read-data"});
       EXPECT_EQ(c.exit_code, 0) << when << " then a backup\n" << c.out << c.err;
@@ -299,10 +306,12 @@ TEST_F(BackupFaults, PowerLossAtEverySyncPointLeavesACleanRepositoryAndTheNewSna
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("[ power loss ] %llu sync points, %llu power cuts checked in %.2f s\n",
-              static_cast<unsigned long long>(syncs), static_cast<unsigned long long>(syncs + 1), secs);
+              static_cast<unsigned long long>(syncs), static_cast<unsigned long long>(syncs + 1),
+              secs);
 }
 
-TEST_F(BackupFaults, AFailedWriteOrRenameFailsTheBackupNamingThePathAndLeavesARepositoryThatChecksClean) {
+TEST_F(BackupFaults,
+       AFailedWriteOrRenameFailsTheBackupNamingThePathAndLeavesARepositoryThatChecksClean) {
   FaultEnv counter;
   ASSERT_TRUE(BackupInto(FreshCopy(), &counter).ok());
   const uint64_t writes = counter.writes(), renames = counter.renames();
@@ -318,14 +327,16 @@ TEST_F(BackupFaults, AFailedWriteOrRenameFailsTheBackupNamingThePathAndLeavesARe
                         Case{FaultEnv::Op::kRename, renames, EIO, Code::kIOError}}) {
     for (uint64_t n = 1; n <= c.count; n++) {
       std::string repo = FreshCopy();
-      std::string when = std::string(c.op == FaultEnv::Op::kWrite ? "write " : "rename ") + std::to_string(n);
+      std::string when =
+          std::string(c.op == FaultEnv::Op::kWrite ? "write " : "rename ") + std::to_string(n);
       FaultEnv env;
       env.FailNth(c.op, n, c.err);
       auto r = BackupInto(repo, &env);
       ASSERT_FALSE(r.ok()) << when;
       EXPECT_EQ(r.status().code(), c.code) << when << ": " << r.status().ToString();
-      EXPECT_EQ(r.status().path().rfind(repo + "/", 0), 0u) << when << ": " << r.status().ToString();
-      EXPECT_FALSE(ExpectIntact(repo, when));   // nothing committed, nothing damaged
+      EXPECT_EQ(r.status().path().rfind(repo + "/", 0), 0u)
+          << when << ": " << r.status().ToString();
+      EXPECT_FALSE(ExpectIntact(repo, when));  // nothing committed, nothing damaged
       stdfs::remove_all(repo);
     }
   }
@@ -336,7 +347,8 @@ TEST_F(BackupFaults, AFailedWriteOrRenameFailsTheBackupNamingThePathAndLeavesARe
   auto r = BackupInto(repo, &env);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kNoSpace) << r.status().ToString();
-  EXPECT_NE(r.status().ToString().find(repo + "/tmp/pack-"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().ToString().find(repo + "/tmp/pack-"), std::string::npos)
+      << r.status().ToString();
   EXPECT_FALSE(ExpectIntact(repo, "disk full after 64 KiB"));
   EXPECT_EQ(ListTree(repo + "/tmp").size(), 0u) << "the partial pack is left in tmp/";
 }

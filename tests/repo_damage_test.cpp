@@ -26,8 +26,10 @@ struct Damage {
 };
 
 uint32_t HeaderLen(const std::string& d) {
-  return static_cast<uint32_t>(static_cast<unsigned char>(d[8])) | static_cast<uint32_t>(static_cast<unsigned char>(d[9])) << 8 |
-         static_cast<uint32_t>(static_cast<unsigned char>(d[10])) << 16 | static_cast<uint32_t>(static_cast<unsigned char>(d[11])) << 24;
+  return static_cast<uint32_t>(static_cast<unsigned char>(d[8])) |
+         static_cast<uint32_t>(static_cast<unsigned char>(d[9])) << 8 |
+         static_cast<uint32_t>(static_cast<unsigned char>(d[10])) << 16 |
+         static_cast<uint32_t>(static_cast<unsigned char>(d[11])) << 24;
 }
 
 std::vector<Damage> SealedDamages() {
@@ -36,7 +38,10 @@ std::vector<Damage> SealedDamages() {
       {"header_length", [](std::string& d) { d[11] = '\x7f'; }},
       {"header_json", [](std::string& d) { d[12] = '#'; }},
       {"header_value", [](std::string& d) { d[12 + HeaderLen(d) / 2] ^= 0x01; }},
-      {"body", [](std::string& d) { d[12 + HeaderLen(d) + 8 + (d.size() - 12 - HeaderLen(d) - 8 - 16) / 2] ^= 0x40; }},
+      {"body",
+       [](std::string& d) {
+         d[12 + HeaderLen(d) + 8 + (d.size() - 12 - HeaderLen(d) - 8 - 16) / 2] ^= 0x40;
+       }},
       {"hash", [](std::string& d) { d[d.size() - 1] ^= 0x01; }},
       {"truncated", [](std::string& d) { d.resize(d.size() / 2); }},
       {"length_0", [](std::string& d) { d.clear(); }},
@@ -68,12 +73,14 @@ class RepoDamage : public ::testing::Test {
     for (int i = 0; i < 3; i++) {
       WriteFile(vol_->path() + "/mail/user0@example.org/new/extra" + std::to_string(i) + ":2,",
                 MessageText(1000 + i, 3000));
-      RunResult b = RunMailvault({"backup", "--repo", repo, "--json", "--source", "mail=" + vol_->path() + "/mail"});
+      RunResult b = RunMailvault(
+          {"backup", "--repo", repo, "--json", "--source", "mail=" + vol_->path() + "/mail"});
       ASSERT_EQ(b.exit_code, 0) << b.err;
       ids_.push_back(Json(b)["snapshot"].get<std::string>());
       index_files_.push_back("");
       for (const auto& n : Names(repo + "/index"))
-        if (std::find(index_files_.begin(), index_files_.end(), n) == index_files_.end()) index_files_.back() = n;
+        if (std::find(index_files_.begin(), index_files_.end(), n) == index_files_.end())
+          index_files_.back() = n;
       ASSERT_FALSE(index_files_.back().empty());
     }
   }
@@ -82,7 +89,9 @@ class RepoDamage : public ::testing::Test {
     delete vol_;
   }
   void SetUp() override {
-    ASSERT_EQ(Shell("rm -rf '" + repo() + "' && cp -a '" + golden_->path() + "/r' '" + repo() + "'").exit_code, 0);
+    ASSERT_EQ(Shell("rm -rf '" + repo() + "' && cp -a '" + golden_->path() + "/r' '" + repo() + "'")
+                  .exit_code,
+              0);
   }
   std::string repo() const { return work_ / "r"; }
   std::string Manifest(int i) const { return repo() + "/snapshots/" + ids_[i]; }
@@ -91,12 +100,16 @@ class RepoDamage : public ::testing::Test {
   // Restores snapshot `ref` and checks the message written before backup `i` is there, bit-exact.
   void ExpectRestores(const std::string& ref, int i, const std::string& what) {
     TempDir out("mvout");
-    RunResult r = RunMailvault({"restore", "--repo", repo(), "--snapshot", ref, "--target", out.path()});
+    RunResult r =
+        RunMailvault({"restore", "--repo", repo(), "--snapshot", ref, "--target", out.path()});
     EXPECT_EQ(r.exit_code, 0) << what << ": restore " << ref << "\n" << r.out << r.err;
     std::string rel = "/mail/user0@example.org/new/extra" + std::to_string(i) + ":2,";
-    EXPECT_EQ(ReadFile(out.path() + rel), ReadFile(vol_->path() + rel)) << what << ": restore " << ref;
+    EXPECT_EQ(ReadFile(out.path() + rel), ReadFile(vol_->path() + rel))
+        << what << ": restore " << ref;
     EXPECT_EQ(DiffTrees(ListTree(vol_->path() + "/mail/user1@example.org/cur"),
-                        ListTree(out.path() + "/mail/user1@example.org/cur")), "") << what;
+                        ListTree(out.path() + "/mail/user1@example.org/cur")),
+              "")
+        << what;
   }
   std::set<std::string> ListedIds(const nlohmann::json& arr, bool damaged) {
     std::set<std::string> s;
@@ -123,29 +136,33 @@ TEST_F(RepoDamage, DamagedNewestManifestAffectsOnlyItsSnapshotForEveryByteClass)
     auto arr = Json(l);
     std::set<std::string> ok = ListedIds(arr, false);
     EXPECT_TRUE(ok.count(ids_[0]) && ok.count(ids_[1])) << dmg.name << arr.dump(1);
-    if (!ok.count(ids_[2])) {   // the header does not read: listed as damaged, exit 3
+    if (!ok.count(ids_[2])) {  // the header does not read: listed as damaged, exit 3
       EXPECT_EQ(ListedIds(arr, true), std::set<std::string>{ids_[2]}) << dmg.name << arr.dump(1);
       EXPECT_EQ(l.exit_code, 3) << dmg.name;
       EXPECT_NE(l.err.find(Manifest(2)), std::string::npos) << dmg.name << l.err;
       RunResult t = RunMailvault({"snapshots", "--repo", repo()});
       EXPECT_NE(t.out.find("DAMAGED"), std::string::npos) << dmg.name << t.out;
-      ExpectRestores("latest", 1, dmg.name);   // latest = the newest readable
+      ExpectRestores("latest", 1, dmg.name);  // latest = the newest readable
     }
     ExpectRestores(ids_[1], 1, dmg.name);
     ExpectRestores(ids_[0], 0, dmg.name);
     // The damaged snapshot itself: fails naming its file and `check`.
     TempDir out("mvout");
-    RunResult r = RunMailvault({"restore", "--repo", repo(), "--snapshot", ids_[2], "--target", out.path()});
+    RunResult r =
+        RunMailvault({"restore", "--repo", repo(), "--snapshot", ids_[2], "--target", out.path()});
     EXPECT_EQ(r.exit_code, 1) << dmg.name << r.err;
     EXPECT_NE(r.err.find(Manifest(2)), std::string::npos) << dmg.name << r.err;
     EXPECT_NE(r.err.find("mailvault check"), std::string::npos) << dmg.name << r.err;
-    RunResult v = RunMailvault({"verify", "--repo", repo(), "--snapshot", ids_[1], "--against", "snapshot", "--json"});
+    RunResult v = RunMailvault(
+        {"verify", "--repo", repo(), "--snapshot", ids_[1], "--against", "snapshot", "--json"});
     EXPECT_EQ(v.exit_code, 0) << dmg.name << v.out << v.err;
     // A backup picks the newest readable parent and commits.
-    RunResult b = RunMailvault({"backup", "--repo", repo(), "--json", "--source", "mail=" + vol_->path() + "/mail"});
+    RunResult b = RunMailvault(
+        {"backup", "--repo", repo(), "--json", "--source", "mail=" + vol_->path() + "/mail"});
     ASSERT_EQ(b.exit_code, 0) << dmg.name << b.out << b.err;
     EXPECT_EQ(Json(b)["parent"], ids_[1]) << dmg.name << b.out;
-    EXPECT_LT(Json(b)["files_read"].get<int>(), 5) << dmg.name << ": the parent's stat shortcut was used";
+    EXPECT_LT(Json(b)["files_read"].get<int>(), 5)
+        << dmg.name << ": the parent's stat shortcut was used";
     ExpectRestores(Json(b)["snapshot"].get<std::string>(), 2, dmg.name);
   }
 }
@@ -159,7 +176,8 @@ TEST_F(RepoDamage, DamagedOldestManifestLeavesTheOthersListedAndRestorable) {
     EXPECT_TRUE(ok.count(ids_[1]) && ok.count(ids_[2])) << dmg.name << arr.dump(1);
     ExpectRestores(ids_[2], 2, dmg.name);
     ExpectRestores("latest", 2, dmg.name);
-    RunResult b = RunMailvault({"backup", "--repo", repo(), "--json", "--source", "mail=" + vol_->path() + "/mail"});
+    RunResult b = RunMailvault(
+        {"backup", "--repo", repo(), "--json", "--source", "mail=" + vol_->path() + "/mail"});
     EXPECT_EQ(b.exit_code, 0) << dmg.name << b.out << b.err;
   }
 }
@@ -167,17 +185,20 @@ TEST_F(RepoDamage, DamagedOldestManifestLeavesTheOthersListedAndRestorable) {
 TEST_F(RepoDamage, DamagedIndexFileIsSkippedWithOneWarningAndEverySnapshotStillRestores) {
   for (const auto& dmg : SealedDamages()) {
     SetUp();
-    DamageFile(IndexFile(0), dmg);   // names the packs every snapshot uses
+    DamageFile(IndexFile(0), dmg);  // names the packs every snapshot uses
     TempDir out("mvout");
-    RunResult r = RunMailvault({"restore", "--repo", repo(), "--snapshot", ids_[2], "--target", out.path()});
+    RunResult r =
+        RunMailvault({"restore", "--repo", repo(), "--snapshot", ids_[2], "--target", out.path()});
     EXPECT_EQ(r.exit_code, 0) << dmg.name << r.out << r.err;
     EXPECT_NE(r.err.find(IndexFile(0)), std::string::npos) << dmg.name << r.err;
     EXPECT_NE(r.err.find("mailvault repair index"), std::string::npos) << dmg.name << r.err;
     ExpectRestores(ids_[0], 0, dmg.name);
-    RunResult v = RunMailvault({"verify", "--repo", repo(), "--snapshot", ids_[1], "--against", "snapshot", "--json"});
+    RunResult v = RunMailvault(
+        {"verify", "--repo", repo(), "--snapshot", ids_[1], "--against", "snapshot", "--json"});
     EXPECT_EQ(v.exit_code, 0) << dmg.name << v.out << v.err;
     // The next backup adopts the packs the damaged file named.
-    RunResult b = RunMailvault({"backup", "--repo", repo(), "--json", "--source", "mail=" + vol_->path() + "/mail"});
+    RunResult b = RunMailvault(
+        {"backup", "--repo", repo(), "--json", "--source", "mail=" + vol_->path() + "/mail"});
     ASSERT_EQ(b.exit_code, 0) << dmg.name << b.out << b.err;
     std::string notes = Json(b)["notes"].dump();
     EXPECT_NE(notes.find("adopted"), std::string::npos) << dmg.name << notes;
@@ -211,7 +232,8 @@ TEST_F(RepoDamage, RepairIndexRebuildsALostIndexFromThePacks) {
 TEST_F(RepoDamage, RepairIndexKeepsTheEntriesOfADamagedPackAndListsIt) {
   std::string pack;
   for (const auto& e : stdfs::recursive_directory_iterator(repo() + "/packs"))
-    if (e.is_regular_file() && (pack.empty() || e.file_size() > stdfs::file_size(pack))) pack = e.path().string();
+    if (e.is_regular_file() && (pack.empty() || e.file_size() > stdfs::file_size(pack)))
+      pack = e.path().string();
   std::string d = ReadFile(pack);
   d[d.size() / 2] ^= 0x20;
   WriteFile(pack, d, 0600);
@@ -231,7 +253,8 @@ TEST_F(RepoDamage, RepairIndexKeepsTheEntriesOfADamagedPackAndListsIt) {
 TEST_F(RepoDamage, GarbageUnderPacksIsNeverAdoptedAndIsLeftInPlace) {
   std::string garbage = repo() + "/packs/ab/ab0123456789abcdef0123456789abcd.tar.zst";
   WriteFile(garbage, "this is not a pack\n", 0600);
-  RunResult b = RunMailvault({"backup", "--repo", repo(), "--json", "--source", "mail=" + vol_->path() + "/mail"});
+  RunResult b = RunMailvault(
+      {"backup", "--repo", repo(), "--json", "--source", "mail=" + vol_->path() + "/mail"});
   ASSERT_EQ(b.exit_code, 0) << b.out << b.err;
   std::string notes = Json(b)["notes"].dump();
   EXPECT_EQ(notes.find("adopted 1"), std::string::npos) << notes;
@@ -258,11 +281,13 @@ TEST_F(RepoDamage, KeyOfAnotherRepositoryIsNamedAsSuch) {
   // A fresh repository stands in for this one (the golden one is format 1 with a key_id too).
   TempDir mine("mvmine");
   ASSERT_EQ(RunMailvault({"init", "--repo", mine / "r"}).exit_code, 0);
-  stdfs::copy_file(other / "r/keys/default", mine / "r/keys/default", stdfs::copy_options::overwrite_existing);
+  stdfs::copy_file(other / "r/keys/default", mine / "r/keys/default",
+                   stdfs::copy_options::overwrite_existing);
   for (const auto& verb : {"snapshots", "check"}) {
     RunResult r = RunMailvault({verb, "--repo", mine / "r"});
     EXPECT_EQ(r.exit_code, 1) << verb;
-    EXPECT_NE(r.err.find("keys/default does not belong to this repository"), std::string::npos) << verb << r.err;
+    EXPECT_NE(r.err.find("keys/default does not belong to this repository"), std::string::npos)
+        << verb << r.err;
   }
 }
 
@@ -280,7 +305,10 @@ TEST_F(RepoDamage, CorruptKeyFileIsNamedNotTheConfig) {
 
 TEST(RepoFormatV1, RepositoryWithoutKeyIdStillOpens) {
   TempDir t("mvv1");
-  ASSERT_EQ(Shell(std::string("cp -a '") + MAILVAULT_SOURCE_DIR + "/tests/data/repo-v1' '" + t.path() + "/r'").exit_code, 0);
+  ASSERT_EQ(Shell(std::string("cp -a '") + MAILVAULT_SOURCE_DIR + "/tests/data/repo-v1' '" +
+                  t.path() + "/r'")
+                .exit_code,
+            0);
   RunResult r = RunMailvault({"snapshots", "--repo", t / "r", "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Json(r).size(), 2u);
@@ -299,7 +327,8 @@ TEST(RepoLockRace, TwentyProcessesOnOneStaleLockNeverHoldItTogether) {
   int total_holds = 0;
   for (int round = 0; round < 15; round++) {
     stdfs::create_directories(repo + "/locks");
-    nlohmann::json stale = {{"host", host}, {"pid", dead}, {"purpose", "backup"}, {"started", "then"}};
+    nlohmann::json stale = {
+        {"host", host}, {"pid", dead}, {"purpose", "backup"}, {"started", "then"}};
     WriteFile(repo + "/locks/exclusive", stale.dump(), 0600);
     std::string go = t / ("go" + std::to_string(round));
     std::vector<pid_t> kids;
@@ -325,14 +354,16 @@ TEST(RepoLockRace, TwentyProcessesOnOneStaleLockNeverHoldItTogether) {
     for (pid_t p : kids) {
       int st = 0;
       ::waitpid(p, &st, 0);
-      EXPECT_TRUE(WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 3)) << "status " << st;
+      EXPECT_TRUE(WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 3))
+          << "status " << st;
     }
   }
   std::ifstream in(log);
   std::string line, holder;
   while (std::getline(in, line)) {
     if (line[0] == '+') {
-      EXPECT_EQ(holder, "") << "pid " << line.substr(1) << " took the lock while " << holder << " held it";
+      EXPECT_EQ(holder, "") << "pid " << line.substr(1) << " took the lock while " << holder
+                            << " held it";
       holder = line.substr(1);
       total_holds++;
     } else {

@@ -20,7 +20,8 @@ namespace stdfs = std::filesystem;
 class Report : public VerifyFixture {
  protected:
   RunResult Run(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"report", "--repo", repo(), "--out", out_.path(), "--scratch", scratch_.path()};
+    std::vector<std::string> args = {"report",    "--repo",    repo(),         "--out",
+                                     out_.path(), "--scratch", scratch_.path()};
     for (auto& e : extra) args.push_back(e);
     return RunMailvault(args);
   }
@@ -34,8 +35,8 @@ TEST_F(Report, HealthyRepositoryWritesEveryOutputAndExitsZero) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   std::set<std::string> files;
   for (const auto& e : stdfs::directory_iterator(out_.path())) files.insert(e.path().filename());
-  EXPECT_EQ(files, (std::set<std::string>{"mailvault-report.json", "mailvault-report.md", "mailvault-report.html",
-                                          "mailvault.prom"}));
+  EXPECT_EQ(files, (std::set<std::string>{"mailvault-report.json", "mailvault-report.md",
+                                          "mailvault-report.html", "mailvault.prom"}));
   auto j = Json();
   ASSERT_EQ(j["groups"].size(), 1u);
   EXPECT_EQ(j["groups"][0]["name"], "mailu");
@@ -55,8 +56,10 @@ TEST_F(Report, PrometheusTextfileIsAcceptedByNodeExporter) {
   ASSERT_EQ(Run({"--format", "prom"}).exit_code, 0);
   std::string prom = ReadFile(out_ / "mailvault.prom");
   EXPECT_NE(prom.find("mailvault_verify_ok{stack=\"mailu\"} 1\n"), std::string::npos) << prom;
-  EXPECT_NE(prom.find("mailvault_messages{stack=\"mailu\",mailbox=\"" + users_[1] + "\"} 24\n"), std::string::npos);
-  ASSERT_EQ(Shell("command -v prometheus-node-exporter").exit_code, 0) << "install prometheus-node-exporter";
+  EXPECT_NE(prom.find("mailvault_messages{stack=\"mailu\",mailbox=\"" + users_[1] + "\"} 24\n"),
+            std::string::npos);
+  ASSERT_EQ(Shell("command -v prometheus-node-exporter").exit_code, 0)
+      << "install prometheus-node-exporter";
   int port = 20000 + getpid() % 20000;
   pid_t pid = ::fork();
   if (pid == 0) {
@@ -77,14 +80,16 @@ TEST_F(Report, PrometheusTextfileIsAcceptedByNodeExporter) {
   ::kill(pid, SIGTERM);
   ::waitpid(pid, nullptr, 0);
   EXPECT_NE(m.out.find("node_textfile_scrape_error 0"), std::string::npos) << m.out.substr(0, 3000);
-  EXPECT_NE(m.out.find("mailvault_verify_ok{stack=\"mailu\"} 1"), std::string::npos) << m.out.substr(0, 3000);
+  EXPECT_NE(m.out.find("mailvault_verify_ok{stack=\"mailu\"} 1"), std::string::npos)
+      << m.out.substr(0, 3000);
   EXPECT_NE(m.out.find("mailvault_repository_bytes "), std::string::npos);
 }
 
 TEST_F(Report, NoBackupWithinMaxAgeIsStaleExitFour) {
   RunResult r = Run({"--at", std::to_string(Now() + 2 * 86400), "--max-age", "26h"});
   EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
-  EXPECT_NE(ReadFile(out_ / "mailvault.prom").find("mailvault_stale{stack=\"mailu\"} 1"), std::string::npos);
+  EXPECT_NE(ReadFile(out_ / "mailvault.prom").find("mailvault_stale{stack=\"mailu\"} 1"),
+            std::string::npos);
   EXPECT_NE(ReadFile(out_ / "mailvault-report.md").find("**stale**"), std::string::npos);
   EXPECT_EQ(Run({"--at", std::to_string(Now() + 3600), "--max-age", "26h"}).exit_code, 0);
 }
@@ -97,19 +102,23 @@ TEST_F(Report, DamageOutranksStalenessExitOne) {
   auto j = Json();
   EXPECT_EQ(j["groups"][0]["verify_ok"], false);
   EXPECT_GT(j["groups"][0]["lost_messages"].get<int>(), 0);
-  EXPECT_NE(ReadFile(out_ / "mailvault.prom").find("mailvault_verify_ok{stack=\"mailu\"} 0"), std::string::npos);
+  EXPECT_NE(ReadFile(out_ / "mailvault.prom").find("mailvault_verify_ok{stack=\"mailu\"} 0"),
+            std::string::npos);
 }
 
 TEST_F(Report, RotationRereadsEveryPackWithinTheConfiguredNights) {
   for (int i = 0; i < 3; i++) {
-    WriteFile(vol_ / ("mail/" + users_[1] + "/new/19000000" + std::to_string(i) + ".M1P1.x"), "mail " + std::to_string(i), 0600);
+    WriteFile(vol_ / ("mail/" + users_[1] + "/new/19000000" + std::to_string(i) + ".M1P1.x"),
+              "mail " + std::to_string(i), 0600);
     Backup();
   }
   uint64_t read = 0, packs = 0;
   int64_t day0 = Now() / 86400 * 86400 + 3600;
   for (int night = 0; night < 3; night++) {
-    ASSERT_EQ(Run({"--rotate-nights", "3", "--format", "json", "--at", std::to_string(day0 + night * 86400),
-                   "--max-age", "30d"}).exit_code, 0);
+    ASSERT_EQ(Run({"--rotate-nights", "3", "--format", "json", "--at",
+                   std::to_string(day0 + night * 86400), "--max-age", "30d"})
+                  .exit_code,
+              0);
     auto j = Json();
     read += j["check"]["packs_read"].get<uint64_t>();
     packs = j["check"]["packs"];
@@ -142,14 +151,20 @@ TEST(ReportRender, PrometheusLabelValuesAreEscapedAndEveryFamilyHasHelpAndType) 
   g.mailbox_messages["a\nb@example.org"] = 3;
   r.groups.push_back(g);
   std::string prom = verify::RenderPrometheus(r);
-  EXPECT_NE(prom.find("mailvault_messages{stack=\"we\\\"ird\\\\stack\",mailbox=\"a\\nb@example.org\"} 3\n"),
-            std::string::npos) << prom;
+  EXPECT_NE(
+      prom.find(
+          "mailvault_messages{stack=\"we\\\"ird\\\\stack\",mailbox=\"a\\nb@example.org\"} 3\n"),
+      std::string::npos)
+      << prom;
   std::istringstream lines(prom);
   std::set<std::string> helped, typed, sampled;
   for (std::string l; std::getline(lines, l);) {
-    if (l.rfind("# HELP ", 0) == 0) helped.insert(l.substr(7, l.find(' ', 7) - 7));
-    else if (l.rfind("# TYPE ", 0) == 0) typed.insert(l.substr(7, l.find(' ', 7) - 7));
-    else sampled.insert(l.substr(0, l.find_first_of("{ ")));
+    if (l.rfind("# HELP ", 0) == 0)
+      helped.insert(l.substr(7, l.find(' ', 7) - 7));
+    else if (l.rfind("# TYPE ", 0) == 0)
+      typed.insert(l.substr(7, l.find(' ', 7) - 7));
+    else
+      sampled.insert(l.substr(0, l.find_first_of("{ ")));
   }
   EXPECT_EQ(helped, typed);
   for (const auto& s : sampled) EXPECT_TRUE(helped.count(s)) << s;
@@ -159,7 +174,8 @@ TEST(ReportRender, PrometheusLabelValuesAreEscapedAndEveryFamilyHasHelpAndType) 
 
 TEST(ReportRender, NightlyRotationCoversEveryBucketOnce) {
   std::set<uint32_t> seen;
-  for (int64_t day = 0; day < 7; day++) seen.insert(verify::RotationBucket(1795400000 + day * 86400, 7));
+  for (int64_t day = 0; day < 7; day++)
+    seen.insert(verify::RotationBucket(1795400000 + day * 86400, 7));
   EXPECT_EQ(seen.size(), 7u);
 }
 

@@ -27,13 +27,17 @@ namespace stdfs = std::filesystem;
 class SmallDisk {
  public:
   SmallDisk(const std::string& dir, const std::string& size) : dir_(dir) {
-    if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, ("size=" + size + ",mode=0755").c_str()) == 0) mounted_ = true;
-    else error_ = std::strerror(errno);
+    if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, ("size=" + size + ",mode=0755").c_str()) == 0)
+      mounted_ = true;
+    else
+      error_ = std::strerror(errno);
   }
   ~SmallDisk() {
     if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
   }
-  bool Grow(const std::string& size) { return ::mount(nullptr, dir_.c_str(), nullptr, MS_REMOUNT, ("size=" + size).c_str()) == 0; }
+  bool Grow(const std::string& size) {
+    return ::mount(nullptr, dir_.c_str(), nullptr, MS_REMOUNT, ("size=" + size).c_str()) == 0;
+  }
   bool mounted() const { return mounted_; }
   const std::string& error() const { return error_; }
 
@@ -51,7 +55,8 @@ bool IsRestoreTemp(const std::string& path) {
 // What a user checks after an interrupted or failed restore: every regular file or symlink under
 // a name the snapshot has is exactly the snapshot's (content and metadata); anything else is a
 // directory of the snapshot or a restore temp file. Returns the offending paths ("" when fine).
-std::string WrongFiles(const std::map<std::string, std::string>& want, const std::map<std::string, std::string>& got) {
+std::string WrongFiles(const std::map<std::string, std::string>& want,
+                       const std::map<std::string, std::string>& got) {
   std::string bad;
   for (const auto& [path, line] : got) {
     auto it = want.find(path);
@@ -63,7 +68,8 @@ std::string WrongFiles(const std::map<std::string, std::string>& want, const std
       else if (path.find("/cur/") != std::string::npos || path.find("/new/") != std::string::npos)
         bad += "temp file among the messages: " + path + "\n";
     } else if (it->second != line) {
-      bad += "wrong under its final name: " + path + "\n  want " + it->second + "\n  got  " + line + "\n";
+      bad += "wrong under its final name: " + path + "\n  want " + it->second + "\n  got  " + line +
+             "\n";
     }
   }
   return bad;
@@ -71,7 +77,8 @@ std::string WrongFiles(const std::map<std::string, std::string>& want, const std
 
 // Files and symlinks must match exactly; directories must exist (a rerun leaves the metadata of
 // directories that already exist alone, as onto any non-empty target).
-std::string DiffContent(const std::map<std::string, std::string>& want, const std::map<std::string, std::string>& got) {
+std::string DiffContent(const std::map<std::string, std::string>& want,
+                        const std::map<std::string, std::string>& got) {
   std::string d = WrongFiles(want, got);
   for (const auto& [path, line] : want)
     if (!got.count(path)) d += "missing: " + path + "\n";
@@ -83,17 +90,19 @@ std::string DiffContent(const std::map<std::string, std::string>& want, const st
 class RestoreSafety : public RepoTest {
  protected:
   std::vector<std::string> RestoreArgs(const std::string& target, bool json = true) {
-    std::vector<std::string> a = {"restore", "--repo", repo(), "--snapshot", "latest", "--target", target};
+    std::vector<std::string> a = {"restore", "--repo",   repo(), "--snapshot",
+                                  "latest",  "--target", target};
     if (json) a.push_back("--json");
     return a;
   }
 };
 
 TEST_F(RestoreSafety, AKilledRestoreLeavesNoWrongFileUnderAFinalNameAndARerunCompletesIt) {
-  MakeMailVolume(vol_.path(), {.users = 4, .messages_per_user = 200, .seed = 11, .big_attachment = true});
+  MakeMailVolume(vol_.path(),
+                 {.users = 4, .messages_per_user = 200, .seed = 11, .big_attachment = true});
   ASSERT_EQ(Backup("mail=" + vol_ / "mail").exit_code, 0);
   auto want = ListTree(vol_ / "mail");
-  for (auto it = want.begin(); it != want.end();)   // Maildir tmp/ contents are never backed up
+  for (auto it = want.begin(); it != want.end();)  // Maildir tmp/ contents are never backed up
     it = it->first.find("/tmp/") != std::string::npos ? want.erase(it) : std::next(it);
 
   // The kills are spread over the restore's duration: the faster of two runs, so that load on
@@ -123,20 +132,26 @@ TEST_F(RestoreSafety, AKilledRestoreLeavesNoWrongFileUnderAFinalNameAndARerunCom
     }
     RunResult rerun = RunMailvault(RestoreArgs(target));
     ASSERT_EQ(rerun.exit_code, 0) << "rerun after kill " << k << ": " << rerun.err;
-    EXPECT_EQ(Json(rerun)["kept"].size(), 0u) << "nothing half-written is kept as 'differs': " << rerun.out;
-    EXPECT_EQ(DiffContent(want, ListTree(target + "/mail")), "") << "after kill " << k << " and a rerun";
+    EXPECT_EQ(Json(rerun)["kept"].size(), 0u)
+        << "nothing half-written is kept as 'differs': " << rerun.out;
+    EXPECT_EQ(DiffContent(want, ListTree(target + "/mail")), "")
+        << "after kill " << k << " and a rerun";
     std::filesystem::remove_all(target);
   }
   EXPECT_GE(landed, 4) << "kills should land while the restore runs";
-  EXPECT_GT(temps_left, 0) << "some kill should land mid-file, so that the reruns clean temp files up";
+  EXPECT_GT(temps_left, 0)
+      << "some kill should land mid-file, so that the reruns clean temp files up";
 }
 
 TEST_F(RestoreSafety, ARestoreOntoAFullDiskCountsFailedFilesLeavesNoPartialOneAndARerunFinishes) {
-  MakeMailVolume(vol_.path(), {.users = 3, .messages_per_user = 60, .seed = 12, .big_attachment = true});
+  MakeMailVolume(vol_.path(),
+                 {.users = 3, .messages_per_user = 60, .seed = 12, .big_attachment = true});
   WriteRandomFile(vol_ / "data/blob.bin", 3u << 20);
   ASSERT_EQ(Backup("mail=" + vol_ / "mail").exit_code, 0);
-  ASSERT_EQ(RunMailvault({"backup", "--repo", repo(), "--source", "mail=" + vol_ / "mail", "--source",
-                          "data=" + vol_ / "data"}).exit_code, 0);
+  ASSERT_EQ(RunMailvault({"backup", "--repo", repo(), "--source", "mail=" + vol_ / "mail",
+                          "--source", "data=" + vol_ / "data"})
+                .exit_code,
+            0);
   auto tree = [&](const std::string& root) {
     auto t = ListTree(root);
     for (auto it = t.begin(); it != t.end();)
@@ -153,7 +168,8 @@ TEST_F(RestoreSafety, ARestoreOntoAFullDiskCountsFailedFilesLeavesNoPartialOneAn
 
   TempDir mnt("mvrdisk");
   SmallDisk disk(mnt.path(), "4m");
-  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (" << disk.error() << "); needs root";
+  if (!disk.mounted())
+    GTEST_SKIP() << "cannot mount a tmpfs here (" << disk.error() << "); needs root";
   std::string target = mnt / "t";
   RunResult r = RunMailvault(RestoreArgs(target, false));
   EXPECT_EQ(r.exit_code, 3) << "partial: some files could not be restored\n" << r.out << r.err;
@@ -165,12 +181,15 @@ TEST_F(RestoreSafety, ARestoreOntoAFullDiskCountsFailedFilesLeavesNoPartialOneAn
   std::map<std::string, int> lines_per_path;
   std::istringstream err(r.err);
   for (std::string line; std::getline(err, line);) {
-    if (line.find("No space left") == std::string::npos && line.find("no space") == std::string::npos) continue;
+    if (line.find("No space left") == std::string::npos &&
+        line.find("no space") == std::string::npos)
+      continue;
     lines_per_path[line.substr(0, line.find(": "))]++;
     EXPECT_NE(line.find("free space"), std::string::npos) << line;
   }
   EXPECT_FALSE(lines_per_path.empty()) << r.err;
-  for (const auto& [path, n] : lines_per_path) EXPECT_EQ(n, 1) << path << " reported " << n << " times";
+  for (const auto& [path, n] : lines_per_path)
+    EXPECT_EQ(n, 1) << path << " reported " << n << " times";
   EXPECT_NE(r.out.find(std::to_string(lines_per_path.size()) + " failed"), std::string::npos)
       << "the summary counts the failed files: " << r.out;
 
@@ -182,15 +201,19 @@ TEST_F(RestoreSafety, ARestoreOntoAFullDiskCountsFailedFilesLeavesNoPartialOneAn
   uint64_t present = 0;
   for (const auto& root : {"mail", "data"})
     if (stdfs::exists(target + "/" + root))
-      for (const auto& [p, line] : ListTree(target + "/" + root)) present += line[0] == 'f' && !IsRestoreTemp(p);
+      for (const auto& [p, line] : ListTree(target + "/" + root))
+        present += line[0] == 'f' && !IsRestoreTemp(p);
   uint64_t total = 0;
   for (const auto* w : {&want_mail, &want_data})
     for (const auto& [p, line] : *w) total += line[0] == 'f';
   EXPECT_GT(report["files_failed"].get<uint64_t>(), 0u) << j.out;
-  EXPECT_EQ(report["files_written"].get<uint64_t>(), present) << "files_written counts only complete files";
-  EXPECT_EQ(report["files_written"].get<uint64_t>() + report["files_failed"].get<uint64_t>(), total) << j.out;
+  EXPECT_EQ(report["files_written"].get<uint64_t>(), present)
+      << "files_written counts only complete files";
+  EXPECT_EQ(report["files_written"].get<uint64_t>() + report["files_failed"].get<uint64_t>(), total)
+      << j.out;
   std::set<std::string> paths;
-  for (const auto& p : report["problems"]) EXPECT_TRUE(paths.insert(p["path"]).second) << "twice: " << p;
+  for (const auto& p : report["problems"])
+    EXPECT_TRUE(paths.insert(p["path"]).second) << "twice: " << p;
 
   ASSERT_TRUE(disk.Grow("64m")) << std::strerror(errno);
   RunResult rerun = RunMailvault(RestoreArgs(target));
@@ -198,7 +221,8 @@ TEST_F(RestoreSafety, ARestoreOntoAFullDiskCountsFailedFilesLeavesNoPartialOneAn
   EXPECT_EQ(Json(rerun)["kept"].size(), 0u) << rerun.out;
   EXPECT_EQ(DiffContent(want_mail, ListTree(target + "/mail")), "");
   EXPECT_EQ(DiffContent(want_data, ListTree(target + "/data")), "");
-  EXPECT_EQ(Shell("cmp '" + out_ / "ref/data/main.db" + "' '" + target + "/data/main.db'").exit_code, 0);
+  EXPECT_EQ(
+      Shell("cmp '" + out_ / "ref/data/main.db" + "' '" + target + "/data/main.db'").exit_code, 0);
   EXPECT_EQ(Shell("sqlite3 '" + target + "/data/main.db' 'PRAGMA integrity_check'").out, "ok\n");
 }
 
@@ -208,11 +232,12 @@ TEST_F(RestoreSafety, ASparseFileIsRestoredWithItsHolesEvenOntoADiskSmallerThanI
   {
     int fd = ::open(src.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ASSERT_GE(fd, 0);
-    const uint64_t size = (1ull << 30) + 100;   // not a multiple of the block size
+    const uint64_t size = (1ull << 30) + 100;  // not a multiple of the block size
     ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(size)), 0);
     for (uint64_t off : {uint64_t{0}, uint64_t{300} << 20, uint64_t{700} << 20, size - 3000}) {
       std::string data = MessageText(static_cast<uint32_t>(off % 977), 3000).substr(0, 3000);
-      ASSERT_EQ(::pwrite(fd, data.data(), data.size(), static_cast<off_t>(off)), static_cast<ssize_t>(data.size()));
+      ASSERT_EQ(::pwrite(fd, data.data(), data.size(), static_cast<off_t>(off)),
+                static_cast<ssize_t>(data.size()));
     }
     ::close(fd);
   }
@@ -220,7 +245,8 @@ TEST_F(RestoreSafety, ASparseFileIsRestoredWithItsHolesEvenOntoADiskSmallerThanI
 
   TempDir mnt("mvsparse");
   SmallDisk disk(mnt.path(), "16m");
-  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (" << disk.error() << "); needs root";
+  if (!disk.mounted())
+    GTEST_SKIP() << "cannot mount a tmpfs here (" << disk.error() << "); needs root";
   RunResult r = RunMailvault(RestoreArgs(mnt / "t"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Json(r)["files_written"], 1);
@@ -264,7 +290,9 @@ TEST_F(RestoreSafety, ATargetWithoutWriteAccessSaysWriteAccessIsMissing) {
   MakeMailVolume(vol_.path(), {.users = 1, .messages_per_user = 4, .seed = 14});
   ASSERT_EQ(Backup("mail=" + vol_ / "mail").exit_code, 0);
   // The restore runs as nobody (65534): it may read the repository but not write the target.
-  ASSERT_EQ(Shell("chmod -R a+rwX '" + repo_.path() + "' && chmod 755 '" + out_.path() + "'").exit_code, 0);
+  ASSERT_EQ(
+      Shell("chmod -R a+rwX '" + repo_.path() + "' && chmod 755 '" + out_.path() + "'").exit_code,
+      0);
   std::string t1 = out_ / "t1", t2 = out_ / "t2";
   stdfs::create_directories(t1);
   stdfs::create_directories(t2 + "/mail");
@@ -272,7 +300,8 @@ TEST_F(RestoreSafety, ATargetWithoutWriteAccessSaysWriteAccessIsMissing) {
   ::chmod(t2.c_str(), 0755);
   ::chmod((t2 + "/mail").c_str(), 0755);
   for (const auto& target : {t1, t2}) {
-    BackgroundMailvault run({"restore", "--repo", repo(), "--snapshot", "latest", "--target", target}, 65534);
+    BackgroundMailvault run(
+        {"restore", "--repo", repo(), "--snapshot", "latest", "--target", target}, 65534);
     int code = run.Wait();
     ASSERT_NE(code, 126) << "cannot drop privileges to uid 65534";
     EXPECT_NE(code, 0);

@@ -26,24 +26,41 @@ TEST_F(RestoreTraversal, RefusesEveryPathThatWouldLeaveTheTargetAndRestoresTheRe
   auto real = r0.LoadSnapshot(r0.ResolveSnapshot("latest").value());
   ASSERT_TRUE(real.ok());
   storage::FileEntry dir, good;
-  for (const auto& f : real->files) (f.path == "mail" ? dir : f.path == "mail/good" ? good : dir) = f;
+  for (const auto& f : real->files)
+    (f.path == "mail" ? dir : f.path == "mail/good" ? good : dir) = f;
   ASSERT_EQ(good.path, "mail/good");
 
   TempDir outside("mvbad-outside");
-  std::string evil2 = "/tmp/evil2";   // where mail/link2 -> / plus tmp/evil2 would land
+  std::string evil2 = "/tmp/evil2";  // where mail/link2 -> / plus tmp/evil2 would land
   ::unlink(evil2.c_str());
-  auto file = [&](const std::string& p) { storage::FileEntry e = good; e.path = p; return e; };
+  auto file = [&](const std::string& p) {
+    storage::FileEntry e = good;
+    e.path = p;
+    return e;
+  };
   auto link = [&](const std::string& p, const std::string& target) {
-    storage::FileEntry e = dir; e.path = p; e.type = storage::FileType::kSymlink; e.link_target = target; return e;
+    storage::FileEntry e = dir;
+    e.path = p;
+    e.type = storage::FileType::kSymlink;
+    e.link_target = target;
+    return e;
   };
   storage::Snapshot crafted;
   crafted.meta = real->meta;
   crafted.meta.id.clear();
   crafted.meta.time_ns += 1000;
   // In manifest order (sorted bytewise): each symlink comes before the file written through it.
-  crafted.files = {file("../escape3"), file("/abs/path"), dir, file("mail/../../escape"), file("mail/./x"),
-                   file("mail//empty"), good, link("mail/link", outside.path()), file("mail/link/evil"),
-                   link("mail/link2", "/"), file("mail/link2/tmp/evil2")};
+  crafted.files = {file("../escape3"),
+                   file("/abs/path"),
+                   dir,
+                   file("mail/../../escape"),
+                   file("mail/./x"),
+                   file("mail//empty"),
+                   good,
+                   link("mail/link", outside.path()),
+                   file("mail/link/evil"),
+                   link("mail/link2", "/"),
+                   file("mail/link2/tmp/evil2")};
   ASSERT_TRUE(r0.CommitSnapshot(crafted).ok());
 
   std::string target = out_ / "t";
@@ -60,7 +77,8 @@ TEST_F(RestoreTraversal, RefusesEveryPathThatWouldLeaveTheTargetAndRestoresTheRe
   EXPECT_EQ(problems.size(), 7u) << report["problems"];
   // Nothing outside the target: not beside it, not through either symlink.
   EXPECT_EQ(ListTree(out_.path()).count("escape"), 0u);
-  EXPECT_EQ(std::distance(stdfs::directory_iterator(out_.path()), {}), 1) << "only the target itself";
+  EXPECT_EQ(std::distance(stdfs::directory_iterator(out_.path()), {}), 1)
+      << "only the target itself";
   EXPECT_TRUE(ListTree(outside.path()).empty());
   EXPECT_FALSE(stdfs::exists(evil2));
   EXPECT_FALSE(stdfs::exists("/abs/path"));
@@ -89,9 +107,11 @@ TEST_F(RestoreTraversal, NeverFollowsASymlinkPlantedInTheTarget) {
   EXPECT_EQ(r.exit_code, 3) << r.err;
   auto report = Json(r);
   size_t refused = 0;
-  for (const auto& p : report["problems"]) refused += p["message"].get<std::string>().starts_with("refused");
+  for (const auto& p : report["problems"])
+    refused += p["message"].get<std::string>().starts_with("refused");
   size_t below = 0;
-  for (const auto& e : Json(RunMailvault({"ls", "--repo", repo(), "--json", "mail/user0@example.org"})))
+  for (const auto& e :
+       Json(RunMailvault({"ls", "--repo", repo(), "--json", "mail/user0@example.org"})))
     below += e["path"] != "mail/user0@example.org";
   EXPECT_GT(below, 8u);
   EXPECT_EQ(refused, below) << "every entry below the symlink: " << report["problems"];

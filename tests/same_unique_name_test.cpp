@@ -16,9 +16,11 @@ class SameUniqueName : public RepoTest {
  protected:
   void SetUp() override {
     RepoTest::SetUp();
-    for (const char* d : {"cur", "new", "tmp"}) std::filesystem::create_directories(vol_ / ("mail/u@x/" + std::string(d)));
+    for (const char* d : {"cur", "new", "tmp"})
+      std::filesystem::create_directories(vol_ / ("mail/u@x/" + std::string(d)));
     WriteFile(vol_ / "mail/u@x/new/1.M1P1.h", "From: a\nSubject: one\n\nFIRST copy\n");
-    WriteFile(vol_ / "mail/u@x/cur/1.M1P1.h:2,S", "From: a\nSubject: two\n\nSECOND different content\n");
+    WriteFile(vol_ / "mail/u@x/cur/1.M1P1.h:2,S",
+              "From: a\nSubject: two\n\nSECOND different content\n");
   }
 };
 
@@ -38,13 +40,14 @@ TEST_F(SameUniqueName, BackupStoresBothMessagesAndRestoreBringsBothBack) {
   RunResult r = Restore("latest", out_.path());
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   EXPECT_EQ(ReadFile(out_ / "mail/u@x/new/1.M1P1.h"), "From: a\nSubject: one\n\nFIRST copy\n");
-  EXPECT_EQ(ReadFile(out_ / "mail/u@x/cur/1.M1P1.h:2,S"), "From: a\nSubject: two\n\nSECOND different content\n");
+  EXPECT_EQ(ReadFile(out_ / "mail/u@x/cur/1.M1P1.h:2,S"),
+            "From: a\nSubject: two\n\nSECOND different content\n");
 }
 
 TEST_F(SameUniqueName, VerifyFindsNothingMissingNorArrived) {
   ASSERT_EQ(Backup("mail=" + vol_ / "mail").exit_code, 0);
-  RunResult v = RunMailvault({"verify", "--repo", repo(), "--snapshot", "latest", "--source", "mail=" + vol_ / "mail",
-                              "--json"});
+  RunResult v = RunMailvault({"verify", "--repo", repo(), "--snapshot", "latest", "--source",
+                              "mail=" + vol_ / "mail", "--json"});
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   auto j = Json(v);
   EXPECT_EQ(j["messages"].get<int>(), 2) << v.out;
@@ -61,11 +64,14 @@ TEST_F(SameUniqueName, RestoreIntoLiveFolderDoesNotSkipADifferentMessageWithTheS
   ASSERT_EQ(Backup("mail=" + vol_ / "mail").exit_code, 0);
   // Live: the snapshot's message is gone, another one with its unique name is in cur/.
   std::filesystem::remove(vol_ / "mail/u@x/new/1.M1P1.h");
-  WriteFile(vol_ / "mail/u@x/cur/1.M1P1.h:2,S", "From: a\nSubject: two\n\nSECOND different content\n");
-  RunResult r = RunMailvault({"restore", "--repo", repo(), "--snapshot", "latest", "--target", vol_.path(), "--yes"});
+  WriteFile(vol_ / "mail/u@x/cur/1.M1P1.h:2,S",
+            "From: a\nSubject: two\n\nSECOND different content\n");
+  RunResult r = RunMailvault(
+      {"restore", "--repo", repo(), "--snapshot", "latest", "--target", vol_.path(), "--yes"});
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   EXPECT_EQ(ReadFile(vol_ / "mail/u@x/new/1.M1P1.h"), "From: a\nSubject: one\n\nFIRST copy\n");
-  EXPECT_EQ(ReadFile(vol_ / "mail/u@x/cur/1.M1P1.h:2,S"), "From: a\nSubject: two\n\nSECOND different content\n");
+  EXPECT_EQ(ReadFile(vol_ / "mail/u@x/cur/1.M1P1.h:2,S"),
+            "From: a\nSubject: two\n\nSECOND different content\n");
 }
 
 // The same message (same inode) renamed from new/ to cur/ under other flags is still restored once.
@@ -73,7 +79,8 @@ TEST_F(SameUniqueName, RestoreIntoLiveFolderSkipsTheSameMessageUnderOtherFlags) 
   std::filesystem::remove(vol_ / "mail/u@x/cur/1.M1P1.h:2,S");
   ASSERT_EQ(Backup("mail=" + vol_ / "mail").exit_code, 0);
   std::filesystem::rename(vol_ / "mail/u@x/new/1.M1P1.h", vol_ / "mail/u@x/cur/1.M1P1.h:2,S");
-  RunResult r = RunMailvault({"restore", "--repo", repo(), "--snapshot", "latest", "--target", vol_.path(), "--yes"});
+  RunResult r = RunMailvault(
+      {"restore", "--repo", repo(), "--snapshot", "latest", "--target", vol_.path(), "--yes"});
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   EXPECT_FALSE(std::filesystem::exists(vol_ / "mail/u@x/new/1.M1P1.h"));
   EXPECT_EQ(ReadFile(vol_ / "mail/u@x/cur/1.M1P1.h:2,S"), "From: a\nSubject: one\n\nFIRST copy\n");

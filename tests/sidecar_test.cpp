@@ -25,8 +25,9 @@ namespace stdfs = std::filesystem;
 class SidecarTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = stdfs::temp_directory_path() / ("mv-sidecar-" + std::to_string(::getpid()) + "-" +
-                                           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = stdfs::temp_directory_path() /
+           ("mv-sidecar-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     stdfs::remove_all(dir_);
     stdfs::create_directories(dir_);
     opts_.health_file = (dir_ / "health.json").string();
@@ -75,7 +76,11 @@ class SidecarTest : public ::testing::Test {
 TEST_F(SidecarTest, OnceRunsOneBackupAndReturnsItsExitCode) {
   opts_.once = true;
   int runs = 0;
-  EXPECT_EQ(Loop([&] { ++runs; return kExitPartial; }), kExitPartial);
+  EXPECT_EQ(Loop([&] {
+              ++runs;
+              return kExitPartial;
+            }),
+            kExitPartial);
   EXPECT_EQ(runs, 1);
   auto h = Health();
   EXPECT_EQ(h["state"], "stopped");
@@ -92,7 +97,12 @@ TEST_F(SidecarTest, SigtermWhileIdleStopsAtOnceWithoutRunning) {
   std::atomic<int> runs = 0;
   auto t0 = steady_clock::now();
   std::thread term = TermWhen([this] { return stdfs::exists(opts_.health_file); });
-  EXPECT_EQ(Loop([&] { ++runs; return kExitOk; }), -1) << "no run";
+  EXPECT_EQ(Loop([&] {
+              ++runs;
+              return kExitOk;
+            }),
+            -1)
+      << "no run";
   term.join();
   EXPECT_LT(steady_clock::now() - t0, seconds{3});
   EXPECT_EQ(runs, 0);
@@ -121,32 +131,38 @@ TEST_F(SidecarTest, HealthCheckReadsWhatTheLoopWrote) {
   opts_.once = true;
   Loop([] { return kExitError; });
   std::string summary;
-  Status st = CheckHealthFile(opts_.health_file, floor<seconds>(system_clock::now()), minutes{3},
-                              &summary);
+  Status st =
+      CheckHealthFile(opts_.health_file, floor<seconds>(system_clock::now()), minutes{3}, &summary);
   EXPECT_FALSE(st.ok());  // stopped, and its last run failed
 }
 
 Seconds T(long long unix) { return Seconds{seconds{unix}}; }
 
 TEST(HealthVerdict, HealthyBeforeTheFirstRun) {
-  nlohmann::json h = {{"state", "idle"}, {"heartbeat_unix", 1000},
-                      {"next_run", "2026-11-24T03:00:00Z"}};
+  nlohmann::json h = {
+      {"state", "idle"}, {"heartbeat_unix", 1000}, {"next_run", "2026-11-24T03:00:00Z"}};
   std::string s;
   ASSERT_TRUE(HealthVerdict(h, T(1010), seconds{180}, &s).ok());
   EXPECT_EQ(s, "healthy: idle, no run yet, next 2026-11-24T03:00:00Z");
 }
 
 TEST(HealthVerdict, PartialRunIsHealthyButSaysSo) {
-  nlohmann::json h = {{"state", "idle"}, {"heartbeat_unix", 1000},
-                      {"last_run", {{"exit_code", 3}, {"result", "partial"}, {"finished", "2026-11-23T03:04:00Z"}}}};
+  nlohmann::json h = {
+      {"state", "idle"},
+      {"heartbeat_unix", 1000},
+      {"last_run",
+       {{"exit_code", 3}, {"result", "partial"}, {"finished", "2026-11-23T03:04:00Z"}}}};
   std::string s;
   ASSERT_TRUE(HealthVerdict(h, T(1000), seconds{180}, &s).ok());
   EXPECT_EQ(s, "healthy: idle, last backup partial at 2026-11-23T03:04:00Z");
 }
 
 TEST(HealthVerdict, FailedLastRunIsUnhealthy) {
-  nlohmann::json h = {{"state", "idle"}, {"heartbeat_unix", 1000}, {"failures_in_a_row", 2},
-                      {"last_run", {{"exit_code", 1}, {"result", "error"}, {"finished", "2026-11-23T03:04:00Z"}}}};
+  nlohmann::json h = {
+      {"state", "idle"},
+      {"heartbeat_unix", 1000},
+      {"failures_in_a_row", 2},
+      {"last_run", {{"exit_code", 1}, {"result", "error"}, {"finished", "2026-11-23T03:04:00Z"}}}};
   std::string s;
   EXPECT_EQ(HealthVerdict(h, T(1000), seconds{180}, &s).message(),
             "the last backup failed (exit 1, finished 2026-11-23T03:04:00Z, 2 failure(s) in a "

@@ -157,8 +157,8 @@ TEST(SqliteBackup, DatabaseHeldUnderExclusiveLockLongerThanBudgetIsReportedBusyW
 }
 
 TEST(SqliteBackup, WalDatabaseInExclusiveLockingModeIsReportedBusyWithPath) {
-  LockedLongerThanBudgetIsBusy(/*wal=*/true, {"PRAGMA locking_mode=EXCLUSIVE", "BEGIN",
-                                              "UPDATE counter SET n = n"});
+  LockedLongerThanBudgetIsBusy(
+      /*wal=*/true, {"PRAGMA locking_mode=EXCLUSIVE", "BEGIN", "UPDATE counter SET n = n"});
 }
 
 // A writer killed mid-transaction in rollback mode leaves a hot journal and a main file holding
@@ -172,7 +172,7 @@ TEST(SqliteBackup, HotJournalOfACrashedWriterIsRolledBackAndTheImageIsTheLastCom
   SharedBlock shared;
   Child crasher([&] {
     SQLite::Database d(db, SQLite::OPEN_READWRITE);
-    d.exec("PRAGMA cache_size=2");   // spill modified pages into the main file before commit
+    d.exec("PRAGMA cache_size=2");  // spill modified pages into the main file before commit
     d.exec("PRAGMA synchronous=OFF");
     d.exec("BEGIN");
     d.exec("UPDATE events SET pad = zeroblob(300) WHERE n <= 4000");
@@ -233,7 +233,8 @@ TEST(SqliteBackup, SideFilesAreRecognizedOnlyBesideADatabase) {
   std::ofstream(dir / "trip-journal") << "my diary";
   EXPECT_TRUE(mailfiles::IsSqliteSideFileOf(dir.path(), "main.db-wal"));
   EXPECT_TRUE(mailfiles::IsSqliteSideFileOf(dir.path(), "main.db-journal"));
-  EXPECT_FALSE(mailfiles::IsSqliteSideFileOf(dir.path(), "trip-journal")) << "a user's file must be kept";
+  EXPECT_FALSE(mailfiles::IsSqliteSideFileOf(dir.path(), "trip-journal"))
+      << "a user's file must be kept";
   EXPECT_FALSE(mailfiles::IsSqliteSideFileOf(dir.path(), "main.db"));
 }
 
@@ -241,7 +242,7 @@ TEST(SqliteBackup, StatKeyChangesWithWalCommitsThatLeaveTheMainFileUntouched) {
   ScratchDir dir;
   const std::string db = dir / "main.db";
   CreateEventsDb(db, true);
-  SQLite::Database conn(db, SQLite::OPEN_READWRITE);   // kept open: no checkpoint on close
+  SQLite::Database conn(db, SQLite::OPEN_READWRITE);  // kept open: no checkpoint on close
   conn.exec("INSERT INTO events VALUES(-1, x'00')");
   auto k1 = StatSqlite(db);
   ASSERT_TRUE(k1.ok()) << k1.status().ToString();
@@ -317,7 +318,10 @@ TEST(SqliteBackup, RestoreIntoLiveRollbackDatabaseWaitsForTheReaderThenCommitsWh
   EXPECT_EQ(busy.code(), Code::kBusy) << busy.ToString();
   EXPECT_NE(busy.ToString().find(live), std::string::npos);
 
-  std::thread release([&] { std::this_thread::sleep_for(400ms); shared->stop = 1; });
+  std::thread release([&] {
+    std::this_thread::sleep_for(400ms);
+    shared->stop = 1;
+  });
   auto t0 = Clock::now();
   Status st = RestoreIntoLive(image, live);
   release.join();

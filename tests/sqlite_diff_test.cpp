@@ -28,7 +28,7 @@ const char* kApiSecret = "s3cr3t-api-key-value";
 // The tables of Mailu's main.db that matter here, plus a secret-keyed and a rowid-only table.
 void CreateMailuDb(const std::string& path) {
   SQLite::Database d(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-  d.exec("PRAGMA synchronous=OFF");   // test speed only; durability is not under test here
+  d.exec("PRAGMA synchronous=OFF");  // test speed only; durability is not under test here
   d.exec(R"sql(
     CREATE TABLE domain(name VARCHAR(80) NOT NULL PRIMARY KEY, max_users INTEGER, comment TEXT);
     CREATE TABLE user(email VARCHAR(255) NOT NULL PRIMARY KEY, password VARCHAR(255) NOT NULL,
@@ -47,10 +47,12 @@ void CreateMailuDb(const std::string& path) {
     INSERT INTO fetch VALUES (1, 'alice@example.org', 'imap.example.com', 'fetchpw');
     INSERT INTO log VALUES ('one'), ('two'), ('three');
   )sql");
-  SQLite::Statement u(d, "INSERT INTO user VALUES ('alice@example.org', ?, 5000, 1, 'example.org', 'Alice')");
+  SQLite::Statement u(
+      d, "INSERT INTO user VALUES ('alice@example.org', ?, 5000, 1, 'example.org', 'Alice')");
   u.bind(1, kAlicePassword);
   u.exec();
-  SQLite::Statement t(d, "INSERT INTO token(user_email, password, ip) VALUES ('bob@example.org', ?, '10.0.0.2')");
+  SQLite::Statement t(
+      d, "INSERT INTO token(user_email, password, ip) VALUES ('bob@example.org', ?, '10.0.0.2')");
   t.bind(1, kTokenPassword);
   t.exec();
   SQLite::Statement s(d, "INSERT INTO api_secret VALUES (?, 'monitoring')");
@@ -64,7 +66,8 @@ void Exec(const std::string& db, const std::string& sql) {
 }
 
 const TableDiff& Table(const SqliteDiff& diff, const std::string& name) {
-  for (auto& t : diff.tables) if (t.table == name) return t;
+  for (auto& t : diff.tables)
+    if (t.table == name) return t;
   static TableDiff none;
   ADD_FAILURE() << "table " << name << " not in diff";
   return none;
@@ -103,11 +106,13 @@ TEST_F(SqliteDiffTest, IdenticalDatabasesDiffEmptyOverEveryUserTable) {
 }
 
 TEST_F(SqliteDiffTest, ReportsRemovedAddedAndChangedRowsByPrimaryKey) {
-  Exec(other, "DELETE FROM user WHERE email='bob@example.org';"
-              "INSERT INTO user VALUES ('carol@example.org', '{BLF-CRYPT}carolhash', 1, 1, 'example.org', 'Carol');"
-              "UPDATE user SET quota_bytes=9999, displayed_name='Dave D.' WHERE email='dave@example.net';"
-              "DELETE FROM log WHERE msg='two';"
-              "UPDATE alias SET destination='root@example.org';");
+  Exec(other,
+       "DELETE FROM user WHERE email='bob@example.org';"
+       "INSERT INTO user VALUES ('carol@example.org', '{BLF-CRYPT}carolhash', 1, 1, 'example.org', "
+       "'Carol');"
+       "UPDATE user SET quota_bytes=9999, displayed_name='Dave D.' WHERE email='dave@example.net';"
+       "DELETE FROM log WHERE msg='two';"
+       "UPDATE alias SET destination='root@example.org';");
   auto diff = DiffSqlite(base, other);
   ASSERT_TRUE(diff.ok()) << diff.status().ToString();
   EXPECT_FALSE(diff->identical());
@@ -175,16 +180,22 @@ TEST_F(SqliteDiffTest, TableCountsListEveryUserTableWithItsRows) {
   Exec(other, "DELETE FROM user WHERE email='bob@example.org'");
   auto counts = SqliteTableCounts(other);
   ASSERT_TRUE(counts.ok()) << counts.status().ToString();
-  EXPECT_EQ(*counts, (std::vector<TableCount>{{"alias", 1}, {"api_secret", 1}, {"domain", 2},
-                                              {"fetch", 1}, {"log", 3}, {"token", 2}, {"user", 2}}));
+  EXPECT_EQ(*counts, (std::vector<TableCount>{{"alias", 1},
+                                              {"api_secret", 1},
+                                              {"domain", 2},
+                                              {"fetch", 1},
+                                              {"log", 3},
+                                              {"token", 2},
+                                              {"user", 2}}));
   SqliteDiffOptions only_user;
   only_user.tables = {"user"};
   EXPECT_EQ(SqliteTableCounts(other, only_user).value(), (std::vector<TableCount>{{"user", 2}}));
 }
 
 TEST_F(SqliteDiffTest, LongListsAreCappedButCountsStayComplete) {
-  Exec(other, "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i<500) "
-              "INSERT INTO log SELECT 'row ' || i FROM s;");
+  Exec(other,
+       "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i<500) "
+       "INSERT INTO log SELECT 'row ' || i FROM s;");
   SqliteDiffOptions opts;
   opts.max_listed_rows = 10;
   auto diff = DiffSqlite(base, other, opts);
@@ -197,8 +208,9 @@ TEST_F(SqliteDiffTest, LongListsAreCappedButCountsStayComplete) {
 }
 
 TEST_F(SqliteDiffTest, IntegrityCheckPassesOnAGoodCopyAndFailsOnFlippedBytes) {
-  Exec(base, "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i<3000) "
-             "INSERT INTO log SELECT printf('message %08d with some text to fill pages', i) FROM s;");
+  Exec(base,
+       "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i<3000) "
+       "INSERT INTO log SELECT printf('message %08d with some text to fill pages', i) FROM s;");
   auto good = CheckSqliteIntegrity(base);
   ASSERT_TRUE(good.ok()) << good.status().ToString();
   EXPECT_TRUE(good->ok);
@@ -210,12 +222,13 @@ TEST_F(SqliteDiffTest, IntegrityCheckPassesOnAGoodCopyAndFailsOnFlippedBytes) {
   ASSERT_GT(pages, 10);
   {
     std::fstream f(bad, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp((pages / 2) * 4096 + 8);   // the cell pointer array of a b-tree page
+    f.seekp((pages / 2) * 4096 + 8);  // the cell pointer array of a b-tree page
     std::string junk(64, '\xff');
     f.write(junk.data(), junk.size());
   }
   auto r = CheckSqliteIntegrity(bad);
-  ASSERT_TRUE(r.ok()) << "a damaged database is a failed check, not an error: " << r.status().ToString();
+  ASSERT_TRUE(r.ok()) << "a damaged database is a failed check, not an error: "
+                      << r.status().ToString();
   EXPECT_FALSE(r->ok);
   EXPECT_FALSE(r->problems.empty());
 
@@ -249,18 +262,23 @@ TEST(SqliteDiffLive, LiveWalDatabaseIsReadInOneTransactionWhileAWriterCommits) {
   {
     SQLite::Database d(live, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     d.exec("PRAGMA journal_mode=WAL");
-    d.exec("CREATE TABLE a(n INTEGER PRIMARY KEY, v TEXT); CREATE TABLE b(n INTEGER PRIMARY KEY, v TEXT);");
-    d.exec("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i<150000) "
-           "INSERT INTO a SELECT i, hex(randomblob(16)) FROM s;"
-           "INSERT INTO b SELECT * FROM a;");
+    d.exec(
+        "CREATE TABLE a(n INTEGER PRIMARY KEY, v TEXT); CREATE TABLE b(n INTEGER PRIMARY KEY, v "
+        "TEXT);");
+    d.exec(
+        "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i<150000) "
+        "INSERT INTO a SELECT i, hex(randomblob(16)) FROM s;"
+        "INSERT INTO b SELECT * FROM a;");
     d.exec("VACUUM INTO '" + snap + "'");
   }
   SharedBlock shared;
   Child writer([&] {
     SQLite::Database d(live, SQLite::OPEN_READWRITE, 30000);
     for (int64_t n = 150001; !shared->stop.load(); ++n) {
-      d.exec("BEGIN IMMEDIATE; INSERT INTO a VALUES(" + std::to_string(n) + ", 'x');"
-             "INSERT INTO b VALUES(" + std::to_string(n) + ", 'x'); COMMIT;");
+      d.exec("BEGIN IMMEDIATE; INSERT INTO a VALUES(" + std::to_string(n) +
+             ", 'x');"
+             "INSERT INTO b VALUES(" +
+             std::to_string(n) + ", 'x'); COMMIT;");
       shared->committed = n;
     }
     return 0;

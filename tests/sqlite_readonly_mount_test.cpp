@@ -21,11 +21,15 @@ int Sql(const std::string& db, const std::string& sql) {
 class ReadOnlyMount : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_EQ(Sql(src_ / "main.db", "PRAGMA journal_mode=WAL; CREATE TABLE user(email TEXT PRIMARY KEY);"
-                                     "INSERT INTO user VALUES('a@example.org'),('b@example.org');"), SQLITE_OK);
-    if (Shell("mount --bind '" + src_.path() + "' '" + ro_.path() + "' 2>&1 && mount -o remount,ro,bind '" +
-              ro_.path() + "' 2>&1").exit_code != 0)
-      GTEST_SKIP() << "bind mounts are not permitted here (needs root); the sidecar case cannot be reproduced";
+    ASSERT_EQ(Sql(src_ / "main.db",
+                  "PRAGMA journal_mode=WAL; CREATE TABLE user(email TEXT PRIMARY KEY);"
+                  "INSERT INTO user VALUES('a@example.org'),('b@example.org');"),
+              SQLITE_OK);
+    if (Shell("mount --bind '" + src_.path() + "' '" + ro_.path() +
+              "' 2>&1 && mount -o remount,ro,bind '" + ro_.path() + "' 2>&1")
+            .exit_code != 0)
+      GTEST_SKIP() << "bind mounts are not permitted here (needs root); the sidecar case cannot be "
+                      "reproduced";
     mounted_ = true;
     ASSERT_EQ(RunMailvault({"init", "--repo", repo_ / "r"}).exit_code, 0);
   }
@@ -37,10 +41,16 @@ class ReadOnlyMount : public ::testing::Test {
 };
 
 TEST_F(ReadOnlyMount, CheckpointedWalDatabaseIsCopiedConsistently) {
-  RunResult b = RunMailvault({"backup", "--repo", repo_ / "r", "--source", "data=" + ro_.path(), "--json"});
+  RunResult b =
+      RunMailvault({"backup", "--repo", repo_ / "r", "--source", "data=" + ro_.path(), "--json"});
   ASSERT_EQ(b.exit_code, 0) << b.err << b.out;
-  ASSERT_EQ(RunMailvault({"restore", "--repo", repo_ / "r", "--snapshot", "latest", "--target", out_.path()}).exit_code, 0);
-  EXPECT_EQ(Shell("sqlite3 '" + out_ / "data/main.db" + "' 'pragma integrity_check; select count(*) from user'").out,
+  ASSERT_EQ(RunMailvault(
+                {"restore", "--repo", repo_ / "r", "--snapshot", "latest", "--target", out_.path()})
+                .exit_code,
+            0);
+  EXPECT_EQ(Shell("sqlite3 '" + out_ / "data/main.db" +
+                  "' 'pragma integrity_check; select count(*) from user'")
+                .out,
             "ok\n2\n");
 }
 
@@ -48,17 +58,20 @@ TEST_F(ReadOnlyMount, UncheckpointedWalIsReportedNotCopiedRaw) {
   // A writer holding the database open keeps its commits in -wal (no checkpoint yet).
   sqlite3* w = nullptr;
   ASSERT_EQ(sqlite3_open((src_ / "main.db").c_str(), &w), SQLITE_OK);
-  sqlite3_exec(w, "PRAGMA wal_autocheckpoint=0; INSERT INTO user VALUES('c@example.org');", nullptr, nullptr, nullptr);
+  sqlite3_exec(w, "PRAGMA wal_autocheckpoint=0; INSERT INTO user VALUES('c@example.org');", nullptr,
+               nullptr, nullptr);
   std::string wal = ReadFile(src_ / "main.db-wal");
   ASSERT_GT(wal.size(), 0u);
-  sqlite3_close(w);   // checkpoints and removes -wal/-shm; put the uncheckpointed state back
+  sqlite3_close(w);  // checkpoints and removes -wal/-shm; put the uncheckpointed state back
   WriteFile(src_ / "main.db-wal", wal);
   Shell("rm -f '" + src_ / "main.db-shm" + "'");
-  RunResult b = RunMailvault({"backup", "--repo", repo_ / "r", "--source", "data=" + ro_.path(), "--json"});
+  RunResult b =
+      RunMailvault({"backup", "--repo", repo_ / "r", "--source", "data=" + ro_.path(), "--json"});
   EXPECT_EQ(b.exit_code, 3) << b.err;
   auto j = nlohmann::json::parse(b.out);
   ASSERT_EQ(j["problems"].size(), 1u);
-  EXPECT_NE(j["problems"][0]["message"].get<std::string>().find("read-write"), std::string::npos) << j.dump();
+  EXPECT_NE(j["problems"][0]["message"].get<std::string>().find("read-write"), std::string::npos)
+      << j.dump();
 }
 
 }  // namespace

@@ -28,7 +28,10 @@ class ScratchDir {
     std::string t = (std::filesystem::temp_directory_path() / "mv-sqlite-XXXXXX").string();
     path_ = ::mkdtemp(t.data());
   }
-  ~ScratchDir() { std::error_code ec; std::filesystem::remove_all(path_, ec); }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
   std::string operator/(const std::string& name) const { return path_ + "/" + name; }
   const std::string& path() const { return path_; }
 
@@ -38,17 +41,18 @@ class ScratchDir {
 
 // Counters shared with a child process (anonymous shared mapping survives fork).
 struct Shared {
-  std::atomic<int64_t> started{0};     // highest count a writer has tried to commit
-  std::atomic<int64_t> committed{0};   // highest count a writer saw COMMIT succeed for
-  std::atomic<int> stop{0};            // parent -> child: finish
-  std::atomic<int> ready{0};           // child -> parent: lock/transaction is held
-  std::atomic<int64_t> seen[4]{};      // child -> parent: observations
+  std::atomic<int64_t> started{0};    // highest count a writer has tried to commit
+  std::atomic<int64_t> committed{0};  // highest count a writer saw COMMIT succeed for
+  std::atomic<int> stop{0};           // parent -> child: finish
+  std::atomic<int> ready{0};          // child -> parent: lock/transaction is held
+  std::atomic<int64_t> seen[4]{};     // child -> parent: observations
 };
 
 class SharedBlock {
  public:
   SharedBlock() {
-    void* p = ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void* p =
+        ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     s_ = new (p) Shared();
   }
   ~SharedBlock() { ::munmap(s_, sizeof(Shared)); }
@@ -67,12 +71,19 @@ class Child {
     pid_ = ::fork();
     if (pid_ == 0) {
       int rc = 1;
-      try { rc = body(); } catch (...) { rc = 99; }
+      try {
+        rc = body();
+      } catch (...) {
+        rc = 99;
+      }
       ::_exit(rc);
     }
   }
   ~Child() {
-    if (pid_ > 0 && !reaped_) { ::kill(pid_, SIGKILL); Wait(); }
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      Wait();
+    }
   }
   // Exit code of the child (waits for it); -1 if it died from a signal.
   int Wait() {
@@ -86,7 +97,10 @@ class Child {
   bool running() const { return pid_ > 0 && !reaped_; }
   // SIGKILL, as a crash would; returns after the child is reaped.
   void Kill() {
-    if (pid_ > 0 && !reaped_) { ::kill(pid_, SIGKILL); Wait(); }
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      Wait();
+    }
   }
 
  private:

@@ -41,11 +41,13 @@ class StackOpsTest : public ::testing::Test {
     WriteFile(tmp_ / "mailu_mail/alice@example.org/cur/1.msg", "Subject: one\n\nhello\n");
     WriteFile(tmp_ / "web_site/index.html", "<html>");
     node_.node_id = "n1";
-    for (const char* s : {"mailu_admin", "mailu_imap", "web_app"}) node_.containers[s] = {std::string("ctr-") + s};
+    for (const char* s : {"mailu_admin", "mailu_imap", "web_app"})
+      node_.containers[s] = {std::string("ctr-") + s};
   }
 
   ServiceSpec Svc(const std::string& name, const std::string& stack,
-                  std::map<std::string, std::string> labels, const std::string& vol, const std::string& target) {
+                  std::map<std::string, std::string> labels, const std::string& vol,
+                  const std::string& target) {
     ServiceSpec s;
     s.name = name;
     s.stack = stack;
@@ -55,28 +57,29 @@ class StackOpsTest : public ::testing::Test {
   }
 
   void MakePlan(std::map<std::string, std::string> admin_extra = {}) {
-    std::map<std::string, std::string> admin = {
-        {"backupbot.backup", "true"},
-        {"backupbot.backup.pre-hook", "dump"},
-        {"backupbot.backup.post-hook", "rm dump"},
-        {"backupbot.backup.volumes.data.path", "dump.sql"},
-        {"backupbot.restore.pre-hook", "stop writes"},
-        {"backupbot.restore.post-hook", "import dump"},
-        {"coop-cloud.mailu.version", "2.0.1+2.0"}};
+    std::map<std::string, std::string> admin = {{"backupbot.backup", "true"},
+                                                {"backupbot.backup.pre-hook", "dump"},
+                                                {"backupbot.backup.post-hook", "rm dump"},
+                                                {"backupbot.backup.volumes.data.path", "dump.sql"},
+                                                {"backupbot.restore.pre-hook", "stop writes"},
+                                                {"backupbot.restore.post-hook", "import dump"},
+                                                {"coop-cloud.mailu.version", "2.0.1+2.0"}};
     for (auto& [k, v] : admin_extra) admin[k] = v;
     std::vector<ServiceSpec> specs = {
         Svc("mailu_admin", "mailu", admin, "mailu_data", "/data"),
-        Svc("mailu_imap", "mailu", {{"backupbot.backup.post-hook", "imap post"}}, "mailu_mail", "/mail"),
-        Svc("web_app", "web", {{"backupbot.backup", "true"}, {"backupbot.backup.post-hook", "web post"}},
-            "web_site", "/srv")};
+        Svc("mailu_imap", "mailu", {{"backupbot.backup.post-hook", "imap post"}}, "mailu_mail",
+            "/mail"),
+        Svc("web_app", "web",
+            {{"backupbot.backup", "true"}, {"backupbot.backup.post-hook", "web post"}}, "web_site",
+            "/srv")};
     PlanOptions po;
     plan_ = BuildPlan(specs, &node_, po);
   }
 
   // Records every hook; "dump" writes the dump into the data volume as a real hook would.
   HookExecutor Executor() {
-    return [this](const std::string& container, const std::string& service, const std::string& cmd)
-               -> Result<hooks::ExecResult> {
+    return [this](const std::string& container, const std::string& service,
+                  const std::string& cmd) -> Result<hooks::ExecResult> {
       calls_.push_back({service, cmd});
       EXPECT_EQ(container, "ctr-" + service);
       hooks::ExecResult r;
@@ -130,7 +133,8 @@ TEST_F(StackOpsTest, StackBackupRunsPreHooksThenSnapshotsThenPostHooksWithTags) 
   EXPECT_EQ(tags.at("host"), "mx1");
   EXPECT_EQ(tags.at("version"), "2.0.1+2.0");
   ASSERT_EQ(tags.count("hook.backup-pre.mailu_admin"), 1u) << "the pre-hook's result is recorded";
-  EXPECT_EQ(tags.at("hook.backup-pre.mailu_admin").rfind("ok ", 0), 0u) << tags.at("hook.backup-pre.mailu_admin");
+  EXPECT_EQ(tags.at("hook.backup-pre.mailu_admin").rfind("ok ", 0), 0u)
+      << tags.at("hook.backup-pre.mailu_admin");
   std::set<std::string> paths;
   for (const auto& f : snap->files) paths.insert(f.path);
   EXPECT_TRUE(paths.count("data/dump.sql")) << "the pre-hook's dump must be in the snapshot";
@@ -148,7 +152,8 @@ TEST_F(StackOpsTest, FailedPreHookAbortsOnlyThatStackAndPostHooksStillRun) {
   EXPECT_EQ(mailu.stack, "mailu");
   EXPECT_EQ(mailu.status, StackStatus::kFailed);
   EXPECT_FALSE(mailu.backup.has_value());
-  EXPECT_NE(mailu.message.find("backup pre-hook of mailu_admin failed: exit code 3"), std::string::npos);
+  EXPECT_NE(mailu.message.find("backup pre-hook of mailu_admin failed: exit code 3"),
+            std::string::npos);
   EXPECT_EQ(report->stacks[1].status, StackStatus::kOk);
   EXPECT_TRUE(report->AnyFailed());
   EXPECT_EQ(Commands(), (std::vector<std::string>{"dump", "rm dump", "imap post", "web post"}));
@@ -213,7 +218,7 @@ TEST_F(StackOpsTest, RestoreBringsBackDeletedFilesIntoTheLiveVolumesBetweenResto
   r.base.dry_run = false;
   auto out = RestoreStack(*repo_, r);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
-  EXPECT_EQ(out->stack, "mailu");   // from the snapshot's tag
+  EXPECT_EQ(out->stack, "mailu");  // from the snapshot's tag
   EXPECT_EQ(out->status, StackStatus::kOk) << out->message;
   EXPECT_EQ(out->targets.at("mail"), tmp_ / "mailu_mail");
   EXPECT_EQ(Commands(), (std::vector<std::string>{"stop writes", "import dump"}));

@@ -46,14 +46,22 @@ std::string ReadFile(const std::string& path) {
 }
 
 std::string MessageText(uint32_t n, size_t approx) {
-  static const char* kWords[] = {"mailbox", "restore", "snapshot", "quarterly", "report", "meeting",
-                                 "invoice", "dovecot", "server", "backup", "the", "and", "please",
-                                 "review", "attached", "thanks", "regards", "tomorrow", "budget"};
+  static const char* kWords[] = {"mailbox", "restore", "snapshot", "quarterly", "report",
+                                 "meeting", "invoice", "dovecot",  "server",    "backup",
+                                 "the",     "and",     "please",   "review",    "attached",
+                                 "thanks",  "regards", "tomorrow", "budget"};
   std::mt19937 rng(n * 2654435761u + 7);
-  std::string s = "Return-Path: <sender" + std::to_string(n % 17) + "@example.net>\n"
-                  "From: Sender " + std::to_string(n % 17) + " <sender" + std::to_string(n % 17) + "@example.net>\n"
-                  "To: user@example.org\nSubject: Message number " + std::to_string(n) + "\n"
-                  "Message-ID: <" + std::to_string(n) + "." + std::to_string(rng()) + "@example.net>\n"
+  std::string s = "Return-Path: <sender" + std::to_string(n % 17) +
+                  "@example.net>\n"
+                  "From: Sender " +
+                  std::to_string(n % 17) + " <sender" + std::to_string(n % 17) +
+                  "@example.net>\n"
+                  "To: user@example.org\nSubject: Message number " +
+                  std::to_string(n) +
+                  "\n"
+                  "Message-ID: <" +
+                  std::to_string(n) + "." + std::to_string(rng()) +
+                  "@example.net>\n"
                   "Date: Mon, 1 Jun 2025 10:00:00 +0000\n\n";
   while (s.size() < approx) {
     s += kWords[rng() % (sizeof kWords / sizeof *kWords)];
@@ -63,8 +71,9 @@ std::string MessageText(uint32_t n, size_t approx) {
 }
 
 std::string MaildirName(uint32_t n, size_t size, const std::string& flags, bool in_new) {
-  std::string base = std::to_string(1700000000 + n * 37) + ".M" + std::to_string(n * 13 % 1000000) + "P" +
-                     std::to_string(1000 + n % 5000) + ".mailu-imap,S=" + std::to_string(size);
+  std::string base = std::to_string(1700000000 + n * 37) + ".M" + std::to_string(n * 13 % 1000000) +
+                     "P" + std::to_string(1000 + n % 5000) +
+                     ".mailu-imap,S=" + std::to_string(size);
   return in_new ? base : base + ":2," + flags;
 }
 
@@ -103,7 +112,9 @@ std::vector<std::string> MakeMailVolume(const std::string& root, const VolumeSpe
       size_t size = 800 + (n % 13) * 500;
       std::string body = MessageText(n, size);
       std::string dir = mb + (f[0] ? std::string("/") + f : "");
-      WriteFile(dir + (in_new ? "/new/" : "/cur/") + MaildirName(n, body.size(), m % 3 ? "S" : "RS", in_new), body, 0600);
+      WriteFile(dir + (in_new ? "/new/" : "/cur/") +
+                    MaildirName(n, body.size(), m % 3 ? "S" : "RS", in_new),
+                body, 0600);
       n++;
     }
     // A half-delivered message in tmp/: never backed up.
@@ -114,20 +125,27 @@ std::vector<std::string> MakeMailVolume(const std::string& root, const VolumeSpe
     std::string big = MessageText(n, 200);
     big.reserve(6 << 20);
     while (big.size() < (6u << 20)) big += std::to_string(rng()) + "\n";
-    WriteFile(root + "/mail/" + users[0] + "/cur/" + MaildirName(n++, big.size(), "S", false), big, 0600);
+    WriteFile(root + "/mail/" + users[0] + "/cur/" + MaildirName(n++, big.size(), "S", false), big,
+              0600);
   }
   stdfs::create_directories(root + "/data");
   sqlite3* db = nullptr;
   sqlite3_open((root + "/data/main.db").c_str(), &db);
-  Exec(db, "CREATE TABLE IF NOT EXISTS domain(name TEXT PRIMARY KEY, max_users INT);"
-           "CREATE TABLE IF NOT EXISTS user(email TEXT PRIMARY KEY, domain_name TEXT, password TEXT, quota_bytes INT);"
-           "CREATE TABLE IF NOT EXISTS alias(email TEXT PRIMARY KEY, destination TEXT);");
+  Exec(db,
+       "CREATE TABLE IF NOT EXISTS domain(name TEXT PRIMARY KEY, max_users INT);"
+       "CREATE TABLE IF NOT EXISTS user(email TEXT PRIMARY KEY, domain_name TEXT, password TEXT, "
+       "quota_bytes INT);"
+       "CREATE TABLE IF NOT EXISTS alias(email TEXT PRIMARY KEY, destination TEXT);");
   Exec(db, "INSERT OR REPLACE INTO domain VALUES('example.org', 100);");
   for (const auto& u : users)
-    Exec(db, "INSERT OR REPLACE INTO user VALUES('" + u + "','example.org','{SHA512-CRYPT}$6$secret" + u + "', 1000000000);");
+    Exec(db, "INSERT OR REPLACE INTO user VALUES('" + u +
+                 "','example.org','{SHA512-CRYPT}$6$secret" + u + "', 1000000000);");
   Exec(db, "INSERT OR REPLACE INTO alias VALUES('postmaster@example.org','" + users[0] + "');");
   sqlite3_close(db);
-  WriteFile(root + "/dkim/example.org.dkim.key", "-----BEGIN PRIVATE KEY-----\nMIIEvgIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n", 0600);
+  WriteFile(
+      root + "/dkim/example.org.dkim.key",
+      "-----BEGIN PRIVATE KEY-----\nMIIEvgIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n",
+      0600);
   return users;
 }
 
@@ -139,8 +157,12 @@ std::map<std::string, std::string> ListTree(const std::string& root) {
     struct stat st;
     if (::lstat(it->path().c_str(), &st) != 0) continue;
     std::ostringstream s;
-    char type = S_ISDIR(st.st_mode) ? 'd' : S_ISLNK(st.st_mode) ? 'l' : S_ISREG(st.st_mode) ? 'f' : '?';
-    s << type << " " << std::oct << (st.st_mode & 07777) << std::dec << " " << st.st_uid << " " << st.st_gid;
+    char type = S_ISDIR(st.st_mode)   ? 'd'
+                : S_ISLNK(st.st_mode) ? 'l'
+                : S_ISREG(st.st_mode) ? 'f'
+                                      : '?';
+    s << type << " " << std::oct << (st.st_mode & 07777) << std::dec << " " << st.st_uid << " "
+      << st.st_gid;
     if (type == 'f') {
       std::string data = ReadFile(it->path());
       s << " " << st.st_size << " " << st.st_mtim.tv_sec << "." << st.st_mtim.tv_nsec << " "
@@ -157,12 +179,15 @@ std::map<std::string, std::string> ListTree(const std::string& root) {
   return out;
 }
 
-std::string DiffTrees(const std::map<std::string, std::string>& a, const std::map<std::string, std::string>& b) {
+std::string DiffTrees(const std::map<std::string, std::string>& a,
+                      const std::map<std::string, std::string>& b) {
   std::string d;
   for (const auto& [k, v] : a) {
     auto it = b.find(k);
-    if (it == b.end()) d += "only in first: " + k + "\n";
-    else if (it->second != v) d += "differs: " + k + ": " + v + " vs " + it->second + "\n";
+    if (it == b.end())
+      d += "only in first: " + k + "\n";
+    else if (it->second != v)
+      d += "differs: " + k + ": " + v + " vs " + it->second + "\n";
     if (d.size() > 3000) return d + "...";
   }
   for (const auto& [k, v] : b)

@@ -28,7 +28,7 @@ struct VolumeSpec {
   int users = 3;
   int messages_per_user = 40;
   uint32_t seed = 1;
-  bool big_attachment = false;   // one ~6 MiB message (chunked)
+  bool big_attachment = false;  // one ~6 MiB message (chunked)
 };
 
 // Writes <root>/mail/<user@domain>/{cur,new,tmp} with folders .Sent .Trash .Archive.2024,
@@ -44,7 +44,8 @@ std::string MaildirName(uint32_t n, size_t size, const std::string& flags, bool 
 // (the root itself excluded).
 std::map<std::string, std::string> ListTree(const std::string& root);
 // Human-readable differences between two listings ("" when equal), capped in length.
-std::string DiffTrees(const std::map<std::string, std::string>& a, const std::map<std::string, std::string>& b);
+std::string DiffTrees(const std::map<std::string, std::string>& a,
+                      const std::map<std::string, std::string>& b);
 
 struct RunResult {
   int exit_code = -1;
@@ -67,13 +68,14 @@ class RepoTest : public ::testing::Test {
     return RunMailvault({"backup", "--repo", repo(), "--json", "--source", source});
   }
   RunResult Restore(const std::string& snap, const std::string& target) {
-    return RunMailvault({"restore", "--repo", repo(), "--snapshot", snap, "--target", target, "--json"});
+    return RunMailvault(
+        {"restore", "--repo", repo(), "--snapshot", snap, "--target", target, "--json"});
   }
   TempDir vol_{"mvvol"}, repo_{"mvrepo"}, out_{"mvout"};
 };
 
 void WriteFile(const std::string& path, const std::string& data, int mode = 0644);
 std::string ReadFile(const std::string& path);
-uint64_t DirBytes(const std::string& dir);   // sum of file sizes below dir
+uint64_t DirBytes(const std::string& dir);  // sum of file sizes below dir
 
 }  // namespace mv::testing

@@ -104,10 +104,12 @@ TEST_F(VerifyDeepPaths, SnapshotWithPathsLongerThanPathMaxUnderScratchVerifiesOk
   RunResult v = Verify();
   EXPECT_EQ(v.exit_code, 0) << v.out.substr(0, 3000) << v.err;
   auto j = ParseJson(v);
-  EXPECT_TRUE(j["ok"].get<bool>()) << j["errors"].dump(1) << j["restore_problems"].dump(1).substr(0, 2000);
+  EXPECT_TRUE(j["ok"].get<bool>())
+      << j["errors"].dump(1) << j["restore_problems"].dump(1).substr(0, 2000);
   EXPECT_EQ(j["messages"], 17) << "the deep message is counted";
   EXPECT_EQ(j["lost_messages"], 0);
-  for (const auto& l : j["live"]) EXPECT_TRUE(l["problems"].empty()) << l["problems"].dump().substr(0, 2000);
+  for (const auto& l : j["live"])
+    EXPECT_TRUE(l["problems"].empty()) << l["problems"].dump().substr(0, 2000);
   EXPECT_TRUE(stdfs::is_empty(scratch_.path())) << "the deep scratch tree is removed";
 
   std::vector<std::string> args = {"verify", "--repo", repo(), "--scratch", scratch_.path()};
@@ -128,7 +130,8 @@ TEST_F(VerifyDeepPaths, DamagedBlobOfADeepFileStillFailsAndNamesIt) {
   auto j = ParseJson(v);
   bool named = false;
   for (const auto& d : j["damaged_files"]) named |= d["path"] == deep_file_;
-  for (const auto& p : j["restore_problems"]) named |= p.get<std::string>().rfind(deep_file_, 0) == 0;
+  for (const auto& p : j["restore_problems"])
+    named |= p.get<std::string>().rfind(deep_file_, 0) == 0;
   EXPECT_TRUE(named) << j["damaged_files"].dump(1).substr(0, 3000);
   EXPECT_TRUE(stdfs::is_empty(scratch_.path()));
 }
@@ -231,7 +234,8 @@ TEST_F(VerifyLiveDatabase, MissingLiveDatabaseIsAFinding) {
   EXPECT_EQ(v.exit_code, 1);
   auto j = ParseJson(v);
   EXPECT_FALSE(j["ok"].get<bool>());
-  EXPECT_TRUE(AnyContains(Strings(j["errors"]), "live database data/main.db is missing")) << j["errors"].dump(1);
+  EXPECT_TRUE(AnyContains(Strings(j["errors"]), "live database data/main.db is missing"))
+      << j["errors"].dump(1);
   EXPECT_TRUE(AnyContains(Strings(j["errors"]), vol_ / "data/main.db")) << "names the live path";
 }
 
@@ -249,7 +253,8 @@ TEST_F(VerifyLiveDatabase, CorruptLiveDatabaseIsAFinding) {
   EXPECT_EQ(h.out.find("sqlite data/main.db: ok\n"), std::string::npos) << h.out;
   auto j = ParseJson(Verify());
   EXPECT_FALSE(j["ok"].get<bool>());
-  EXPECT_TRUE(AnyContains(Strings(j["errors"]), "live database data/main.db")) << j["errors"].dump(1);
+  EXPECT_TRUE(AnyContains(Strings(j["errors"]), "live database data/main.db"))
+      << j["errors"].dump(1);
 }
 
 TEST_F(VerifyLiveDatabase, ComparingOnlyWithTheSnapshotIgnoresTheLiveDatabase) {
@@ -304,12 +309,13 @@ TEST_F(VerifyOptions, ScratchThatCannotBeCreatedIsNamedInTheError) {
   EXPECT_NE(v.err.find("--scratch"), std::string::npos) << v.err;
 }
 
-// The backup reads a source given as a symlink to its directory; verify compares with it the same way.
+// The backup reads a source given as a symlink to its directory; verify compares with it the same
+// way.
 TEST_F(VerifyOptions, LiveSourceGivenAsASymlinkIsCompared) {
   TempDir links("mvlinks");
   stdfs::create_directory_symlink(vol_ / "mail", links / "mail");
-  RunResult v = RunMailvault({"verify", "--repo", repo(), "--json", "--scratch", scratch_.path(), "--source",
-                              "mail=" + links / "mail"});
+  RunResult v = RunMailvault({"verify", "--repo", repo(), "--json", "--scratch", scratch_.path(),
+                              "--source", "mail=" + links / "mail"});
   EXPECT_EQ(v.exit_code, 0) << v.out;
   auto j = ParseJson(v);
   ASSERT_EQ(j["live"].size(), 1u);
@@ -325,7 +331,8 @@ TEST(VerifyRestoredDatabase, ImageDeeperThanSqlitePathLimitIsChecked) {
   ASSERT_EQ(RunMailvault({"init", "--repo", repo_dir / "r"}).exit_code, 0);
   auto repo = storage::Repository::Open(repo_dir / "r");
   ASSERT_TRUE(repo.ok()) << repo.status().ToString();
-  std::string rel = "data/" + std::string(200, 'a') + "/" + std::string(200, 'b') + "/" + std::string(200, 'c');
+  std::string rel =
+      "data/" + std::string(200, 'a') + "/" + std::string(200, 'b') + "/" + std::string(200, 'c');
   stdfs::create_directories(restored / rel);
   Sql(restored / "x.db", "CREATE TABLE t(a PRIMARY KEY); INSERT INTO t VALUES(1);");
   stdfs::rename(restored / "x.db", restored / (rel + "/x.db"));
@@ -349,7 +356,8 @@ TEST(VerifyRestoredDatabase, ImageDeeperThanSqlitePathLimitIsChecked) {
   auto r = verify::VerifyRestored(**blobs, snap, o, {});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->databases.size(), 1u);
-  EXPECT_TRUE(r->databases[0].integrity_ok) << (r->databases[0].integrity_problems.empty() ? "" : r->databases[0].integrity_problems[0]);
+  EXPECT_TRUE(r->databases[0].integrity_ok)
+      << (r->databases[0].integrity_problems.empty() ? "" : r->databases[0].integrity_problems[0]);
   EXPECT_TRUE(r->ok()) << r->Errors().size();
   EXPECT_EQ(ListTree(restored.path()).size(), 5u) << "the copy is removed";
 }

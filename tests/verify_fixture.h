@@ -46,7 +46,8 @@ class VerifyFixture : public ::testing::Test {
   }
   std::string repo() const { return repo_ / "r"; }
   std::vector<std::string> SourceArgs() const {
-    return {"--source", "mail=" + vol_ / "mail", "--source", "data=" + vol_ / "data", "--source", "dkim=" + vol_ / "dkim"};
+    return {"--source", "mail=" + vol_ / "mail", "--source", "data=" + vol_ / "data",
+            "--source", "dkim=" + vol_ / "dkim"};
   }
   void Backup() {
     std::vector<std::string> args = {"backup", "--repo", repo(), "--json", "--tag", "stack=mailu"};
@@ -56,7 +57,8 @@ class VerifyFixture : public ::testing::Test {
   }
   // verify --json against the live volume.
   RunResult Verify(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"verify", "--repo", repo(), "--json", "--scratch", scratch_.path()};
+    std::vector<std::string> args = {"verify", "--repo",    repo(),
+                                     "--json", "--scratch", scratch_.path()};
     for (auto& s : SourceArgs()) args.push_back(s);
     for (auto& e : extra) args.push_back(e);
     return RunMailvault(args);
@@ -100,12 +102,15 @@ class VerifyFixture : public ::testing::Test {
     return n.substr(0, n.find(":2,"));
   }
   // Rewrites a pack with `tar`, keeping its file name, after `edit` changed the extracted blobs.
-  void RewritePack(const std::string& pack, const std::function<void(const std::string& dir)>& edit) {
+  void RewritePack(const std::string& pack,
+                   const std::function<void(const std::string& dir)>& edit) {
     TempDir x("mvpack");
     ASSERT_EQ(Shell("cd '" + x.path() + "' && tar --zstd -xf '" + pack + "'").exit_code, 0);
     edit(x.path());
-    ASSERT_EQ(Shell("cd '" + x.path() + "' && tar --zstd -cf '" + pack + ".new' * && mv '" + pack + ".new' '" +
-                    pack + "'").exit_code, 0);
+    ASSERT_EQ(Shell("cd '" + x.path() + "' && tar --zstd -cf '" + pack + ".new' * && mv '" + pack +
+                    ".new' '" + pack + "'")
+                  .exit_code,
+              0);
   }
 
   TempDir vol_{"mvvol"}, repo_{"mvrepo"}, scratch_{"mvscratch"};

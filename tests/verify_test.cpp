@@ -26,12 +26,15 @@ TEST_F(Verify, HoldsTheLiveDatabaseOnlyInAReadTransaction) {
   // needing a write lock would fail with SQLITE_BUSY.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((vol_ / "data/main.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE; INSERT INTO alias VALUES('late@example.org','x');", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE; INSERT INTO alias VALUES('late@example.org','x');",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
   RunResult v = VerifyFixture::Verify();
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   auto j = ParseJson(v);
   EXPECT_TRUE(j["databases"][0]["vs_live"]["identical"].get<bool>()) << j["databases"].dump(1);
-  EXPECT_EQ(sqlite3_exec(db, "COMMIT;", nullptr, nullptr, nullptr), SQLITE_OK) << "verify left a lock behind";
+  EXPECT_EQ(sqlite3_exec(db, "COMMIT;", nullptr, nullptr, nullptr), SQLITE_OK)
+      << "verify left a lock behind";
   sqlite3_close(db);
 }
 
@@ -46,7 +49,9 @@ TEST_F(Verify, SummaryComesFirstThenDetails) {
   std::getline(lines, second);
   EXPECT_EQ(first.rfind("verify snapshot ", 0), 0u) << h.out;
   EXPECT_EQ(second, "RESULT: OK - the snapshot is complete and consistent") << h.out;
-  EXPECT_NE(h.out.find("48 messages in 2 mailboxes / 8 folders; 0 messages lost"), std::string::npos) << h.out;
+  EXPECT_NE(h.out.find("48 messages in 2 mailboxes / 8 folders; 0 messages lost"),
+            std::string::npos)
+      << h.out;
   EXPECT_LT(h.out.find("RESULT"), h.out.find("Details"));
 }
 
@@ -57,7 +62,8 @@ TEST_F(Verify, ScratchIsRemovedUnlessKept) {
   ASSERT_TRUE(j.contains("scratch"));
   std::string kept = j["scratch"];
   EXPECT_EQ(kept.rfind(scratch_.path(), 0), 0u);
-  EXPECT_EQ(ReadFile(kept + "/dkim/example.org.dkim.key"), ReadFile(vol_ / "dkim/example.org.dkim.key"));
+  EXPECT_EQ(ReadFile(kept + "/dkim/example.org.dkim.key"),
+            ReadFile(vol_ / "dkim/example.org.dkim.key"));
 }
 
 TEST_F(Verify, PicksTheLatestSnapshotOfAStack) {
@@ -113,10 +119,10 @@ MessageRecord Msg(std::string folder, std::string unique, uint8_t content) {
 }
 
 TEST(MessageDiff, ClassifiesByUniqueNameWithinTheMailbox) {
-  std::vector<MessageRecord> snap = {Msg("INBOX", "1.a", 1), Msg("INBOX", "2.b", 2), Msg("INBOX", "3.c", 3),
-                                     Msg(".Sent", "4.d", 4)};
-  std::vector<MessageRecord> live = {Msg("INBOX", "1.a", 1), Msg(".Trash", "2.b", 2), Msg("INBOX", "3.c", 9),
-                                     Msg("INBOX", "5.e", 5)};
+  std::vector<MessageRecord> snap = {Msg("INBOX", "1.a", 1), Msg("INBOX", "2.b", 2),
+                                     Msg("INBOX", "3.c", 3), Msg(".Sent", "4.d", 4)};
+  std::vector<MessageRecord> live = {Msg("INBOX", "1.a", 1), Msg(".Trash", "2.b", 2),
+                                     Msg("INBOX", "3.c", 9), Msg("INBOX", "5.e", 5)};
   MessageDiff d = DiffMessages(snap, live);
   ASSERT_EQ(d.moved.size(), 1u);
   EXPECT_EQ(d.moved[0].unique, "2.b");

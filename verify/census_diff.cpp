@@ -8,7 +8,7 @@ namespace mv::verify {
 namespace {
 
 using FolderKey = std::tuple<std::string, std::string, std::string>;
-using MailboxKey = std::tuple<std::string, std::string, std::string>;   // source, mailbox, unique
+using MailboxKey = std::tuple<std::string, std::string, std::string>;  // source, mailbox, unique
 
 MessageRef Ref(const MessageRecord* b, const MessageRecord* o) {
   const MessageRecord& any = b ? *b : *o;
@@ -29,7 +29,8 @@ std::vector<FolderDiff> DiffCensus(const std::vector<storage::CensusRow>& base,
   for (const auto& [k, pr] : rows) {
     const auto* b = pr.first;
     const auto* o = pr.second;
-    if (b && o && b->messages == o->messages && b->bytes == o->bytes && b->digest == o->digest) continue;
+    if (b && o && b->messages == o->messages && b->bytes == o->bytes && b->digest == o->digest)
+      continue;
     FolderDiff d{std::get<0>(k), std::get<1>(k), std::get<2>(k)};
     d.missing_in_base = !b;
     d.missing_in_other = !o;
@@ -41,9 +42,12 @@ std::vector<FolderDiff> DiffCensus(const std::vector<storage::CensusRow>& base,
   return out;
 }
 
-MessageDiff DiffMessages(const std::vector<MessageRecord>& base, const std::vector<MessageRecord>& other) {
+MessageDiff DiffMessages(const std::vector<MessageRecord>& base,
+                         const std::vector<MessageRecord>& other) {
   // Per (source, mailbox, unique): the records of each side.
-  std::map<MailboxKey, std::pair<std::vector<const MessageRecord*>, std::vector<const MessageRecord*>>> by;
+  std::map<MailboxKey,
+           std::pair<std::vector<const MessageRecord*>, std::vector<const MessageRecord*>>>
+      by;
   for (const auto& m : base) by[{m.source, m.mailbox, m.unique}].first.push_back(&m);
   for (const auto& m : other) by[{m.source, m.mailbox, m.unique}].second.push_back(&m);
   MessageDiff d;
@@ -56,11 +60,14 @@ MessageDiff DiffMessages(const std::vector<MessageRecord>& base, const std::vect
       auto oi = std::find_if(os.begin(), os.end(), [&](const auto* o) {
         return o->folder == (*bi)->folder && o->content == (*bi)->content;
       });
-      if (oi == os.end()) ++bi;
-      else bi = bs.erase(bi), os.erase(oi);
+      if (oi == os.end())
+        ++bi;
+      else
+        bi = bs.erase(bi), os.erase(oi);
     }
     for (auto bi = bs.begin(); bi != bs.end();) {
-      auto oi = std::find_if(os.begin(), os.end(), [&](const auto* o) { return o->folder == (*bi)->folder; });
+      auto oi = std::find_if(os.begin(), os.end(),
+                             [&](const auto* o) { return o->folder == (*bi)->folder; });
       if (oi == os.end()) {
         ++bi;
         continue;

@@ -19,7 +19,7 @@ struct FolderDiff {
   bool missing_in_base = false, missing_in_other = false;
   uint64_t base_messages = 0, other_messages = 0;
   uint64_t base_bytes = 0, other_bytes = 0;
-  bool digest_differs = false;   // same counts but different message contents
+  bool digest_differs = false;  // same counts but different message contents
 };
 
 // Exact comparison; empty when the two censuses are identical.
@@ -29,20 +29,23 @@ std::vector<FolderDiff> DiffCensus(const std::vector<storage::CensusRow>& base,
 // A message seen on one side or both.
 struct MessageRef {
   std::string source, mailbox, folder, unique;
-  std::string base_path, other_path;   // "" on the side where it is absent
+  std::string base_path, other_path;  // "" on the side where it is absent
   uint64_t base_size = 0, other_size = 0;
 };
 
 struct MessageDiff {
-  std::vector<MessageRef> only_base;    // in base, not in other (same mailbox, any folder)
-  std::vector<MessageRef> only_other;   // in other, not in base
-  std::vector<MessageRef> changed;      // same unique name and mailbox, different content
-  std::vector<MessageRef> moved;        // same unique name and content, other folder
-  bool empty() const { return only_base.empty() && only_other.empty() && changed.empty() && moved.empty(); }
+  std::vector<MessageRef> only_base;   // in base, not in other (same mailbox, any folder)
+  std::vector<MessageRef> only_other;  // in other, not in base
+  std::vector<MessageRef> changed;     // same unique name and mailbox, different content
+  std::vector<MessageRef> moved;       // same unique name and content, other folder
+  bool empty() const {
+    return only_base.empty() && only_other.empty() && changed.empty() && moved.empty();
+  }
 };
 
 // Messages are matched by (source, mailbox, unique name); within a mailbox a unique name that
 // appears in several folders is matched folder by folder first.
-MessageDiff DiffMessages(const std::vector<MessageRecord>& base, const std::vector<MessageRecord>& other);
+MessageDiff DiffMessages(const std::vector<MessageRecord>& base,
+                         const std::vector<MessageRecord>& other);
 
 }  // namespace mv::verify

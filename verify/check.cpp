@@ -28,9 +28,9 @@ namespace sfs = storage::fs;
 // Per problem, the blobs whose loss it causes (attributed to files at the end).
 struct State {
   CheckResult res;
-  std::map<BlobId, PackInfo> packs;                       // from the index files, merged
-  std::map<BlobId, std::string> pack_index_file;          // which index file named a pack
-  std::unordered_map<BlobId, std::vector<size_t>, BlobIdHash> bad;   // blob -> problem indexes
+  std::map<BlobId, PackInfo> packs;                                 // from the index files, merged
+  std::map<BlobId, std::string> pack_index_file;                    // which index file named a pack
+  std::unordered_map<BlobId, std::vector<size_t>, BlobIdHash> bad;  // blob -> problem indexes
 
   size_t Add(CheckProblem p, const std::vector<BlobId>& blobs = {}) {
     res.problems.push_back(std::move(p));
@@ -54,10 +54,12 @@ void LoadIndexFiles(const storage::Repository& repo, State& s) {
     std::string p = sfs::Join(dir, n);
     s.res.index_files++;
     auto data = sfs::ReadFile(p);
-    auto packs = data.ok() ? storage::DecodeIndexFile(*data, p) : Result<std::vector<PackInfo>>(data.status());
+    auto packs = data.ok() ? storage::DecodeIndexFile(*data, p)
+                           : Result<std::vector<PackInfo>>(data.status());
     if (!packs.ok()) {
-      s.Add({"index-damaged", p, "", "", "", packs.status().message() +
-             "; the index is derived data: rebuild it from the packs with `mailvault repair index`"});
+      s.Add({"index-damaged", p, "", "", "",
+             packs.status().message() + "; the index is derived data: rebuild it from the packs "
+                                        "with `mailvault repair index`"});
       continue;
     }
     for (auto& pk : *packs) {
@@ -75,7 +77,7 @@ void LoadIndexFiles(const storage::Repository& repo, State& s) {
       if (key(it->second) != key(pk))
         s.Add({"index-conflict", p, pk.pack_id.Hex(), "", "",
                "index files " + s.pack_index_file[pk.pack_id] + " and " + p +
-               " list different blobs for this pack"});
+                   " list different blobs for this pack"});
     }
   }
 }
@@ -93,10 +95,12 @@ void CheckSnapshots(const storage::Repository& repo, State& s) {
     std::string p = sfs::Join(dir, n);
     s.res.snapshots++;
     auto data = sfs::ReadFile(p);
-    auto snap = data.ok() ? storage::DecodeSnapshot(*data, p) : Result<storage::Snapshot>(data.status());
+    auto snap =
+        data.ok() ? storage::DecodeSnapshot(*data, p) : Result<storage::Snapshot>(data.status());
     if (!snap.ok()) {
-      s.Add({"snapshot-damaged", p, "", "", n, "snapshot manifest cannot be read: " + snap.status().message() +
-             "; this snapshot cannot be restored (others are not affected)"});
+      s.Add({"snapshot-damaged", p, "", "", n,
+             "snapshot manifest cannot be read: " + snap.status().message() +
+                 "; this snapshot cannot be restored (others are not affected)"});
       continue;
     }
     for (const auto& f : snap->files)
@@ -104,8 +108,11 @@ void CheckSnapshots(const storage::Repository& repo, State& s) {
         if (!indexed.count(b)) unindexed.insert(b);
   }
   for (const auto& b : unindexed)
-    s.Add({"blob-not-indexed", "", "", b.Hex(), "", "blob " + b.Hex() + " is used by a snapshot but no index "
-           "names it (its pack is gone or was never indexed)"}, {b});
+    s.Add({"blob-not-indexed", "", "", b.Hex(), "",
+           "blob " + b.Hex() +
+               " is used by a snapshot but no index "
+               "names it (its pack is gone or was never indexed)"},
+          {b});
 }
 
 std::vector<BlobId> EntryIds(const PackInfo& pk) {
@@ -117,7 +124,8 @@ std::vector<BlobId> EntryIds(const PackInfo& pk) {
 void CheckPackFiles(const storage::Repository& repo, State& s, std::set<BlobId>* on_disk) {
   auto files = repo.ListPackFiles();
   if (!files.ok()) {
-    s.Add({"pack-missing", repo.PacksDir(), "", "", "", "cannot list packs: " + files.status().message()});
+    s.Add({"pack-missing", repo.PacksDir(), "", "", "",
+           "cannot list packs: " + files.status().message()});
     return;
   }
   on_disk->insert(files->begin(), files->end());
@@ -130,39 +138,52 @@ void CheckPackFiles(const storage::Repository& repo, State& s, std::set<BlobId>*
       // Orphans are rare and small: check that this one is a pack before promising its adoption.
       auto listed = storage::ListPack(p, id);
       if (!listed.ok()) {
-        s.Add({"pack-invalid", p, id.Hex(), "", "", "file under packs/ is not a valid pack (" +
-               listed.status().message() + "); no index names it and backups ignore it: move it out of the "
-               "repository"});
+        s.Add({"pack-invalid", p, id.Hex(), "", "",
+               "file under packs/ is not a valid pack (" + listed.status().message() +
+                   "); no index names it and backups ignore it: move it out of the "
+                   "repository"});
         continue;
       }
-      CheckProblem pr{"pack-not-indexed", p, id.Hex(), "", "", "pack is not named by any index file (left by "
+      CheckProblem pr{"pack-not-indexed",
+                      p,
+                      id.Hex(),
+                      "",
+                      "",
+                      "pack is not named by any index file (left by "
                       "an interrupted backup or a damaged index file; the next backup adopts it)"};
       pr.warning = true;
       s.Add(std::move(pr));
     } else if (it->second.file_size && static_cast<uint64_t>(st.st_size) != it->second.file_size) {
-      s.Add({"pack-size", p, id.Hex(), "", "", "pack is " + std::to_string(st.st_size) + " bytes, the index says " +
-             std::to_string(it->second.file_size) + " (truncated or replaced)"}, EntryIds(it->second));
+      s.Add({"pack-size", p, id.Hex(), "", "",
+             "pack is " + std::to_string(st.st_size) + " bytes, the index says " +
+                 std::to_string(it->second.file_size) + " (truncated or replaced)"},
+            EntryIds(it->second));
     }
   }
   s.res.packs = s.packs.size();
   for (const auto& [id, pk] : s.packs)
     if (!on_disk->count(id))
-      s.Add({"pack-missing", repo.PackPath(id), id.Hex(), "", "", "pack file is missing; every blob in it is lost "
-             "unless another pack holds it"}, EntryIds(pk));
+      s.Add({"pack-missing", repo.PackPath(id), id.Hex(), "", "",
+             "pack file is missing; every blob in it is lost "
+             "unless another pack holds it"},
+            EntryIds(pk));
 }
 
 }  // namespace
 
 // Defined in check_packs.cpp.
-void ReadPacks(const storage::Repository& repo, const CheckOptions& opts, const std::set<BlobId>& on_disk,
-               const std::map<BlobId, PackInfo>& packs, CheckResult& res,
+void ReadPacks(const storage::Repository& repo, const CheckOptions& opts,
+               const std::set<BlobId>& on_disk, const std::map<BlobId, PackInfo>& packs,
+               CheckResult& res,
                const std::function<size_t(CheckProblem, const std::vector<BlobId>&)>& add,
                const CheckProgressFn& progress);
 void Attribute(const storage::Repository& repo, size_t max_listed,
-               const std::unordered_map<BlobId, std::vector<size_t>, BlobIdHash>& bad, CheckResult& res);
+               const std::unordered_map<BlobId, std::vector<size_t>, BlobIdHash>& bad,
+               CheckResult& res);
 
 size_t CheckResult::errors() const {
-  return static_cast<size_t>(std::count_if(problems.begin(), problems.end(), [](const auto& p) { return !p.warning; }));
+  return static_cast<size_t>(
+      std::count_if(problems.begin(), problems.end(), [](const auto& p) { return !p.warning; }));
 }
 
 Result<CheckResult> CheckRepository(const storage::Repository& repo, const CheckOptions& opts,
@@ -175,22 +196,27 @@ Result<CheckResult> CheckRepository(const storage::Repository& repo, const Check
   std::set<BlobId> on_disk;
   CheckPackFiles(repo, s, &on_disk);
   if (opts.read != PackRead::kNone)
-    ReadPacks(repo, opts, on_disk, s.packs, s.res,
-              [&](CheckProblem p, const std::vector<BlobId>& b) { return s.Add(std::move(p), b); }, progress);
+    ReadPacks(
+        repo, opts, on_disk, s.packs, s.res,
+        [&](CheckProblem p, const std::vector<BlobId>& b) { return s.Add(std::move(p), b); },
+        progress);
   Attribute(repo, opts.max_affected, s.bad, s.res);
   return std::move(s.res);
 }
 
 PackSelector SubsetBucket(uint32_t k, uint32_t n) {
   return [k, n](const BlobId& id) {
-    uint32_t v = (uint32_t{id.bytes[0]} << 24) | (uint32_t{id.bytes[1]} << 16) | (uint32_t{id.bytes[2]} << 8) | id.bytes[3];
+    uint32_t v = (uint32_t{id.bytes[0]} << 24) | (uint32_t{id.bytes[1]} << 16) |
+                 (uint32_t{id.bytes[2]} << 8) | id.bytes[3];
     return v % n == k - 1;
   };
 }
 
 PackSelector SubsetPercent(double percent) {
   auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
-  return [rng, percent](const BlobId&) { return std::uniform_real_distribution<double>(0, 100)(*rng) < percent; };
+  return [rng, percent](const BlobId&) {
+    return std::uniform_real_distribution<double>(0, 100)(*rng) < percent;
+  };
 }
 
 Result<PackSelector> ParseSubset(const std::string& spec) {
@@ -200,11 +226,13 @@ Result<PackSelector> ParseSubset(const std::string& spec) {
       if (p > 0 && p <= 100) return SubsetPercent(p);
     } else if (auto slash = spec.find('/'); slash != std::string::npos) {
       long k = std::stol(spec.substr(0, slash)), n = std::stol(spec.substr(slash + 1));
-      if (n >= 1 && k >= 1 && k <= n) return SubsetBucket(static_cast<uint32_t>(k), static_cast<uint32_t>(n));
+      if (n >= 1 && k >= 1 && k <= n)
+        return SubsetBucket(static_cast<uint32_t>(k), static_cast<uint32_t>(n));
     }
   } catch (const std::exception&) {
   }
-  return Status::Invalid("bad subset '" + spec + "': give K/N (1 <= K <= N, e.g. 3/7) or a percentage (e.g. 10%)");
+  return Status::Invalid("bad subset '" + spec +
+                         "': give K/N (1 <= K <= N, e.g. 3/7) or a percentage (e.g. 10%)");
 }
 
 }  // namespace mv::verify

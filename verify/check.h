@@ -25,9 +25,9 @@ class Repository;
 namespace mv::verify {
 
 enum class PackRead {
-  kNone,   // existence and size only
-  kList,   // decompress, check the pack hash and its entries against the index
-  kData,   // kList, and re-hash every blob with the keyed hash
+  kNone,  // existence and size only
+  kList,  // decompress, check the pack hash and its entries against the index
+  kData,  // kList, and re-hash every blob with the keyed hash
 };
 
 // Which packs get `read`; the others get PackRead::kNone. Empty = every pack.
@@ -44,11 +44,11 @@ Result<PackSelector> ParseSubset(const std::string& spec);
 struct CheckOptions {
   PackRead read = PackRead::kList;
   PackSelector select;
-  size_t max_affected = 100;   // per problem, affected files listed (the count is complete)
+  size_t max_affected = 100;  // per problem, affected files listed (the count is complete)
 };
 
 struct Affected {
-  std::string snapshot, path, mailbox;   // mailbox "" for non-Maildir files
+  std::string snapshot, path, mailbox;  // mailbox "" for non-Maildir files
 };
 
 struct CheckProblem {
@@ -56,18 +56,18 @@ struct CheckProblem {
   // blob-not-indexed, blob-missing-from-pack, index-wrong-pack, blob-length, blob-hash,
   // index-conflict, pack-not-indexed (warning).
   std::string kind;
-  std::string where;      // file path of the pack / index file / manifest
-  std::string pack, blob, snapshot;   // hex IDs when relevant
-  std::string message;    // what is wrong and what to do
-  bool warning = false;   // not damage (e.g. an orphan pack an interrupted backup left)
+  std::string where;                 // file path of the pack / index file / manifest
+  std::string pack, blob, snapshot;  // hex IDs when relevant
+  std::string message;               // what is wrong and what to do
+  bool warning = false;              // not damage (e.g. an orphan pack an interrupted backup left)
   std::vector<Affected> affected{};
   uint64_t affected_total = 0;
-  std::map<std::string, uint64_t> affected_mailboxes{};   // mailbox -> affected messages (complete)
+  std::map<std::string, uint64_t> affected_mailboxes{};  // mailbox -> affected messages (complete)
 };
 
 struct CheckResult {
   uint64_t snapshots = 0, index_files = 0, packs = 0, packs_read = 0, blobs = 0, blobs_hashed = 0;
-  uint64_t pack_bytes = 0;     // total size of pack files on disk
+  uint64_t pack_bytes = 0;  // total size of pack files on disk
   std::vector<CheckProblem> problems;
   size_t errors() const;
   bool ok() const { return errors() == 0; }

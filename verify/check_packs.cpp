@@ -26,8 +26,9 @@ struct Seen {
 
 }  // namespace
 
-void ReadPacks(const storage::Repository& repo, const CheckOptions& opts, const std::set<BlobId>& on_disk,
-               const std::map<BlobId, PackInfo>& packs, CheckResult& res,
+void ReadPacks(const storage::Repository& repo, const CheckOptions& opts,
+               const std::set<BlobId>& on_disk, const std::map<BlobId, PackInfo>& packs,
+               CheckResult& res,
                const std::function<size_t(CheckProblem, const std::vector<BlobId>&)>& add,
                const CheckProgressFn& progress) {
   std::vector<const PackInfo*> todo;
@@ -49,9 +50,12 @@ void ReadPacks(const storage::Repository& repo, const CheckOptions& opts, const 
         },
         [&](const BlobId& id, std::string_view bytes) {
           res.blobs_hashed++;
-          if (repo.hasher().Hash(bytes.data(), bytes.size()) == id) seen[id].hashed_ok = true;
-          else add({"blob-hash", path, pk->pack_id.Hex(), id.Hex(), "", "blob " + id.Hex() +
-                    " does not match its hash (damaged content)"}, {id});
+          if (repo.hasher().Hash(bytes.data(), bytes.size()) == id)
+            seen[id].hashed_ok = true;
+          else
+            add({"blob-hash", path, pk->pack_id.Hex(), id.Hex(), "",
+                 "blob " + id.Hex() + " does not match its hash (damaged content)"},
+                {id});
           return true;
         });
     res.packs_read++;
@@ -62,25 +66,33 @@ void ReadPacks(const storage::Repository& repo, const CheckOptions& opts, const 
       std::unordered_map<BlobId, uint64_t, BlobIdHash> relisted;
       Status again = storage::ReadPack(
           path, pk->pack_id, {.verify_pack_hash = false},
-          [&](const BlobId& id, uint64_t len) { relisted[id] = len; return false; },
+          [&](const BlobId& id, uint64_t len) {
+            relisted[id] = len;
+            return false;
+          },
           [](const BlobId&, std::string_view) { return true; });
       listed = again.ok();
       if (listed)
         for (const auto& [id, len] : relisted) seen[id].length = len;
-      std::vector<BlobId> unverified;   // present but not proven intact by their hash
+      std::vector<BlobId> unverified;  // present but not proven intact by their hash
       for (const auto& e : pk->entries)
         if (seen.count(e.id) ? !seen[e.id].hashed_ok : !listed) unverified.push_back(e.id);
-      add({"pack-damaged", path, pk->pack_id.Hex(), "", "", st.message() + " (" + std::to_string(unverified.size()) +
-           " of its " + std::to_string(pk->entries.size()) + " blobs are unverified" +
-           (listed ? "; its entries can still be listed" : "") + ")"}, unverified);
+      add({"pack-damaged", path, pk->pack_id.Hex(), "", "",
+           st.message() + " (" + std::to_string(unverified.size()) + " of its " +
+               std::to_string(pk->entries.size()) + " blobs are unverified" +
+               (listed ? "; its entries can still be listed" : "") + ")"},
+          unverified);
     }
     if (listed) {
       for (const auto& e : pk->entries) {
         auto it = seen.find(e.id);
-        if (it == seen.end()) absent.emplace_back(e.id, pk);
+        if (it == seen.end())
+          absent.emplace_back(e.id, pk);
         else if (it->second.length != e.length)
-          add({"blob-length", path, pk->pack_id.Hex(), e.id.Hex(), "", "blob is " + std::to_string(it->second.length) +
-               " bytes in the pack, the index says " + std::to_string(e.length)}, {e.id});
+          add({"blob-length", path, pk->pack_id.Hex(), e.id.Hex(), "",
+               "blob is " + std::to_string(it->second.length) +
+                   " bytes in the pack, the index says " + std::to_string(e.length)},
+              {e.id});
       }
     }
     for (const auto& [id, sn] : seen) found_in.emplace(id, pk->pack_id);
@@ -90,11 +102,15 @@ void ReadPacks(const storage::Repository& repo, const CheckOptions& opts, const 
     auto it = found_in.find(id);
     std::string path = repo.PackPath(pk->pack_id);
     if (it != found_in.end())
-      add({"index-wrong-pack", path, pk->pack_id.Hex(), id.Hex(), "", "the index places blob " + id.Hex() +
-           " in this pack, but it is in pack " + it->second.Hex() + "; rebuild the index from the packs"}, {id});
+      add({"index-wrong-pack", path, pk->pack_id.Hex(), id.Hex(), "",
+           "the index places blob " + id.Hex() + " in this pack, but it is in pack " +
+               it->second.Hex() + "; rebuild the index from the packs"},
+          {id});
     else
-      add({"blob-missing-from-pack", path, pk->pack_id.Hex(), id.Hex(), "", "the index places blob " + id.Hex() +
-           " in this pack, but the pack does not hold it (lost unless another pack does)"}, {id});
+      add({"blob-missing-from-pack", path, pk->pack_id.Hex(), id.Hex(), "",
+           "the index places blob " + id.Hex() +
+               " in this pack, but the pack does not hold it (lost unless another pack does)"},
+          {id});
   }
 }
 
@@ -102,8 +118,8 @@ namespace {
 
 // Calls fn(snapshot id, entry, mailbox-of(path)) for every file holding a blob in `wanted`.
 template <class Fn>
-void ForEachUser(const storage::Repository& repo, const std::unordered_map<BlobId, std::vector<size_t>, BlobIdHash>& wanted,
-                 Fn fn) {
+void ForEachUser(const storage::Repository& repo,
+                 const std::unordered_map<BlobId, std::vector<size_t>, BlobIdHash>& wanted, Fn fn) {
   std::string dir = storage::layout::SnapshotsDir(repo.path());
   auto names = storage::fs::ListDir(dir);
   if (!names.ok()) return;
@@ -112,14 +128,15 @@ void ForEachUser(const storage::Repository& repo, const std::unordered_map<BlobI
     if (!storage::layout::IsSnapshotName(n)) continue;
     auto snap = repo.LoadSnapshot(n);
     if (!snap.ok()) continue;
-    std::map<std::string, std::string> mailbox;   // filled on the first hit only
+    std::map<std::string, std::string> mailbox;  // filled on the first hit only
     bool inv_done = false;
     for (const auto& f : snap->files) {
       for (const auto& b : f.blobs) {
         auto it = wanted.find(b);
         if (it == wanted.end()) continue;
         if (!inv_done) {
-          for (const auto& m : InventoryOfEntries(snap->files).messages) mailbox[m.path] = m.mailbox;
+          for (const auto& m : InventoryOfEntries(snap->files).messages)
+            mailbox[m.path] = m.mailbox;
           inv_done = true;
         }
         auto mb = mailbox.find(f.path);
@@ -133,7 +150,8 @@ void ForEachUser(const storage::Repository& repo, const std::unordered_map<BlobI
 }  // namespace
 
 void Attribute(const storage::Repository& repo, size_t max_listed,
-               const std::unordered_map<BlobId, std::vector<size_t>, BlobIdHash>& bad, CheckResult& res) {
+               const std::unordered_map<BlobId, std::vector<size_t>, BlobIdHash>& bad,
+               CheckResult& res) {
   if (bad.empty()) return;
   ForEachUser(repo, bad, [&](const std::vector<size_t>& problems, const Affected& a) {
     for (size_t ix : problems) {
@@ -145,8 +163,9 @@ void Attribute(const storage::Repository& repo, size_t max_listed,
   });
 }
 
-std::vector<Affected> FindBlobUsers(const storage::Repository& repo, const std::vector<BlobId>& blobs,
-                                    size_t max_listed, uint64_t* total) {
+std::vector<Affected> FindBlobUsers(const storage::Repository& repo,
+                                    const std::vector<BlobId>& blobs, size_t max_listed,
+                                    uint64_t* total) {
   std::unordered_map<BlobId, std::vector<size_t>, BlobIdHash> wanted;
   for (const auto& b : blobs) wanted[b] = {0};
   std::vector<Affected> out;
@@ -160,7 +179,7 @@ std::vector<Affected> FindBlobUsers(const storage::Repository& repo, const std::
 }
 
 std::map<BlobId, std::vector<std::string>> SnapshotsHoldingBlobs(const storage::BlobReader& repo,
-                                                                  const std::vector<BlobId>& blobs) {
+                                                                 const std::vector<BlobId>& blobs) {
   std::unordered_map<BlobId, std::vector<size_t>, BlobIdHash> wanted;
   for (size_t i = 0; i < blobs.size(); i++) wanted[blobs[i]].push_back(i);
   std::map<BlobId, std::vector<std::string>> out;

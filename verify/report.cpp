@@ -43,22 +43,42 @@ nlohmann::json RenderJson(const Report& r) {
   for (const auto& g : r.groups) {
     nlohmann::json hist = nlohmann::json::array();
     for (const auto& h : g.history)
-      hist.push_back({{"time", h.time}, {"messages", h.messages}, {"repository_bytes", h.repository_bytes}});
-    groups.push_back({{"name", g.name}, {"snapshot", g.snapshot}, {"last_time", g.last_time},
-                      {"last_success_time", g.last_success_time}, {"age_seconds", g.age_seconds},
-                      {"stale", g.stale}, {"verified", g.verified}, {"verify_ok", g.verify_ok},
-                      {"verify_error", g.verify_error}, {"verify_errors", g.verify_errors},
-                      {"lost_messages", g.lost_messages}, {"messages", g.messages}, {"snapshots", g.snapshots},
-                      {"mailbox_messages", g.mailbox_messages}, {"hooks", g.hooks}, {"history", hist},
+      hist.push_back(
+          {{"time", h.time}, {"messages", h.messages}, {"repository_bytes", h.repository_bytes}});
+    groups.push_back({{"name", g.name},
+                      {"snapshot", g.snapshot},
+                      {"last_time", g.last_time},
+                      {"last_success_time", g.last_success_time},
+                      {"age_seconds", g.age_seconds},
+                      {"stale", g.stale},
+                      {"verified", g.verified},
+                      {"verify_ok", g.verify_ok},
+                      {"verify_error", g.verify_error},
+                      {"verify_errors", g.verify_errors},
+                      {"lost_messages", g.lost_messages},
+                      {"messages", g.messages},
+                      {"snapshots", g.snapshots},
+                      {"mailbox_messages", g.mailbox_messages},
+                      {"hooks", g.hooks},
+                      {"history", hist},
                       {"verify", g.verify_json}});
   }
-  return {{"generated", r.generated}, {"repository", r.repository}, {"exit_code", r.exit_code},
-          {"damage", r.damage()}, {"stale", r.stale()}, {"max_age_seconds", r.max_age_seconds},
+  return {{"generated", r.generated},
+          {"repository", r.repository},
+          {"exit_code", r.exit_code},
+          {"damage", r.damage()},
+          {"stale", r.stale()},
+          {"max_age_seconds", r.max_age_seconds},
           {"rotation", {{"nights", r.rotate_nights}, {"bucket", r.rotation_bucket + 1}}},
-          {"repository_bytes", r.repository_bytes}, {"pack_bytes", r.pack_bytes},
-          {"logical_bytes", r.logical_bytes}, {"dedup_ratio", r.dedup_ratio},
-          {"growth_bytes_24h", r.growth_bytes_24h}, {"snapshots", r.snapshots},
-          {"check", ToJson(r.check)}, {"check_error", r.check_error}, {"groups", groups}};
+          {"repository_bytes", r.repository_bytes},
+          {"pack_bytes", r.pack_bytes},
+          {"logical_bytes", r.logical_bytes},
+          {"dedup_ratio", r.dedup_ratio},
+          {"growth_bytes_24h", r.growth_bytes_24h},
+          {"snapshots", r.snapshots},
+          {"check", ToJson(r.check)},
+          {"check_error", r.check_error},
+          {"groups", groups}};
 }
 
 namespace {
@@ -67,10 +87,14 @@ namespace {
 std::string Label(const std::string& v) {
   std::string o;
   for (char c : v) {
-    if (c == '\\') o += "\\\\";
-    else if (c == '"') o += "\\\"";
-    else if (c == '\n') o += "\\n";
-    else o += c;
+    if (c == '\\')
+      o += "\\\\";
+    else if (c == '"')
+      o += "\\\"";
+    else if (c == '\n')
+      o += "\\n";
+    else
+      o += c;
   }
   return o;
 }
@@ -80,7 +104,8 @@ class Prom {
   void Family(const char* name, const char* type, const char* help) {
     out_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
   }
-  void Sample(const char* name, const std::vector<std::pair<const char*, std::string>>& labels, double v) {
+  void Sample(const char* name, const std::vector<std::pair<const char*, std::string>>& labels,
+              double v) {
     out_ << name;
     if (!labels.empty()) {
       out_ << "{";
@@ -111,22 +136,28 @@ std::string RenderPrometheus(const Report& r) {
             [](const GroupReport& g) { return static_cast<double>(g.last_success_time); });
   per_group("mailvault_snapshot_age_seconds", "gauge", "Age of the latest snapshot of the stack.",
             [](const GroupReport& g) { return static_cast<double>(g.age_seconds); });
-  per_group("mailvault_stale", "gauge", "1 when no successful backup is within the expected interval.",
+  per_group("mailvault_stale", "gauge",
+            "1 when no successful backup is within the expected interval.",
             [](const GroupReport& g) { return g.stale ? 1.0 : 0.0; });
-  per_group("mailvault_verify_ok", "gauge", "1 when the latest snapshot verified complete and consistent.",
+  per_group("mailvault_verify_ok", "gauge",
+            "1 when the latest snapshot verified complete and consistent.",
             [](const GroupReport& g) { return g.verify_ok ? 1.0 : 0.0; });
-  per_group("mailvault_lost_messages", "gauge", "Messages of the latest snapshot that did not restore intact.",
+  per_group("mailvault_lost_messages", "gauge",
+            "Messages of the latest snapshot that did not restore intact.",
             [](const GroupReport& g) { return static_cast<double>(g.lost_messages); });
   per_group("mailvault_snapshots", "gauge", "Snapshots kept for the stack.",
             [](const GroupReport& g) { return static_cast<double>(g.snapshots); });
   p.Family("mailvault_messages", "gauge", "Messages per mailbox in the latest snapshot's census.");
   for (const auto& g : r.groups)
-    for (const auto& [mb, n] : g.mailbox_messages) p.Sample("mailvault_messages", {{"stack", g.name}, {"mailbox", mb}}, n);
+    for (const auto& [mb, n] : g.mailbox_messages)
+      p.Sample("mailvault_messages", {{"stack", g.name}, {"mailbox", mb}}, n);
   p.Family("mailvault_repository_bytes", "gauge", "Bytes used by the repository directory.");
   p.Sample("mailvault_repository_bytes", {}, r.repository_bytes);
-  p.Family("mailvault_repository_growth_bytes_24h", "gauge", "Packed bytes added by snapshots of the last 24 hours.");
+  p.Family("mailvault_repository_growth_bytes_24h", "gauge",
+           "Packed bytes added by snapshots of the last 24 hours.");
   p.Sample("mailvault_repository_growth_bytes_24h", {}, r.growth_bytes_24h);
-  p.Family("mailvault_dedup_ratio", "gauge", "Logical bytes of all snapshots divided by packed bytes.");
+  p.Family("mailvault_dedup_ratio", "gauge",
+           "Logical bytes of all snapshots divided by packed bytes.");
   p.Sample("mailvault_dedup_ratio", {}, r.dedup_ratio);
   p.Family("mailvault_check_ok", "gauge", "1 when tonight's repository check found no damage.");
   p.Sample("mailvault_check_ok", {}, r.check.ok() && r.check_error.empty() ? 1 : 0);

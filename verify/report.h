@@ -35,16 +35,16 @@ struct GroupReport {
   int64_t last_time = 0;          // its start time
   int64_t last_success_time = 0;  // latest snapshot without unreadable files
   int64_t age_seconds = 0;
-  bool stale = false;             // no successful backup within max_age
-  bool verified = false;          // verify ran
+  bool stale = false;     // no successful backup within max_age
+  bool verified = false;  // verify ran
   bool verify_ok = false;
-  std::string verify_error;       // verify could not run (Status text)
-  std::vector<std::string> verify_errors;   // VerifyResult::Errors()
+  std::string verify_error;                // verify could not run (Status text)
+  std::vector<std::string> verify_errors;  // VerifyResult::Errors()
   uint64_t lost_messages = 0, messages = 0, snapshots = 0;
-  std::map<std::string, uint64_t> mailbox_messages;   // from the latest census
-  std::map<std::string, std::string> hooks;   // "hook.*" tags of the latest snapshot
-  std::vector<HistoryPoint> history;          // oldest first
-  nlohmann::json verify_json;                 // ToJson(VerifyResult), for the JSON output
+  std::map<std::string, uint64_t> mailbox_messages;  // from the latest census
+  std::map<std::string, std::string> hooks;          // "hook.*" tags of the latest snapshot
+  std::vector<HistoryPoint> history;                 // oldest first
+  nlohmann::json verify_json;                        // ToJson(VerifyResult), for the JSON output
 };
 
 struct Report {
@@ -52,16 +52,16 @@ struct Report {
   std::string repository;
   int64_t max_age_seconds = 0;
   uint32_t rotate_nights = 0, rotation_bucket = 0;
-  uint64_t repository_bytes = 0;    // everything under the repository directory
+  uint64_t repository_bytes = 0;  // everything under the repository directory
   uint64_t pack_bytes = 0;
-  uint64_t logical_bytes = 0;       // sum of file bytes over all snapshots
-  double dedup_ratio = 0;           // logical_bytes / pack_bytes
-  uint64_t growth_bytes_24h = 0;    // packed bytes added by snapshots of the last 24 h
+  uint64_t logical_bytes = 0;     // sum of file bytes over all snapshots
+  double dedup_ratio = 0;         // logical_bytes / pack_bytes
+  uint64_t growth_bytes_24h = 0;  // packed bytes added by snapshots of the last 24 h
   uint64_t snapshots = 0;
-  CheckResult check;                // the rotating check
+  CheckResult check;  // the rotating check
   std::string check_error;
   std::vector<GroupReport> groups;
-  bool damage() const;              // a verify failed or the check found damage
+  bool damage() const;  // a verify failed or the check found damage
   bool stale() const;
   // The code `mailvault report` exits with, written into the JSON report. Chosen by the CLI
   // (agent/cli/cli.h ReportExitCode) from damage() and stale(), which the renderers read.

@@ -36,17 +36,20 @@ std::string LivePath(const VerifyOptions& o, const std::string& snap_path) {
 }
 
 // Every regular file of the manifest must be back with its recorded content.
-void CheckFiles(const storage::BlobReader& reader, const storage::Snapshot& snap, const std::map<std::string,
-                std::pair<uint64_t, storage::BlobId>>& restored, const std::map<std::string, std::string>& mailbox_of,
-                VerifyResult& r) {
+void CheckFiles(const storage::BlobReader& reader, const storage::Snapshot& snap,
+                const std::map<std::string, std::pair<uint64_t, storage::BlobId>>& restored,
+                const std::map<std::string, std::string>& mailbox_of, VerifyResult& r) {
   for (const auto& f : snap.files) {
     if (f.type != FileType::kRegular) continue;
     auto it = restored.find(f.path);
     std::string what;
-    if (it == restored.end()) what = "missing after restore";
-    else if (it->second.first != f.size) what = "restored with " + std::to_string(it->second.first) +
-                                                 " bytes, recorded " + std::to_string(f.size);
-    else if (it->second.second != f.content) what = "restored content differs from the recorded content";
+    if (it == restored.end())
+      what = "missing after restore";
+    else if (it->second.first != f.size)
+      what = "restored with " + std::to_string(it->second.first) + " bytes, recorded " +
+             std::to_string(f.size);
+    else if (it->second.second != f.content)
+      what = "restored content differs from the recorded content";
     if (what.empty()) continue;
     auto mb = mailbox_of.find(f.path);
     r.damaged_files.push_back({f.path, mb == mailbox_of.end() ? "" : mb->second, what, {}});
@@ -57,7 +60,8 @@ void CheckFiles(const storage::BlobReader& reader, const storage::Snapshot& snap
   for (const auto& f : snap.files) by_path[f.path] = &f;
   std::vector<storage::BlobId> blobs;
   for (const auto& d : r.damaged_files)
-    if (const FileEntry* e = by_path[d.path]) blobs.insert(blobs.end(), e->blobs.begin(), e->blobs.end());
+    if (const FileEntry* e = by_path[d.path])
+      blobs.insert(blobs.end(), e->blobs.begin(), e->blobs.end());
   auto holders = SnapshotsHoldingBlobs(reader, blobs);
   for (auto& d : r.damaged_files) {
     std::set<std::string> others;
@@ -74,7 +78,7 @@ void CheckFiles(const storage::BlobReader& reader, const storage::Snapshot& snap
 // the scratch directory, made by descriptors and removed when this goes out of scope.
 class SqliteImage {
  public:
-  static constexpr size_t kMaxDirect = 400;   // margin below 512 for the scratch root itself
+  static constexpr size_t kMaxDirect = 400;  // margin below 512 for the scratch root itself
 
   SqliteImage(const std::string& root, const std::string& rel) : path_(root + "/" + rel) {
     if (path_.size() <= kMaxDirect) return;
@@ -82,7 +86,7 @@ class SqliteImage {
     int root_fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int in = root_fd < 0 ? -1 : storage::fs::OpenBeneath(root_fd, rel, O_RDONLY);
     if (root_fd >= 0) ::close(root_fd);
-    if (in < 0) return;   // checks then fail on path_, naming it
+    if (in < 0) return;  // checks then fail on path_, naming it
     int out = ::open(copy.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     bool done = out >= 0;
     char buf[1 << 16];
@@ -90,8 +94,10 @@ class SqliteImage {
       done = n > 0 && storage::fs::WriteAll(out, buf, static_cast<size_t>(n), copy).ok();
     ::close(in);
     if (out >= 0) ::close(out);
-    if (done) path_ = copy, copied_ = true;
-    else ::unlink(copy.c_str());
+    if (done)
+      path_ = copy, copied_ = true;
+    else
+      ::unlink(copy.c_str());
   }
   ~SqliteImage() {
     if (copied_) ::unlink(path_.c_str());
@@ -111,9 +117,10 @@ void CheckLiveDatabase(DatabaseCheck& d) {
   if (::stat(d.live_path.c_str(), &st) != 0) {
     int err = errno;
     d.live = err == ENOENT ? LiveDb::kMissing : LiveDb::kUnreadable;
-    d.live_problem = err == ENOENT ? "live database " + d.path + " is missing: no file at " + d.live_path
-                                   : "live database " + d.path + " cannot be read at " + d.live_path + ": " +
-                                         std::strerror(err);
+    d.live_problem = err == ENOENT
+                         ? "live database " + d.path + " is missing: no file at " + d.live_path
+                         : "live database " + d.path + " cannot be read at " + d.live_path + ": " +
+                               std::strerror(err);
     return;
   }
   auto integ = CheckSqliteIntegrity(d.live_path);
@@ -122,15 +129,16 @@ void CheckLiveDatabase(DatabaseCheck& d) {
     d.live_problem = "live database " + d.path + " cannot be read: " + integ.status().ToString();
   } else if (!integ->ok) {
     d.live = LiveDb::kDamaged;
-    d.live_problem = "live database " + d.path + " is damaged (PRAGMA integrity_check failed) at " + d.live_path +
-                     (integ->problems.empty() ? "" : ": " + integ->problems[0]);
+    d.live_problem = "live database " + d.path + " is damaged (PRAGMA integrity_check failed) at " +
+                     d.live_path + (integ->problems.empty() ? "" : ": " + integ->problems[0]);
   } else {
     d.live = LiveDb::kOk;
   }
 }
 
-DatabaseCheck CheckDatabase(const FileEntry& f, const VerifyOptions& o, const storage::Snapshot& snap,
-                            const std::map<std::string, std::pair<uint64_t, storage::BlobId>>& restored) {
+DatabaseCheck CheckDatabase(
+    const FileEntry& f, const VerifyOptions& o, const storage::Snapshot& snap,
+    const std::map<std::string, std::pair<uint64_t, storage::BlobId>>& restored) {
   DatabaseCheck d;
   d.path = f.path;
   SqliteImage img(o.restored_root, f.path);
@@ -153,8 +161,10 @@ DatabaseCheck CheckDatabase(const FileEntry& f, const VerifyOptions& o, const st
   dopts.tables = o.sqlite_tables;
   dopts.max_listed_rows = o.max_listed;
   auto diff = DiffSqlite(img.path(), d.live_path, dopts);
-  if (diff.ok()) d.vs_live = std::move(diff).value();
-  else d.error = diff.status().ToString();
+  if (diff.ok())
+    d.vs_live = std::move(diff).value();
+  else
+    d.error = diff.status().ToString();
   return d;
 }
 
@@ -162,7 +172,8 @@ DatabaseCheck CheckDatabase(const FileEntry& f, const VerifyOptions& o, const st
 
 bool DatabaseCheck::loss() const {
   if (raw_copy) return !content_matches;
-  return !integrity_ok || !content_matches || (live_unchanged_since && vs_live && !vs_live->identical());
+  return !integrity_ok || !content_matches ||
+         (live_unchanged_since && vs_live && !vs_live->identical());
 }
 
 uint64_t VerifyResult::lost_messages() const {
@@ -173,30 +184,50 @@ uint64_t VerifyResult::lost_messages() const {
 std::vector<std::string> VerifyResult::Errors() const {
   std::vector<std::string> e;
   auto n = [](size_t k, const char* what) { return std::to_string(k) + " " + what; };
-  if (!restore_problems.empty()) e.push_back(n(restore_problems.size(), "restore problem(s): damaged or missing blobs"));
-  if (!snapshot_vs_restored.only_base.empty()) e.push_back(n(snapshot_vs_restored.only_base.size(), "message(s) lost: in the snapshot, not restored"));
-  if (!snapshot_vs_restored.changed.empty()) e.push_back(n(snapshot_vs_restored.changed.size(), "message(s) restored with changed content"));
+  if (!restore_problems.empty())
+    e.push_back(n(restore_problems.size(), "restore problem(s): damaged or missing blobs"));
+  if (!snapshot_vs_restored.only_base.empty())
+    e.push_back(
+        n(snapshot_vs_restored.only_base.size(), "message(s) lost: in the snapshot, not restored"));
+  if (!snapshot_vs_restored.changed.empty())
+    e.push_back(n(snapshot_vs_restored.changed.size(), "message(s) restored with changed content"));
   if (!snapshot_vs_restored.moved.empty() || !snapshot_vs_restored.only_other.empty())
-    e.push_back(n(snapshot_vs_restored.moved.size() + snapshot_vs_restored.only_other.size(), "message(s) restored in a place the snapshot does not name"));
+    e.push_back(n(snapshot_vs_restored.moved.size() + snapshot_vs_restored.only_other.size(),
+                  "message(s) restored in a place the snapshot does not name"));
   size_t other_files = 0;
   for (const auto& d : damaged_files) other_files += d.mailbox.empty();
   if (other_files) e.push_back(n(other_files, "other file(s) missing or damaged after restore"));
-  if (!recorded_vs_manifest.empty()) e.push_back(n(recorded_vs_manifest.size(), "folder(s) where the manifest disagrees with the census recorded at backup"));
-  if (!recorded_vs_restored.empty()) e.push_back(n(recorded_vs_restored.size(), "folder(s) where the restored Maildir disagrees with the recorded census"));
+  if (!recorded_vs_manifest.empty())
+    e.push_back(n(recorded_vs_manifest.size(),
+                  "folder(s) where the manifest disagrees with the census recorded at backup"));
+  if (!recorded_vs_restored.empty())
+    e.push_back(n(recorded_vs_restored.size(),
+                  "folder(s) where the restored Maildir disagrees with the recorded census"));
   for (const auto& l : live)
-    if (!l.messages.changed.empty()) e.push_back(n(l.messages.changed.size(), ("message(s) whose content differs from live source " + l.source + " under the same name").c_str()));
+    if (!l.messages.changed.empty())
+      e.push_back(n(
+          l.messages.changed.size(),
+          ("message(s) whose content differs from live source " + l.source + " under the same name")
+              .c_str()));
   for (const auto& d : databases) {
     if (d.raw_copy) {
       if (!d.content_matches) e.push_back(d.path + ": raw copy missing or damaged after restore");
       continue;
     }
-    if (!d.integrity_ok && !d.content_matches) e.push_back(d.path + ": database missing or damaged after restore");
-    else if (!d.integrity_ok) e.push_back(d.path + ": SQLite integrity check failed");
-    else if (!d.content_matches) e.push_back(d.path + ": restored database differs from the recorded image");
+    if (!d.integrity_ok && !d.content_matches)
+      e.push_back(d.path + ": database missing or damaged after restore");
+    else if (!d.integrity_ok)
+      e.push_back(d.path + ": SQLite integrity check failed");
+    else if (!d.content_matches)
+      e.push_back(d.path + ": restored database differs from the recorded image");
     if (d.integrity_ok && d.live_unchanged_since && d.vs_live && !d.vs_live->identical())
-      e.push_back(d.path + ": rows differ from the live database, which has not changed since the snapshot (loss)");
-    if (!d.live_problem.empty()) e.push_back(d.live_problem);
-    else if (!d.error.empty()) e.push_back(d.path + ": could not be compared with the live database: " + d.error);
+      e.push_back(
+          d.path +
+          ": rows differ from the live database, which has not changed since the snapshot (loss)");
+    if (!d.live_problem.empty())
+      e.push_back(d.live_problem);
+    else if (!d.error.empty())
+      e.push_back(d.path + ": could not be compared with the live database: " + d.error);
   }
   return e;
 }
@@ -207,16 +238,20 @@ std::vector<std::string> UnreadableAtBackup(const storage::SnapshotMeta& meta) {
   std::vector<std::string> paths;
   if (meta.stats_json.empty()) return paths;
   auto stats = nlohmann::json::parse(meta.stats_json, nullptr, /*allow_exceptions=*/false);
-  if (!stats.is_object() || !stats.contains("problems") || !stats["problems"].is_array()) return paths;
+  if (!stats.is_object() || !stats.contains("problems") || !stats["problems"].is_array())
+    return paths;
   for (const auto& p : stats["problems"]) {
-    if (p.is_string()) paths.push_back(p.get<std::string>());
-    else if (p.is_object() && p.contains("path") && p["path"].is_string()) paths.push_back(p["path"].get<std::string>());
+    if (p.is_string())
+      paths.push_back(p.get<std::string>());
+    else if (p.is_object() && p.contains("path") && p["path"].is_string())
+      paths.push_back(p["path"].get<std::string>());
   }
   return paths;
 }
 
 Result<VerifyResult> VerifyRestored(const storage::BlobReader& blobs, const storage::Snapshot& snap,
-                                    const VerifyOptions& o, const std::vector<std::string>& restore_problems) {
+                                    const VerifyOptions& o,
+                                    const std::vector<std::string>& restore_problems) {
   VerifyResult r;
   r.snapshot_id = snap.meta.id;
   r.snapshot_time = snap.meta.time;
@@ -239,15 +274,19 @@ Result<VerifyResult> VerifyRestored(const storage::BlobReader& blobs, const stor
   // The restored tree, every file hashed.
   ScannedTree restored;
   for (const auto& src : snap.meta.sources) {
-    auto t = ScanTree(src.name, o.restored_root + "/" + src.name, blobs.hasher(), {.hash_all_files = true});
-    if (!t.ok() && t.status().code() == Code::kNotFound) {   // nothing of it came back: all lost
-      r.restore_problems.push_back(src.name + ": source not restored at all (" + t.status().message() + ")");
+    auto t = ScanTree(src.name, o.restored_root + "/" + src.name, blobs.hasher(),
+                      {.hash_all_files = true});
+    if (!t.ok() && t.status().code() == Code::kNotFound) {  // nothing of it came back: all lost
+      r.restore_problems.push_back(src.name + ": source not restored at all (" +
+                                   t.status().message() + ")");
       continue;
     }
     if (!t.ok()) return t.status();
     restored.files.insert(t->files.begin(), t->files.end());
-    restored.inventory.census.insert(restored.inventory.census.end(), t->inventory.census.begin(), t->inventory.census.end());
-    restored.inventory.messages.insert(restored.inventory.messages.end(), t->inventory.messages.begin(), t->inventory.messages.end());
+    restored.inventory.census.insert(restored.inventory.census.end(), t->inventory.census.begin(),
+                                     t->inventory.census.end());
+    restored.inventory.messages.insert(restored.inventory.messages.end(),
+                                       t->inventory.messages.begin(), t->inventory.messages.end());
     for (auto& p : t->problems) r.restore_problems.push_back(p);
   }
   if (o.against_snapshot) {
@@ -264,9 +303,11 @@ Result<VerifyResult> VerifyRestored(const storage::BlobReader& blobs, const stor
         lc.problems.push_back(t.status().ToString());
       } else {
         std::vector<storage::CensusRow> mine;
-        for (const auto& c : snap.meta.census) if (c.source == name) mine.push_back(c);
+        for (const auto& c : snap.meta.census)
+          if (c.source == name) mine.push_back(c);
         std::vector<MessageRecord> msgs;
-        for (const auto& m : recorded_inv.messages) if (m.source == name) msgs.push_back(m);
+        for (const auto& m : recorded_inv.messages)
+          if (m.source == name) msgs.push_back(m);
         lc.census = DiffCensus(mine, t->inventory.census);
         lc.messages = DiffMessages(msgs, t->inventory.messages);
         lc.problems = t->problems;

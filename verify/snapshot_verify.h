@@ -1,6 +1,6 @@
 // `mailvault verify`, the comparison half: given a snapshot restored into a
-// scratch directory (by agent/restorer/restore.h, which re-hashes every blob), decide whether the snapshot
-// is complete and consistent, and how it differs from the live sources.
+// scratch directory (by agent/restorer/restore.h, which re-hashes every blob), decide whether the
+// snapshot is complete and consistent, and how it differs from the live sources.
 //
 // Read-only: the repository is only read (manifests), live sources are only read (files opened
 // O_RDONLY, SQLite opened read-only inside one read transaction by verify/sqlite_diff.h). The
@@ -19,49 +19,51 @@
 #include "verify/census_diff.h"
 #include "verify/sqlite_diff.h"
 
-namespace mv::storage { class BlobReader; }
+namespace mv::storage {
+class BlobReader;
+}
 
 namespace mv::verify {
 
 struct VerifyOptions {
-  std::string restored_root;                  // each source restored at <root>/<source name>
-  std::map<std::string, std::string> live;    // source name -> live directory (may be empty)
-  bool against_snapshot = true;               // compare restored data with the recorded data
-  bool against_live = true;                   // compare with `live` (when given)
-  std::vector<std::string> sqlite_tables;     // tables to diff; empty = every user table
-  size_t max_listed = 200;                    // per list, for output size
+  std::string restored_root;                // each source restored at <root>/<source name>
+  std::map<std::string, std::string> live;  // source name -> live directory (may be empty)
+  bool against_snapshot = true;             // compare restored data with the recorded data
+  bool against_live = true;                 // compare with `live` (when given)
+  std::vector<std::string> sqlite_tables;   // tables to diff; empty = every user table
+  size_t max_listed = 200;                  // per list, for output size
 };
 
 // A file that did not come back as the manifest recorded it.
 struct FileIssue {
-  std::string path;      // snapshot path ("mail/alice@example.org/cur/...")
-  std::string mailbox;   // "" when not a Maildir message
-  std::string what;      // "missing", "content differs", or the restorer's message
-  std::vector<std::string> other_snapshots;   // other snapshots holding the same damaged blobs
+  std::string path;     // snapshot path ("mail/alice@example.org/cur/...")
+  std::string mailbox;  // "" when not a Maildir message
+  std::string what;     // "missing", "content differs", or the restorer's message
+  std::vector<std::string> other_snapshots;  // other snapshots holding the same damaged blobs
 };
 
 struct LiveComparison {
   std::string source, path;
-  std::vector<FolderDiff> census;      // snapshot census vs live census (drift, informative)
-  MessageDiff messages;                // only_base = deleted since, only_other = arrived since
-  std::vector<std::string> problems;   // unreadable live entries (not an error of the snapshot)
+  std::vector<FolderDiff> census;     // snapshot census vs live census (drift, informative)
+  MessageDiff messages;               // only_base = deleted since, only_other = arrived since
+  std::vector<std::string> problems;  // unreadable live entries (not an error of the snapshot)
 };
 
 // The live database a snapshot's database is compared with, when its live source is given.
 enum class LiveDb {
-  kNotCompared,   // no live source for it, or --against snapshot
-  kOk,            // present and passes PRAGMA integrity_check
-  kMissing,       // the live source is there, the database file is not
-  kUnreadable,    // cannot be opened or read (permissions, locked, not a regular file)
-  kDamaged,       // fails PRAGMA integrity_check or is not a database
+  kNotCompared,  // no live source for it, or --against snapshot
+  kOk,           // present and passes PRAGMA integrity_check
+  kMissing,      // the live source is there, the database file is not
+  kUnreadable,   // cannot be opened or read (permissions, locked, not a regular file)
+  kDamaged,      // fails PRAGMA integrity_check or is not a database
 };
 
 struct DatabaseCheck {
-  std::string path;                    // snapshot path ("data/main.db")
+  std::string path;  // snapshot path ("data/main.db")
   bool integrity_ok = false;
   std::vector<std::string> integrity_problems;
-  bool content_matches = false;        // restored image hashes to the recorded content ID
-  std::string live_path;               // "" when not compared with a live database
+  bool content_matches = false;  // restored image hashes to the recorded content ID
+  std::string live_path;         // "" when not compared with a live database
   // A live database that is missing, unreadable or damaged is a finding: the stack runs without
   // (or with a broken) database while the snapshot holds one. live_problem says what, naming
   // live_path.
@@ -70,8 +72,8 @@ struct DatabaseCheck {
   // The live database (and its -wal) has not been written since the snapshot started, so the
   // snapshot should hold exactly its rows: any difference is a loss, not drift.
   bool live_unchanged_since = false;
-  std::optional<SqliteDiff> vs_live;   // base = restored image, other = live
-  std::string error;                   // a diff that could not run
+  std::optional<SqliteDiff> vs_live;  // base = restored image, other = live
+  std::string error;                  // a diff that could not run
   // Stored raw (storage::kFlagSqliteRaw): SQLite could not open it at backup, so it is no image
   // to check; only its content is compared.
   bool raw_copy = false;
@@ -94,13 +96,13 @@ struct VerifyResult {
   // them (UnreadableAtBackup), else only counted.
   uint64_t unreadable_at_backup = 0;
   std::vector<std::string> unreadable_paths;
-  uint64_t lost_messages() const;                // messages recorded but not restored intact
+  uint64_t lost_messages() const;  // messages recorded but not restored intact
   // No loss or corruption: everything the snapshot holds came back intact and every finding
   // below is clean. A partial snapshot can be ok() without being complete().
   bool ok() const;
   bool partial() const { return unreadable_at_backup > 0; }
-  bool complete() const { return ok() && !partial(); }   // complete and consistent
-  std::vector<std::string> Errors() const;       // one line per error class, for the summary
+  bool complete() const { return ok() && !partial(); }  // complete and consistent
+  std::vector<std::string> Errors() const;              // one line per error class, for the summary
 };
 
 // The paths the backup of `meta` could not read, as far as the manifest records them (the

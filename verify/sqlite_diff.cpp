@@ -31,11 +31,15 @@ struct Value {
 
 int Class(const Value& v) {
   switch (v.type) {
-    case SQLITE_NULL: return 0;
+    case SQLITE_NULL:
+      return 0;
     case SQLITE_INTEGER:
-    case SQLITE_FLOAT: return 1;
-    case SQLITE_TEXT: return 2;
-    default: return 3;
+    case SQLITE_FLOAT:
+      return 1;
+    case SQLITE_TEXT:
+      return 2;
+    default:
+      return 3;
   }
 }
 
@@ -45,11 +49,11 @@ int Compare(const Value& a, const Value& b) {
   if (ca == 0) return 0;
   if (ca == 1) {
     if (a.type == SQLITE_INTEGER && b.type == SQLITE_INTEGER) return a.i < b.i ? -1 : a.i > b.i;
-    long double x = a.type == SQLITE_INTEGER ? (long double)a.i : a.d;   // exact for int64
+    long double x = a.type == SQLITE_INTEGER ? (long double)a.i : a.d;  // exact for int64
     long double y = b.type == SQLITE_INTEGER ? (long double)b.i : b.d;
     return x < y ? -1 : x > y;
   }
-  int c = a.bytes.compare(b.bytes);   // memcmp then length, like BINARY
+  int c = a.bytes.compare(b.bytes);  // memcmp then length, like BINARY
   return c < 0 ? -1 : c > 0;
 }
 
@@ -64,8 +68,10 @@ Value ReadValue(SQLite::Statement& st, int col) {
   Value v;
   SQLite::Column c = st.getColumn(col);
   v.type = c.getType();
-  if (v.type == SQLITE_INTEGER) v.i = c.getInt64();
-  else if (v.type == SQLITE_FLOAT) v.d = c.getDouble();
+  if (v.type == SQLITE_INTEGER)
+    v.i = c.getInt64();
+  else if (v.type == SQLITE_FLOAT)
+    v.d = c.getDouble();
   else if (v.type == SQLITE_TEXT || v.type == SQLITE_BLOB) {
     v.bytes.assign(static_cast<const char*>(c.getBlob()), static_cast<size_t>(c.getBytes()));
   }
@@ -76,12 +82,16 @@ Value ReadValue(SQLite::Statement& st, int col) {
 std::string ShortHash(const Value& v) {
   uint64_t h = 1469598103934665603ULL;
   auto mix = [&h](const void* p, size_t n) {
-    for (size_t k = 0; k < n; ++k) h = (h ^ static_cast<const unsigned char*>(p)[k]) * 1099511628211ULL;
+    for (size_t k = 0; k < n; ++k)
+      h = (h ^ static_cast<const unsigned char*>(p)[k]) * 1099511628211ULL;
   };
   mix(&v.type, sizeof v.type);
-  if (v.type == SQLITE_INTEGER) mix(&v.i, sizeof v.i);
-  else if (v.type == SQLITE_FLOAT) mix(&v.d, sizeof v.d);
-  else mix(v.bytes.data(), v.bytes.size());
+  if (v.type == SQLITE_INTEGER)
+    mix(&v.i, sizeof v.i);
+  else if (v.type == SQLITE_FLOAT)
+    mix(&v.d, sizeof v.d);
+  else
+    mix(v.bytes.data(), v.bytes.size());
   char buf[16];
   std::snprintf(buf, sizeof buf, "#%012llx", static_cast<unsigned long long>(h >> 16));
   return buf;
@@ -91,10 +101,15 @@ std::string Display(const Value& v, bool sensitive) {
   if (sensitive && v.type != SQLITE_NULL) return ShortHash(v);
   char buf[40];
   switch (v.type) {
-    case SQLITE_NULL: return "NULL";
-    case SQLITE_INTEGER: return std::to_string(v.i);
-    case SQLITE_FLOAT: std::snprintf(buf, sizeof buf, "%.17g", v.d); return buf;
-    case SQLITE_TEXT: return v.bytes.size() > 200 ? v.bytes.substr(0, 200) + "..." : v.bytes;
+    case SQLITE_NULL:
+      return "NULL";
+    case SQLITE_INTEGER:
+      return std::to_string(v.i);
+    case SQLITE_FLOAT:
+      std::snprintf(buf, sizeof buf, "%.17g", v.d);
+      return buf;
+    case SQLITE_TEXT:
+      return v.bytes.size() > 200 ? v.bytes.substr(0, 200) + "..." : v.bytes;
     default: {
       std::string out = "x'";
       for (size_t k = 0; k < std::min<size_t>(v.bytes.size(), 32); ++k) {
@@ -117,23 +132,27 @@ Status FromSqlite(const SQLite::Exception& e, const std::string& what, const std
   std::string msg = what + ": " + e.what();
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
     return Status::Busy(msg + " (another process held a lock for " +
-                            std::to_string(kBusyTimeoutMs / 1000) + " s; run verify again when the "
-                            "writer is idle)", path);
+                            std::to_string(kBusyTimeoutMs / 1000) +
+                            " s; run verify again when the "
+                            "writer is idle)",
+                        path);
   }
   if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) {
     return Status::Corruption(msg + " (the database is damaged; run PRAGMA integrity_check)", path);
   }
   if (primary == SQLITE_CANTOPEN) {
-    return Status::IOError(msg + " (check the file is readable; a WAL-mode database also needs "
-                                 "its -shm and -wal to exist or be creatable, so its directory "
-                                 "must be writable even for reading)", path);
+    return Status::IOError(msg +
+                               " (check the file is readable; a WAL-mode database also needs "
+                               "its -shm and -wal to exist or be creatable, so its directory "
+                               "must be writable even for reading)",
+                           path);
   }
   return Status::IOError(msg, path);
 }
 
 struct TableInfo {
   std::vector<std::string> columns;
-  std::vector<std::string> key;   // primary key columns in key order, or {"rowid"}
+  std::vector<std::string> key;  // primary key columns in key order, or {"rowid"}
   bool is_virtual = false;
 };
 
@@ -142,10 +161,11 @@ class Side {
  public:
   static Result<std::unique_ptr<Side>> Open(const std::string& path) {
     struct stat st;
-    if (::stat(path.c_str(), &st) != 0) return Status::FromErrno(errno, "open SQLite database", path);
+    if (::stat(path.c_str(), &st) != 0)
+      return Status::FromErrno(errno, "open SQLite database", path);
     try {
       auto side = std::unique_ptr<Side>(new Side(path));
-      side->db_.exec("BEGIN");   // deferred: the read transaction starts at the first read
+      side->db_.exec("BEGIN");  // deferred: the read transaction starts at the first read
       side->LoadSchema();
       return side;
     } catch (const SQLite::Exception& e) {
@@ -153,7 +173,10 @@ class Side {
     }
   }
   ~Side() {
-    try { db_.exec("COMMIT"); } catch (...) {}   // read-only: nothing to commit, ends the read
+    try {
+      db_.exec("COMMIT");
+    } catch (...) {
+    }  // read-only: nothing to commit, ends the read
   }
   const std::string& path() const { return path_; }
   const std::map<std::string, TableInfo>& tables() const { return tables_; }
@@ -164,8 +187,9 @@ class Side {
       : path_(path), db_(path, SQLite::OPEN_READONLY, kBusyTimeoutMs) {}
 
   void LoadSchema() {
-    SQLite::Statement q(db_, "SELECT name, coalesce(sql,'') FROM sqlite_master WHERE type='table' "
-                             "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name");
+    SQLite::Statement q(db_,
+                        "SELECT name, coalesce(sql,'') FROM sqlite_master WHERE type='table' "
+                        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name");
     while (q.executeStep()) {
       TableInfo& t = tables_[q.getColumn(0).getString()];
       std::string sql = q.getColumn(1).getString();
@@ -236,27 +260,37 @@ class Cursor {
 
 RowKey MakeKey(const std::vector<Value>& key, const std::vector<std::string>& names) {
   RowKey k;
-  for (size_t i = 0; i < key.size(); ++i) k.values.push_back(Display(key[i], IsSensitiveColumn(names[i])));
+  for (size_t i = 0; i < key.size(); ++i)
+    k.values.push_back(Display(key[i], IsSensitiveColumn(names[i])));
   return k;
 }
 
-std::vector<std::string> Minus(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+std::vector<std::string> Minus(const std::vector<std::string>& a,
+                               const std::vector<std::string>& b) {
   std::vector<std::string> out;
-  for (auto& x : a) if (std::find(b.begin(), b.end(), x) == b.end()) out.push_back(x);
+  for (auto& x : a)
+    if (std::find(b.begin(), b.end(), x) == b.end()) out.push_back(x);
   return out;
 }
 
 // Merges both sides of one table in key order. `b`/`o` may be null for a side missing the table.
-void MergeTable(TableDiff& d, Cursor* b, Cursor* o, const std::vector<std::string>& cols, size_t cap) {
+void MergeTable(TableDiff& d, Cursor* b, Cursor* o, const std::vector<std::string>& cols,
+                size_t cap) {
   bool hb = b && b->Next(), ho = o && o->Next();
   while (hb || ho) {
     int c = !hb ? 1 : !ho ? -1 : CompareKeys(b->key(), o->key());
     if (c < 0) {
-      if (d.removed.size() < cap) d.removed.push_back(MakeKey(b->key(), d.key_columns)); else d.truncated = true;
+      if (d.removed.size() < cap)
+        d.removed.push_back(MakeKey(b->key(), d.key_columns));
+      else
+        d.truncated = true;
       ++d.removed_count;
       hb = b->Next();
     } else if (c > 0) {
-      if (d.added.size() < cap) d.added.push_back(MakeKey(o->key(), d.key_columns)); else d.truncated = true;
+      if (d.added.size() < cap)
+        d.added.push_back(MakeKey(o->key(), d.key_columns));
+      else
+        d.truncated = true;
       ++d.added_count;
       ho = o->Next();
     } else {
@@ -268,7 +302,10 @@ void MergeTable(TableDiff& d, Cursor* b, Cursor* o, const std::vector<std::strin
       if (!row.columns.empty()) {
         ++d.changed_count;
         row.key = MakeKey(b->key(), d.key_columns);
-        if (d.changed.size() < cap) d.changed.push_back(std::move(row)); else d.truncated = true;
+        if (d.changed.size() < cap)
+          d.changed.push_back(std::move(row));
+        else
+          d.truncated = true;
       }
       hb = b->Next();
       ho = o->Next();
@@ -292,7 +329,10 @@ Status DiffTable(const std::string& name, Side& base, Side& other, const SqliteD
   d.table = name;
   d.missing_in_base = !tb;
   d.missing_in_other = !to;
-  if (!tb && !to) { out.tables.push_back(std::move(d)); return Status::Ok(); }
+  if (!tb && !to) {
+    out.tables.push_back(std::move(d));
+    return Status::Ok();
+  }
   const TableInfo& ref = tb ? *tb : *to;
   d.key_columns = ref.key;
   std::vector<std::string> cols = ref.columns;
@@ -344,13 +384,15 @@ bool TableDiff::identical() const {
 }
 
 bool SqliteDiff::identical() const {
-  return std::all_of(tables.begin(), tables.end(), [](const TableDiff& t) { return t.identical(); });
+  return std::all_of(tables.begin(), tables.end(),
+                     [](const TableDiff& t) { return t.identical(); });
 }
 
 Result<IntegrityResult> CheckSqliteIntegrity(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return Status::FromErrno(errno, "open SQLite database", path);
-  if (!S_ISREG(st.st_mode)) return Status::Invalid("not a regular file; cannot check it as SQLite", path);
+  if (!S_ISREG(st.st_mode))
+    return Status::Invalid("not a regular file; cannot check it as SQLite", path);
   IntegrityResult r;
   try {
     SQLite::Database db(path, SQLite::OPEN_READONLY, kBusyTimeoutMs);
@@ -410,13 +452,20 @@ nlohmann::json ToJson(const SqliteDiff& diff) {
   for (const TableDiff& t : diff.tables) {
     nlohmann::json changed = nlohmann::json::array();
     for (auto& c : t.changed) changed.push_back({{"key", c.key.values}, {"columns", c.columns}});
-    j["tables"].push_back({{"table", t.table}, {"key_columns", t.key_columns},
-                           {"identical", t.identical()}, {"missing_in_base", t.missing_in_base},
-                           {"missing_in_other", t.missing_in_other}, {"rows_base", t.rows_base},
-                           {"rows_other", t.rows_other}, {"added_count", t.added_count},
-                           {"removed_count", t.removed_count}, {"changed_count", t.changed_count},
-                           {"added", KeysJson(t.added)}, {"removed", KeysJson(t.removed)},
-                           {"changed", changed}, {"columns_only_in_base", t.columns_only_in_base},
+    j["tables"].push_back({{"table", t.table},
+                           {"key_columns", t.key_columns},
+                           {"identical", t.identical()},
+                           {"missing_in_base", t.missing_in_base},
+                           {"missing_in_other", t.missing_in_other},
+                           {"rows_base", t.rows_base},
+                           {"rows_other", t.rows_other},
+                           {"added_count", t.added_count},
+                           {"removed_count", t.removed_count},
+                           {"changed_count", t.changed_count},
+                           {"added", KeysJson(t.added)},
+                           {"removed", KeysJson(t.removed)},
+                           {"changed", changed},
+                           {"columns_only_in_base", t.columns_only_in_base},
                            {"columns_only_in_other", t.columns_only_in_other},
                            {"truncated", t.truncated}});
   }

@@ -24,8 +24,8 @@ namespace mv::verify {
 
 // Mailu's user tables (admin database main.db), for callers that want to check they exist.
 inline const std::vector<std::string> kMailuTables = {
-    "domain", "alternative", "relay", "user", "alias", "token", "fetch", "manager",
-    "domain_access", "config"};
+    "domain", "alternative", "relay",   "user",          "alias",
+    "token",  "fetch",       "manager", "domain_access", "config"};
 
 // True when a column with this name may hold a secret (case-insensitive "password", "secret",
 // "token"): its values are never reported.
@@ -33,7 +33,7 @@ bool IsSensitiveColumn(std::string_view column);
 
 struct IntegrityResult {
   bool ok = false;
-  std::vector<std::string> problems;   // lines from PRAGMA integrity_check, or the open error
+  std::vector<std::string> problems;  // lines from PRAGMA integrity_check, or the open error
 };
 
 // PRAGMA integrity_check on `path`, opened read-only. A file SQLite cannot read as a database
@@ -59,29 +59,29 @@ struct RowKey {
 
 struct ChangedRow {
   RowKey key;
-  std::vector<std::string> columns;   // names of the columns whose values differ
+  std::vector<std::string> columns;  // names of the columns whose values differ
   bool operator==(const ChangedRow&) const = default;
 };
 
 struct TableDiff {
   std::string table;
-  std::vector<std::string> key_columns;   // {"rowid"} when the table has no primary key
-  bool missing_in_base = false;           // table exists only on the other side
-  bool missing_in_other = false;          // table exists only on the base side
+  std::vector<std::string> key_columns;  // {"rowid"} when the table has no primary key
+  bool missing_in_base = false;          // table exists only on the other side
+  bool missing_in_other = false;         // table exists only on the base side
   int64_t rows_base = 0, rows_other = 0;
   int64_t added_count = 0, removed_count = 0, changed_count = 0;
-  std::vector<RowKey> added;              // keys only in `other`
-  std::vector<RowKey> removed;            // keys only in `base`
-  std::vector<ChangedRow> changed;        // same key, different values
+  std::vector<RowKey> added;        // keys only in `other`
+  std::vector<RowKey> removed;      // keys only in `base`
+  std::vector<ChangedRow> changed;  // same key, different values
   std::vector<std::string> columns_only_in_base, columns_only_in_other;
-  bool truncated = false;                 // some keys were not listed (see max_listed_rows)
+  bool truncated = false;  // some keys were not listed (see max_listed_rows)
   bool identical() const;
   bool operator==(const TableDiff&) const = default;
 };
 
 struct SqliteDiff {
-  std::vector<TableDiff> tables;          // sorted by table name
-  std::vector<std::string> skipped;       // "<table>: reason" (virtual tables)
+  std::vector<TableDiff> tables;     // sorted by table name
+  std::vector<std::string> skipped;  // "<table>: reason" (virtual tables)
   bool identical() const;
 };
 

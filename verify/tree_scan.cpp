@@ -41,7 +41,8 @@ Inventory InventoryOfEntries(const std::vector<FileEntry>& files) {
 
 namespace {
 
-Result<storage::BlobId> HashFd(int fd, const std::string& path, const storage::KeyedHasher& hasher) {
+Result<storage::BlobId> HashFd(int fd, const std::string& path,
+                               const storage::KeyedHasher& hasher) {
   storage::KeyedHasher::Stream h(hasher);
   // One buffer per thread: zeroing a fresh 1 MiB per file cost more than hashing small messages.
   thread_local std::string buf(1 << 20, '\0');
@@ -79,7 +80,8 @@ class TreeWalker {
   // Lists directory `dfd`, which is `rel` ("" for the root) below the root.
   void Dir(int dfd, const std::string& rel) {
     std::vector<std::string> names;
-    if (!ListNames(dfd, &names)) return Problem(rel, std::string("cannot list directory: ") + std::strerror(errno));
+    if (!ListNames(dfd, &names))
+      return Problem(rel, std::string("cannot list directory: ") + std::strerror(errno));
     std::sort(names.begin(), names.end());
     for (const auto& name : names) {
       std::string child = rel.empty() ? name : rel + "/" + name;
@@ -88,7 +90,8 @@ class TreeWalker {
         Problem(child, std::strerror(errno));
         continue;
       }
-      if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) continue;   // symlinks and special files are not mail
+      if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+        continue;  // symlinks and special files are not mail
       FileEntry e;
       e.path = source_ + "/" + child;
       e.type = S_ISDIR(st.st_mode) ? FileType::kDirectory : FileType::kRegular;
@@ -117,7 +120,8 @@ class TreeWalker {
     }
     errno = 0;
     while (struct dirent* e = ::readdir(d)) {
-      if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) names->emplace_back(e->d_name);
+      if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, ".."))
+        names->emplace_back(e->d_name);
     }
     int err = errno;
     ::closedir(d);

@@ -1,5 +1,6 @@
 // JSON forms of the verify and check results (for --json, the nightly report and monitoring).
-// Paths may hold any bytes; the caller dumps with invalid UTF-8 replaced (agent/common/json_text.h Dump).
+// Paths may hold any bytes; the caller dumps with invalid UTF-8 replaced (agent/common/json_text.h
+// Dump).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -42,14 +42,17 @@ std::string HostName() {
 }
 
 Status ValidateSources(const std::vector<SourceSpec>& sources) {
-  if (sources.empty()) return Status::Invalid("nothing to back up: give at least one --source NAME=DIR");
+  if (sources.empty())
+    return Status::Invalid("nothing to back up: give at least one --source NAME=DIR");
   static const std::regex kName("[A-Za-z0-9._@+-]+");
   std::set<std::string> names;
   for (const auto& s : sources) {
     if (!std::regex_match(s.name, kName) || s.name == "." || s.name == "..")
-      return Status::Invalid("source name '" + s.name + "' must be letters, digits and . _ @ + - "
+      return Status::Invalid("source name '" + s.name +
+                             "' must be letters, digits and . _ @ + - "
                              "(it becomes the first path component in the snapshot)");
-    if (!names.insert(s.name).second) return Status::Invalid("source name '" + s.name + "' is given twice");
+    if (!names.insert(s.name).second)
+      return Status::Invalid("source name '" + s.name + "' is given twice");
     for (const auto& p : s.only_paths)
       if (p.empty() || p[0] == '/' || p.find("..") != std::string::npos)
         return Status::Invalid("selected path '" + p + "' of source '" + s.name +
@@ -62,7 +65,8 @@ Status ValidateSources(const std::vector<SourceSpec>& sources) {
 // names, newest first. Damaged manifests are not listed; one whose body turns out damaged is
 // passed over when loading (LoadParent), so a backup never fails for another snapshot's damage.
 Result<std::vector<storage::SnapshotMeta>> ParentCandidates(const storage::Repository& repo,
-                                                            const BackupOptions& opts, const std::string& host) {
+                                                            const BackupOptions& opts,
+                                                            const std::string& host) {
   std::vector<storage::SnapshotMeta> out;
   if (opts.parent == "none") return out;
   MV_ASSIGN_OR_RETURN(auto snaps, repo.ListSnapshots());
@@ -81,15 +85,15 @@ Result<std::vector<storage::SnapshotMeta>> ParentCandidates(const storage::Repos
     for (const auto& s : it->sources) have.insert(s.name);
     if (it->host == host && have == want) out.push_back(*it);
   }
-  if (!id.empty() && out.empty())   // the given parent's manifest is damaged: say so
+  if (!id.empty() && out.empty())  // the given parent's manifest is damaged: say so
     return repo.LoadSnapshot(id).status();
   return out;
 }
 
 // The entries of the first candidate whose manifest reads; a given --parent must read.
-Result<std::optional<storage::EntryTable>> LoadParent(const storage::Repository& repo,
-                                                      const std::vector<storage::SnapshotMeta>& candidates,
-                                                      bool given, BackupResult* result) {
+Result<std::optional<storage::EntryTable>> LoadParent(
+    const storage::Repository& repo, const std::vector<storage::SnapshotMeta>& candidates,
+    bool given, BackupResult* result) {
   for (const auto& c : candidates) {
     auto table = repo.LoadEntryTable(c.id);
     if (table.ok()) {
@@ -97,7 +101,8 @@ Result<std::optional<storage::EntryTable>> LoadParent(const storage::Repository&
       return std::optional<storage::EntryTable>(std::move(table).value());
     }
     if (given) return table.status();
-    result->notes.push_back("parent candidate " + c.id.substr(0, 8) + " skipped: " + table.status().ToString());
+    result->notes.push_back("parent candidate " + c.id.substr(0, 8) +
+                            " skipped: " + table.status().ToString());
   }
   return std::optional<storage::EntryTable>();
 }
@@ -112,7 +117,8 @@ struct InodeKeyHash {
 
 // Content the stat shortcut never reuses: SQLite images and raw copies are taken again (§7.4),
 // a file that changed while it was read is read again (§7.2).
-constexpr uint32_t kNeverReused = storage::kFlagSqlite | storage::kFlagSqliteRaw | storage::kFlagChangedWhileRead;
+constexpr uint32_t kNeverReused =
+    storage::kFlagSqlite | storage::kFlagSqliteRaw | storage::kFlagChangedWhileRead;
 // Flags the walk sets from the file as it is now; the others describe the content.
 constexpr uint32_t kWalkFlags = storage::kFlagHardLink | storage::kFlagXattrs;
 
@@ -147,7 +153,9 @@ class ParentLookup {
     for (auto jt = range.first; jt != range.second; ++jt) {
       const Row* p = jt->second;
       if ((p->flags & kNeverReused) || p->size != e.size || p->mtime_ns != e.mtime_ns) continue;
-      if (mailfiles::UniqueName(BaseName(parent_->path(*p))) != mailfiles::UniqueName(BaseName(e.path))) continue;
+      if (mailfiles::UniqueName(BaseName(parent_->path(*p))) !=
+          mailfiles::UniqueName(BaseName(e.path)))
+        continue;
       return p;
     }
     return nullptr;
@@ -179,7 +187,8 @@ void ResolveHardLinks(std::vector<FileEntry>& files) {
     if (f.type != FileType::kRegular || !(f.flags & storage::kFlagHardLink)) continue;
     auto [it, inserted] = first.emplace(InodeKey{f.dev, f.ino}, i);
     const FileEntry& p = files[it->second];
-    if (!inserted && p.content == f.content && p.size == f.size && (p.flags & ~kWalkFlags) == (f.flags & ~kWalkFlags)) {
+    if (!inserted && p.content == f.content && p.size == f.size &&
+        (p.flags & ~kWalkFlags) == (f.flags & ~kWalkFlags)) {
       f.link_target = p.path;
       continue;
     }
@@ -190,7 +199,8 @@ void ResolveHardLinks(std::vector<FileEntry>& files) {
 
 // What the steps of one backup share, from the walk to the manifest.
 struct BackupRun {
-  BackupRun(const BackupOptions& o, const ProgressFn& p, BackupResult& r) : opts(o), progress(p), result(r) {}
+  BackupRun(const BackupOptions& o, const ProgressFn& p, BackupResult& r)
+      : opts(o), progress(p), result(r) {}
   void Report(const char* phase) const {
     if (progress) progress({files_done, jobs.size(), bytes_done, bytes_to_read, phase});
   }
@@ -199,9 +209,9 @@ struct BackupRun {
   const ProgressFn& progress;
   BackupResult& result;
   WalkOutput walk;
-  std::vector<size_t> jobs;         // indexes into walk.entries of the files to read
+  std::vector<size_t> jobs;  // indexes into walk.entries of the files to read
   uint64_t bytes_to_read = 0;
-  std::vector<char> dropped;        // per walk entry: 1 when it is left out of the snapshot
+  std::vector<char> dropped;  // per walk entry: 1 when it is left out of the snapshot
   std::atomic<uint64_t> files_done{0}, bytes_done{0};
 };
 
@@ -209,7 +219,8 @@ struct BackupRun {
 Status WalkSources(BackupRun& run, const storage::SnapshotMeta* parent_meta) {
   run.Report("scan");
   WalkOutput& walk = run.walk;
-  if (parent_meta) {   // avoid growing the vectors by doubling: the tree is about as big as last time
+  if (parent_meta) {  // avoid growing the vectors by doubling: the tree is about as big as last
+                      // time
     size_t n = parent_meta->files + parent_meta->files / 8 + 1024;
     walk.entries.reserve(n);
     walk.maildir_message.reserve(n);
@@ -222,16 +233,20 @@ Status WalkSources(BackupRun& run, const storage::SnapshotMeta* parent_meta) {
 }
 
 // What loading the index found and did, as notes of the backup.
-void NoteIndexRepairs(const storage::Repository& repo, const storage::AdoptResult& adopted, BackupResult* result) {
+void NoteIndexRepairs(const storage::Repository& repo, const storage::AdoptResult& adopted,
+                      BackupResult* result) {
   for (const auto& d : repo.damaged_index_files())
-    result->notes.push_back("index file " + d.path + " is damaged (" + d.reason + "); skipped, its packs were "
+    result->notes.push_back("index file " + d.path + " is damaged (" + d.reason +
+                            "); skipped, its packs were "
                             "re-listed as orphans. Replace it with `mailvault repair index`");
   for (const auto& r : adopted.rejected)
-    result->notes.push_back(r.path + " is not a valid pack (" + r.reason + "); not adopted: left in place and "
+    result->notes.push_back(r.path + " is not a valid pack (" + r.reason +
+                            "); not adopted: left in place and "
                             "ignored (`mailvault check` reports it)");
-  if (adopted.adopted) result->notes.push_back("adopted " + std::to_string(adopted.adopted) +
-                                               " pack(s) not named by any index file (left by an interrupted "
-                                               "backup or a damaged index file)");
+  if (adopted.adopted)
+    result->notes.push_back("adopted " + std::to_string(adopted.adopted) +
+                            " pack(s) not named by any index file (left by an interrupted "
+                            "backup or a damaged index file)");
 }
 
 // 2. Plan: reuse from the parent, or read (run.jobs).
@@ -262,10 +277,11 @@ Status ReadChanged(BackupRun& run, FileStore& store, int threads) {
   const auto& sources = run.opts.sources;
   WalkOutput& walk = run.walk;
   std::vector<int> root_fds;
-  for (const auto& s : sources) root_fds.push_back(::open(s.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  for (const auto& s : sources)
+    root_fds.push_back(::open(s.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   run.dropped.assign(walk.entries.size(), 0);
   std::atomic<size_t> next{0};
-  std::mutex mu;   // guards fatal, dropped and the result's lists
+  std::mutex mu;  // guards fatal, dropped and the result's lists
   Status fatal;
   RunWorkers(
       threads,
@@ -279,14 +295,17 @@ Status ReadChanged(BackupRun& run, FileStore& store, int threads) {
             FileEntry& w = walk.entries[i];
             const SourceSpec& src = sources[walk.source[i]];
             std::string rel(RelPath(w, src.name));
-            FileOutcome out = store.Store(t, root_fds[walk.source[i]], src.path + "/" + rel, rel, &w);
+            FileOutcome out =
+                store.Store(t, root_fds[walk.source[i]], src.path + "/" + rel, rel, &w);
             run.files_done++;
             run.bytes_done += w.size;
             std::lock_guard<std::mutex> l(mu);
             if (!out.fatal.ok() && fatal.ok()) fatal = out.fatal;
             if (out.drop) run.dropped[i] = 1;
-            if (!out.problem.empty()) run.result.problems.push_back({src.path + "/" + rel, out.problem});
-            if (!out.warning.empty()) run.result.warnings.push_back({src.path + "/" + rel, out.warning});
+            if (!out.problem.empty())
+              run.result.problems.push_back({src.path + "/" + rel, out.problem});
+            if (!out.warning.empty())
+              run.result.warnings.push_back({src.path + "/" + rel, out.warning});
           }
           std::lock_guard<std::mutex> l(mu);
           if (!fatal.ok()) return;
@@ -299,8 +318,8 @@ Status ReadChanged(BackupRun& run, FileStore& store, int threads) {
 }
 
 // 4a. Packs durable, then the index (docs/FORMAT.md §8 steps 1-2).
-Status WritePacksAndIndex(storage::Repository& repo, storage::BlobWriter& writer, const FileStore& store,
-                          BackupStats* stats) {
+Status WritePacksAndIndex(storage::Repository& repo, storage::BlobWriter& writer,
+                          const FileStore& store, BackupStats* stats) {
   MV_RETURN_IF_ERROR(writer.Finish());
   MV_RETURN_IF_ERROR(repo.WriteIndex(writer.packs()));
   stats->files_read = store.files_read();
@@ -309,13 +328,14 @@ Status WritePacksAndIndex(storage::Repository& repo, storage::BlobWriter& writer
   stats->bytes_new = store.bytes_new();
   stats->sqlite_databases = store.sqlite_databases();
   stats->bytes_packed = writer.bytes_packed();
-  writer.Release();   // its bookkeeping is in the index now
+  writer.Release();  // its bookkeeping is in the index now
   return Status::Ok();
 }
 
 // The manifest: every walked entry not dropped, hard links resolved, and the header (§7). Moves
 // the entries out of run.walk.
-storage::Snapshot BuildSnapshot(BackupRun& run, const std::string& host, int64_t started, int64_t started_ns) {
+storage::Snapshot BuildSnapshot(BackupRun& run, const std::string& host, int64_t started,
+                                int64_t started_ns) {
   BackupResult& result = run.result;
   WalkOutput& walk = run.walk;
   storage::Snapshot snap;
@@ -346,9 +366,10 @@ storage::Snapshot BuildSnapshot(BackupRun& run, const std::string& host, int64_t
   m.bytes_packed = result.stats.bytes_packed;
   for (auto& p : walk.problems) result.problems.push_back(std::move(p));
   if (walk.xattrs_not_kept)
-    result.notes.push_back(std::to_string(walk.xattrs_not_kept) +
-                           " extended attribute(s) not backed up: only user.* and POSIX ACLs are kept "
-                           "(security.* and trusted.* belong to the host; unreadable ones are counted too)");
+    result.notes.push_back(
+        std::to_string(walk.xattrs_not_kept) +
+        " extended attribute(s) not backed up: only user.* and POSIX ACLs are kept "
+        "(security.* and trusted.* belong to the host; unreadable ones are counted too)");
   m.problems = result.problems.size();
   return snap;
 }
@@ -357,14 +378,18 @@ storage::Snapshot BuildSnapshot(BackupRun& run, const std::string& host, int64_t
 // later (stats.problems). Capped: the header is read by every listing.
 std::string StatsJson(const BackupRun& run) {
   const BackupResult& result = run.result;
-  nlohmann::json stats = {{"files_read", result.stats.files_read}, {"bytes_read", result.stats.bytes_read},
-                          {"blobs_new", result.stats.blobs_new}, {"seconds", result.stats.seconds},
+  nlohmann::json stats = {{"files_read", result.stats.files_read},
+                          {"bytes_read", result.stats.bytes_read},
+                          {"blobs_new", result.stats.blobs_new},
+                          {"seconds", result.stats.seconds},
                           {"sqlite_databases", result.stats.sqlite_databases},
-                          {"skipped", run.walk.skipped.size()}, {"warnings", result.warnings.size()}};
+                          {"skipped", run.walk.skipped.size()},
+                          {"warnings", result.warnings.size()}};
   constexpr size_t kMaxRecordedProblems = 1000;
   stats["problems"] = nlohmann::json::array();
   for (size_t i = 0; i < result.problems.size() && i < kMaxRecordedProblems; i++)
-    stats["problems"].push_back({{"path", result.problems[i].path}, {"message", result.problems[i].message}});
+    stats["problems"].push_back(
+        {{"path", result.problems[i].path}, {"message", result.problems[i].message}});
   return stats.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -378,18 +403,20 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
   MV_RETURN_IF_ERROR(ValidateSources(opts.sources));
   BackupResult result;
   std::string stale;
-  MV_ASSIGN_OR_RETURN(auto lock, storage::RepoLock::AcquireExclusive(repo.path(), "backup", &stale, repo.env()));
+  MV_ASSIGN_OR_RETURN(
+      auto lock, storage::RepoLock::AcquireExclusive(repo.path(), "backup", &stale, repo.env()));
   if (!stale.empty()) result.notes.push_back("took over a " + stale);
   repo.CleanTmp();
   std::string host = opts.host.empty() ? HostName() : opts.host;
   MV_ASSIGN_OR_RETURN(auto candidates, ParentCandidates(repo, opts, host));
   // The index and the parent's entries load on another core while this one walks.
   storage::AdoptResult adopted;
-  BackupResult loader_result;   // parent_id and notes from the loader, merged after the walk
-  auto loading = std::async(std::launch::async, [&]() -> Result<std::optional<storage::EntryTable>> {
-    MV_ASSIGN_OR_RETURN(adopted, repo.AdoptOrphanPacks());
-    return LoadParent(repo, candidates, !opts.parent.empty(), &loader_result);
-  });
+  BackupResult loader_result;  // parent_id and notes from the loader, merged after the walk
+  auto loading =
+      std::async(std::launch::async, [&]() -> Result<std::optional<storage::EntryTable>> {
+        MV_ASSIGN_OR_RETURN(adopted, repo.AdoptOrphanPacks());
+        return LoadParent(repo, candidates, !opts.parent.empty(), &loader_result);
+      });
   BackupRun run(opts, progress, result);
   Status walked = WalkSources(run, candidates.empty() ? nullptr : &candidates.front());
   auto loaded = loading.get();
@@ -401,11 +428,12 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
   NoteIndexRepairs(repo, adopted, &result);
 
   PlanReads(run, parent ? &*parent : nullptr);
-  parent.reset();   // not needed past planning: free its entries before reading
+  parent.reset();  // not needed past planning: free its entries before reading
 
   int threads = WorkerCount(opts.threads);
-  MV_ASSIGN_OR_RETURN(auto existing, repo.OpenBlobReader());   // loaded by AdoptOrphanPacks
-  storage::BlobWriter writer(repo, *existing, {.zstd_level = opts.compression_level, .workers = threads});
+  MV_ASSIGN_OR_RETURN(auto existing, repo.OpenBlobReader());  // loaded by AdoptOrphanPacks
+  storage::BlobWriter writer(repo, *existing,
+                             {.zstd_level = opts.compression_level, .workers = threads});
   FileStore store(writer, opts);
   MV_RETURN_IF_ERROR(ReadChanged(run, store, threads));
 

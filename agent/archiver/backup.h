@@ -13,13 +13,15 @@
 #include "agent/common/progress.h"
 #include "storage/status.h"
 
-namespace mv::storage { class Repository; }
+namespace mv::storage {
+class Repository;
+}
 
 namespace mv::agent {
 
 struct SourceSpec {
-  std::string name;   // first path component in the snapshot ("mail", "data"); [A-Za-z0-9._@-]+
-  std::string path;   // host directory to back up
+  std::string name;  // first path component in the snapshot ("mail", "data"); [A-Za-z0-9._@-]+
+  std::string path;  // host directory to back up
   // Back up only these subtrees, relative to `path` (empty = all of it). Used by stack backups
   // for `backupbot.backup.volumes.<vol>.path=`.
   std::vector<std::string> only_paths;
@@ -27,24 +29,23 @@ struct SourceSpec {
 
 struct BackupOptions {
   std::vector<SourceSpec> sources;
-  std::map<std::string, std::string> tags;   // e.g. stack=mailu
-  std::string host;                          // default: gethostname()
+  std::map<std::string, std::string> tags;  // e.g. stack=mailu
+  std::string host;                         // default: gethostname()
   // Parent for the stat shortcut: a snapshot ID, or empty = the latest snapshot with the same
   // host and the same set of source names. "none" forces a full read.
   std::string parent;
-  int compression_level = 3;                 // zstd level for packs
-  int threads = 0;                           // 0 = number of cores
-  int sqlite_busy_timeout_ms = 60000;        // total retry budget for a locked database
+  int compression_level = 3;           // zstd level for packs
+  int threads = 0;                     // 0 = number of cores
+  int sqlite_busy_timeout_ms = 60000;  // total retry budget for a locked database
 };
-
 
 struct BackupStats {
   uint64_t files = 0, dirs = 0, symlinks = 0;
-  uint64_t files_read = 0;          // content actually read (not reused from the parent)
-  uint64_t bytes_total = 0;         // logical size of all files
+  uint64_t files_read = 0;   // content actually read (not reused from the parent)
+  uint64_t bytes_total = 0;  // logical size of all files
   uint64_t bytes_read = 0;
-  uint64_t blobs_new = 0, bytes_new = 0;        // stored for the first time (uncompressed)
-  uint64_t bytes_packed = 0;                    // compressed bytes added to the repository
+  uint64_t blobs_new = 0, bytes_new = 0;  // stored for the first time (uncompressed)
+  uint64_t bytes_packed = 0;              // compressed bytes added to the repository
   uint64_t sqlite_databases = 0;
   double seconds = 0;
 };
@@ -53,14 +54,13 @@ struct BackupResult {
   std::string snapshot_id;
   std::string parent_id;
   BackupStats stats;
-  std::vector<FileProblem> problems;   // unreadable/vanished files; non-empty = partial
+  std::vector<FileProblem> problems;  // unreadable/vanished files; non-empty = partial
   // Stored, but not as a consistent image: changed while read (stored as last read), files with
   // the SQLite header that SQLite cannot open (stored raw). Not partial: each is listed.
   std::vector<FileProblem> warnings;
-  std::vector<FileProblem> skipped;    // sockets, fifos, devices: never backed up (not an error)
-  std::vector<std::string> notes;      // e.g. a stale lock taken over, orphan packs adopted
+  std::vector<FileProblem> skipped;  // sockets, fifos, devices: never backed up (not an error)
+  std::vector<std::string> notes;    // e.g. a stale lock taken over, orphan packs adopted
 };
-
 
 Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& opts,
                                const ProgressFn& progress = {});

@@ -16,7 +16,9 @@
 namespace mv::agent {
 namespace {
 
-int64_t Ns(const struct timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; }
+int64_t Ns(const struct timespec& t) {
+  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
 
 void Restat(const struct stat& st, storage::FileEntry* e) {
   e->mode = st.st_mode & 07777;
@@ -76,8 +78,10 @@ Status FileStore::StoreStream(int worker, int fd, const std::string& path, stora
   thread_local std::string small;
   std::string large;
   size_t want = std::min<size_t>(2 * max, e->size + 4096);
-  if (want > (256u << 10)) large.resize(want);
-  else if (small.size() < want) small.resize(std::max<size_t>(want, 64u << 10));
+  if (want > (256u << 10))
+    large.resize(want);
+  else if (small.size() < want)
+    small.resize(std::max<size_t>(want, 64u << 10));
   std::string* bp = want > (256u << 10) ? &large : &small;
   storage::KeyedHasher::Stream whole(sink_.hasher());
   e->blobs.clear();
@@ -89,7 +93,7 @@ Status FileStore::StoreStream(int worker, int fd, const std::string& path, stora
     while (!eof) {
       if (have == bp->size()) {
         if (bp->size() >= 2 * max) break;
-        if (bp == &small) {   // the file grew past its stat size: move to a large buffer
+        if (bp == &small) {  // the file grew past its stat size: move to a large buffer
           large.assign(small, 0, have);
           bp = &large;
         }
@@ -104,7 +108,7 @@ Status FileStore::StoreStream(int worker, int fd, const std::string& path, stora
       if (n == 0) eof = true;
       have += static_cast<size_t>(n);
       total += static_cast<uint64_t>(n);
-      if (total >= limit) eof = true;   // what was read so far is stored; the caller sees the change
+      if (total >= limit) eof = true;  // what was read so far is stored; the caller sees the change
     }
     if (have == 0) break;
     // Files up to the threshold are one blob.
@@ -119,7 +123,7 @@ Status FileStore::StoreStream(int worker, int fd, const std::string& path, stora
     }
     chunked = true;
     size_t cut = chunker.NextCut(reinterpret_cast<const uint8_t*>(bp->data()), have, eof);
-    if (cut == 0) cut = have;   // cannot happen with a 2*max buffer; keeps the loop finite
+    if (cut == 0) cut = have;  // cannot happen with a 2*max buffer; keeps the loop finite
     storage::BlobId id = sink_.hasher().Hash(bp->data(), cut);
     MV_RETURN_IF_ERROR(Put(worker, id, bp->data(), cut));
     whole.Update(bp->data(), cut);
@@ -133,9 +137,11 @@ Status FileStore::StoreStream(int worker, int fd, const std::string& path, stora
   return Status::Ok();
 }
 
-FileOutcome FileStore::StoreSqlite(int worker, int src_fd, const std::string& host_path, storage::FileEntry* e) {
+FileOutcome FileStore::StoreSqlite(int worker, int src_fd, const std::string& host_path,
+                                   storage::FileEntry* e) {
   FileOutcome out;
-  std::string image = storage::fs::Join(sink_.ScratchDir(), "sqlite-" + storage::fs::RandomHex(8) + ".db");
+  std::string image =
+      storage::fs::Join(sink_.ScratchDir(), "sqlite-" + storage::fs::RandomHex(8) + ".db");
   hooks::SqliteBackupOptions so;
   so.busy_budget = std::chrono::milliseconds(opts_.sqlite_busy_timeout_ms);
   Status st = hooks::OnlineBackup(host_path, image, so);
@@ -154,13 +160,16 @@ FileOutcome FileStore::StoreSqlite(int worker, int src_fd, const std::string& ho
     std::string read_error;
     out.fatal = StoreStream(worker, src_fd, host_path, e, &read_error);
     if (out.fatal.ok() && !read_error.empty()) {
-      out.problem = "looks like SQLite but SQLite cannot open it (" + st.message() + "), and the raw copy failed: " + read_error;
+      out.problem = "looks like SQLite but SQLite cannot open it (" + st.message() +
+                    "), and the raw copy failed: " + read_error;
       out.drop = true;
       return out;
     }
     e->flags |= storage::kFlagSqliteRaw;
-    out.warning = "stored as a raw copy, not a database image: it starts with the SQLite header but the "
-                  "online backup API cannot open it: " + st.message();
+    out.warning =
+        "stored as a raw copy, not a database image: it starts with the SQLite header but the "
+        "online backup API cannot open it: " +
+        st.message();
     return out;
   }
   int fd = ::open(image.c_str(), O_RDONLY | O_CLOEXEC);
@@ -181,8 +190,8 @@ FileOutcome FileStore::StoreSqlite(int worker, int src_fd, const std::string& ho
   return out;
 }
 
-FileOutcome FileStore::Store(int worker, int root_fd, const std::string& host_path, const std::string& rel,
-                             storage::FileEntry* e) {
+FileOutcome FileStore::Store(int worker, int root_fd, const std::string& host_path,
+                             const std::string& rel, storage::FileEntry* e) {
   FileOutcome out;
   // A file is read up to twice its size at the walk plus 64 MiB: one that grows faster than
   // that is stored as last read (below), never followed for ever.
@@ -190,7 +199,8 @@ FileOutcome FileStore::Store(int worker, int root_fd, const std::string& host_pa
   for (int attempt = 0;; attempt++) {
     // O_NONBLOCK: a file replaced by a fifo since the walk must not hang the backup.
     int fd = storage::fs::OpenBeneath(root_fd, rel, O_RDONLY | O_NOATIME | O_NONBLOCK);
-    if (fd < 0 && errno == EPERM) fd = storage::fs::OpenBeneath(root_fd, rel, O_RDONLY | O_NONBLOCK);
+    if (fd < 0 && errno == EPERM)
+      fd = storage::fs::OpenBeneath(root_fd, rel, O_RDONLY | O_NONBLOCK);
     // Renamed since the walk: its content is stored under the name the walk saw.
     for (int hop = 0; fd < 0 && errno == ENOENT && hop < 3; hop++) {
       std::string moved = FindRenamedMessage(root_fd, rel);
@@ -200,16 +210,19 @@ FileOutcome FileStore::Store(int worker, int root_fd, const std::string& host_pa
     if (fd < 0) {
       out.drop = true;
       out.problem = errno == ENOENT ? "vanished before it could be read (deleted during the backup)"
-                    : errno == ELOOP ? "replaced by a symlink during the backup; not followed"
-                                     : std::string("cannot open: ") + std::strerror(errno) +
-                                           " (check permissions; run as root to back up every mailbox)";
+                    : errno == ELOOP
+                        ? "replaced by a symlink during the backup; not followed"
+                        : std::string("cannot open: ") + std::strerror(errno) +
+                              " (check permissions; run as root to back up every mailbox)";
       return out;
     }
     struct stat pre, post;
     if (::fstat(fd, &pre) != 0 || !S_ISREG(pre.st_mode)) {
       ::close(fd);
       out.drop = true;
-      out.problem = "not a regular file any more (replaced by a fifo, socket or device during the backup); skipped";
+      out.problem =
+          "not a regular file any more (replaced by a fifo, socket or device during the backup); "
+          "skipped";
       return out;
     }
     char head[16];
@@ -235,15 +248,15 @@ FileOutcome FileStore::Store(int worker, int root_fd, const std::string& host_pa
     // Content changes move size or mtime; ctime alone (a rename, a new link) leaves the bytes.
     bool changed = pre.st_size != post.st_size || Ns(pre.st_mtim) != Ns(post.st_mtim) ||
                    static_cast<int64_t>(e->size) != pre.st_size;
-    if (!changed || attempt == 2) files_read_++;   // one file, however many tries
+    if (!changed || attempt == 2) files_read_++;  // one file, however many tries
     if (!changed) return out;
     if (attempt == 2) {
       // What was read is stored, with the stat taken after the read (its real mtime). The
       // flag makes the next backup read it again even if it no longer changes (§7.2).
       Restat(post, e);
       e->flags |= storage::kFlagChangedWhileRead;
-      out.warning = "changed while being read (3 tries); stored as last read (" + std::to_string(e->size) +
-                    " bytes), will be read again next time";
+      out.warning = "changed while being read (3 tries); stored as last read (" +
+                    std::to_string(e->size) + " bytes), will be read again next time";
       return out;
     }
   }

@@ -14,10 +14,10 @@
 namespace mv::agent {
 
 struct FileOutcome {
-  std::string problem;   // non-empty: reported; with drop, the file is not in the snapshot
+  std::string problem;  // non-empty: reported; with drop, the file is not in the snapshot
   bool drop = false;
-  std::string warning;   // stored, but reported: changed while read, raw copy of a "database"
-  Status fatal;          // the repository cannot be written (disk full...): stop the backup
+  std::string warning;  // stored, but reported: changed while read, raw copy of a "database"
+  Status fatal;         // the repository cannot be written (disk full...): stop the backup
 };
 
 class FileStore {

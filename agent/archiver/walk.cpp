@@ -37,7 +37,8 @@ std::string Cat(const std::string& a, const std::string& b) { return a.empty() ?
 
 class Walker {
  public:
-  Walker(const SourceSpec& src, uint16_t ix, WalkOutput* out) : src_(src), ix_(ix), out_(out), top_(out) {}
+  Walker(const SourceSpec& src, uint16_t ix, WalkOutput* out)
+      : src_(src), ix_(ix), out_(out), top_(out) {}
 
   void Push(FileEntry&& e, bool message) {
     out_->entries.push_back(std::move(e));
@@ -50,8 +51,9 @@ class Walker {
              bool in_message_dir) {
     struct stat st;
     if (::fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      Problem(rel, errno == ENOENT ? "vanished during the walk (deleted while backing up); not in this snapshot"
-                                   : std::string("cannot stat: ") + std::strerror(errno));
+      Problem(rel, errno == ENOENT
+                       ? "vanished during the walk (deleted while backing up); not in this snapshot"
+                       : std::string("cannot stat: ") + std::strerror(errno));
       return;
     }
     FileEntry w;
@@ -81,16 +83,22 @@ class Walker {
       WalkDir(parent_fd, name, rel, parent_is_maildir);
     } else {
       const char* kind = S_ISSOCK(st.st_mode) ? "socket" : S_ISFIFO(st.st_mode) ? "fifo" : "device";
-      out_->skipped.push_back({HostPath(rel), std::string("skipped: a ") + kind + " cannot be backed up"});
+      out_->skipped.push_back(
+          {HostPath(rel), std::string("skipped: a ") + kind + " cannot be backed up"});
     }
   }
 
-  std::string HostPath(const std::string& rel) const { return rel.empty() ? src_.path : src_.path + "/" + rel; }
+  std::string HostPath(const std::string& rel) const {
+    return rel.empty() ? src_.path : src_.path + "/" + rel;
+  }
 
  private:
-  void Problem(const std::string& rel, std::string msg) { out_->problems.push_back({HostPath(rel), std::move(msg)}); }
+  void Problem(const std::string& rel, std::string msg) {
+    out_->problems.push_back({HostPath(rel), std::move(msg)});
+  }
 
-  void WalkDir(int parent_fd, const std::string& name, const std::string& rel, bool parent_is_maildir) {
+  void WalkDir(int parent_fd, const std::string& name, const std::string& rel,
+               bool parent_is_maildir) {
     int fd = ::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
       Problem(rel, std::string("cannot open directory: ") + std::strerror(errno) +
@@ -162,18 +170,21 @@ class Walker {
   // different file that merely shares the unique name (a copy or `tar -x` into a live Maildir
   // makes such pairs; Dovecot renames one of them later) is another message and is kept.
   void DropMovedToCur(WalkOutput* pending_new, size_t cur_begin) {
-    using Key = std::tuple<std::string_view, uint64_t, uint64_t>;   // unique name, dev, ino
-    auto key = [](const FileEntry& e) { return Key{mailfiles::UniqueName(BaseName(e.path)), e.dev, e.ino}; };
+    using Key = std::tuple<std::string_view, uint64_t, uint64_t>;  // unique name, dev, ino
+    auto key = [](const FileEntry& e) {
+      return Key{mailfiles::UniqueName(BaseName(e.path)), e.dev, e.ino};
+    };
     std::set<Key> fresh;
     for (size_t i = 0; i < pending_new->entries.size(); i++)
       if (pending_new->maildir_message[i]) fresh.insert(key(pending_new->entries[i]));
     if (fresh.empty()) return;
     std::set<Key> moved;
     for (size_t i = cur_begin; i < out_->entries.size(); i++)
-      if (out_->maildir_message[i] && fresh.count(key(out_->entries[i]))) moved.insert(key(out_->entries[i]));
+      if (out_->maildir_message[i] && fresh.count(key(out_->entries[i])))
+        moved.insert(key(out_->entries[i]));
     for (size_t i = 0; i < pending_new->entries.size(); i++)
       if (pending_new->maildir_message[i] && moved.count(key(pending_new->entries[i])))
-        pending_new->maildir_message[i] = 2;   // dropped by Append
+        pending_new->maildir_message[i] = 2;  // dropped by Append
   }
 
   void Append(WalkOutput&& o) {
@@ -221,7 +232,7 @@ class Walker {
   const SourceSpec& src_;
   uint16_t ix_;
   WalkOutput* out_;
-  WalkOutput* top_;   // the caller's output (out_ is a side buffer while new/ waits)
+  WalkOutput* top_;  // the caller's output (out_ is a side buffer while new/ waits)
 };
 
 }  // namespace
@@ -231,7 +242,8 @@ Status WalkSource(const SourceSpec& src, uint16_t source_ix, WalkOutput* out) {
   if (::stat(src.path.c_str(), &st) != 0)
     return Status::FromErrno(errno, "source '" + src.name + "' cannot be read", src.path);
   if (!S_ISDIR(st.st_mode))
-    return Status::Invalid("source '" + src.name + "' is not a directory; give a directory", src.path);
+    return Status::Invalid("source '" + src.name + "' is not a directory; give a directory",
+                           src.path);
   int root = ::open(src.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) return Status::FromErrno(errno, "open source", src.path);
   Walker w(src, source_ix, out);
@@ -253,10 +265,12 @@ Status WalkSource(const SourceSpec& src, uint16_t source_ix, WalkOutput* out) {
       size_t start = 0;
       while (true) {
         size_t slash = p.find('/', start);
-        std::string comp = p.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+        std::string comp =
+            p.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
         std::string next = acc.empty() ? comp : acc + "/" + comp;
         if (slash == std::string::npos) {
-          int pfd = acc.empty() ? ::dup(root) : storage::fs::OpenBeneath(root, acc, O_RDONLY | O_DIRECTORY);
+          int pfd = acc.empty() ? ::dup(root)
+                                : storage::fs::OpenBeneath(root, acc, O_RDONLY | O_DIRECTORY);
           if (pfd >= 0) {
             w.Visit(pfd, comp, next, false, false);
             ::close(pfd);

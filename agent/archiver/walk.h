@@ -14,11 +14,11 @@ namespace mv::agent {
 // Parallel vectors (memory: one FileEntry per file is the snapshot's own entry, no copy).
 // A regular file with more than one link has kFlagHardLink set, to be resolved by the backup.
 struct WalkOutput {
-  std::vector<storage::FileEntry> entries;   // path, type and stat fields filled; no content yet
-  std::vector<uint8_t> maildir_message;      // 1: a file directly in cur/ or new/ of a Maildir
-  std::vector<uint16_t> source;              // index of the source the entry belongs to
-  std::vector<FileProblem> problems;   // unreadable directories, vanished entries
-  std::vector<FileProblem> skipped;    // sockets, fifos, devices, tmp/ contents are not listed
+  std::vector<storage::FileEntry> entries;  // path, type and stat fields filled; no content yet
+  std::vector<uint8_t> maildir_message;     // 1: a file directly in cur/ or new/ of a Maildir
+  std::vector<uint16_t> source;             // index of the source the entry belongs to
+  std::vector<FileProblem> problems;        // unreadable directories, vanished entries
+  std::vector<FileProblem> skipped;         // sockets, fifos, devices, tmp/ contents are not listed
   // Entries' xattrs are user.* and ACLs (storage/xattr.h); how many others were not kept.
   uint64_t xattrs_not_kept = 0;
 };
@@ -28,8 +28,9 @@ struct WalkOutput {
 Status WalkSource(const SourceSpec& src, uint16_t source_ix, WalkOutput* out);
 // The entry's path relative to its source root ("" for the root itself).
 inline std::string_view RelPath(const storage::FileEntry& e, const std::string& source_name) {
-  return e.path.size() > source_name.size() ? std::string_view(e.path).substr(source_name.size() + 1)
-                                            : std::string_view();
+  return e.path.size() > source_name.size()
+             ? std::string_view(e.path).substr(source_name.size() + 1)
+             : std::string_view();
 }
 
 }  // namespace mv::agent

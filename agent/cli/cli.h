@@ -13,17 +13,17 @@ namespace mv::agent {
 // The documented exit codes (README "Exit codes"). Monitoring relies on these values.
 enum ExitCode : int {
   kExitOk = 0,
-  kExitError = 1,     // the operation failed, or verification found loss/corruption
-  kExitUsage = 2,     // bad command line
-  kExitPartial = 3,   // done, but some files could not be read/restored; each was reported
-  kExitStale = 4,     // report: no successful backup within the expected interval
+  kExitError = 1,    // the operation failed, or verification found loss/corruption
+  kExitUsage = 2,    // bad command line
+  kExitPartial = 3,  // done, but some files could not be read/restored; each was reported
+  kExitStale = 4,    // report: no successful backup within the expected interval
 };
 
 struct CliContext {
-  std::string repo;        // --repo or $MAILVAULT_REPO
-  bool json = false;       // --json: machine-readable output on stdout
-  bool quiet = false;      // --quiet: no progress, only errors
-  int verbose = 0;         // -v
+  std::string repo;    // --repo or $MAILVAULT_REPO
+  bool json = false;   // --json: machine-readable output on stdout
+  bool quiet = false;  // --quiet: no progress, only errors
+  int verbose = 0;     // -v
   int exit_code = kExitOk;
 };
 
@@ -51,7 +51,6 @@ void RegisterCheck(CLI::App& app, CliContext& ctx);
 void RegisterVerify(CLI::App& app, CliContext& ctx);
 void RegisterReport(CLI::App& app, CliContext& ctx);
 void RegisterRepair(CLI::App& app, CliContext& ctx);
-
 
 int RunCli(int argc, char** argv);
 

@@ -17,14 +17,14 @@ constexpr const char* kDefaultHealthFile = "/tmp/mailvault-health.json";
 
 struct AgentArgs {
   std::string schedule, jitter = "0", health_file, report_dir, max_silence = "3m";
-  std::string integrity_report;   // after each run, write `mailvault report` files here
+  std::string integrity_report;  // after each run, write `mailvault report` files here
   bool once = false, health_check = false;
-  StackBackupOptions stack;   // --stack, --docker-host, --hook-timeout
+  StackBackupOptions stack;  // --stack, --docker-host, --hook-timeout
 };
 
 void Log(const std::string& line) {
-  std::cerr << "[" << FormatUtc(std::chrono::floor<std::chrono::seconds>(
-                          std::chrono::system_clock::now()))
+  std::cerr << "["
+            << FormatUtc(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()))
             << "] mailvault agent: " << line << std::endl;
 }
 
@@ -32,11 +32,13 @@ void Log(const std::string& line) {
 // run did not fail; one line on stdout either way (Docker keeps it in `docker inspect`).
 int HealthCheck(const AgentArgs& a) {
   auto silence = ParseDuration(a.max_silence);
-  if (!silence.ok()) return std::cout << "unhealthy: --max-silence: " << silence.status().message() << "\n", kExitUsage;
+  if (!silence.ok())
+    return std::cout << "unhealthy: --max-silence: " << silence.status().message() << "\n",
+           kExitUsage;
   std::string summary;
-  Status st = CheckHealthFile(a.health_file, std::chrono::floor<std::chrono::seconds>(
-                                                 std::chrono::system_clock::now()),
-                              *silence, &summary);
+  Status st = CheckHealthFile(
+      a.health_file, std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()),
+      *silence, &summary);
   std::cout << (st.ok() ? summary : "unhealthy: " + st.ToString()) << std::endl;
   return st.ok() ? kExitOk : kExitError;
 }
@@ -83,7 +85,8 @@ int Run(CliContext& ctx, const AgentArgs& a) {
                                             "\"0 3 * * *\", UTC) or --once"));
   }
   auto jitter = ParseDuration(a.jitter);
-  if (!jitter.ok()) return ReportError(ctx, Status::Invalid("--jitter: " + jitter.status().message()));
+  if (!jitter.ok())
+    return ReportError(ctx, Status::Invalid("--jitter: " + jitter.status().message()));
   opts.jitter = *jitter;
   if (opts.once && opts.jitter.count() > 0) {
     Log("--once: starting now; --jitter applies to scheduled runs only");
@@ -91,12 +94,17 @@ int Run(CliContext& ctx, const AgentArgs& a) {
   Log(opts.once ? "one backup run (--once)"
                 : "schedule '" + opts.schedule->expression() + "' (UTC), jitter " + a.jitter +
                       ", repository " + ctx.repo);
-  LoopResult end = RunAgentLoop(opts, [&ctx, &a] { return RunOnce(ctx, a); }, Log);
+  LoopResult end = RunAgentLoop(
+      opts, [&ctx, &a] { return RunOnce(ctx, a); }, Log);
   switch (end.end) {
-    case LoopEnd::kStopped: return kExitOk;
-    case LoopEnd::kNeverMatches: return kExitUsage;
-    case LoopEnd::kOnceDone: return end.last ? end.last->exit_code : kExitError;
-    case LoopEnd::kAbandoned: break;
+    case LoopEnd::kStopped:
+      return kExitOk;
+    case LoopEnd::kNeverMatches:
+      return kExitUsage;
+    case LoopEnd::kOnceDone:
+      return end.last ? end.last->exit_code : kExitError;
+    case LoopEnd::kAbandoned:
+      break;
   }
   // A run thread is still inside the repository: end now, without static destructors racing
   // it. Safe by design: nothing it wrote is part of a snapshot until the manifest rename.
@@ -121,17 +129,20 @@ void RegisterAgent(CLI::App& app, CliContext& ctx) {
   a->health_file = kDefaultHealthFile;
   AddRepoOption(sub, ctx);
   sub->add_option("--schedule", a->schedule, "Cron schedule, 5 fields, UTC (e.g. \"0 3 * * *\")");
-  sub->add_option("--jitter", a->jitter, "Start each scheduled run up to this late (e.g. 10m; default 0)");
+  sub->add_option("--jitter", a->jitter,
+                  "Start each scheduled run up to this late (e.g. 10m; default 0)");
   sub->add_flag("--once", a->once, "Run one backup now and exit with its code (for swarm-cronjob)");
-  sub->add_option("--stack", a->stack.stack, "Back up only this swarm stack (default: every enabled stack)");
+  sub->add_option("--stack", a->stack.stack,
+                  "Back up only this swarm stack (default: every enabled stack)");
   AddStackOptions(sub, a->stack);
   sub->add_option("--health-file", a->health_file,
                   std::string("Health file to write (agent) or read (--health-check); default ") +
                       kDefaultHealthFile);
   sub->add_option("--report-dir", a->report_dir, "Write one run-<time>.json per run here");
-  sub->add_option("--integrity-report", a->integrity_report,
-                  "After each backup run, verify the latest snapshots and write the integrity report "
-                  "(md, html, json, Prometheus textfile) into this directory, as `mailvault report`");
+  sub->add_option(
+      "--integrity-report", a->integrity_report,
+      "After each backup run, verify the latest snapshots and write the integrity report "
+      "(md, html, json, Prometheus textfile) into this directory, as `mailvault report`");
   sub->add_flag("--health-check", a->health_check,
                 "Check the health file and exit 0 (healthy) or 1; for a Docker HEALTHCHECK");
   sub->add_option("--max-silence", a->max_silence,

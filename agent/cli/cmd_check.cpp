@@ -11,10 +11,11 @@ namespace mv::agent {
 namespace {
 
 void PrintCheck(const verify::CheckResult& r, std::ostream& out) {
-  out << (r.ok() ? "check: OK" : "check: DAMAGE FOUND (" + std::to_string(r.errors()) + " problem(s))") << " - "
-      << r.snapshots << " snapshots, " << r.index_files << " index files, " << r.packs << " packs ("
-      << HumanBytes(r.pack_bytes) << "), " << r.blobs << " blobs; " << r.packs_read << " packs read, "
-      << r.blobs_hashed << " blobs re-hashed\n";
+  out << (r.ok() ? "check: OK"
+                 : "check: DAMAGE FOUND (" + std::to_string(r.errors()) + " problem(s))")
+      << " - " << r.snapshots << " snapshots, " << r.index_files << " index files, " << r.packs
+      << " packs (" << HumanBytes(r.pack_bytes) << "), " << r.blobs << " blobs; " << r.packs_read
+      << " packs read, " << r.blobs_hashed << " blobs re-hashed\n";
   for (const auto& p : r.problems) {
     out << "\n" << (p.warning ? "warning" : "error") << " [" << p.kind << "] " << p.message << "\n";
     if (!p.where.empty()) out << "  where:    " << p.where << "\n";
@@ -33,18 +34,22 @@ void PrintCheck(const verify::CheckResult& r, std::ostream& out) {
         out << "    " << a.snapshot.substr(0, 8) << "  " << a.path
             << (a.mailbox.empty() ? "" : "  (mailbox " + a.mailbox + ")") << "\n";
       }
-      if (p.affected_total > 20) out << "    ... and " << p.affected_total - 20 << " more (--json lists up to 100)\n";
+      if (p.affected_total > 20)
+        out << "    ... and " << p.affected_total - 20 << " more (--json lists up to 100)\n";
     }
   }
   if (!r.ok())
-    out << "\nThe snapshots listed above cannot be restored completely. Back up again now (new blobs are\n"
-           "stored afresh for data no longer in the repository), and keep the damaged files for analysis.\n";
+    out << "\nThe snapshots listed above cannot be restored completely. Back up again now (new "
+           "blobs are\n"
+           "stored afresh for data no longer in the repository), and keep the damaged files for "
+           "analysis.\n";
 }
 
 }  // namespace
 
 void RegisterCheck(CLI::App& app, CliContext& ctx) {
-  auto* sub = app.add_subcommand("check", "Check the repository's structure and, optionally, its data (read-only)");
+  auto* sub = app.add_subcommand(
+      "check", "Check the repository's structure and, optionally, its data (read-only)");
   sub->footer(
       "Decodes every index file and snapshot manifest, checks that every blob a snapshot uses is\n"
       "indexed, that every indexed pack exists with its indexed size, and reads every pack: its\n"
@@ -58,7 +63,8 @@ void RegisterCheck(CLI::App& app, CliContext& ctx) {
   auto read_data = std::make_shared<bool>(false);
   auto subset = std::make_shared<std::string>();
   sub->add_flag("--read-data", *read_data, "Re-hash every blob of every pack");
-  sub->add_option("--read-data-subset", *subset, "Re-hash the blobs of a subset of packs: K/N or P%");
+  sub->add_option("--read-data-subset", *subset,
+                  "Re-hash the blobs of a subset of packs: K/N or P%");
   AddOutputOptions(sub, ctx);
   sub->callback([&ctx, read_data, subset] {
     auto repo = OpenRepoOrReport(ctx);
@@ -73,8 +79,10 @@ void RegisterCheck(CLI::App& app, CliContext& ctx) {
     }
     auto res = verify::CheckRepository(*repo, opts);
     if (!res.ok()) return void(ctx.exit_code = ReportError(ctx, res.status()));
-    if (ctx.json) PrintJson(verify::ToJson(*res));
-    else PrintCheck(*res, std::cout);
+    if (ctx.json)
+      PrintJson(verify::ToJson(*res));
+    else
+      PrintCheck(*res, std::cout);
     ctx.exit_code = res->ok() ? kExitOk : kExitError;
   });
 }

@@ -13,7 +13,7 @@ namespace {
 
 struct DiffOut {
   std::vector<std::string> added, removed, modified, meta;
-  std::vector<std::pair<std::string, std::string>> renamed;   // Maildir flag changes / moves
+  std::vector<std::pair<std::string, std::string>> renamed;  // Maildir flag changes / moves
 };
 
 DiffOut Diff(const storage::Snapshot& a, const storage::Snapshot& b) {
@@ -29,7 +29,8 @@ DiffOut Diff(const storage::Snapshot& a, const storage::Snapshot& b) {
       continue;
     }
     const auto* o = it->second;
-    if (o->type != e.type || o->content != e.content || o->link_target != e.link_target) d.modified.push_back(e.path);
+    if (o->type != e.type || o->content != e.content || o->link_target != e.link_target)
+      d.modified.push_back(e.path);
     else if (o->mode != e.mode || o->uid != e.uid || o->gid != e.gid ||
              (e.type == storage::FileType::kRegular && o->mtime_ns != e.mtime_ns))
       d.meta.push_back(e.path);
@@ -41,13 +42,17 @@ DiffOut Diff(const storage::Snapshot& a, const storage::Snapshot& b) {
   for (const auto& p : d.removed) {
     const auto* e = in_a.at(p);
     if (e->type == storage::FileType::kRegular)
-      gone.emplace(std::make_pair(std::string(mailfiles::UniqueName(p.substr(p.find_last_of('/') + 1))), e->content), p);
+      gone.emplace(
+          std::make_pair(std::string(mailfiles::UniqueName(p.substr(p.find_last_of('/') + 1))),
+                         e->content),
+          p);
   }
   std::vector<std::string> added, removed_left;
   std::set<std::string> matched;
   for (const auto& p : d.added) {
     const auto* e = in_b.at(p);
-    auto key = std::make_pair(std::string(mailfiles::UniqueName(p.substr(p.find_last_of('/') + 1))), e->content);
+    auto key = std::make_pair(std::string(mailfiles::UniqueName(p.substr(p.find_last_of('/') + 1))),
+                              e->content);
     auto it = e->type == storage::FileType::kRegular ? gone.find(key) : gone.end();
     if (it != gone.end()) {
       d.renamed.emplace_back(it->second, p);
@@ -68,12 +73,15 @@ DiffOut Diff(const storage::Snapshot& a, const storage::Snapshot& b) {
 
 void RegisterDiff(CLI::App& app, CliContext& ctx) {
   auto* sub = app.add_subcommand("diff", "Show what changed between two snapshots");
-  sub->footer("Compare two snapshots: files added (+), removed (-), content changed (M),\n"
-                   "metadata changed (m), and Maildir messages renamed or moved (R: same unique\n"
-                   "name and content, e.g. a flag change), then message counts per folder.");
+  sub->footer(
+      "Compare two snapshots: files added (+), removed (-), content changed (M),\n"
+      "metadata changed (m), and Maildir messages renamed or moved (R: same unique\n"
+      "name and content, e.g. a flag change), then message counts per folder.");
   AddRepoOption(sub, ctx);
   auto ids = std::make_shared<std::vector<std::string>>();
-  sub->add_option("snapshots", *ids, "SNAP_A SNAP_B (IDs, prefixes or 'latest')")->expected(2)->required();
+  sub->add_option("snapshots", *ids, "SNAP_A SNAP_B (IDs, prefixes or 'latest')")
+      ->expected(2)
+      ->required();
   AddOutputOptions(sub, ctx);
   sub->callback([&ctx, ids] {
     auto repo = OpenRepoOrReport(ctx);
@@ -87,16 +95,24 @@ void RegisterDiff(CLI::App& app, CliContext& ctx) {
     auto sb = repo->LoadSnapshot(b);
     if (!sb.ok()) return void(ctx.exit_code = ReportError(ctx, sb.status()));
     DiffOut d = Diff(*sa, *sb);
-    std::map<std::string, std::pair<int64_t, int64_t>> census;   // folder -> (a, b)
-    for (const auto& c : sa->meta.census) census[c.source + "/" + c.mailbox + "/" + c.folder].first = static_cast<int64_t>(c.messages);
-    for (const auto& c : sb->meta.census) census[c.source + "/" + c.mailbox + "/" + c.folder].second = static_cast<int64_t>(c.messages);
+    std::map<std::string, std::pair<int64_t, int64_t>> census;  // folder -> (a, b)
+    for (const auto& c : sa->meta.census)
+      census[c.source + "/" + c.mailbox + "/" + c.folder].first = static_cast<int64_t>(c.messages);
+    for (const auto& c : sb->meta.census)
+      census[c.source + "/" + c.mailbox + "/" + c.folder].second = static_cast<int64_t>(c.messages);
     if (ctx.json) {
-      nlohmann::json j = {{"from", a}, {"to", b}, {"added", d.added}, {"removed", d.removed},
-                          {"modified", d.modified}, {"metadata", d.meta}, {"renamed", nlohmann::json::array()},
+      nlohmann::json j = {{"from", a},
+                          {"to", b},
+                          {"added", d.added},
+                          {"removed", d.removed},
+                          {"modified", d.modified},
+                          {"metadata", d.meta},
+                          {"renamed", nlohmann::json::array()},
                           {"folders", nlohmann::json::array()}};
       for (const auto& [f, t] : d.renamed) j["renamed"].push_back({{"from", f}, {"to", t}});
       for (const auto& [k, v] : census)
-        if (v.first != v.second) j["folders"].push_back({{"folder", k}, {"from", v.first}, {"to", v.second}});
+        if (v.first != v.second)
+          j["folders"].push_back({{"folder", k}, {"from", v.first}, {"to", v.second}});
       return PrintJson(j);
     }
     for (const auto& p : d.added) std::printf("+ %s\n", p.c_str());
@@ -106,10 +122,10 @@ void RegisterDiff(CLI::App& app, CliContext& ctx) {
     for (const auto& [f, t] : d.renamed) std::printf("R %s -> %s\n", f.c_str(), t.c_str());
     for (const auto& [k, v] : census)
       if (v.first != v.second)
-        std::printf("folder %s: %lld -> %lld messages\n", k.c_str(), static_cast<long long>(v.first),
-                    static_cast<long long>(v.second));
-    std::printf("%zu added, %zu removed, %zu modified, %zu metadata, %zu renamed\n", d.added.size(), d.removed.size(),
-                d.modified.size(), d.meta.size(), d.renamed.size());
+        std::printf("folder %s: %lld -> %lld messages\n", k.c_str(),
+                    static_cast<long long>(v.first), static_cast<long long>(v.second));
+    std::printf("%zu added, %zu removed, %zu modified, %zu metadata, %zu renamed\n", d.added.size(),
+                d.removed.size(), d.modified.size(), d.meta.size(), d.renamed.size());
   });
 }
 

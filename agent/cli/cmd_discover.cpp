@@ -22,18 +22,21 @@ std::string Short(const std::string& id) { return id.substr(0, 12); }
 
 void PrintHooks(std::ostream& out, const HookSet& h) {
   const std::pair<const char*, const std::string*> hooks[] = {
-      {"backup pre-hook:   ", &h.backup_pre}, {"backup post-hook:  ", &h.backup_post},
-      {"restore pre-hook:  ", &h.restore_pre}, {"restore post-hook: ", &h.restore_post}};
+      {"backup pre-hook:   ", &h.backup_pre},
+      {"backup post-hook:  ", &h.backup_post},
+      {"restore pre-hook:  ", &h.restore_pre},
+      {"restore post-hook: ", &h.restore_post}};
   for (const auto& [label, cmd] : hooks)
     if (!cmd->empty()) out << "      " << label << *cmd << "\n";
 }
 
 void PrintService(std::ostream& out, const ServicePlan& s) {
-  out << "    " << s.name << (s.enabled ? "" : "  (not backed up: backupbot.backup=false or stack disabled)")
-      << "\n";
+  out << "    " << s.name
+      << (s.enabled ? "" : "  (not backed up: backupbot.backup=false or stack disabled)") << "\n";
   if (!s.placement.empty()) {
     out << "      runs on: " << s.placement;
-    for (const auto& c : s.containers) out << (c == s.containers.front() ? " (container " : ", ") << Short(c);
+    for (const auto& c : s.containers)
+      out << (c == s.containers.front() ? " (container " : ", ") << Short(c);
     out << (s.containers.empty() ? "" : ")") << "\n";
   }
   PrintHooks(out, s.hooks);
@@ -44,7 +47,9 @@ void PrintVolume(std::ostream& out, const VolumePlan& v, bool live) {
   out << "    " << v.name << (v.external ? " (external)" : "") << "  [";
   for (size_t i = 0; i < v.mounts.size(); ++i) out << (i ? ", " : "") << v.mounts[i];
   out << "]\n";
-  if (live) out << "      host path: " << (v.mountpoint.empty() ? "(none on this node)" : v.mountpoint) << "\n";
+  if (live)
+    out << "      host path: " << (v.mountpoint.empty() ? "(none on this node)" : v.mountpoint)
+        << "\n";
   if (!v.backed_up) {
     out << "      NOT BACKED UP: " << v.reason << "\n";
     return;

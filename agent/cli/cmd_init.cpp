@@ -16,11 +16,16 @@ void RegisterInit(CLI::App& app, CliContext& ctx) {
   AddOutputOptions(sub, ctx);
   sub->callback([&ctx] {
     if (Status st = ResolveRepo(ctx); !st.ok()) return void(ctx.exit_code = ReportError(ctx, st));
-    if (Status st = storage::Repository::Init(ctx.repo); !st.ok()) return void(ctx.exit_code = ReportError(ctx, st));
+    if (Status st = storage::Repository::Init(ctx.repo); !st.ok())
+      return void(ctx.exit_code = ReportError(ctx, st));
     auto repo = storage::Repository::Open(ctx.repo);
     if (!repo.ok()) return void(ctx.exit_code = ReportError(ctx, repo.status()));
-    if (ctx.json) PrintJson({{"repository", ctx.repo}, {"id", (*repo)->id()}, {"version", storage::kFormatVersion}});
-    else std::cout << "created mailvault repository " << (*repo)->id().substr(0, 8) << " at " << ctx.repo << "\n";
+    if (ctx.json)
+      PrintJson(
+          {{"repository", ctx.repo}, {"id", (*repo)->id()}, {"version", storage::kFormatVersion}});
+    else
+      std::cout << "created mailvault repository " << (*repo)->id().substr(0, 8) << " at "
+                << ctx.repo << "\n";
   });
 }
 

@@ -11,29 +11,38 @@ namespace mv::agent {
 namespace {
 
 nlohmann::json ToJson(const storage::IndexRebuild& r, bool dry) {
-  nlohmann::json j = {{"dry_run", dry}, {"packs", r.packs}, {"blobs", r.blobs}, {"kept_from_old_index", r.kept},
-                      {dry ? "would_remove" : "removed", r.removed}, {"bad_packs", nlohmann::json::array()}};
+  nlohmann::json j = {{"dry_run", dry},
+                      {"packs", r.packs},
+                      {"blobs", r.blobs},
+                      {"kept_from_old_index", r.kept},
+                      {dry ? "would_remove" : "removed", r.removed},
+                      {"bad_packs", nlohmann::json::array()}};
   if (!dry) j["written"] = r.written;
-  for (const auto& b : r.bad_packs) j["bad_packs"].push_back({{"path", b.path}, {"error", b.reason}});
+  for (const auto& b : r.bad_packs)
+    j["bad_packs"].push_back({{"path", b.path}, {"error", b.reason}});
   return j;
 }
 
 void Print(const storage::IndexRebuild& r, bool dry) {
   for (const auto& b : r.bad_packs)
-    std::cerr << b.path << ": damaged pack: " << b.reason << " (`mailvault check` shows what it affects)\n";
+    std::cerr << b.path << ": damaged pack: " << b.reason
+              << " (`mailvault check` shows what it affects)\n";
   for (const auto& p : r.kept)
     std::cerr << p << ": missing or damaged; its entries from the old index are kept\n";
   if (dry) {
-    std::cout << "dry run: would index " << r.packs << " pack(s) (" << r.blobs << " blobs) in new index file(s)";
+    std::cout << "dry run: would index " << r.packs << " pack(s) (" << r.blobs
+              << " blobs) in new index file(s)";
     for (const auto& p : r.removed) std::cout << "\nwould remove " << p;
     std::cout << "\n";
     return;
   }
   for (const auto& p : r.written) std::cout << "wrote " << p << "\n";
   for (const auto& p : r.removed) std::cout << "removed " << p << "\n";
-  std::cout << "index rebuilt: " << r.packs << " pack(s), " << r.blobs << " blobs, " << r.written.size()
-            << " index file(s) written, " << r.removed.size() << " old one(s) removed";
-  if (!r.bad_packs.empty()) std::cout << "; " << r.bad_packs.size() << " damaged pack(s), listed above";
+  std::cout << "index rebuilt: " << r.packs << " pack(s), " << r.blobs << " blobs, "
+            << r.written.size() << " index file(s) written, " << r.removed.size()
+            << " old one(s) removed";
+  if (!r.bad_packs.empty())
+    std::cout << "; " << r.bad_packs.size() << " damaged pack(s), listed above";
   std::cout << "\n";
 }
 
@@ -51,7 +60,8 @@ void RegisterRepair(CLI::App& app, CliContext& ctx) {
       "Exit: 0 ok, 1 error, 3 done but some packs are damaged (listed).");
   AddRepoOption(sub, ctx);
   auto dry = std::make_shared<bool>(false);
-  sub->add_flag("-n,--dry-run", *dry, "Read the packs and say what would be written and removed; change nothing");
+  sub->add_flag("-n,--dry-run", *dry,
+                "Read the packs and say what would be written and removed; change nothing");
   AddOutputOptions(sub, ctx);
   sub->callback([&ctx, dry] {
     auto repo = OpenRepoOrReport(ctx);
@@ -63,8 +73,10 @@ void RegisterRepair(CLI::App& app, CliContext& ctx) {
     if (!*dry) repo->CleanTmp();
     auto res = repo->RebuildIndex(*dry);
     if (!res.ok()) return void(ctx.exit_code = ReportError(ctx, res.status()));
-    if (ctx.json) PrintJson(ToJson(*res, *dry));
-    else Print(*res, *dry);
+    if (ctx.json)
+      PrintJson(ToJson(*res, *dry));
+    else
+      Print(*res, *dry);
     ctx.exit_code = res->bad_packs.empty() ? kExitOk : kExitPartial;
   });
 }

@@ -12,7 +12,8 @@
 namespace mv::agent {
 
 void RegisterReport(CLI::App& app, CliContext& ctx) {
-  auto* sub = app.add_subcommand("report", "Nightly integrity report: verify, rotating check, staleness, metrics");
+  auto* sub = app.add_subcommand(
+      "report", "Nightly integrity report: verify, rotating check, staleness, metrics");
   sub->footer(
       "Verifies the latest snapshot of each stack (tag stack=) or source group, re-reads and\n"
       "re-hashes tonight's share of the packs (every pack within --rotate-nights nights),\n"
@@ -30,10 +31,13 @@ void RegisterReport(CLI::App& app, CliContext& ctx) {
   auto a = std::make_shared<Args>();
   sub->add_option("--out", a->opts.out, "Directory for the report files")->required();
   sub->add_option("--format", a->opts.formats, "Comma-separated: md,html,json,prom (default all)");
-  sub->add_option("--max-age", a->max_age, "Expected backup interval before a stack is stale (default 26h)");
-  sub->add_option("--rotate-nights", a->opts.rotate_nights, "Re-read every pack within this many nights (default 7)")
+  sub->add_option("--max-age", a->max_age,
+                  "Expected backup interval before a stack is stale (default 26h)");
+  sub->add_option("--rotate-nights", a->opts.rotate_nights,
+                  "Re-read every pack within this many nights (default 7)")
       ->check(CLI::Range(1, 366));
-  sub->add_option("--scratch", a->opts.scratch, "Directory for the scratch restores (default $TMPDIR or /var/tmp)");
+  sub->add_option("--scratch", a->opts.scratch,
+                  "Directory for the scratch restores (default $TMPDIR or /var/tmp)");
   sub->add_option("--source", a->sources, "Live source NAME=DIR to compare with; repeatable");
   sub->add_option("--at", a->opts.at, "Evaluate as of this Unix time (default now)");
   AddOutputOptions(sub, ctx);
@@ -44,7 +48,8 @@ void RegisterReport(CLI::App& app, CliContext& ctx) {
     for (const auto& s : a->sources) {
       auto eq = s.find('=');
       if (eq == std::string::npos || eq == 0)
-        return void(ctx.exit_code = ReportError(ctx, Status::Invalid("--source '" + s + "' must be NAME=DIR")));
+        return void(ctx.exit_code =
+                        ReportError(ctx, Status::Invalid("--source '" + s + "' must be NAME=DIR")));
       a->opts.live[s.substr(0, eq)] = s.substr(eq + 1);
     }
     auto repo = OpenRepoOrReport(ctx);
@@ -53,7 +58,8 @@ void RegisterReport(CLI::App& app, CliContext& ctx) {
     if (!rep.ok()) return void(ctx.exit_code = ReportError(ctx, rep.status()));
     rep->exit_code = ReportExitCode(rep->damage(), rep->stale());
     std::vector<std::string> written;
-    if (Status st = WriteReportFiles(*rep, a->opts, &written); !st.ok()) return void(ctx.exit_code = ReportError(ctx, st));
+    if (Status st = WriteReportFiles(*rep, a->opts, &written); !st.ok())
+      return void(ctx.exit_code = ReportError(ctx, st));
     if (ctx.json) {
       PrintJson(verify::RenderJson(*rep));
     } else {

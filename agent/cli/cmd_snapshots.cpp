@@ -9,25 +9,40 @@
 namespace mv::agent {
 
 nlohmann::json MetaJson(const storage::SnapshotMeta& m) {
-  nlohmann::json j = {{"id", m.id}, {"damaged", false}, {"short_id", m.id.substr(0, 8)}, {"time", m.time}, {"time_utc", HumanTime(m.time)},
-                      {"host", m.host}, {"parent", m.parent}, {"tags", m.tags}, {"files", m.files},
-                      {"bytes", m.bytes}, {"bytes_new", m.bytes_new}, {"bytes_packed", m.bytes_packed},
-                      {"problems", m.problems}, {"sources", nlohmann::json::array()},
+  nlohmann::json j = {{"id", m.id},
+                      {"damaged", false},
+                      {"short_id", m.id.substr(0, 8)},
+                      {"time", m.time},
+                      {"time_utc", HumanTime(m.time)},
+                      {"host", m.host},
+                      {"parent", m.parent},
+                      {"tags", m.tags},
+                      {"files", m.files},
+                      {"bytes", m.bytes},
+                      {"bytes_new", m.bytes_new},
+                      {"bytes_packed", m.bytes_packed},
+                      {"problems", m.problems},
+                      {"sources", nlohmann::json::array()},
                       {"census", nlohmann::json::array()}};
   for (const auto& s : m.sources) j["sources"].push_back({{"name", s.name}, {"path", s.path}});
   for (const auto& c : m.census)
-    j["census"].push_back({{"source", c.source}, {"mailbox", c.mailbox}, {"folder", c.folder},
-                           {"messages", c.messages}, {"bytes", c.bytes}, {"digest", c.digest}});
+    j["census"].push_back({{"source", c.source},
+                           {"mailbox", c.mailbox},
+                           {"folder", c.folder},
+                           {"messages", c.messages},
+                           {"bytes", c.bytes},
+                           {"digest", c.digest}});
   return j;
 }
 
 void RegisterSnapshots(CLI::App& app, CliContext& ctx) {
   auto* sub = app.add_subcommand("snapshots", "List snapshots, oldest first");
-  sub->footer("List the repository's snapshots, oldest first: ID, time, host, tags, files,\n"
-                   "size, data added, and mailbox/message counts from the Maildir census.\n"
-                   "A snapshot whose manifest cannot be read is listed as DAMAGED (with --json:\n"
-                   "\"damaged\": true, \"path\", \"error\") after the others, which are not affected.\n\n"
-                   "Exit: 0 ok, 1 error, 3 some manifests are damaged (each listed; see `mailvault check`).");
+  sub->footer(
+      "List the repository's snapshots, oldest first: ID, time, host, tags, files,\n"
+      "size, data added, and mailbox/message counts from the Maildir census.\n"
+      "A snapshot whose manifest cannot be read is listed as DAMAGED (with --json:\n"
+      "\"damaged\": true, \"path\", \"error\") after the others, which are not affected.\n\n"
+      "Exit: 0 ok, 1 error, 3 some manifests are damaged (each listed; see `mailvault check`).");
   AddRepoOption(sub, ctx);
   auto tag = std::make_shared<std::string>();
   sub->add_option("--tag", *tag, "Only snapshots with this KEY=VALUE tag");
@@ -50,32 +65,41 @@ void RegisterSnapshots(CLI::App& app, CliContext& ctx) {
     }
     // Damaged manifests: their tags are unknown, so a --tag filter keeps them.
     for (const auto& d : damaged)
-      std::cerr << "mailvault: warning: " << d.path << ": snapshot manifest is damaged (" << d.reason
-                << "); this snapshot cannot be read, the others are not affected: run `mailvault check`\n";
+      std::cerr << "mailvault: warning: " << d.path << ": snapshot manifest is damaged ("
+                << d.reason
+                << "); this snapshot cannot be read, the others are not affected: run `mailvault "
+                   "check`\n";
     if (!damaged.empty()) ctx.exit_code = kExitPartial;
-    auto damaged_id = [](const storage::DamagedFile& d) { return d.path.substr(d.path.size() - 32); };
+    auto damaged_id = [](const storage::DamagedFile& d) {
+      return d.path.substr(d.path.size() - 32);
+    };
     if (ctx.json) {
       nlohmann::json arr = nlohmann::json::array();
       for (const auto& m : shown) arr.push_back(MetaJson(m));
       for (const auto& d : damaged)
-        arr.push_back({{"id", damaged_id(d)}, {"short_id", damaged_id(d).substr(0, 8)}, {"damaged", true},
-                       {"path", d.path}, {"error", d.reason}});
+        arr.push_back({{"id", damaged_id(d)},
+                       {"short_id", damaged_id(d).substr(0, 8)},
+                       {"damaged", true},
+                       {"path", d.path},
+                       {"error", d.reason}});
       return PrintJson(arr);
     }
-    std::printf("%-8s  %-23s  %-12s  %8s  %10s  %10s  %9s  %s\n", "ID", "TIME", "HOST", "FILES", "SIZE", "ADDED",
-                "MESSAGES", "TAGS");
+    std::printf("%-8s  %-23s  %-12s  %8s  %10s  %10s  %9s  %s\n", "ID", "TIME", "HOST", "FILES",
+                "SIZE", "ADDED", "MESSAGES", "TAGS");
     for (const auto& m : shown) {
       uint64_t msgs = 0;
       for (const auto& c : m.census) msgs += c.messages;
       std::string tags;
       for (const auto& [k, v] : m.tags) tags += (tags.empty() ? "" : ",") + k + "=" + v;
       std::printf("%-8s  %-23s  %-12s  %8llu  %10s  %10s  %9llu  %s%s\n", m.id.substr(0, 8).c_str(),
-                  HumanTime(m.time).c_str(), m.host.substr(0, 12).c_str(), static_cast<unsigned long long>(m.files),
-                  HumanBytes(m.bytes).c_str(), HumanBytes(m.bytes_packed).c_str(),
-                  static_cast<unsigned long long>(msgs), tags.c_str(), m.problems ? " (partial)" : "");
+                  HumanTime(m.time).c_str(), m.host.substr(0, 12).c_str(),
+                  static_cast<unsigned long long>(m.files), HumanBytes(m.bytes).c_str(),
+                  HumanBytes(m.bytes_packed).c_str(), static_cast<unsigned long long>(msgs),
+                  tags.c_str(), m.problems ? " (partial)" : "");
     }
     for (const auto& d : damaged)
-      std::printf("%-8s  DAMAGED: %s (%s)\n", damaged_id(d).substr(0, 8).c_str(), d.reason.c_str(), d.path.c_str());
+      std::printf("%-8s  DAMAGED: %s (%s)\n", damaged_id(d).substr(0, 8).c_str(), d.reason.c_str(),
+                  d.path.c_str());
     std::printf("%zu snapshot(s)", shown.size());
     if (!damaged.empty()) std::printf(", %zu damaged (run `mailvault check`)", damaged.size());
     std::printf("\n");

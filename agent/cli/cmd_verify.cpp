@@ -27,16 +27,21 @@ void ListFolders(std::ostream& out, const char* title, const std::vector<verify:
   out << "  " << title << ":\n";
   for (const auto& f : v) {
     out << "    " << f.source << "/" << f.mailbox << " " << f.folder << ": ";
-    if (f.missing_in_other) out << "only in " << base << " (" << f.base_messages << " messages)\n";
-    else if (f.missing_in_base) out << "only in " << other << " (" << f.other_messages << " messages)\n";
-    else out << base << " " << f.base_messages << " messages/" << f.base_bytes << " B, " << other << " "
-             << f.other_messages << "/" << f.other_bytes << " B" << (f.digest_differs ? ", contents differ" : "") << "\n";
+    if (f.missing_in_other)
+      out << "only in " << base << " (" << f.base_messages << " messages)\n";
+    else if (f.missing_in_base)
+      out << "only in " << other << " (" << f.other_messages << " messages)\n";
+    else
+      out << base << " " << f.base_messages << " messages/" << f.base_bytes << " B, " << other
+          << " " << f.other_messages << "/" << f.other_bytes << " B"
+          << (f.digest_differs ? ", contents differ" : "") << "\n";
   }
 }
 
 void PrintDatabase(std::ostream& out, const verify::DatabaseCheck& d) {
   if (d.raw_copy) {
-    out << "  " << d.path << ": raw copy (not a database image: SQLite could not open it at backup), "
+    out << "  " << d.path
+        << ": raw copy (not a database image: SQLite could not open it at backup), "
         << (d.content_matches ? "restored as stored" : "DIFFERS from the stored bytes") << "\n";
     return;
   }
@@ -47,9 +52,12 @@ void PrintDatabase(std::ostream& out, const verify::DatabaseCheck& d) {
   if (!d.live_problem.empty()) out << "    " << d.live_problem << "\n";
   if (!d.error.empty()) out << "    live diff failed: " << d.error << "\n";
   if (!d.vs_live) return;
-  const char* kind = d.live_unchanged_since ? "LOSS (live unchanged since the snapshot)" : "drift since the snapshot";
-  if (d.vs_live->identical()) out << "    live " << d.live_path << ": same rows\n";
-  else out << "    live " << d.live_path << ": rows differ, " << kind << ":\n";
+  const char* kind = d.live_unchanged_since ? "LOSS (live unchanged since the snapshot)"
+                                            : "drift since the snapshot";
+  if (d.vs_live->identical())
+    out << "    live " << d.live_path << ": same rows\n";
+  else
+    out << "    live " << d.live_path << ": rows differ, " << kind << ":\n";
   auto keys = [](const verify::RowKey& k) {
     std::string s;
     for (const auto& v : k.values) s += (s.empty() ? "" : ",") + v;
@@ -57,8 +65,9 @@ void PrintDatabase(std::ostream& out, const verify::DatabaseCheck& d) {
   };
   for (const auto& t : d.vs_live->tables) {
     if (t.identical()) continue;
-    out << "      " << t.table << ": snapshot " << t.rows_base << " rows, live " << t.rows_other << "; "
-        << t.added_count << " only live, " << t.removed_count << " only in snapshot, " << t.changed_count << " changed\n";
+    out << "      " << t.table << ": snapshot " << t.rows_base << " rows, live " << t.rows_other
+        << "; " << t.added_count << " only live, " << t.removed_count << " only in snapshot, "
+        << t.changed_count << " changed\n";
     for (const auto& k : t.added) out << "        only live:        " << keys(k) << "\n";
     for (const auto& k : t.removed) out << "        only in snapshot: " << keys(k) << "\n";
     for (const auto& c : t.changed) {
@@ -73,29 +82,39 @@ void PrintDatabase(std::ostream& out, const verify::DatabaseCheck& d) {
 // snapshot is not complete and consistent.
 void PrintVerdict(const verify::VerifyResult& r, std::ostream& out) {
   auto errors = r.Errors();
-  std::string unreadable = std::to_string(r.unreadable_at_backup) + " file(s) could not be read at backup time";
-  if (!errors.empty()) out << "RESULT: FAILED - " << errors.size() << " problem(s) found\n";
-  else if (r.partial()) out << "RESULT: PARTIAL - what the snapshot holds is intact, but " << unreadable
-                            << " and are not in it\n";
-  else out << "RESULT: OK - the snapshot is complete and consistent\n";
+  std::string unreadable =
+      std::to_string(r.unreadable_at_backup) + " file(s) could not be read at backup time";
+  if (!errors.empty())
+    out << "RESULT: FAILED - " << errors.size() << " problem(s) found\n";
+  else if (r.partial())
+    out << "RESULT: PARTIAL - what the snapshot holds is intact, but " << unreadable
+        << " and are not in it\n";
+  else
+    out << "RESULT: OK - the snapshot is complete and consistent\n";
   for (const auto& e : errors) out << "  ! " << e << "\n";
-  if (r.partial() && !errors.empty()) out << "  ! partial snapshot: " << unreadable << " and are not in it\n";
+  if (r.partial() && !errors.empty())
+    out << "  ! partial snapshot: " << unreadable << " and are not in it\n";
 }
 
 std::string SqliteSummary(const verify::DatabaseCheck& d) {
   std::string s = d.loss() ? "LOSS" : "ok";
   if (d.raw_copy) s += ", raw copy (not a database image)";
   if (d.vs_live && !d.vs_live->identical() && !d.loss()) s += " (rows drifted since, normal)";
-  if (d.live == verify::LiveDb::kMissing) s += "; live database MISSING";
-  else if (d.live == verify::LiveDb::kUnreadable) s += "; live database UNREADABLE";
-  else if (d.live == verify::LiveDb::kDamaged) s += "; live database DAMAGED";
-  else if (!d.error.empty()) s += "; live comparison FAILED";
+  if (d.live == verify::LiveDb::kMissing)
+    s += "; live database MISSING";
+  else if (d.live == verify::LiveDb::kUnreadable)
+    s += "; live database UNREADABLE";
+  else if (d.live == verify::LiveDb::kDamaged)
+    s += "; live database DAMAGED";
+  else if (!d.error.empty())
+    s += "; live comparison FAILED";
   return s;
 }
 
 void PrintUnreadable(const verify::VerifyResult& r, std::ostream& out) {
   if (!r.partial()) return;
-  out << "  not in the snapshot: " << r.unreadable_at_backup << " file(s) the backup could not read";
+  out << "  not in the snapshot: " << r.unreadable_at_backup
+      << " file(s) the backup could not read";
   if (r.unreadable_paths.empty()) {
     out << " (the snapshot does not record which; the backup's output listed them as warnings)\n";
     return;
@@ -104,33 +123,42 @@ void PrintUnreadable(const verify::VerifyResult& r, std::ostream& out) {
   for (const auto& p : r.unreadable_paths) out << "    " << p << "\n";
 }
 
-void PrintVerify(const VerifyRun& run, const storage::SnapshotMeta& meta, bool kept, std::ostream& out) {
+void PrintVerify(const VerifyRun& run, const storage::SnapshotMeta& meta, bool kept,
+                 std::ostream& out) {
   const auto& r = run.result;
   out << "verify snapshot " << r.snapshot_id.substr(0, 8) << " of " << HumanTime(meta.time) << " ("
       << HumanAge(::time(nullptr) - meta.time) << " ago), host " << meta.host << "\n";
   PrintVerdict(r, out);
-  out << "  snapshot holds " << r.files << " files (" << HumanBytes(r.bytes) << "), " << r.messages << " messages in "
-      << r.mailboxes << " mailboxes / " << r.folders << " folders; " << r.lost_messages() << " messages lost\n";
+  out << "  snapshot holds " << r.files << " files (" << HumanBytes(r.bytes) << "), " << r.messages
+      << " messages in " << r.mailboxes << " mailboxes / " << r.folders << " folders; "
+      << r.lost_messages() << " messages lost\n";
   for (const auto& l : r.live)
     if (!l.messages.empty() || !l.census.empty())
       out << "  live " << l.source << ": " << l.messages.only_other.size() << " arrived since, "
-        << l.messages.only_base.size() << " deleted since, " << l.messages.moved.size() << " moved, "
-        << l.messages.changed.size() << " changed under the same name\n";
-  for (const auto& d : r.databases) out << "  sqlite " << d.path << ": " << SqliteSummary(d) << "\n";
+          << l.messages.only_base.size() << " deleted since, " << l.messages.moved.size()
+          << " moved, " << l.messages.changed.size() << " changed under the same name\n";
+  for (const auto& d : r.databases)
+    out << "  sqlite " << d.path << ": " << SqliteSummary(d) << "\n";
   if (kept) out << "  restored tree kept in " << run.scratch << "\n";
 
   out << "\nDetails\n";
   PrintUnreadable(r, out);
   for (const auto& p : r.restore_problems) out << "  restore: " << p << "\n";
   for (const auto& d : r.damaged_files) {
-    out << "  damaged: " << d.path << (d.mailbox.empty() ? "" : " (mailbox " + d.mailbox + ")") << ": " << d.what << "\n";
-    for (const auto& s : d.other_snapshots) out << "    same damaged blob in snapshot " << s << "\n";
+    out << "  damaged: " << d.path << (d.mailbox.empty() ? "" : " (mailbox " + d.mailbox + ")")
+        << ": " << d.what << "\n";
+    for (const auto& s : d.other_snapshots)
+      out << "    same damaged blob in snapshot " << s << "\n";
   }
-  ListFolders(out, "census recorded at backup vs manifest", r.recorded_vs_manifest, "recorded", "manifest");
-  ListFolders(out, "census recorded at backup vs restored", r.recorded_vs_restored, "recorded", "restored");
-  ListRefs(out, "LOST messages (in the snapshot, not restored)", r.snapshot_vs_restored.only_base, 50);
+  ListFolders(out, "census recorded at backup vs manifest", r.recorded_vs_manifest, "recorded",
+              "manifest");
+  ListFolders(out, "census recorded at backup vs restored", r.recorded_vs_restored, "recorded",
+              "restored");
+  ListRefs(out, "LOST messages (in the snapshot, not restored)", r.snapshot_vs_restored.only_base,
+           50);
   ListRefs(out, "CHANGED messages (restored content differs)", r.snapshot_vs_restored.changed, 50);
-  ListRefs(out, "MISPLACED messages (restored in another folder)", r.snapshot_vs_restored.moved, 50);
+  ListRefs(out, "MISPLACED messages (restored in another folder)", r.snapshot_vs_restored.moved,
+           50);
   for (const auto& l : r.live) {
     if (l.messages.empty() && l.problems.empty()) continue;
     out << "  live source " << l.source << " (" << l.path << "):\n";
@@ -142,7 +170,8 @@ void PrintVerify(const VerifyRun& run, const storage::SnapshotMeta& meta, bool k
   }
   for (const auto& d : r.databases) PrintDatabase(out, d);
   char took[96];
-  std::snprintf(took, sizeof took, "  took %.2f s to restore, %.2f s to compare\n", run.restore_seconds, run.compare_seconds);
+  std::snprintf(took, sizeof took, "  took %.2f s to restore, %.2f s to compare\n",
+                run.restore_seconds, run.compare_seconds);
   out << took;
 }
 
@@ -151,7 +180,8 @@ std::map<std::string, std::string> ParseSources(const std::vector<std::string>& 
   for (const auto& s : specs) {
     auto eq = s.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == s.size()) {
-      *st = Status::Invalid("--source '" + s + "' must be NAME=DIR, NAME being a source name of the snapshot");
+      *st = Status::Invalid("--source '" + s +
+                            "' must be NAME=DIR, NAME being a source name of the snapshot");
       return {};
     }
     m[s.substr(0, eq)] = s.substr(eq + 1);
@@ -162,7 +192,8 @@ std::map<std::string, std::string> ParseSources(const std::vector<std::string>& 
 }  // namespace
 
 void RegisterVerify(CLI::App& app, CliContext& ctx) {
-  auto* sub = app.add_subcommand("verify", "Restore a snapshot to scratch and prove it complete and consistent");
+  auto* sub = app.add_subcommand(
+      "verify", "Restore a snapshot to scratch and prove it complete and consistent");
   sub->footer(
       "Restores the snapshot into a private scratch directory (re-hashing every blob), then\n"
       "compares: every file with its recorded content; the Maildir census (messages and bytes\n"
@@ -187,11 +218,15 @@ void RegisterVerify(CLI::App& app, CliContext& ctx) {
   auto sources = std::make_shared<std::vector<std::string>>();
   sub->add_option("--snapshot", *snap, "Snapshot ID, unique prefix, or 'latest' (default)");
   sub->add_option("--stack", *stack, "Verify the latest snapshot tagged stack=S");
-  sub->add_option("--scratch", o->scratch_parent, "Directory for the scratch restore, created if missing (default $TMPDIR or /var/tmp)");
+  sub->add_option(
+      "--scratch", o->scratch_parent,
+      "Directory for the scratch restore, created if missing (default $TMPDIR or /var/tmp)");
   sub->add_flag("--keep", o->keep, "Keep the restored tree and print where it is");
-  sub->add_option("--against", *against, "live, snapshot or both (default)")->check(CLI::IsMember({"live", "snapshot", "both"}));
+  sub->add_option("--against", *against, "live, snapshot or both (default)")
+      ->check(CLI::IsMember({"live", "snapshot", "both"}));
   sub->add_option("--source", *sources, "Live source NAME=DIR to compare with; repeatable");
-  sub->add_option("--table", o->sqlite_tables, "SQLite table to diff (default: every user table); repeatable");
+  sub->add_option("--table", o->sqlite_tables,
+                  "SQLite table to diff (default: every user table); repeatable");
   AddOutputOptions(sub, ctx);
   sub->callback([&ctx, o, snap, stack, against, sources] {
     Status st;
@@ -220,9 +255,12 @@ void RegisterVerify(CLI::App& app, CliContext& ctx) {
       auto snaps = repo->ListSnapshots();
       storage::SnapshotMeta meta;
       if (snaps.ok())
-        for (const auto& m : *snaps) if (m.id == o->snapshot) meta = m;
-      if (!ctx.quiet) PrintVerify(*run, meta, o->keep, std::cout);
-      else if (!run->result.complete()) PrintVerdict(run->result, std::cout);
+        for (const auto& m : *snaps)
+          if (m.id == o->snapshot) meta = m;
+      if (!ctx.quiet)
+        PrintVerify(*run, meta, o->keep, std::cout);
+      else if (!run->result.complete())
+        PrintVerdict(run->result, std::cout);
     }
     const auto& r = run->result;
     ctx.exit_code = !r.ok() ? kExitError : r.partial() ? kExitPartial : kExitOk;

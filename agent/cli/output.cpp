@@ -38,7 +38,8 @@ std::string HumanAge(int64_t s) {
 void PrintJson(const nlohmann::json& j) { std::cout << Dump(j) << std::endl; }
 
 ProgressPrinter::ProgressPrinter(const CliContext& ctx)
-    : enabled_(!ctx.json && !ctx.quiet && ::isatty(STDERR_FILENO)), start_(std::chrono::steady_clock::now()) {}
+    : enabled_(!ctx.json && !ctx.quiet && ::isatty(STDERR_FILENO)),
+      start_(std::chrono::steady_clock::now()) {}
 
 ProgressFn ProgressPrinter::fn() {
   if (!enabled_) return {};
@@ -47,11 +48,14 @@ ProgressFn ProgressPrinter::fn() {
     double rate = secs > 0 ? static_cast<double>(p.bytes_done) / secs : 0;
     std::string eta = "-";
     if (rate > 0 && p.bytes_total > p.bytes_done)
-      eta = std::to_string(static_cast<int>(static_cast<double>(p.bytes_total - p.bytes_done) / rate)) + "s";
+      eta = std::to_string(
+                static_cast<int>(static_cast<double>(p.bytes_total - p.bytes_done) / rate)) +
+            "s";
     std::fprintf(stderr, "\r\033[K%-7s %llu/%llu files  %s/%s  %s/s  ETA %s", p.phase.c_str(),
-                 static_cast<unsigned long long>(p.files_done), static_cast<unsigned long long>(p.files_total),
-                 HumanBytes(p.bytes_done).c_str(), HumanBytes(p.bytes_total).c_str(),
-                 HumanBytes(static_cast<uint64_t>(rate)).c_str(), eta.c_str());
+                 static_cast<unsigned long long>(p.files_done),
+                 static_cast<unsigned long long>(p.files_total), HumanBytes(p.bytes_done).c_str(),
+                 HumanBytes(p.bytes_total).c_str(), HumanBytes(static_cast<uint64_t>(rate)).c_str(),
+                 eta.c_str());
     drawn_ = true;
   };
 }

@@ -14,8 +14,8 @@
 namespace mv::agent {
 
 std::string HumanBytes(uint64_t n);
-std::string HumanTime(int64_t unix_seconds);   // "2026-11-23 17:05:00 UTC"
-std::string HumanAge(int64_t seconds);          // "3 days", "5 hours"
+std::string HumanTime(int64_t unix_seconds);  // "2026-11-23 17:05:00 UTC"
+std::string HumanAge(int64_t seconds);        // "3 days", "5 hours"
 void PrintJson(const nlohmann::json& j);
 
 // Draws "phase files bytes rate ETA" on stderr when it is a terminal and not --quiet/--json.
@@ -23,7 +23,7 @@ class ProgressPrinter {
  public:
   explicit ProgressPrinter(const CliContext& ctx);
   ProgressFn fn();
-  void Done();   // clears the line
+  void Done();  // clears the line
 
  private:
   bool enabled_;

@@ -17,7 +17,8 @@ std::unique_ptr<storage::Repository> OpenRepoOrReport(CliContext& ctx) {
   return std::move(repo).value();
 }
 
-std::string ResolveOrReport(CliContext& ctx, const storage::Repository& repo, const std::string& ref) {
+std::string ResolveOrReport(CliContext& ctx, const storage::Repository& repo,
+                            const std::string& ref) {
   auto id = repo.ResolveSnapshot(ref);
   if (!id.ok()) {
     ctx.exit_code = ReportError(ctx, id.status());
@@ -34,7 +35,9 @@ void WarnDamagedIndex(const storage::Repository& repo) {
 }
 
 std::string ModeString(const storage::FileEntry& e) {
-  std::string s = e.type == storage::FileType::kDirectory ? "d" : e.type == storage::FileType::kSymlink ? "l" : "-";
+  std::string s = e.type == storage::FileType::kDirectory ? "d"
+                  : e.type == storage::FileType::kSymlink ? "l"
+                                                          : "-";
   const char* rwx = "rwxrwxrwx";
   for (int i = 0; i < 9; i++) s += (e.mode & (0400 >> i)) ? rwx[i] : '-';
   return s;

@@ -10,8 +10,11 @@ constexpr size_t kMaxProblemsShown = 20;
 nlohmann::json HooksToJson(const std::vector<HookRun>& hooks) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& h : hooks) {
-    nlohmann::json j = {{"service", h.service}, {"phase", h.phase}, {"command", h.command},
-                        {"ok", h.ok()}, {"result", h.Describe()}};
+    nlohmann::json j = {{"service", h.service},
+                        {"phase", h.phase},
+                        {"command", h.command},
+                        {"ok", h.ok()},
+                        {"result", h.Describe()}};
     if (!h.container.empty()) j["container"] = h.container;
     if (!h.error.empty()) j["error"] = h.error;
     if (h.error.empty() && !h.skipped) {
@@ -51,7 +54,8 @@ void PrintBackupOutcome(const StackBackupOutcome& s) {
   for (const auto& h : s.hooks)
     if (!h.ok()) std::cout << "  " << h.Describe() << "\n" << h.result.output_tail;
   if (s.backup) PrintProblems(s.backup->problems);
-  if (s.backup) PrintProblems(s.backup->warnings);   // stored as last read / raw: listed, not partial
+  if (s.backup)
+    PrintProblems(s.backup->warnings);  // stored as last read / raw: listed, not partial
 }
 
 int ExitCodeFor(bool any_failed, bool any_partial) {
@@ -90,9 +94,9 @@ StackEventFn StackEventLogger(const CliContext& ctx) {
 nlohmann::json StackBackupReportToJson(const StackBackupReport& report) {
   nlohmann::json stacks = nlohmann::json::array();
   for (const auto& s : report.stacks) {
-    nlohmann::json j = {{"stack", s.stack}, {"status", StackStatusName(s.status)},
-                        {"message", s.message}, {"tags", s.tags}, {"hooks", HooksToJson(s.hooks)},
-                        {"warnings", s.warnings}};
+    nlohmann::json j = {
+        {"stack", s.stack}, {"status", StackStatusName(s.status)}, {"message", s.message},
+        {"tags", s.tags},   {"hooks", HooksToJson(s.hooks)},       {"warnings", s.warnings}};
     if (s.backup) {
       j["snapshot"] = s.backup->snapshot_id;
       j["files"] = s.backup->stats.files;
@@ -102,13 +106,17 @@ nlohmann::json StackBackupReportToJson(const StackBackupReport& report) {
     }
     stacks.push_back(std::move(j));
   }
-  return {{"stacks", stacks}, {"warnings", report.warnings},
-          {"failed", report.AnyFailed()}, {"partial", report.AnyPartial()}};
+  return {{"stacks", stacks},
+          {"warnings", report.warnings},
+          {"failed", report.AnyFailed()},
+          {"partial", report.AnyPartial()}};
 }
 
 nlohmann::json StackRestoreOutcomeToJson(const StackRestoreOutcome& out) {
-  nlohmann::json j = {{"stack", out.stack}, {"status", StackStatusName(out.status)},
-                      {"message", out.message}, {"targets", out.targets},
+  nlohmann::json j = {{"stack", out.stack},
+                      {"status", StackStatusName(out.status)},
+                      {"message", out.message},
+                      {"targets", out.targets},
                       {"hooks", HooksToJson(out.hooks)}};
   if (out.restore) {
     const RestoreStats& st = out.restore->stats;
@@ -132,7 +140,8 @@ int RunAndReportStackBackup(CliContext& ctx, storage::Repository& repo, StackBac
     std::cout << StackBackupReportToJson(*report).dump() << std::endl;
   } else {
     for (const auto& w : report->warnings) std::cerr << "mailvault: warning: " << w << "\n";
-    if (report->stacks.empty()) std::cout << "no stack is enabled for backup (see mailvault discover)\n";
+    if (report->stacks.empty())
+      std::cout << "no stack is enabled for backup (see mailvault discover)\n";
     for (const auto& s : report->stacks) PrintBackupOutcome(s);
   }
   return ExitCodeFor(report->AnyFailed(), report->AnyPartial());
@@ -148,12 +157,14 @@ int RunAndReportStackRestore(CliContext& ctx, storage::Repository& repo, StackRe
   } else {
     std::cout << "stack " << out->stack << ": " << StackStatusName(out->status);
     if (out->restore)
-      std::cout << (opts.base.dry_run ? ", would write " : ", ") << out->restore->stats.files_written
-                << " file(s) written, " << out->restore->stats.files_failed << " failed, "
+      std::cout << (opts.base.dry_run ? ", would write " : ", ")
+                << out->restore->stats.files_written << " file(s) written, "
+                << out->restore->stats.files_failed << " failed, "
                 << out->restore->stats.files_unchanged << " unchanged";
     if (!out->message.empty()) std::cout << ": " << out->message;
     std::cout << "\n";
-    for (const auto& [source, dir] : out->targets) std::cout << "  " << source << " -> " << dir << "\n";
+    for (const auto& [source, dir] : out->targets)
+      std::cout << "  " << source << " -> " << dir << "\n";
     for (const auto& h : out->hooks)
       if (!h.ok()) std::cout << "  " << h.Describe() << "\n" << h.result.output_tail;
     if (out->restore) PrintProblems(out->restore->problems);

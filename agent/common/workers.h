@@ -6,7 +6,8 @@
 
 namespace mv::agent {
 
-void RunWorkers(int n, const std::function<void(int worker)>& fn, const std::function<void()>& tick);
+void RunWorkers(int n, const std::function<void(int worker)>& fn,
+                const std::function<void()>& tick);
 // Threads for a phase: `requested` if > 0, else the number of cores; between 1 and 8.
 int WorkerCount(int requested);
 

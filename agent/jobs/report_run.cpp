@@ -20,7 +20,8 @@ namespace {
 uint64_t DirSize(const std::string& dir) {
   uint64_t n = 0;
   std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec); !ec && it != decltype(it)(); it.increment(ec))
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != decltype(it)(); it.increment(ec))
     if (it->is_regular_file(ec)) n += it->file_size(ec);
   return n;
 }
@@ -40,13 +41,16 @@ void FillGroup(storage::Repository& repo, const std::vector<storage::SnapshotMet
   }
   g.age_seconds = rep.generated - (g.last_success_time ? g.last_success_time : last.time);
   g.stale = g.last_success_time == 0 || g.age_seconds > rep.max_age_seconds;
-  for (const auto& c : last.census) g.mailbox_messages[c.mailbox] += c.messages, g.messages += c.messages;
+  for (const auto& c : last.census)
+    g.mailbox_messages[c.mailbox] += c.messages, g.messages += c.messages;
   // Hook results, where the backup recorded them: tags "hook.*" or stats {"hooks": {name: result}}.
   for (const auto& [k, v] : last.tags)
     if (k.rfind("hook", 0) == 0) g.hooks[k] = v;
-  auto stats = nlohmann::json::parse(last.stats_json.empty() ? "{}" : last.stats_json, nullptr, false);
+  auto stats =
+      nlohmann::json::parse(last.stats_json.empty() ? "{}" : last.stats_json, nullptr, false);
   if (stats.is_object() && stats.contains("hooks") && stats["hooks"].is_object())
-    for (const auto& [k, v] : stats["hooks"].items()) g.hooks["hook." + k] = v.is_string() ? v.get<std::string>() : v.dump();
+    for (const auto& [k, v] : stats["hooks"].items())
+      g.hooks["hook." + k] = v.is_string() ? v.get<std::string>() : v.dump();
   VerifyRunOptions vo;
   vo.snapshot = last.id;
   vo.scratch_parent = a.scratch;
@@ -75,7 +79,7 @@ Result<verify::Report> GatherReport(storage::Repository& repo, const NightlyRepo
   MV_ASSIGN_OR_RETURN(auto snaps, repo.ListSnapshots());
   rep.snapshots = snaps.size();
   std::map<std::string, std::vector<storage::SnapshotMeta>> groups;
-  std::map<std::string, uint64_t> cumulative;   // snapshot -> packed bytes up to it
+  std::map<std::string, uint64_t> cumulative;  // snapshot -> packed bytes up to it
   uint64_t total = 0;
   for (const auto& s : snaps) {
     total += s.bytes_packed;
@@ -94,29 +98,39 @@ Result<verify::Report> GatherReport(storage::Repository& repo, const NightlyRepo
   co.read = verify::PackRead::kData;
   co.select = verify::SubsetBucket(rep.rotation_bucket + 1, a.rotate_nights);
   auto check = verify::CheckRepository(repo, co);
-  if (check.ok()) rep.check = std::move(check).value();
-  else rep.check_error = check.status().ToString();
+  if (check.ok())
+    rep.check = std::move(check).value();
+  else
+    rep.check_error = check.status().ToString();
   rep.pack_bytes = rep.check.pack_bytes;
   rep.repository_bytes = DirSize(repo.path());
-  rep.dedup_ratio = rep.pack_bytes ? static_cast<double>(rep.logical_bytes) / static_cast<double>(rep.pack_bytes) : 0;
+  rep.dedup_ratio =
+      rep.pack_bytes ? static_cast<double>(rep.logical_bytes) / static_cast<double>(rep.pack_bytes)
+                     : 0;
   return rep;
 }
 
-Status WriteReportFiles(const verify::Report& rep, const NightlyReportOptions& a, std::vector<std::string>* written) {
+Status WriteReportFiles(const verify::Report& rep, const NightlyReportOptions& a,
+                        std::vector<std::string>* written) {
   MV_RETURN_IF_ERROR(storage::fs::MakeDirs(a.out, 0755));
   std::set<std::string> want;
   std::stringstream ss(a.formats);
   for (std::string f; std::getline(ss, f, ',');) want.insert(f);
   for (const auto& f : want) {
     std::string name, text;
-    if (f == "json") name = "mailvault-report.json", text = Dump(verify::RenderJson(rep), 2) + "\n";
-    else if (f == "md") name = "mailvault-report.md", text = verify::RenderMarkdown(rep);
-    else if (f == "html") name = "mailvault-report.html", text = verify::RenderHtml(rep);
-    else if (f == "prom") name = "mailvault.prom", text = verify::RenderPrometheus(rep);
-    else return Status::Invalid("unknown report format '" + f + "': use md, html, json, prom");
+    if (f == "json")
+      name = "mailvault-report.json", text = Dump(verify::RenderJson(rep), 2) + "\n";
+    else if (f == "md")
+      name = "mailvault-report.md", text = verify::RenderMarkdown(rep);
+    else if (f == "html")
+      name = "mailvault-report.html", text = verify::RenderHtml(rep);
+    else if (f == "prom")
+      name = "mailvault.prom", text = verify::RenderPrometheus(rep);
+    else
+      return Status::Invalid("unknown report format '" + f + "': use md, html, json, prom");
     std::string path = storage::fs::Join(a.out, name);
     MV_RETURN_IF_ERROR(storage::fs::WriteFileAtomic(path, text));
-    ::chmod(path.c_str(), 0644);   // node_exporter and web servers run as other users
+    ::chmod(path.c_str(), 0644);  // node_exporter and web servers run as other users
     written->push_back(path);
   }
   return Status::Ok();

@@ -14,13 +14,13 @@
 namespace mv::agent {
 
 struct NightlyReportOptions {
-  std::string out;                              // directory for the report files (created)
-  std::string formats = "md,html,json,prom";    // any of md, html, json, prom
-  int64_t max_age_seconds = 26 * 3600;          // a stack without a successful backup since is stale
-  uint32_t rotate_nights = 7;                   // every pack is re-read within this many nights
-  int64_t at = 0;                               // evaluate as of this Unix time; 0 = now
-  std::string scratch;                          // parent of the scratch restores; "" = default
-  std::map<std::string, std::string> live;      // live sources by name; empty = recorded paths
+  std::string out;                            // directory for the report files (created)
+  std::string formats = "md,html,json,prom";  // any of md, html, json, prom
+  int64_t max_age_seconds = 26 * 3600;        // a stack without a successful backup since is stale
+  uint32_t rotate_nights = 7;                 // every pack is re-read within this many nights
+  int64_t at = 0;                             // evaluate as of this Unix time; 0 = now
+  std::string scratch;                        // parent of the scratch restores; "" = default
+  std::map<std::string, std::string> live;    // live sources by name; empty = recorded paths
 };
 
 // Verifies the latest snapshot of each group, runs tonight's rotating check, gathers statistics.

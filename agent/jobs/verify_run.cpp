@@ -29,8 +29,9 @@ Result<std::string> LatestOfStack(const storage::Repository& repo, const std::st
     auto t = it->tags.find("stack");
     if (t != it->tags.end() && t->second == stack) return it->id;
   }
-  return Status::NotFound("no snapshot is tagged stack=" + stack + "; list them with `mailvault snapshots`",
-                          repo.path());
+  return Status::NotFound(
+      "no snapshot is tagged stack=" + stack + "; list them with `mailvault snapshots`",
+      repo.path());
 }
 
 Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& opts) {
@@ -43,11 +44,14 @@ Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& o
   // A --scratch directory that does not exist yet is made (private), as restore makes --target.
   Status made = storage::fs::MakeDirs(parent, 0700);
   if (!made.ok())
-    return Status(made.code(), "cannot create the scratch directory (" + made.ToString() +
-                                   "); give a writable directory with --scratch", parent);
+    return Status(made.code(),
+                  "cannot create the scratch directory (" + made.ToString() +
+                      "); give a writable directory with --scratch",
+                  parent);
   std::string tmpl = parent + "/mailvault-verify-XXXXXX";
   if (!::mkdtemp(tmpl.data()))
-    return Status::FromErrno(errno, "create scratch directory (give another with --scratch)", parent);
+    return Status::FromErrno(errno, "create scratch directory (give another with --scratch)",
+                             parent);
   VerifyRun run;
   run.scratch = tmpl;
   // By descriptors: the restored tree may hold paths longer than PATH_MAX.
@@ -59,7 +63,7 @@ Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& o
   ro.snapshot = opts.snapshot;
   ro.target = run.scratch;
   ro.threads = opts.threads;
-  ro.sync = false;   // a scratch tree, read once and removed: no need to wait for the disk
+  ro.sync = false;  // a scratch tree, read once and removed: no need to wait for the disk
   auto blobs = repo.OpenBlobReader();
   auto restored = blobs.ok() ? RunRestore(**blobs, ro) : Result<RestoreResult>(blobs.status());
   if (!restored.ok()) {

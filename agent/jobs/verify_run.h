@@ -1,6 +1,6 @@
 // Running one snapshot verification end to end (shared by `verify` and `report`): restore into a
-// private scratch directory (agent/restore.h re-hashes every blob), compare (verify/snapshot_verify.h),
-// and remove the scratch directory unless asked to keep it.
+// private scratch directory (agent/restore.h re-hashes every blob), compare
+// (verify/snapshot_verify.h), and remove the scratch directory unless asked to keep it.
 #pragma once
 
 #include <map>
@@ -14,9 +14,9 @@
 namespace mv::agent {
 
 struct VerifyRunOptions {
-  std::string snapshot;                       // full ID
-  std::string scratch_parent;                 // default: $TMPDIR or /var/tmp
-  bool keep = false;                          // keep the restored tree (its path is returned)
+  std::string snapshot;        // full ID
+  std::string scratch_parent;  // default: $TMPDIR or /var/tmp
+  bool keep = false;           // keep the restored tree (its path is returned)
   bool against_snapshot = true, against_live = true;
   // Live sources by snapshot source name. Empty and against_live: the host paths the snapshot
   // recorded, for those that exist as directories here.
@@ -27,7 +27,7 @@ struct VerifyRunOptions {
 
 struct VerifyRun {
   verify::VerifyResult result;
-  std::string scratch;        // where it was restored (removed unless keep)
+  std::string scratch;  // where it was restored (removed unless keep)
   double restore_seconds = 0, compare_seconds = 0;
 };
 

@@ -29,7 +29,7 @@ using storage::FileEntry;
 using storage::FileType;
 
 struct Target {
-  size_t file;        // index into plan.files
+  size_t file;  // index into plan.files
   uint64_t offset;
 };
 
@@ -55,7 +55,8 @@ struct RestoreRun {
   // Called once per (blob, file that holds it). The decrement comes after any failure of this
   // blob is recorded, so whoever brings `remaining` to 0 sees every failure of the file.
   void Deliver(const Target& tg, std::string_view data, const std::string* damaged) {
-    if (damaged) Fail(tg.file, *damaged);
+    if (damaged)
+      Fail(tg.file, *damaged);
     else if (!state[tg.file].failed) {
       Status ws = WriteBlob(plan, tg.file, tg.offset, data);
       if (!ws.ok()) Fail(tg.file, ws.message());
@@ -77,7 +78,7 @@ struct RestoreRun {
   RestoreResult& result;
   // Per file: blobs still to come, and whether it failed.
   std::vector<FileState> state;
-  std::mutex mu;   // guards result.problems while packs are read
+  std::mutex mu;  // guards result.problems while packs are read
   // Blob -> the files (and offsets) that need it, grouped by pack.
   std::map<storage::BlobId, PackNeeds> by_pack;
   uint64_t bytes_total = 0;
@@ -115,7 +116,8 @@ void GroupByPack(RestoreRun& run) {
   }
 }
 
-// Files without content (empty) and the multi-blob ones get their temp file before any pack is read.
+// Files without content (empty) and the multi-blob ones get their temp file before any pack is
+// read.
 void CreateTempFiles(RestoreRun& run) {
   for (size_t i = 0; i < run.plan.files.size(); i++) {
     if (!run.plan.files[i].write || run.state[i].failed) continue;
@@ -130,27 +132,34 @@ void ReadPacks(RestoreRun& run, const ProgressFn& progress) {
   std::vector<storage::BlobId> packs;
   for (const auto& [p, _] : run.by_pack) packs.push_back(p);
   std::atomic<size_t> next{0};
-  RunWorkers(WorkerCount(run.opts.threads), [&](int) {
-      for (size_t k; (k = next.fetch_add(1)) < packs.size();) {
-        const PackNeeds& need = run.by_pack[packs[k]];
-        std::string pack_path = run.blobs.PackPath(packs[k]);
-        Status st = run.blobs.ReadPackBlobs(
-            packs[k], [&](const storage::BlobId& id) { return need.count(id) != 0; },
-            [&](const storage::BlobId& id, std::string_view data, bool intact) {
-              std::string damaged;
-              if (!intact)
-                damaged = "not restored: blob " + id.Hex() + " in pack " + pack_path +
-                          " does not match its hash (run `mailvault check --read-data`)";
-              for (const auto& tg : need.at(id)) run.Deliver(tg, data, damaged.empty() ? nullptr : &damaged);
-            });
-        if (!st.ok()) {
-          std::lock_guard<std::mutex> l(run.mu);
-          run.result.problems.push_back({pack_path, st.ToString() + " (the files needing blobs from it are not restored)"});
+  RunWorkers(
+      WorkerCount(run.opts.threads),
+      [&](int) {
+        for (size_t k; (k = next.fetch_add(1)) < packs.size();) {
+          const PackNeeds& need = run.by_pack[packs[k]];
+          std::string pack_path = run.blobs.PackPath(packs[k]);
+          Status st = run.blobs.ReadPackBlobs(
+              packs[k], [&](const storage::BlobId& id) { return need.count(id) != 0; },
+              [&](const storage::BlobId& id, std::string_view data, bool intact) {
+                std::string damaged;
+                if (!intact)
+                  damaged = "not restored: blob " + id.Hex() + " in pack " + pack_path +
+                            " does not match its hash (run `mailvault check --read-data`)";
+                for (const auto& tg : need.at(id))
+                  run.Deliver(tg, data, damaged.empty() ? nullptr : &damaged);
+              });
+          if (!st.ok()) {
+            std::lock_guard<std::mutex> l(run.mu);
+            run.result.problems.push_back(
+                {pack_path, st.ToString() + " (the files needing blobs from it are not restored)"});
+          }
         }
-      }
-    }, [&] {
-      if (progress) progress({run.files_done, run.plan.files.size(), run.bytes_done, run.bytes_total, "restore"});
-    });
+      },
+      [&] {
+        if (progress)
+          progress(
+              {run.files_done, run.plan.files.size(), run.bytes_done, run.bytes_total, "restore"});
+      });
 }
 
 // After every pack: finishes the files with no blob, fails those that still miss blobs, and
@@ -164,7 +173,9 @@ void SettleFiles(RestoreRun& run) {
       Status fs = FinishFile(run.blobs.hasher(), run.plan, i);
       if (!fs.ok()) run.Fail(i, fs.message());
     } else if (!st.failed && st.remaining != 0) {
-      run.Fail(i, "not restored: some of its blobs could not be read (see the pack named above; run `mailvault check`)");
+      run.Fail(i,
+               "not restored: some of its blobs could not be read (see the pack named above; run "
+               "`mailvault check`)");
     }
     if (st.failed) {
       pf.write = false;
@@ -191,12 +202,14 @@ Result<RestoreResult> RunRestore(const storage::BlobReader& blobs, const Restore
   CreateTempFiles(run);
   ReadPacks(run, progress);
   SettleFiles(run);
-  LinkHardLinks(run.plan, [&](size_t i) { return run.Restored(i); }, &result);
+  LinkHardLinks(
+      run.plan, [&](size_t i) { return run.Restored(i); }, &result);
   if (opts.exact) RemoveExtras(run.plan, opts, &result);
   FinishDirsAndLinks(run.plan, opts, &result);
   if (opts.sync) SyncRoots(run.plan);
   FinishPlanReport(run.plan, &result, opts);
-  result.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result.stats.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;
 }
 

@@ -10,24 +10,26 @@
 #include "agent/common/progress.h"
 #include "storage/status.h"
 
-namespace mv::storage { class BlobReader; }
+namespace mv::storage {
+class BlobReader;
+}
 
 namespace mv::agent {
 
 struct RestoreOptions {
-  std::string snapshot;                  // full ID (resolve prefixes/"latest" before)
-  std::string target;                    // each source lands in target/<source name>/
+  std::string snapshot;  // full ID (resolve prefixes/"latest" before)
+  std::string target;    // each source lands in target/<source name>/
   // Restore a source into this directory instead of target/<name> (stack restores into live
   // volumes). A source named here and absent from the snapshot is an error.
   std::map<std::string, std::string> source_targets;
-  std::vector<std::string> includes;     // "mail/alice@example.org": only these subtrees
-  bool overwrite = false;                // replace files whose content differs
-  bool dry_run = false;                  // report what would change, write nothing
+  std::vector<std::string> includes;  // "mail/alice@example.org": only these subtrees
+  bool overwrite = false;             // replace files whose content differs
+  bool dry_run = false;               // report what would change, write nothing
   // Make each restored tree identical to the snapshot: also remove what the snapshot does not
   // hold (within the restored sources/--include paths), and replace differing files. Listed in
   // RestoreResult::removed.
   bool exact = false;
-  bool numeric_owner = true;             // chown to the recorded uid/gid when running as root
+  bool numeric_owner = true;  // chown to the recorded uid/gid when running as root
   int threads = 0;
   // Flush the restored filesystems (syncfs) before reporting success. Off only for restores
   // that are read once and thrown away (verify's scratch tree): a crash there loses nothing.
@@ -45,9 +47,9 @@ struct RestoreStats {
 
 struct RestoreResult {
   RestoreStats stats;
-  std::vector<std::string> written;     // snapshot paths written (capped for output by the CLI)
-  std::vector<std::string> removed;     // --exact: host paths removed (or that would be)
-  std::vector<FileProblem> problems;     // refused paths, obstacles, I/O, damaged blobs: partial
+  std::vector<std::string> written;   // snapshot paths written (capped for output by the CLI)
+  std::vector<std::string> removed;   // --exact: host paths removed (or that would be)
+  std::vector<FileProblem> problems;  // refused paths, obstacles, I/O, damaged blobs: partial
   // Files that differ from the snapshot and were left as they are (no --overwrite): normal when
   // restoring into a live tree (dovecot's indexes move on), so not a failure. Listed.
   std::vector<FileProblem> kept;

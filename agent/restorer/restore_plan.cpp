@@ -31,7 +31,8 @@ bool SafeRel(const std::string& rel) {
   size_t start = 0;
   for (;;) {
     size_t slash = rel.find('/', start);
-    std::string_view c(rel.data() + start, (slash == std::string::npos ? rel.size() : slash) - start);
+    std::string_view c(rel.data() + start,
+                       (slash == std::string::npos ? rel.size() : slash) - start);
     if (c.empty() || c == "." || c == "..") return false;
     if (slash == std::string::npos) return true;
     start = slash + 1;
@@ -42,8 +43,10 @@ bool Included(const std::string& path, const std::vector<std::string>& inc) {
   if (inc.empty()) return true;
   for (const auto& i : inc) {
     if (path == i) return true;
-    if (path.size() > i.size() && path.compare(0, i.size(), i) == 0 && path[i.size()] == '/') return true;
-    if (i.size() > path.size() && i.compare(0, path.size(), path) == 0 && i[path.size()] == '/') return true;
+    if (path.size() > i.size() && path.compare(0, i.size(), i) == 0 && path[i.size()] == '/')
+      return true;
+    if (i.size() > path.size() && i.compare(0, path.size(), path) == 0 && i[path.size()] == '/')
+      return true;
   }
   return false;
 }
@@ -77,7 +80,8 @@ std::string Parent(const std::string& rel) {
 
 class Planner {
  public:
-  Planner(const storage::KeyedHasher& hasher, const RestoreOptions& opts, RestoreResult* result, RestorePlan* plan)
+  Planner(const storage::KeyedHasher& hasher, const RestoreOptions& opts, RestoreResult* result,
+          RestorePlan* plan)
       : hasher_(hasher), opts_(opts), result_(result), plan_(plan) {}
 
   Status Run(const storage::Snapshot& snap) {
@@ -90,18 +94,22 @@ class Planner {
     size_t regular = 0;
     for (const auto& e : snap.files) {
       regular += e.type == FileType::kRegular;
-      if (e.type == FileType::kRegular && (e.flags & storage::kFlagHardLink)) link_targets_.emplace(e.link_target, SIZE_MAX);
+      if (e.type == FileType::kRegular && (e.flags & storage::kFlagHardLink))
+        link_targets_.emplace(e.link_target, SIZE_MAX);
     }
     plan_->files.reserve(inc.empty() ? regular : regular / 8);
     for (const auto& [name, _] : opts_.source_targets) {
       bool found = false;
       for (const auto& s : snap.meta.sources) found |= s.name == name;
-      if (!found) return Status::Invalid("source '" + name + "' is not in snapshot " + snap.meta.id.substr(0, 8));
+      if (!found)
+        return Status::Invalid("source '" + name + "' is not in snapshot " +
+                               snap.meta.id.substr(0, 8));
     }
     for (const auto& e : snap.files) {
       for (size_t k = 0; k < inc.size(); k++)
-        if (e.path == inc[k] || (e.path.size() > inc[k].size() && e.path.compare(0, inc[k].size(), inc[k]) == 0 &&
-                                 e.path[inc[k].size()] == '/'))
+        if (e.path == inc[k] ||
+            (e.path.size() > inc[k].size() && e.path.compare(0, inc[k].size(), inc[k]) == 0 &&
+             e.path[inc[k].size()] == '/'))
           inc_hit[k] = true;
       if (!Included(e.path, inc)) continue;
       auto slash = e.path.find('/');
@@ -109,8 +117,10 @@ class Planner {
       std::string rel = slash == std::string::npos ? "" : e.path.substr(slash + 1);
       if (source.empty() || source == "." || source == ".." || !SafeRel(rel)) {
         if (e.type == FileType::kRegular) plan_->failed++;
-        result_->problems.push_back({e.path, "refused: unsafe path in the manifest (absolute, '..' or empty "
-                                             "component); nothing written for it"});
+        result_->problems.push_back(
+            {e.path,
+             "refused: unsafe path in the manifest (absolute, '..' or empty "
+             "component); nothing written for it"});
         continue;
       }
       if (!opts_.source_targets.empty() && !opts_.source_targets.count(source)) continue;
@@ -123,7 +133,8 @@ class Planner {
     }
     for (size_t k = 0; k < inc.size(); k++)
       if (!inc_hit[k])
-        return Status::Invalid("--include " + inc[k] + " matches nothing in snapshot " + snap.meta.id.substr(0, 8) +
+        return Status::Invalid("--include " + inc[k] + " matches nothing in snapshot " +
+                               snap.meta.id.substr(0, 8) +
                                "; paths start with the source name, e.g. mail/alice@example.org "
                                "(see `mailvault ls`)");
     return Status::Ok();
@@ -137,10 +148,14 @@ class Planner {
     if (st.ok()) return st;
     std::string dir = fs::Dirname(path);
     while (dir.size() > 1 && !fs::Exists(dir)) dir = fs::Dirname(dir);
-    if (::faccessat(AT_FDCWD, dir.c_str(), W_OK, AT_EACCESS) != 0 && (errno == EACCES || errno == EPERM))
-      return Status::IOError("cannot create the restore directory: write access to " + dir + " is missing; run the "
-                             "restore as a user who may write there (as root to keep ownership), or choose "
-                             "another --target", path);
+    if (::faccessat(AT_FDCWD, dir.c_str(), W_OK, AT_EACCESS) != 0 &&
+        (errno == EACCES || errno == EPERM))
+      return Status::IOError(
+          "cannot create the restore directory: write access to " + dir +
+              " is missing; run the "
+              "restore as a user who may write there (as root to keep ownership), or choose "
+              "another --target",
+          path);
     return st;
   }
 
@@ -151,7 +166,8 @@ class Planner {
     DIR* d = ::fdopendir(fd);
     std::vector<std::string> stale;
     while (struct dirent* de = ::readdir(d))
-      if (IsRestoreTemp(de->d_name) && (de->d_type == DT_REG || de->d_type == DT_UNKNOWN)) stale.emplace_back(de->d_name);
+      if (IsRestoreTemp(de->d_name) && (de->d_type == DT_REG || de->d_type == DT_UNKNOWN))
+        stale.emplace_back(de->d_name);
     for (const auto& n : stale) ::unlinkat(::dirfd(d), n.c_str(), 0);
     ::closedir(d);
   }
@@ -166,9 +182,12 @@ class Planner {
     int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | (inside ? O_NOFOLLOW : 0));
     struct stat lst;
     if (fd < 0 && inside && ::lstat(path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode))
-      return Status::IOError("refused: this is a symlink, and restore never follows a symlink inside the "
-                             "target (it could lead outside it); remove it or choose another --target", path);
-    if (fd < 0 && !(opts_.dry_run && !existed)) return Status::FromErrno(errno, "open restore target", path);
+      return Status::IOError(
+          "refused: this is a symlink, and restore never follows a symlink inside the "
+          "target (it could lead outside it); remove it or choose another --target",
+          path);
+    if (fd < 0 && !(opts_.dry_run && !existed))
+      return Status::FromErrno(errno, "open restore target", path);
     plan_->root_fds.push_back(fd);
     plan_->root_paths.push_back(path);
     plan_->keep.emplace_back();
@@ -184,12 +203,15 @@ class Planner {
   static std::string UnmadeReason(const std::string& dir) {
     struct stat st;
     if (::lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
-      return "refused: its path goes through the symlink " + dir + ", which restore never follows inside the "
+      return "refused: its path goes through the symlink " + dir +
+             ", which restore never follows inside the "
              "target (it could lead outside it); nothing written for it";
-    return "not restored: the directory " + dir + " on its path could not be made (see the line for it)";
+    return "not restored: the directory " + dir +
+           " on its path could not be made (see the line for it)";
   }
   bool Unmade(size_t root, const std::string& dir_rel) const {
-    return !unmade_dirs_.empty() && !dir_rel.empty() && unmade_dirs_.count(std::to_string(root) + "/" + dir_rel);
+    return !unmade_dirs_.empty() && !dir_rel.empty() &&
+           unmade_dirs_.count(std::to_string(root) + "/" + dir_rel);
   }
 
   // Whether `rel` (a directory under root) was created by this restore, so nothing is in it.
@@ -201,7 +223,8 @@ class Planner {
   void Add(const FileEntry& e, size_t root, const std::string& rel) {
     if (opts_.exact) plan_->keep[root].insert(rel);
     if (e.type == FileType::kDirectory) return AddDir(e, root, rel);
-    if (Unmade(root, Parent(rel))) return Refuse(e, UnmadeReason(unmade_dirs_.at(std::to_string(root) + "/" + Parent(rel))));
+    if (Unmade(root, Parent(rel)))
+      return Refuse(e, UnmadeReason(unmade_dirs_.at(std::to_string(root) + "/" + Parent(rel))));
     if (e.type == FileType::kSymlink) return AddLink(e, root, rel);
     AddFile(e, root, rel);
   }
@@ -218,7 +241,8 @@ class Planner {
       n.created = root_new_[root];
     } else if (opts_.dry_run) {
       struct stat st;
-      n.created = Fresh(root, Parent(rel)) || rfd < 0 || ::fstatat(rfd, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0;
+      n.created = Fresh(root, Parent(rel)) || rfd < 0 ||
+                  ::fstatat(rfd, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0;
     } else if (!MakeDir(e, root, rel, &n.created)) {
       return;
     }
@@ -258,9 +282,11 @@ class Planner {
       } else {
         plan_->conflicts++;
         if (seen && S_ISLNK(st.st_mode))
-          Problem(e.path, "kept: " + host + " is a symlink where the snapshot has a directory; "
-                          "restore never follows a symlink inside the target (it could lead outside "
-                          "it), so nothing below it is restored; remove the symlink and restore again");
+          Problem(e.path,
+                  "kept: " + host +
+                      " is a symlink where the snapshot has a directory; "
+                      "restore never follows a symlink inside the target (it could lead outside "
+                      "it), so nothing below it is restored; remove the symlink and restore again");
         else
           Problem(e.path, "kept: something that is not a directory is in the way (" + host + ")");
       }
@@ -296,8 +322,9 @@ class Planner {
       std::string name, why = Err("cannot open what is in the way");
       int pfd = fs::OpenParentBeneath(rfd, rel, &name);
       if (pfd < 0)
-        return Refuse(e, "refused: its parent path holds a symlink, which restore never follows "
-                               "(it could lead outside the target); nothing written for it");
+        return Refuse(e,
+                      "refused: its parent path holds a symlink, which restore never follows "
+                      "(it could lead outside the target); nothing written for it");
       ::close(pfd);
       plan_->conflicts++;
       return Problem(e.path, "kept: " + why + " (" + plan_->root_paths[root] + "/" + rel + ")");
@@ -320,9 +347,13 @@ class Planner {
     bool sqlite_live = regular && (e.flags & storage::kFlagSqlite) && !opts_.source_targets.empty();
     if (!regular || (!opts_.overwrite && !opts_.exact && !sqlite_live)) {
       plan_->conflicts++;
-      if (!regular) return Problem(e.path, "kept: something that is not a regular file is in the way");
-      result_->kept.push_back({e.path, "kept: the file in the target differs from the snapshot (use --overwrite "
-                                       "to replace it): " + plan_->root_paths[f.root] + "/" + rel});
+      if (!regular)
+        return Problem(e.path, "kept: something that is not a regular file is in the way");
+      result_->kept.push_back(
+          {e.path,
+           "kept: the file in the target differs from the snapshot (use --overwrite "
+           "to replace it): " +
+               plan_->root_paths[f.root] + "/" + rel});
       return;
     }
     f.write = true;
@@ -337,7 +368,8 @@ class Planner {
     const FileEntry& e = *f.entry;
     if (e.flags & storage::kFlagHardLink) {
       auto it = link_targets_.find(e.link_target);
-      if (it != link_targets_.end() && it->second != SIZE_MAX && plan_->files[it->second].root == f.root) {
+      if (it != link_targets_.end() && it->second != SIZE_MAX &&
+          plan_->files[it->second].root == f.root) {
         plan_->hard_links.push_back({&e, f.root, f.rel(), it->second});
         return;
       }
@@ -385,19 +417,22 @@ class Planner {
   // file that shares the unique name but holds other content is another message and is restored.
   bool PresentUnderOtherName(size_t root, const std::string& rel, const FileEntry& e) {
     std::string dir = Parent(rel);
-    std::string sub = dir.substr(dir.find_last_of('/') == std::string::npos ? 0 : dir.find_last_of('/') + 1);
+    std::string sub =
+        dir.substr(dir.find_last_of('/') == std::string::npos ? 0 : dir.find_last_of('/') + 1);
     if (sub != "cur" && sub != "new") return false;
     std::string folder = Parent(dir);
     std::string key = std::to_string(root) + "/" + folder;
     auto it = names_.find(key);
     if (it == names_.end()) {
-      std::unordered_multimap<std::string, std::string> names;   // unique name -> "cur/<file>"
+      std::unordered_multimap<std::string, std::string> names;  // unique name -> "cur/<file>"
       for (const char* s : {"cur", "new"}) {
-        int fd = fs::OpenBeneath(plan_->root_fds[root], folder.empty() ? s : folder + "/" + s, O_RDONLY | O_DIRECTORY);
+        int fd = fs::OpenBeneath(plan_->root_fds[root], folder.empty() ? s : folder + "/" + s,
+                                 O_RDONLY | O_DIRECTORY);
         if (fd < 0) continue;
         DIR* d = ::fdopendir(fd);
         while (struct dirent* de = ::readdir(d))
-          names.emplace(std::string(mailfiles::UniqueName(de->d_name)), std::string(s) + "/" + de->d_name);
+          names.emplace(std::string(mailfiles::UniqueName(de->d_name)),
+                        std::string(s) + "/" + de->d_name);
         ::closedir(d);
       }
       it = names_.emplace(key, std::move(names)).first;
@@ -405,7 +440,8 @@ class Planner {
     std::string base = rel.substr(rel.find_last_of('/') + 1);
     auto [lo, hi] = it->second.equal_range(std::string(mailfiles::UniqueName(base)));
     for (auto c = lo; c != hi; ++c) {
-      int fd = fs::OpenBeneath(plan_->root_fds[root], folder.empty() ? c->second : folder + "/" + c->second,
+      int fd = fs::OpenBeneath(plan_->root_fds[root],
+                               folder.empty() ? c->second : folder + "/" + c->second,
                                O_RDONLY | O_NONBLOCK);
       if (fd < 0) continue;
       bool same = SameContent(hasher_, fd, e);
@@ -415,14 +451,16 @@ class Planner {
     return false;
   }
 
-  void Problem(const std::string& path, std::string msg) { result_->problems.push_back({path, std::move(msg)}); }
+  void Problem(const std::string& path, std::string msg) {
+    result_->problems.push_back({path, std::move(msg)});
+  }
   // A snapshot entry that is not restored: a regular file among them counts as failed.
   void Refuse(const FileEntry& e, std::string msg) {
     if (e.type == FileType::kRegular) plan_->failed++;
     Problem(e.path, std::move(msg));
   }
 
-  const storage::KeyedHasher& hasher_;   // compares what is in the way with the snapshot
+  const storage::KeyedHasher& hasher_;  // compares what is in the way with the snapshot
   const RestoreOptions& opts_;
   RestoreResult* result_;
   RestorePlan* plan_;
@@ -442,17 +480,20 @@ std::string HostPath(const RestorePlan& plan, size_t root, const std::string& re
 }
 
 Status ApplyMeta(int fd, const FileEntry& e, const RestorePlan& plan, const std::string& host) {
-  if (plan.chown && ::fchown(fd, e.uid, e.gid) != 0) return Status::IOError(WriteFailure(errno, "set the owner of", host));
+  if (plan.chown && ::fchown(fd, e.uid, e.gid) != 0)
+    return Status::IOError(WriteFailure(errno, "set the owner of", host));
   if (Status xattrs = ApplyXattrs(fd, e, host); !xattrs.ok()) {
     std::lock_guard<std::mutex> l(plan.attr_problems->mu);
-    plan.attr_problems->list.emplace_back(e.path, "restored without some of its extended attributes or ACLs: " +
-                                                      xattrs.ToString());
+    plan.attr_problems->list.emplace_back(
+        e.path, "restored without some of its extended attributes or ACLs: " + xattrs.ToString());
   }
-  if (::fchmod(fd, e.mode & 07777) != 0) return Status::IOError(WriteFailure(errno, "set the mode of", host));
+  if (::fchmod(fd, e.mode & 07777) != 0)
+    return Status::IOError(WriteFailure(errno, "set the mode of", host));
   struct timespec ts[2];
   ts[0].tv_sec = ts[1].tv_sec = e.mtime_ns / 1000000000;
   ts[0].tv_nsec = ts[1].tv_nsec = e.mtime_ns % 1000000000;
-  if (::futimens(fd, ts) != 0) return Status::IOError(WriteFailure(errno, "set the mtime of", host));
+  if (::futimens(fd, ts) != 0)
+    return Status::IOError(WriteFailure(errno, "set the mtime of", host));
   return Status::Ok();
 }
 
@@ -470,12 +511,14 @@ void NameTemps(RestorePlan* plan) {
   uint64_t base;
   std::string r = fs::RandomBytes(sizeof base);
   std::memcpy(&base, r.data(), sizeof base);
-  std::map<std::pair<uint32_t, std::string>, bool> has_tmp;   // (root, Maildir) -> tmp/ is a directory
+  std::map<std::pair<uint32_t, std::string>, bool>
+      has_tmp;  // (root, Maildir) -> tmp/ is a directory
   for (size_t i = 0; i < plan->files.size(); i++) {
     PlannedFile& f = plan->files[i];
     f.tmp_tag = base + i;
     std::string dir = Parent(f.rel());
-    std::string sub = dir.substr(dir.find_last_of('/') == std::string::npos ? 0 : dir.find_last_of('/') + 1);
+    std::string sub =
+        dir.substr(dir.find_last_of('/') == std::string::npos ? 0 : dir.find_last_of('/') + 1);
     if (sub != "cur" && sub != "new") continue;
     std::string maildir = Parent(dir), tmp = maildir.empty() ? "tmp" : maildir + "/tmp";
     auto [it, fresh] = has_tmp.try_emplace({f.root, maildir}, false);
@@ -502,7 +545,8 @@ Result<RestorePlan> PlanRestore(const storage::BlobReader& blobs, const storage:
   return plan;
 }
 
-void FinishDirsAndLinks(const RestorePlan& plan, const RestoreOptions& opts, RestoreResult* result) {
+void FinishDirsAndLinks(const RestorePlan& plan, const RestoreOptions& opts,
+                        RestoreResult* result) {
   for (const auto& l : plan.links) {
     if (!l.created) continue;
     std::string name;
@@ -518,7 +562,8 @@ void FinishDirsAndLinks(const RestorePlan& plan, const RestoreOptions& opts, Res
   for (auto it = plan.dirs.rbegin(); it != plan.dirs.rend(); ++it) {
     if (!it->created) continue;
     int fd = it->rel.empty() ? ::dup(plan.root_fds[it->root])
-                             : storage::fs::OpenBeneath(plan.root_fds[it->root], it->rel, O_RDONLY | O_DIRECTORY);
+                             : storage::fs::OpenBeneath(plan.root_fds[it->root], it->rel,
+                                                        O_RDONLY | O_DIRECTORY);
     std::string path = HostPath(plan, it->root, it->rel);
     if (fd < 0) {
       result->problems.push_back({it->entry->path, Err("cannot open restored directory")});
@@ -539,15 +584,16 @@ void RemoveTree(int dirfd, const std::string& name) {
     ::unlinkat(dirfd, name.c_str(), 0);
     return;
   }
-  (void)fs::RemoveBelow(fd, name);   // what stays is found by the caller's listing of removals
+  (void)fs::RemoveBelow(fd, name);  // what stays is found by the caller's listing of removals
   ::close(fd);
   ::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR);
 }
 
 void RemoveExtrasIn(const RestorePlan& plan, size_t root, int dirfd, const std::string& rel,
                     const RestoreOptions& opts, RestoreResult* result) {
-  int fd = rel.empty() ? ::dup(dirfd) : ::openat(dirfd, rel.substr(rel.find_last_of('/') + 1).c_str(),
-                                                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int fd = rel.empty() ? ::dup(dirfd)
+                       : ::openat(dirfd, rel.substr(rel.find_last_of('/') + 1).c_str(),
+                                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return;
   DIR* d = ::fdopendir(fd);
   std::vector<std::pair<std::string, bool>> kids;
@@ -559,7 +605,7 @@ void RemoveExtrasIn(const RestorePlan& plan, size_t root, int dirfd, const std::
     std::string snap_path = plan.sources[root] + "/" + child;
     bool in_scope = Included(snap_path, opts.includes);
     if (!plan.keep[root].count(child)) {
-      if (!in_scope) continue;   // an ancestor of an --include path: leave its other children
+      if (!in_scope) continue;  // an ancestor of an --include path: leave its other children
       bool under_include = opts.includes.empty();
       for (const auto& i : opts.includes)
         under_include |= snap_path.size() > i.size() && snap_path.compare(0, i.size(), i) == 0;
@@ -588,7 +634,8 @@ void FinishPlanReport(const RestorePlan& plan, RestoreResult* result, const Rest
     result->written.push_back(f.entry->path);
   }
   result->stats.files_failed += plan.failed;
-  for (auto& [path, msg] : plan.attr_problems->list) result->problems.push_back({path, std::move(msg)});
+  for (auto& [path, msg] : plan.attr_problems->list)
+    result->problems.push_back({path, std::move(msg)});
   plan.attr_problems->list.clear();
   for (const auto& h : plan.hard_links) {
     result->stats.files_written++;
@@ -606,7 +653,8 @@ namespace mv::agent {
 namespace {
 
 // The fallback of a hard link that cannot be made: a copy of the restored first name.
-Status CopyRestored(const RestorePlan& plan, const PlannedHardLink& h, const std::string& from_rel, bool chown) {
+Status CopyRestored(const RestorePlan& plan, const PlannedHardLink& h, const std::string& from_rel,
+                    bool chown) {
   int rfd = plan.root_fds[h.root];
   std::string to = HostPath(plan, h.root, h.rel);
   int in = fs::OpenBeneath(rfd, from_rel, O_RDONLY);
@@ -637,13 +685,15 @@ Status CopyRestored(const RestorePlan& plan, const PlannedHardLink& h, const std
 
 }  // namespace
 
-void LinkHardLinks(const RestorePlan& plan, const std::function<bool(size_t)>& restored, RestoreResult* result) {
+void LinkHardLinks(const RestorePlan& plan, const std::function<bool(size_t)>& restored,
+                   RestoreResult* result) {
   for (const auto& h : plan.hard_links) {
     const PlannedFile& t = plan.files[h.target];
     std::string target_rel = t.rel();
     if (!t.write || !restored(h.target)) {
-      result->problems.push_back({h.entry->path, "not restored: it is a hard link of " + t.entry->path +
-                                                 ", which was not restored (see above)"});
+      result->problems.push_back({h.entry->path, "not restored: it is a hard link of " +
+                                                     t.entry->path +
+                                                     ", which was not restored (see above)"});
       continue;
     }
     std::string from_name, to_name;
@@ -655,10 +705,11 @@ void LinkHardLinks(const RestorePlan& plan, const std::function<bool(size_t)>& r
     if (to >= 0) ::close(to);
     if (rc == 0) continue;
     Status st = CopyRestored(plan, h, target_rel, plan.chown);
-    result->problems.push_back({h.entry->path, st.ok() ? "restored as a separate copy: the hard link to " +
-                                                             HostPath(plan, h.root, target_rel) + " failed: " +
-                                                             std::strerror(err)
-                                                       : st.message()});
+    result->problems.push_back(
+        {h.entry->path, st.ok() ? "restored as a separate copy: the hard link to " +
+                                      HostPath(plan, h.root, target_rel) +
+                                      " failed: " + std::strerror(err)
+                                : st.message()});
   }
 }
 

@@ -16,7 +16,9 @@
 #include "storage/hash.h"
 #include "storage/snapshot.h"
 
-namespace mv::storage { class BlobReader; }
+namespace mv::storage {
+class BlobReader;
+}
 
 namespace mv::agent {
 
@@ -28,8 +30,8 @@ namespace mv::agent {
 struct PlannedFile {
   const storage::FileEntry* entry = nullptr;
   uint32_t root = 0;
-  uint32_t rel_offset = 0;   // the path relative to the root is entry->path.substr(rel_offset)
-  uint64_t tmp_tag = 0;      // makes the temp name unique (RestoreTempName)
+  uint32_t rel_offset = 0;  // the path relative to the root is entry->path.substr(rel_offset)
+  uint64_t tmp_tag = 0;     // makes the temp name unique (RestoreTempName)
   std::string rel() const { return entry->path.substr(rel_offset); }
   // Where the bytes go first: ".<name>.mv-tmp-<hex>" in the Maildir's tmp/ for a message in
   // cur/ or new/ (tmp_in_maildir_tmp), else beside the final name.
@@ -40,11 +42,11 @@ struct PlannedFile {
   bool tmp_in_maildir_tmp = false;
 };
 
-struct PlannedNode {          // directories and symlinks
+struct PlannedNode {  // directories and symlinks
   const storage::FileEntry* entry = nullptr;
   size_t root = 0;
   std::string rel;
-  bool created = false;       // made by this restore: its metadata is set
+  bool created = false;  // made by this restore: its metadata is set
 };
 
 // A later name of a hard-linked inode (storage::kFlagHardLink) whose first name this restore
@@ -53,31 +55,31 @@ struct PlannedHardLink {
   const storage::FileEntry* entry = nullptr;
   uint32_t root = 0;
   std::string rel;
-  size_t target = 0;          // index into RestorePlan::files of the first name
+  size_t target = 0;  // index into RestorePlan::files of the first name
 };
 
 // Extended attributes or ACLs a restored file or directory could not get (the target filesystem
 // refuses them): the file itself is restored, and each is reported. Filled concurrently.
 struct AttrProblems {
   std::mutex mu;
-  std::vector<std::pair<std::string, std::string>> list;   // snapshot path, message
+  std::vector<std::pair<std::string, std::string>> list;  // snapshot path, message
 };
 
 struct RestorePlan {
   std::vector<int> root_fds;
   std::vector<std::string> root_paths;
-  std::vector<std::string> sources;          // per root: the snapshot source it restores
+  std::vector<std::string> sources;  // per root: the snapshot source it restores
   std::vector<PlannedFile> files;
-  std::vector<PlannedNode> dirs;    // snapshot order (parents first)
+  std::vector<PlannedNode> dirs;  // snapshot order (parents first)
   std::vector<PlannedNode> links;
   std::vector<PlannedHardLink> hard_links;
-  std::vector<std::unordered_set<std::string>> keep;   // --exact only: per root, every snapshot path
+  std::vector<std::unordered_set<std::string>> keep;  // --exact only: per root, every snapshot path
   bool chown = false;
   uint64_t unchanged = 0, conflicts = 0, dirs_created = 0, links_created = 0;
-  uint64_t failed = 0;       // files the planner could not restore (each is in problems)
+  uint64_t failed = 0;  // files the planner could not restore (each is in problems)
   std::unique_ptr<AttrProblems> attr_problems = std::make_unique<AttrProblems>();
   RestorePlan() = default;
-  RestorePlan(RestorePlan&&) = default;   // the root fds move with the plan
+  RestorePlan(RestorePlan&&) = default;  // the root fds move with the plan
   RestorePlan& operator=(RestorePlan&&) = default;
   ~RestorePlan();
 };
@@ -102,7 +104,8 @@ Status FinishFile(const storage::KeyedHasher& hasher, const RestorePlan& plan, s
 void DiscardTemp(const RestorePlan& plan, size_t i);
 // Sets ownership (as root), extended attributes and ACLs, mode and mtime. An attribute the target
 // refuses goes to plan.attr_problems (the file is still restored); the rest fails the call.
-Status ApplyMeta(int fd, const storage::FileEntry& e, const RestorePlan& plan, const std::string& host);
+Status ApplyMeta(int fd, const storage::FileEntry& e, const RestorePlan& plan,
+                 const std::string& host);
 std::string HostPath(const RestorePlan& plan, size_t root, const std::string& rel);
 // ".<name>.mv-tmp-<16 hex>": what a restore names its temp files, and what a later restore
 // removes from the directories it restores into (left by a killed run).
@@ -110,7 +113,8 @@ std::string RestoreTempName(const std::string& name, uint64_t tag);
 bool IsRestoreTemp(std::string_view name);
 // The problem line for a failed write step: `what` ("create", "write"...) on `host`, which is in
 // `dir` (default: host's parent) as far as permissions go.
-std::string WriteFailure(int err, const std::string& what, const std::string& host, const std::string& dir = {});
+std::string WriteFailure(int err, const std::string& what, const std::string& host,
+                         const std::string& dir = {});
 // Makes what was restored durable before the restore reports success (one syncfs per root).
 void SyncRoots(const RestorePlan& plan);
 
@@ -119,7 +123,8 @@ void FinishDirsAndLinks(const RestorePlan& plan, const RestoreOptions& opts, Res
 // metadata). `restored(i)` tells whether plans.files[i] was written completely. A link that
 // cannot be made (another filesystem below the target, a link limit) becomes a copy of the
 // restored first name, reported.
-void LinkHardLinks(const RestorePlan& plan, const std::function<bool(size_t)>& restored, RestoreResult* result);
+void LinkHardLinks(const RestorePlan& plan, const std::function<bool(size_t)>& restored,
+                   RestoreResult* result);
 // --exact: removes what is under the restored roots (within --include) but not in the snapshot.
 void RemoveExtras(const RestorePlan& plan, const RestoreOptions& opts, RestoreResult* result);
 void FinishPlanReport(const RestorePlan& plan, RestoreResult* result, const RestoreOptions& opts);

@@ -33,7 +33,7 @@ namespace {
 using storage::FileEntry;
 namespace fs = storage::fs;
 
-constexpr size_t kBlock = 4096;   // holes are kept at this granularity (the usual fs block)
+constexpr size_t kBlock = 4096;  // holes are kept at this granularity (the usual fs block)
 constexpr const char* kTempMark = ".mv-tmp-";
 
 std::string Base(const std::string& rel) {
@@ -46,10 +46,14 @@ std::string Dir(const std::string& rel) {
   return s == std::string::npos ? "" : rel.substr(0, s);
 }
 
-bool IsZero(const char* p, size_t n) { return n == 0 || (p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0); }
+bool IsZero(const char* p, size_t n) {
+  return n == 0 || (p[0] == 0 && std::memcmp(p, p + 1, n - 1) == 0);
+}
 
-Status Fail(int err, const std::string& what, const std::string& host, const std::string& dir = {}) {
-  return Status(err == ENOSPC || err == EDQUOT ? Code::kNoSpace : Code::kIOError, WriteFailure(err, what, host, dir));
+Status Fail(int err, const std::string& what, const std::string& host,
+            const std::string& dir = {}) {
+  return Status(err == ENOSPC || err == EDQUOT ? Code::kNoSpace : Code::kIOError,
+                WriteFailure(err, what, host, dir));
 }
 
 Status PwriteAll(int fd, const char* p, size_t n, uint64_t off, const std::string& host) {
@@ -67,16 +71,18 @@ Status PwriteAll(int fd, const char* p, size_t n, uint64_t off, const std::strin
 // Writes `data` at `offset` except the blocks (aligned in the file) that are all zero: the file
 // was sized with ftruncate and is new, so those read as zero already and stay holes.
 Status WriteNonZero(int fd, std::string_view data, uint64_t offset, const std::string& host) {
-  size_t pos = 0, run = 0;   // [run, pos) is non-zero data not yet written
+  size_t pos = 0, run = 0;  // [run, pos) is non-zero data not yet written
   while (pos < data.size()) {
     size_t end = std::min(data.size(), pos + (kBlock - (offset + pos) % kBlock));
     if (IsZero(data.data() + pos, end - pos)) {
-      if (run < pos) MV_RETURN_IF_ERROR(PwriteAll(fd, data.data() + run, pos - run, offset + run, host));
+      if (run < pos)
+        MV_RETURN_IF_ERROR(PwriteAll(fd, data.data() + run, pos - run, offset + run, host));
       run = end;
     }
     pos = end;
   }
-  if (run < pos) MV_RETURN_IF_ERROR(PwriteAll(fd, data.data() + run, pos - run, offset + run, host));
+  if (run < pos)
+    MV_RETURN_IF_ERROR(PwriteAll(fd, data.data() + run, pos - run, offset + run, host));
   return Status::Ok();
 }
 
@@ -85,7 +91,8 @@ Result<int> CreateTemp(const RestorePlan& plan, size_t i) {
   const PlannedFile& f = plan.files[i];
   std::string host = HostPath(plan, f.root, f.write_rel());
   int fd = fs::OpenBeneath(plan.root_fds[f.root], f.write_rel(), O_RDWR | O_CREAT | O_EXCL, 0600);
-  if (fd < 0) return Fail(errno, "create a temp file for", HostPath(plan, f.root, f.rel()), Dir(host));
+  if (fd < 0)
+    return Fail(errno, "create a temp file for", HostPath(plan, f.root, f.rel()), Dir(host));
   if (::ftruncate(fd, static_cast<off_t>(f.entry->size)) != 0) {
     Status st = Fail(errno, "set the size of", host);
     ::close(fd);
@@ -95,7 +102,8 @@ Result<int> CreateTemp(const RestorePlan& plan, size_t i) {
 }
 
 // Hashes what `fd` holds, reading only its data (holes are hashed as the zeros they read as).
-Result<storage::BlobId> HashFile(const storage::KeyedHasher& hasher, int fd, uint64_t size, const std::string& host) {
+Result<storage::BlobId> HashFile(const storage::KeyedHasher& hasher, int fd, uint64_t size,
+                                 const std::string& host) {
   storage::KeyedHasher::Stream h(hasher);
   std::string buf(1 << 20, '\0');
   static const std::string zeros(1 << 20, '\0');
@@ -125,7 +133,7 @@ Status RenameIntoPlace(const RestorePlan& plan, size_t i) {
   std::string host = HostPath(plan, f.root, f.rel()), from_name, to_name;
   int from = fs::OpenParentBeneath(plan.root_fds[f.root], f.write_rel(), &from_name);
   if (from < 0) return Fail(errno, "open the directory of the temp file of", host);
-  bool same_dir = !f.tmp_in_maildir_tmp;   // beside its final name
+  bool same_dir = !f.tmp_in_maildir_tmp;  // beside its final name
   int to = same_dir ? from : fs::OpenParentBeneath(plan.root_fds[f.root], f.rel(), &to_name);
   if (same_dir) to_name = Base(f.rel());
   if (to < 0) {
@@ -133,8 +141,9 @@ Status RenameIntoPlace(const RestorePlan& plan, size_t i) {
     ::close(from);
     return st;
   }
-  int rc = ::renameat2(from, from_name.c_str(), to, to_name.c_str(), f.replace ? 0 : RENAME_NOREPLACE);
-  if (rc != 0 && errno == EINVAL && !f.replace) {   // a filesystem without RENAME_NOREPLACE
+  int rc =
+      ::renameat2(from, from_name.c_str(), to, to_name.c_str(), f.replace ? 0 : RENAME_NOREPLACE);
+  if (rc != 0 && errno == EINVAL && !f.replace) {  // a filesystem without RENAME_NOREPLACE
     rc = ::linkat(from, from_name.c_str(), to, to_name.c_str(), 0);
     if (rc == 0) ::unlinkat(from, from_name.c_str(), 0);
   }
@@ -143,7 +152,8 @@ Status RenameIntoPlace(const RestorePlan& plan, size_t i) {
   if (!same_dir) ::close(to);
   if (rc == 0) return Status::Ok();
   if (err == EEXIST)
-    return Status::IOError("not restored: " + host + " appeared while the restore ran and was left as it is "
+    return Status::IOError("not restored: " + host +
+                           " appeared while the restore ran and was left as it is "
                            "(restore again with --overwrite to replace it)");
   return Fail(err, "rename into place", host);
 }
@@ -160,7 +170,7 @@ std::string PlannedFile::write_rel() const {
 std::string RestoreTempName(const std::string& name, uint64_t tag) {
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(tag));
-  return "." + name.substr(0, 200) + kTempMark + hex;   // within NAME_MAX (255)
+  return "." + name.substr(0, 200) + kTempMark + hex;  // within NAME_MAX (255)
 }
 
 bool IsRestoreTemp(std::string_view name) {
@@ -172,24 +182,30 @@ bool IsRestoreTemp(std::string_view name) {
   return true;
 }
 
-std::string WriteFailure(int err, const std::string& what, const std::string& host, const std::string& dir) {
+std::string WriteFailure(int err, const std::string& what, const std::string& host,
+                         const std::string& dir) {
   std::string sys = std::string(std::strerror(err));
   switch (err) {
     case ENOSPC:
     case EDQUOT:
       return "not restored: no space left on the device (" + what + " " + host + ": " + sys +
-             "); nothing was left under its name; free space on that filesystem and run the restore again "
+             "); nothing was left under its name; free space on that filesystem and run the "
+             "restore again "
              "(it writes only what is missing)";
     case EACCES:
     case EPERM:
-      return "not restored: write access to " + (dir.empty() ? Dir(host) : dir) + " is missing (" + what + " " + host + ": " + sys +
-             "); run the restore as a user who may write there (as root to keep ownership), or choose "
+      return "not restored: write access to " + (dir.empty() ? Dir(host) : dir) + " is missing (" +
+             what + " " + host + ": " + sys +
+             "); run the restore as a user who may write there (as root to keep ownership), or "
+             "choose "
              "another --target";
     case ELOOP:
     case EXDEV:
     case ENOTDIR:
-      return "refused: the path " + host + " goes through a symlink (or something else that is not a directory), "
-             "and restore never follows a symlink inside the target because it could lead outside it; nothing "
+      return "refused: the path " + host +
+             " goes through a symlink (or something else that is not a directory), "
+             "and restore never follows a symlink inside the target because it could lead outside "
+             "it; nothing "
              "written for it";
     case EROFS:
       return "not restored: " + host + " is on a read-only filesystem; choose another --target";
@@ -199,7 +215,7 @@ std::string WriteFailure(int err, const std::string& what, const std::string& ho
 }
 
 Status CreateFile(const RestorePlan& plan, size_t i) {
-  if (plan.files[i].entry->blobs.size() == 1) return Status::Ok();   // created when its blob arrives
+  if (plan.files[i].entry->blobs.size() == 1) return Status::Ok();  // created when its blob arrives
   MV_ASSIGN_OR_RETURN(int fd, CreateTemp(plan, i));
   ::close(fd);
   return Status::Ok();
@@ -227,20 +243,27 @@ Status WriteBlob(const RestorePlan& plan, size_t i, uint64_t offset, std::string
 
 Status FinishFile(const storage::KeyedHasher& hasher, const RestorePlan& plan, size_t i) {
   const PlannedFile& f = plan.files[i];
-  std::string host = HostPath(plan, f.root, f.rel()), tmp_host = HostPath(plan, f.root, f.write_rel());
-  bool checked = f.entry->blobs.empty() || (f.entry->blobs.size() == 1 && f.entry->content == f.entry->blobs[0]);
+  std::string host = HostPath(plan, f.root, f.rel()),
+              tmp_host = HostPath(plan, f.root, f.write_rel());
+  bool checked = f.entry->blobs.empty() ||
+                 (f.entry->blobs.size() == 1 && f.entry->content == f.entry->blobs[0]);
   if (!checked || !f.sqlite_live) {
-    if (checked && f.entry->blobs.size() == 1) return RenameIntoPlace(plan, i);   // metadata set by WriteBlob
+    if (checked && f.entry->blobs.size() == 1)
+      return RenameIntoPlace(plan, i);  // metadata set by WriteBlob
     int fd = fs::OpenBeneath(plan.root_fds[f.root], f.write_rel(), O_RDONLY);
     if (fd < 0) return Fail(errno, "open the temp file of", host);
     Status st;
     if (!checked) {
       auto h = HashFile(hasher, fd, f.entry->size, tmp_host);
-      if (!h.ok()) st = Status::IOError("not restored: cannot read back " + tmp_host + ": " + h.status().message());
+      if (!h.ok())
+        st = Status::IOError("not restored: cannot read back " + tmp_host + ": " +
+                             h.status().message());
       else if (*h != f.entry->content)
-        st = Status::Corruption("not restored: the written content of " + host + " does not match the snapshot's "
-                                "content hash (a damaged blob, or the disk lost a write); run `mailvault check "
-                                "--read-data`");
+        st = Status::Corruption(
+            "not restored: the written content of " + host +
+            " does not match the snapshot's "
+            "content hash (a damaged blob, or the disk lost a write); run `mailvault check "
+            "--read-data`");
     }
     if (st.ok() && !f.sqlite_live) st = ApplyMeta(fd, *f.entry, plan, host);
     ::close(fd);

@@ -24,10 +24,8 @@ constexpr const char* kMonthNames[] = {"jan", "feb", "mar", "apr", "may", "jun",
 constexpr const char* kDayNames[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
 
 constexpr FieldSpec kFields[5] = {
-    {"minute", 0, 59, nullptr, 0},
-    {"hour", 0, 23, nullptr, 0},
-    {"day-of-month", 1, 31, nullptr, 0},
-    {"month", 1, 12, kMonthNames, 12},
+    {"minute", 0, 59, nullptr, 0},       {"hour", 0, 23, nullptr, 0},
+    {"day-of-month", 1, 31, nullptr, 0}, {"month", 1, 12, kMonthNames, 12},
     {"day-of-week", 0, 7, kDayNames, 7},  // 7 is Sunday too
 };
 
@@ -45,7 +43,8 @@ std::vector<std::string_view> Split(std::string_view s, char sep) {
 
 Result<int> ParseValue(const FieldSpec& f, std::string_view tok) {
   std::string lower(tok);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   for (int i = 0; i < f.names_count; ++i)
     if (lower == f.names[i]) return f.names == kMonthNames ? i + 1 : i;
   int v = 0;
@@ -100,10 +99,14 @@ std::string_view Trim(std::string_view s) {
 }
 
 std::string ExpandMacro(std::string_view expr) {
-  static constexpr std::array<std::pair<const char*, const char*>, 7> kMacros = {{
-      {"@hourly", "0 * * * *"}, {"@daily", "0 0 * * *"}, {"@midnight", "0 0 * * *"},
-      {"@weekly", "0 0 * * 0"}, {"@monthly", "0 0 1 * *"}, {"@yearly", "0 0 1 1 *"},
-      {"@annually", "0 0 1 1 *"}}};
+  static constexpr std::array<std::pair<const char*, const char*>, 7> kMacros = {
+      {{"@hourly", "0 * * * *"},
+       {"@daily", "0 0 * * *"},
+       {"@midnight", "0 0 * * *"},
+       {"@weekly", "0 0 * * 0"},
+       {"@monthly", "0 0 1 * *"},
+       {"@yearly", "0 0 1 1 *"},
+       {"@annually", "0 0 1 1 *"}}};
   for (const auto& [name, value] : kMacros)
     if (expr == name) return value;
   return std::string(expr);
@@ -115,7 +118,8 @@ Result<CronSchedule> CronSchedule::Parse(std::string_view expr_in) {
   std::string_view trimmed = Trim(expr_in);
   std::string expr = ExpandMacro(trimmed);
   if (!expr.empty() && expr[0] == '@')
-    return Status::Invalid("schedule '" + expr + "': unknown macro (use @hourly, @daily, "
+    return Status::Invalid("schedule '" + expr +
+                           "': unknown macro (use @hourly, @daily, "
                            "@weekly, @monthly or @yearly)");
   std::vector<std::string_view> fields;
   for (std::string_view part : Split(expr, ' '))
@@ -199,10 +203,18 @@ Result<std::chrono::seconds> ParseDuration(std::string_view text) {
     long long unit = 1;
     if (!s.empty()) {
       switch (s.front()) {
-        case 's': unit = 1; break;
-        case 'm': unit = 60; break;
-        case 'h': unit = 3600; break;
-        case 'd': unit = 86400; break;
+        case 's':
+          unit = 1;
+          break;
+        case 'm':
+          unit = 60;
+          break;
+        case 'h':
+          unit = 3600;
+          break;
+        case 'd':
+          unit = 86400;
+          break;
         default:
           return Status::Invalid("duration '" + std::string(text) + "': unknown unit '" +
                                  std::string(1, s.front()) + "' (use s, m, h or d)");
@@ -212,7 +224,8 @@ Result<std::chrono::seconds> ParseDuration(std::string_view text) {
     // At most a century, so the sum cannot overflow, nor can a later conversion to nanoseconds.
     constexpr long long kMaxSeconds = 100LL * 366 * 86400;
     if (n > kMaxSeconds / unit || total > kMaxSeconds - n * unit)
-      return Status::Invalid("duration '" + std::string(text) + "' is too long (at most 100 years)");
+      return Status::Invalid("duration '" + std::string(text) +
+                             "' is too long (at most 100 years)");
     total += n * unit;
   }
   return std::chrono::seconds{total};

@@ -20,9 +20,12 @@ Seconds Now() { return floor<seconds>(system_clock::now()); }
 
 const char* ResultName(RunOutcome o) {
   switch (o) {
-    case RunOutcome::kOk: return "ok";
-    case RunOutcome::kPartial: return "partial";
-    case RunOutcome::kFailed: break;
+    case RunOutcome::kOk:
+      return "ok";
+    case RunOutcome::kPartial:
+      return "partial";
+    case RunOutcome::kFailed:
+      break;
   }
   return "error";
 }
@@ -31,23 +34,29 @@ const char* ResultName(RunOutcome o) {
 class Health {
  public:
   Health(const AgentOptions& o, const AgentLogFn& log) : opts_(o), log_(log) {
-    doc_ = {{"pid", static_cast<int>(::getpid())}, {"state", "starting"}, {"runs", 0},
+    doc_ = {{"pid", static_cast<int>(::getpid())},
+            {"state", "starting"},
+            {"runs", 0},
             {"failures_in_a_row", 0}};
     if (o.schedule) doc_["schedule"] = o.schedule->expression();
   }
   void SetState(const char* state) { doc_["state"] = state; }
   void SetNext(std::optional<Seconds> t) {
-    if (t) doc_["next_run"] = FormatUtc(*t), doc_["next_run_unix"] = t->time_since_epoch().count();
-    else doc_.erase("next_run"), doc_.erase("next_run_unix");
+    if (t)
+      doc_["next_run"] = FormatUtc(*t), doc_["next_run_unix"] = t->time_since_epoch().count();
+    else
+      doc_.erase("next_run"), doc_.erase("next_run_unix");
   }
   void RecordRun(Seconds started, Seconds finished, const RunResult& r) {
-    nlohmann::json run = {{"started", FormatUtc(started)}, {"finished", FormatUtc(finished)},
-                          {"seconds", (finished - started).count()}, {"exit_code", r.exit_code},
+    nlohmann::json run = {{"started", FormatUtc(started)},
+                          {"finished", FormatUtc(finished)},
+                          {"seconds", (finished - started).count()},
+                          {"exit_code", r.exit_code},
                           {"result", ResultName(r.outcome)}};
     doc_["last_run"] = run;
     doc_["runs"] = doc_["runs"].get<int>() + 1;
-    doc_["failures_in_a_row"] = r.outcome != RunOutcome::kFailed
-                                    ? 0 : doc_["failures_in_a_row"].get<int>() + 1;
+    doc_["failures_in_a_row"] =
+        r.outcome != RunOutcome::kFailed ? 0 : doc_["failures_in_a_row"].get<int>() + 1;
     if (!opts_.report_dir.empty()) WriteReport(run, started);
   }
   // Rewrites the file with a fresh heartbeat. A failure is logged, never fatal: backups matter
@@ -65,7 +74,8 @@ class Health {
  private:
   void WriteReport(const nlohmann::json& run, Seconds started) {
     std::string name = "run-" + FormatUtc(started) + ".json";
-    for (char& c : name) if (c == ':') c = '-';
+    for (char& c : name)
+      if (c == ':') c = '-';
     nlohmann::json report = run;
     if (opts_.schedule) report["schedule"] = opts_.schedule->expression();
     Status st = fs::MakeDirs(opts_.report_dir, 0755);
@@ -106,8 +116,9 @@ int IdleUntil(Seconds due, const sigset_t& stop_set, const AgentOptions& opts, H
 // Runs one backup in its own thread, so this one can keep beating and take signals. A first stop
 // signal sets *stopping and lets the run finish; a second abandons it (the thread is detached,
 // the health file says "abandoned"): then nullopt.
-std::optional<RunResult> RunInThread(const AgentRunFn& run, const sigset_t& stop_set, const AgentOptions& opts,
-                                     Health& health, const AgentLogFn& log, bool* stopping) {
+std::optional<RunResult> RunInThread(const AgentRunFn& run, const sigset_t& stop_set,
+                                     const AgentOptions& opts, Health& health,
+                                     const AgentLogFn& log, bool* stopping) {
   auto done = std::make_shared<std::atomic<bool>>(false);
   // Written by the run thread before `done` is set (release), read after it is seen (acquire).
   auto result = std::make_shared<RunResult>();
@@ -119,7 +130,8 @@ std::optional<RunResult> RunInThread(const AgentRunFn& run, const sigset_t& stop
   while (!done->load(std::memory_order_acquire)) {
     if (int sig = WaitSignal(stop_set, milliseconds{200})) {
       if (*stopping) {
-        log(std::string("received ") + strsignal(sig) + " again: abandoning the running "
+        log(std::string("received ") + strsignal(sig) +
+            " again: abandoning the running "
             "backup (nothing of it is committed unless its snapshot was already written)");
         health.SetState("abandoned");
         health.Beat();
@@ -127,7 +139,8 @@ std::optional<RunResult> RunInThread(const AgentRunFn& run, const sigset_t& stop
         return std::nullopt;
       }
       *stopping = true;
-      log(std::string("received ") + strsignal(sig) + ": finishing the running backup, then "
+      log(std::string("received ") + strsignal(sig) +
+          ": finishing the running backup, then "
           "stopping (send it again to abandon the run; the repository stays consistent)");
     }
     if (Now() - last_beat >= opts.heartbeat) health.Beat(), last_beat = Now();
@@ -152,7 +165,8 @@ LoopResult RunAgentLoop(const AgentOptions& opts, const AgentRunFn& run, const A
 
   Health health(opts, log);
   std::mt19937_64 rng{std::random_device{}()};
-  std::optional<Seconds> due = opts.once ? std::optional<Seconds>(Now()) : NextStart(opts, Now(), rng);
+  std::optional<Seconds> due =
+      opts.once ? std::optional<Seconds>(Now()) : NextStart(opts, Now(), rng);
   if (!due) {
     log("schedule '" + opts.schedule->expression() + "' never matches a date; nothing to do");
     return {LoopEnd::kNeverMatches, std::nullopt};
@@ -175,7 +189,8 @@ LoopResult RunAgentLoop(const AgentOptions& opts, const AgentRunFn& run, const A
     health.Beat();
     Seconds started = Now();
     log("backup run started");
-    std::optional<RunResult> finished_run = RunInThread(run, stop_set, opts, health, log, &stopping);
+    std::optional<RunResult> finished_run =
+        RunInThread(run, stop_set, opts, health, log, &stopping);
     if (!finished_run) return {LoopEnd::kAbandoned, last};
     last = std::move(finished_run);
     Seconds finished = Now();
@@ -225,8 +240,10 @@ Status CheckHealthFile(const std::string& path, Seconds now, std::chrono::second
                        std::string* summary) {
   auto text = fs::ReadFile(path);
   if (!text.ok())
-    return Status::NotFound("no health file: is `mailvault agent` running with this "
-                            "--health-file?", path);
+    return Status::NotFound(
+        "no health file: is `mailvault agent` running with this "
+        "--health-file?",
+        path);
   auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Status::Corruption("health file is not JSON", path);
   Status st = HealthVerdict(j, now, max_silence, summary);

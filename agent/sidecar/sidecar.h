@@ -18,11 +18,11 @@
 namespace mv::agent {
 
 struct AgentOptions {
-  std::optional<CronSchedule> schedule;     // required unless once
-  std::chrono::seconds jitter{0};           // a run starts up to this long after its slot
-  bool once = false;                        // one run now, then return its result
-  std::string health_file;                  // rewritten at least every heartbeat; "" = none
-  std::string report_dir;                   // one run-<time>.json per run; "" = none
+  std::optional<CronSchedule> schedule;  // required unless once
+  std::chrono::seconds jitter{0};        // a run starts up to this long after its slot
+  bool once = false;                     // one run now, then return its result
+  std::string health_file;               // rewritten at least every heartbeat; "" = none
+  std::string report_dir;                // one run-<time>.json per run; "" = none
   std::chrono::seconds heartbeat{30};
 };
 
@@ -39,14 +39,14 @@ using AgentLogFn = std::function<void(const std::string&)>;
 
 // Why the loop returned.
 enum class LoopEnd {
-  kStopped,        // a stop signal while idle, or after the run it let finish
-  kOnceDone,       // `once`: the one run finished; its result is in LoopResult::last
-  kNeverMatches,   // the schedule never matches a date: nothing was run
-  kAbandoned,      // a second stop signal during a run (see RunAgentLoop)
+  kStopped,       // a stop signal while idle, or after the run it let finish
+  kOnceDone,      // `once`: the one run finished; its result is in LoopResult::last
+  kNeverMatches,  // the schedule never matches a date: nothing was run
+  kAbandoned,     // a second stop signal during a run (see RunAgentLoop)
 };
 struct LoopResult {
   LoopEnd end = LoopEnd::kStopped;
-  std::optional<RunResult> last;   // the last run's result, if any ran
+  std::optional<RunResult> last;  // the last run's result, if any ran
 };
 
 // The loop. Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (and the run thread it

@@ -27,7 +27,8 @@ Status InterpolateNode(YAML::Node node, const VarLookup& lookup, std::vector<std
     MV_ASSIGN_OR_RETURN(std::string v, Interpolate(node.Scalar(), lookup, unset));
     if (v != node.Scalar()) node = v;
   } else if (node.IsSequence()) {
-    for (size_t i = 0; i < node.size(); ++i) MV_RETURN_IF_ERROR(InterpolateNode(node[i], lookup, unset));
+    for (size_t i = 0; i < node.size(); ++i)
+      MV_RETURN_IF_ERROR(InterpolateNode(node[i], lookup, unset));
   } else if (node.IsMap()) {
     for (auto it = node.begin(); it != node.end(); ++it)
       MV_RETURN_IF_ERROR(InterpolateNode(it->second, lookup, unset));
@@ -99,7 +100,8 @@ Result<MountSpec> ParseMount(const YAML::Node& v, const YAML::Node& top_volumes,
     size_t c = s.find(':');
     m.source = c == std::string::npos ? "" : s.substr(0, c);
     m.target = VolumeTarget(v);
-    bool path = !m.source.empty() && (m.source[0] == '/' || m.source[0] == '.' || m.source[0] == '~');
+    bool path =
+        !m.source.empty() && (m.source[0] == '/' || m.source[0] == '.' || m.source[0] == '~');
     m.type = path ? "bind" : "volume";
   }
   if (m.type != "volume" || m.source.empty()) return m;
@@ -126,10 +128,9 @@ std::map<std::string, std::string> StringMap(const YAML::Node& n) {
 
 }  // namespace
 
-static Result<std::vector<ServiceSpec>> ComposeServicesOrThrow(const std::vector<ComposeInput>& files,
-                                                               const std::string& stack,
-                                                               const VarLookup& lookup,
-                                                               std::vector<std::string>* warnings) {
+static Result<std::vector<ServiceSpec>> ComposeServicesOrThrow(
+    const std::vector<ComposeInput>& files, const std::string& stack, const VarLookup& lookup,
+    std::vector<std::string>* warnings) {
   YAML::Node merged(YAML::NodeType::Map);
   for (const auto& f : files) {
     YAML::Node doc;
@@ -175,8 +176,7 @@ static Result<std::vector<ServiceSpec>> ComposeServicesOrThrow(const std::vector
 // yaml-cpp throws on shapes a compose file never has (a sequence as a mapping key, say) deep in
 // the merge; such a file is invalid, not a crash (found by tests/fuzz/compose_fuzz.cpp).
 Result<std::vector<ServiceSpec>> ComposeServices(const std::vector<ComposeInput>& files,
-                                                 const std::string& stack,
-                                                 const VarLookup& lookup,
+                                                 const std::string& stack, const VarLookup& lookup,
                                                  std::vector<std::string>* warnings) {
   try {
     return ComposeServicesOrThrow(files, stack, lookup, warnings);
@@ -184,14 +184,16 @@ Result<std::vector<ServiceSpec>> ComposeServices(const std::vector<ComposeInput>
     std::string names;
     for (const auto& f : files) names += (names.empty() ? "" : ", ") + f.name;
     return Status::Invalid("not a compose file mailvault can read (" + std::string(e.what()) +
-                           "): keys must be plain names", names);
+                               "): keys must be plain names",
+                           names);
   }
 }
 
 Result<Plan> PlanFromCompose(const ComposeOptions& opts, const PlanOptions& plan_opts) {
   if (opts.stack.empty())
-    return Status::Invalid("--stack NAME is required with --compose: volume and service names "
-                           "depend on the stack name given to `docker stack deploy`");
+    return Status::Invalid(
+        "--stack NAME is required with --compose: volume and service names "
+        "depend on the stack name given to `docker stack deploy`");
   std::map<std::string, std::string> env_file;
   if (!opts.env_file.empty()) {
     std::ifstream in(opts.env_file);

@@ -31,20 +31,19 @@ Result<std::map<std::string, std::string>> ParseEnvFile(const std::string& text,
                                                         const std::string& path);
 
 struct ComposeInput {
-  std::string name;   // file name, for messages
-  std::string text;   // YAML
+  std::string name;  // file name, for messages
+  std::string text;  // YAML
 };
 
 // Parses, interpolates and merges the files and returns the services the stack would have.
 Result<std::vector<ServiceSpec>> ComposeServices(const std::vector<ComposeInput>& files,
-                                                 const std::string& stack,
-                                                 const VarLookup& lookup,
+                                                 const std::string& stack, const VarLookup& lookup,
                                                  std::vector<std::string>* warnings);
 
 struct ComposeOptions {
-  std::vector<std::string> files;   // -c/--compose, in order
-  std::string env_file;             // values here are overridden by the process environment
-  std::string stack;                // required: the NAME of `docker stack deploy`
+  std::vector<std::string> files;  // -c/--compose, in order
+  std::string env_file;            // values here are overridden by the process environment
+  std::string stack;               // required: the NAME of `docker stack deploy`
 };
 
 // Reads the files and builds the Plan (no node: no placement, no host mountpoints).

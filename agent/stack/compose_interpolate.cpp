@@ -71,9 +71,9 @@ Result<std::string> Interpolate(const std::string& s, const VarLookup& lookup,
       ++i;
     } else if (next == '{') {
       size_t close = MatchingBrace(s, i + 1);
-      if (close == std::string::npos)
-        return Status::Invalid("unterminated '${' in '" + s + "'");
-      MV_ASSIGN_OR_RETURN(std::string v, ExpandBraced(s.substr(i + 2, close - i - 2), lookup, unset));
+      if (close == std::string::npos) return Status::Invalid("unterminated '${' in '" + s + "'");
+      MV_ASSIGN_OR_RETURN(std::string v,
+                          ExpandBraced(s.substr(i + 2, close - i - 2), lookup, unset));
       out += v;
       i = close;
     } else if (IsNameStart(next)) {

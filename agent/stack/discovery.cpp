@@ -20,9 +20,9 @@ namespace {
 
 // What the labels select in one volume.
 struct Selection {
-  std::string excluded_by;         // non-empty: left out, and why
-  bool all = false;                // some rule asked for the whole volume
-  bool selected = false;           // some rule named paths
+  std::string excluded_by;  // non-empty: left out, and why
+  bool all = false;         // some rule asked for the whole volume
+  bool selected = false;    // some rule named paths
   std::set<std::string> paths;
 };
 
@@ -32,7 +32,7 @@ struct StackBuilder {
   std::vector<ServiceLabels> labels;
   const NodeState* node;
   const PlanOptions& opts;
-  std::map<std::string, Selection> sel;   // by VolumePlan name
+  std::map<std::string, Selection> sel;  // by VolumePlan name
 
   VolumePlan* FindVolume(const std::string& name) {
     for (auto& v : st.volumes)
@@ -47,8 +47,9 @@ struct StackBuilder {
   void AddMounts(const ServiceSpec& spec, ServicePlan& sp) {
     for (const auto& m : spec.mounts) {
       if (m.type != "volume") {
-        sp.not_backed_up.push_back(m.type + " mount " + (m.source.empty() ? "" : m.source + " -> ") +
-                                   m.target + ": " + m.type + " mounts are not backed up");
+        sp.not_backed_up.push_back(m.type + " mount " +
+                                   (m.source.empty() ? "" : m.source + " -> ") + m.target + ": " +
+                                   m.type + " mounts are not backed up");
         continue;
       }
       if (m.source.empty()) {
@@ -90,7 +91,8 @@ struct StackBuilder {
     } else {
       sp.placement = "no running task";
       if (sp.enabled)
-        st.warnings.push_back("service " + sp.name + " has no running task: its hooks cannot "
+        st.warnings.push_back("service " + sp.name +
+                              " has no running task: its hooks cannot "
                               "run (a backup pre-hook then fails the stack's backup)");
     }
   }
@@ -110,7 +112,8 @@ struct StackBuilder {
       Selection& s = sel[vol];
       if (vl.include) {
         auto b = ParseBool(*vl.include);
-        if (b == false) s.excluded_by = key + "=false (service " + sp.name + ")";
+        if (b == false)
+          s.excluded_by = key + "=false (service " + sp.name + ")";
         else if (!b)
           st.warnings.push_back("service " + sp.name + ": " + key + "='" + *vl.include +
                                 "': only 'false' excludes a volume; it is backed up");
@@ -158,11 +161,10 @@ struct StackBuilder {
   void Build();
 };
 
-
 void StackBuilder::ApplyLegacyPaths(const ServiceSpec& spec, const ServicePlan& sp,
                                     const ServiceLabels& l) {
   std::set<std::string> named;
-  std::map<std::string, std::vector<std::string>> v2;   // volume -> relative paths ("" = all)
+  std::map<std::string, std::vector<std::string>> v2;  // volume -> relative paths ("" = all)
   for (const auto& raw : SplitComma(*l.legacy_paths)) {
     std::string p = Trim(raw);
     const MountSpec* m = MountAt(spec, p);
@@ -199,10 +201,10 @@ void StackBuilder::ApplyLegacyPaths(const ServiceSpec& spec, const ServicePlan& 
       s.excluded_by = "not named by legacy backupbot.backup.path of service " + sp.name;
     equivalent.push_back("backupbot.backup.volumes." + vol + "=false");
   }
-  st.warnings.push_back("service " + sp.name + ": backupbot.backup.path='" + *l.legacy_paths +
-                        "' is the legacy v1 syntax (container paths); v2 equivalent: " +
-                        (equivalent.empty() ? std::string("no label (whole volumes)")
-                                            : Join(equivalent, " ")));
+  st.warnings.push_back(
+      "service " + sp.name + ": backupbot.backup.path='" + *l.legacy_paths +
+      "' is the legacy v1 syntax (container paths); v2 equivalent: " +
+      (equivalent.empty() ? std::string("no label (whole volumes)") : Join(equivalent, " ")));
 }
 
 void StackBuilder::ResolveVolumes() {
@@ -211,7 +213,8 @@ void StackBuilder::ResolveVolumes() {
     if (!s.all) v.paths.assign(s.paths.begin(), s.paths.end());
     bool by_enabled = false, enabled_here = false, enabled_anywhere = false;
     for (const auto& sp : st.services) {
-      if (!sp.enabled || std::find(sp.volumes.begin(), sp.volumes.end(), v.name) == sp.volumes.end())
+      if (!sp.enabled ||
+          std::find(sp.volumes.begin(), sp.volumes.end(), v.name) == sp.volumes.end())
         continue;
       by_enabled = true;
       if (!sp.containers.empty()) enabled_here = true;
@@ -221,9 +224,12 @@ void StackBuilder::ResolveVolumes() {
       if (auto it = node->mountpoints.find(v.docker_name); it != node->mountpoints.end())
         v.mountpoint = it->second;
     }
-    if (!st.enabled) v.reason = "stack not enabled (no service has backupbot.backup=true)";
-    else if (!by_enabled) v.reason = "only mounted by services with backupbot.backup=false";
-    else if (!s.excluded_by.empty()) v.reason = "excluded by " + s.excluded_by;
+    if (!st.enabled)
+      v.reason = "stack not enabled (no service has backupbot.backup=true)";
+    else if (!by_enabled)
+      v.reason = "only mounted by services with backupbot.backup=false";
+    else if (!s.excluded_by.empty())
+      v.reason = "excluded by " + s.excluded_by;
     else if (node && !enabled_here && enabled_anywhere)
       v.reason = "its services run on other nodes: not backed up here";
     else if (node && v.mountpoint.empty())
@@ -243,7 +249,8 @@ void StackBuilder::CheckPaths(const VolumePlan& v) {
       auto t = NormalizeVolumePath(target);
       if (!t.ok() || t->empty()) continue;
       if (p == *t || p.rfind(*t + "/", 0) == 0) {
-        std::string rel = p == *t ? "(the whole volume: drop the label)" : "'" + p.substr(t->size() + 1) + "'";
+        std::string rel =
+            p == *t ? "(the whole volume: drop the label)" : "'" + p.substr(t->size() + 1) + "'";
         container_hint = "it looks like a container path (" + v.name + " is mounted at " + target +
                          "); paths are relative to the volume root: write " + rel;
       }
@@ -266,8 +273,10 @@ void StackBuilder::CheckDatabaseHooks() {
       if (std::find(sp.volumes.begin(), sp.volumes.end(), v.name) == sp.volumes.end()) continue;
       if (!v.backed_up) continue;
       if (!LooksLikeDatabase(v.name, Join(v.mounts, " "))) continue;
-      st.warnings.push_back("service " + sp.name + " has a backup pre-hook and the "
-                            "database-looking volume " + v.name +
+      st.warnings.push_back("service " + sp.name +
+                            " has a backup pre-hook and the "
+                            "database-looking volume " +
+                            v.name +
                             " but no backupbot.restore.post-hook: the dump it writes would "
                             "never be re-imported by a restore");
       break;
@@ -299,7 +308,8 @@ void StackBuilder::Build() {
   ResolveVolumes();
   CheckDatabaseHooks();
   if (st.enabled && st.BackedUpVolumes().empty())
-    st.warnings.push_back("stack " + st.name + " is enabled but none of its volumes is backed "
+    st.warnings.push_back("stack " + st.name +
+                          " is enabled but none of its volumes is backed "
                           "up on this node");
 }
 
@@ -308,10 +318,11 @@ void StackBuilder::Build() {
 Plan BuildPlan(const std::vector<ServiceSpec>& services, const NodeState* node,
                const PlanOptions& opts) {
   PlanOptions o = opts;
-  if (!o.path_exists) o.path_exists = [](const std::string& p) {
-    std::error_code ec;
-    return std::filesystem::exists(p, ec);
-  };
+  if (!o.path_exists)
+    o.path_exists = [](const std::string& p) {
+      std::error_code ec;
+      return std::filesystem::exists(p, ec);
+    };
   std::map<std::string, std::vector<const ServiceSpec*>> by_stack;
   for (const auto& s : services) {
     std::string stack = s.stack.empty() ? s.name : s.stack;

@@ -16,22 +16,24 @@
 
 #include "storage/status.h"
 
-namespace mv::hooks { class DockerClient; }
+namespace mv::hooks {
+class DockerClient;
+}
 
 namespace mv::agent {
 
 // ---- Input: services as the rules see them -------------------------------------------------
 
 struct MountSpec {
-  std::string type;      // "volume", "bind", "tmpfs", ...
-  std::string source;    // docker volume name ("mailu_mail") or host path for binds
-  std::string target;    // container path ("/mail")
-  bool external = false; // volume not created by the stack: keeps its full name in labels
+  std::string type;       // "volume", "bind", "tmpfs", ...
+  std::string source;     // docker volume name ("mailu_mail") or host path for binds
+  std::string target;     // container path ("/mail")
+  bool external = false;  // volume not created by the stack: keeps its full name in labels
 };
 
 struct ServiceSpec {
-  std::string name;      // full service name ("mailu_imap")
-  std::string stack;     // com.docker.stack.namespace ("mailu")
+  std::string name;                                     // full service name ("mailu_imap")
+  std::string stack;                                    // com.docker.stack.namespace ("mailu")
   std::map<std::string, std::string> labels;            // service labels (compose deploy.labels)
   std::map<std::string, std::string> container_labels;  // container labels (compose labels:)
   std::vector<MountSpec> mounts;
@@ -43,60 +45,60 @@ struct NodeState {
   std::map<std::string, std::vector<std::string>> containers;  // service -> running containers here
   // container id -> its own labels (to catch backupbot.* written under compose `labels:`)
   std::map<std::string, std::map<std::string, std::string>> container_labels;
-  std::map<std::string, std::set<std::string>> task_nodes;     // service -> nodes running it
-  std::map<std::string, std::string> mountpoints;              // volume name -> host Mountpoint
+  std::map<std::string, std::set<std::string>> task_nodes;  // service -> nodes running it
+  std::map<std::string, std::string> mountpoints;           // volume name -> host Mountpoint
 };
 
 // ---- Output: the plan ----------------------------------------------------------------------
 
 struct HookSet {
-  std::string backup_pre, backup_post, restore_pre, restore_post;   // empty = none
+  std::string backup_pre, backup_post, restore_pre, restore_post;  // empty = none
 };
 
 struct VolumePlan {
   std::string name;         // label/snapshot name: without "<stack>_"; external volumes in full
   std::string docker_name;  // "mailu_mail"
   bool external = false;
-  std::vector<std::string> mounts;   // "imap:/mail" for every service mounting it
-  std::string mountpoint;   // host path; empty for compose plans or when absent on this node
-  std::vector<std::string> paths;    // selected subtrees, volume-relative; empty = everything
-  bool backed_up = false;   // will be copied by a backup of this stack on this node
-  std::string reason;       // why not, when !backed_up
+  std::vector<std::string> mounts;  // "imap:/mail" for every service mounting it
+  std::string mountpoint;          // host path; empty for compose plans or when absent on this node
+  std::vector<std::string> paths;  // selected subtrees, volume-relative; empty = everything
+  bool backed_up = false;          // will be copied by a backup of this stack on this node
+  std::string reason;              // why not, when !backed_up
 };
 
 struct ServicePlan {
-  std::string name;         // "mailu_imap"
-  std::string short_name;   // "imap"
-  bool enabled = false;     // in an enabled stack and not backupbot.backup=false itself
+  std::string name;        // "mailu_imap"
+  std::string short_name;  // "imap"
+  bool enabled = false;    // in an enabled stack and not backupbot.backup=false itself
   HookSet hooks;
-  std::vector<std::string> containers;   // running task containers on this node
-  std::string placement;    // "this node", "other node(s): ...", "no running task", "" (compose)
-  std::vector<std::string> volumes;      // VolumePlan names
+  std::vector<std::string> containers;  // running task containers on this node
+  std::string placement;  // "this node", "other node(s): ...", "no running task", "" (compose)
+  std::vector<std::string> volumes;        // VolumePlan names
   std::vector<std::string> not_backed_up;  // bind/tmpfs/anonymous mounts, each with the reason
 };
 
 struct StackPlan {
   std::string name;
-  bool enabled = false;     // some service has backupbot.backup=true
-  std::string version;      // coop-cloud.<stack>.version label, when present
+  bool enabled = false;  // some service has backupbot.backup=true
+  std::string version;   // coop-cloud.<stack>.version label, when present
   std::vector<ServicePlan> services;
   std::vector<VolumePlan> volumes;
   std::vector<std::string> warnings;
-  std::vector<std::string> errors;   // the stack must not be backed up until these are fixed
+  std::vector<std::string> errors;  // the stack must not be backed up until these are fixed
   std::vector<const VolumePlan*> BackedUpVolumes() const;
   const ServicePlan* FindService(const std::string& name_or_short) const;
 };
 
 struct Plan {
-  std::string source;       // "docker unix:///var/run/docker.sock" or "compose a.yml,b.yml"
+  std::string source;  // "docker unix:///var/run/docker.sock" or "compose a.yml,b.yml"
   std::string node_id, node_name;
-  std::vector<StackPlan> stacks;   // sorted by name
+  std::vector<StackPlan> stacks;  // sorted by name
   std::vector<std::string> warnings;
   bool HasErrors() const;
 };
 
 struct PlanOptions {
-  std::string only_stack;   // empty = every stack
+  std::string only_stack;  // empty = every stack
   // Asked whether <mountpoint>/<path> exists (live plans only). Default: std::filesystem.
   std::function<bool(const std::string&)> path_exists;
 };

@@ -21,8 +21,8 @@ Result<std::string> NormalizeVolumePath(const std::string& raw) {
   size_t start = 0;
   while (start <= s.size()) {
     size_t slash = s.find('/', start);
-    std::string part = s.substr(start, slash == std::string::npos ? std::string::npos
-                                                                   : slash - start);
+    std::string part =
+        s.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
     if (part == "..")
       return Status::Invalid("path '" + raw + "' contains '..': paths must stay inside the volume");
     if (!part.empty() && part != ".") parts.push_back(part);
@@ -35,8 +35,8 @@ Result<std::string> NormalizeVolumePath(const std::string& raw) {
 bool LooksLikeDatabase(const std::string& volume_name, const std::string& target) {
   std::string s = volume_name + " " + target;
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  for (const char* word : {"db", "database", "postgres", "pgdata", "mysql", "mariadb", "mongo",
-                           "sql", "redis"})
+  for (const char* word :
+       {"db", "database", "postgres", "pgdata", "mysql", "mariadb", "mongo", "sql", "redis"})
     if (s.find(word) != std::string::npos) return true;
   return false;
 }
@@ -66,10 +66,14 @@ namespace {
 constexpr const char* kVolumesPrefix = "backupbot.backup.volumes.";
 
 const std::vector<std::string>& KnownKeys() {
-  static const std::vector<std::string> keys = {
-      "backupbot.backup",          "backupbot.backup.pre-hook",  "backupbot.backup.post-hook",
-      "backupbot.restore.pre-hook", "backupbot.restore.post-hook", "backupbot.backup.path",
-      "backupbot.backup.volumes.<vol>", "backupbot.backup.volumes.<vol>.path"};
+  static const std::vector<std::string> keys = {"backupbot.backup",
+                                                "backupbot.backup.pre-hook",
+                                                "backupbot.backup.post-hook",
+                                                "backupbot.restore.pre-hook",
+                                                "backupbot.restore.post-hook",
+                                                "backupbot.backup.path",
+                                                "backupbot.backup.volumes.<vol>",
+                                                "backupbot.backup.volumes.<vol>.path"};
   return keys;
 }
 
@@ -90,7 +94,7 @@ size_t EditDistance(const std::string& a, const std::string& b) {
 
 std::string UnknownKeyWarning(const std::string& service, const std::string& key) {
   std::string best;
-  size_t best_d = 4;   // suggest only close typos
+  size_t best_d = 4;  // suggest only close typos
   for (const auto& k : KnownKeys()) {
     size_t d = EditDistance(key, k);
     if (d < best_d) best_d = d, best = k;
@@ -114,8 +118,8 @@ std::vector<std::string> SplitComma(const std::string& s) {
   size_t start = 0;
   while (true) {
     size_t comma = s.find(',', start);
-    std::string part = Trim(s.substr(start, comma == std::string::npos ? std::string::npos
-                                                                        : comma - start));
+    std::string part =
+        Trim(s.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
     if (!part.empty()) out.push_back(part);
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -136,8 +140,7 @@ std::string StripStack(const std::string& name, const std::string& stack) {
   return name;
 }
 
-ServiceLabels ParseServiceLabels(const ServiceSpec& svc, const std::string& stack,
-                                 StackPlan& out) {
+ServiceLabels ParseServiceLabels(const ServiceSpec& svc, const std::string& stack, StackPlan& out) {
   ServiceLabels p;
   if (auto it = svc.labels.find("coop-cloud." + stack + ".version"); it != svc.labels.end())
     p.version = it->second;
@@ -180,8 +183,8 @@ void CheckMisplacedLabels(const ServiceSpec& svc, const NodeState* node, StackPl
     if (it != node->containers.end()) {
       for (const auto& id : it->second) {
         auto labels = node->container_labels.find(id);
-        if (labels != node->container_labels.end()) seen.insert(labels->second.begin(),
-                                                                labels->second.end());
+        if (labels != node->container_labels.end())
+          seen.insert(labels->second.begin(), labels->second.end());
       }
     }
   }

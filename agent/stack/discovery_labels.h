@@ -12,21 +12,20 @@
 namespace mv::agent::detail {
 
 struct VolumeLabels {
-  std::optional<std::string> include;   // backupbot.backup.volumes.<vol>
-  std::optional<std::string> paths;     // backupbot.backup.volumes.<vol>.path
+  std::optional<std::string> include;  // backupbot.backup.volumes.<vol>
+  std::optional<std::string> paths;    // backupbot.backup.volumes.<vol>.path
 };
 
 struct ServiceLabels {
-  std::optional<bool> backup;           // backupbot.backup
+  std::optional<bool> backup;  // backupbot.backup
   HookSet hooks;
-  std::optional<std::string> legacy_paths;   // backupbot.backup.path (v1)
+  std::optional<std::string> legacy_paths;  // backupbot.backup.path (v1)
   std::map<std::string, VolumeLabels> volumes;
-  std::string version;                  // coop-cloud.<stack>.version
+  std::string version;  // coop-cloud.<stack>.version
 };
 
 // Parses svc.labels; bad values become stack errors, unknown backupbot.* keys warnings.
-ServiceLabels ParseServiceLabels(const ServiceSpec& svc, const std::string& stack,
-                                 StackPlan& out);
+ServiceLabels ParseServiceLabels(const ServiceSpec& svc, const std::string& stack, StackPlan& out);
 // Loud warnings for backupbot.* labels set on containers but not on the service.
 void CheckMisplacedLabels(const ServiceSpec& svc, const NodeState* node, StackPlan& out);
 

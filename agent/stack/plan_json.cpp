@@ -17,22 +17,25 @@ nlohmann::json HooksToJson(const HookSet& h) {
 nlohmann::json StackToJson(const StackPlan& st) {
   nlohmann::json services = nlohmann::json::array(), volumes = nlohmann::json::array();
   for (const auto& s : st.services) {
-    services.push_back({{"name", s.name}, {"short_name", s.short_name}, {"enabled", s.enabled},
-                        {"hooks", HooksToJson(s.hooks)}, {"containers", s.containers},
-                        {"placement", s.placement}, {"volumes", s.volumes},
+    services.push_back({{"name", s.name},
+                        {"short_name", s.short_name},
+                        {"enabled", s.enabled},
+                        {"hooks", HooksToJson(s.hooks)},
+                        {"containers", s.containers},
+                        {"placement", s.placement},
+                        {"volumes", s.volumes},
                         {"not_backed_up", s.not_backed_up}});
   }
   for (const auto& v : st.volumes) {
-    nlohmann::json j = {{"name", v.name},     {"docker_name", v.docker_name},
-                        {"external", v.external}, {"mounts", v.mounts},
-                        {"mountpoint", v.mountpoint}, {"paths", v.paths},
-                        {"backed_up", v.backed_up}};
+    nlohmann::json j = {
+        {"name", v.name},          {"docker_name", v.docker_name}, {"external", v.external},
+        {"mounts", v.mounts},      {"mountpoint", v.mountpoint},   {"paths", v.paths},
+        {"backed_up", v.backed_up}};
     if (!v.reason.empty()) j["reason"] = v.reason;
     volumes.push_back(std::move(j));
   }
-  nlohmann::json j = {{"name", st.name},       {"enabled", st.enabled},
-                      {"services", services},  {"volumes", volumes},
-                      {"warnings", st.warnings}, {"errors", st.errors}};
+  nlohmann::json j = {{"name", st.name},    {"enabled", st.enabled},   {"services", services},
+                      {"volumes", volumes}, {"warnings", st.warnings}, {"errors", st.errors}};
   if (!st.version.empty()) j["version"] = st.version;
   return j;
 }

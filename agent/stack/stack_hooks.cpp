@@ -6,10 +6,14 @@ namespace mv::agent {
 
 const char* StackStatusName(StackStatus s) {
   switch (s) {
-    case StackStatus::kOk: return "ok";
-    case StackStatus::kPartial: return "partial";
-    case StackStatus::kFailed: return "failed";
-    case StackStatus::kSkipped: return "skipped";
+    case StackStatus::kOk:
+      return "ok";
+    case StackStatus::kPartial:
+      return "partial";
+    case StackStatus::kFailed:
+      return "failed";
+    case StackStatus::kSkipped:
+      return "skipped";
   }
   return "?";
 }
@@ -96,15 +100,17 @@ HookRun StackHooks::RunOne(const StackPlan& stack, const ServicePlan& svc, const
     eo.command = command;
     eo.service = svc.name;
     eo.timeout = opts_.hook_timeout;
-    r = hooks::RunHook(*docker_, eo, [&](const std::string& service, hooks::StreamId id,
-                                         const std::string& line) {
-      if (!opts_.on_event) return;
-      StackEvent e{StackEvent::kHookOutput, stack.name, service, line, id};
-      opts_.on_event(e);
-    });
+    r = hooks::RunHook(
+        *docker_, eo, [&](const std::string& service, hooks::StreamId id, const std::string& line) {
+          if (!opts_.on_event) return;
+          StackEvent e{StackEvent::kHookOutput, stack.name, service, line, id};
+          opts_.on_event(e);
+        });
   }
-  if (r.ok()) run.result = *r;
-  else run.error = r.status().message();
+  if (r.ok())
+    run.result = *r;
+  else
+    run.error = r.status().message();
   return run;
 }
 
@@ -118,7 +124,8 @@ bool StackHooks::RunPhase(const StackPlan& stack, const std::vector<const Servic
     out.push_back(RunOne(stack, *svc, phase, command));
     const HookRun& run = out.back();
     ok &= run.ok();
-    Event(run.ok() ? StackEvent::kInfo : StackEvent::kWarning, stack.name, svc->name, run.Describe());
+    Event(run.ok() ? StackEvent::kInfo : StackEvent::kWarning, stack.name, svc->name,
+          run.Describe());
   }
   return ok;
 }

@@ -24,8 +24,7 @@ class StackHooks {
   // Runs the hook `field` of every service in `services` that has one, in order, appending to
   // `out`. Returns false when one failed (the others still run).
   bool RunPhase(const StackPlan& stack, const std::vector<const ServicePlan*>& services,
-                const std::string& phase, std::string HookSet::*field,
-                std::vector<HookRun>& out);
+                const std::string& phase, std::string HookSet::*field, std::vector<HookRun>& out);
 
  private:
   HookRun RunOne(const StackPlan& stack, const ServicePlan& svc, const std::string& phase,

@@ -69,8 +69,9 @@ StackBackupOutcome BackupOne(storage::Repository& repo, const StackPlan& st,
 
   if (!hooks.RunPhase(st, services, "backup pre-hook", &HookSet::backup_pre, out.hooks)) {
     out.status = StackStatus::kFailed;
-    out.message = detail::FirstFailure(out.hooks) + "; no snapshot taken (a stale dump is "
-                                                    "worse than a loud failure)";
+    out.message = detail::FirstFailure(out.hooks) +
+                  "; no snapshot taken (a stale dump is "
+                  "worse than a loud failure)";
   } else {
     BackupOptions b = opts.base;
     b.sources = out.sources;
@@ -80,8 +81,9 @@ StackBackupOutcome BackupOne(storage::Repository& repo, const StackPlan& st,
     for (const auto& h : out.hooks) {
       char secs[32];
       std::snprintf(secs, sizeof secs, "%.1f", h.result.seconds);
-      b.tags["hook.backup-pre." + h.service] =
-          h.skipped ? "skipped" : h.ok() ? std::string("ok ") + secs + " s" : h.Describe();
+      b.tags["hook.backup-pre." + h.service] = h.skipped ? "skipped"
+                                               : h.ok()  ? std::string("ok ") + secs + " s"
+                                                         : h.Describe();
     }
     hooks.Event(StackEvent::kInfo, st.name, "", "backing up volumes " + out.tags["volume"]);
     auto r = RunBackup(repo, b, progress);
@@ -103,9 +105,10 @@ StackBackupOutcome BackupOne(storage::Repository& repo, const StackPlan& st,
       out.message += "; also " + failure;
     } else {
       out.status = StackStatus::kFailed;
-      out.message = (out.backup ? "snapshot " + out.backup->snapshot_id.substr(0, 8) +
-                                      " committed, but "
-                                : std::string()) + failure;
+      out.message =
+          (out.backup ? "snapshot " + out.backup->snapshot_id.substr(0, 8) + " committed, but "
+                      : std::string()) +
+          failure;
     }
   }
   return out;

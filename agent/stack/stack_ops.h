@@ -22,30 +22,32 @@
 #include "hooks/exec.h"
 #include "storage/status.h"
 
-namespace mv::storage { class Repository; }
+namespace mv::storage {
+class Repository;
+}
 
 namespace mv::agent {
 
 enum class StackStatus { kOk, kPartial, kFailed, kSkipped };
-const char* StackStatusName(StackStatus s);   // "ok", "partial", "failed", "skipped"
+const char* StackStatusName(StackStatus s);  // "ok", "partial", "failed", "skipped"
 
 struct HookRun {
-  std::string service;      // "mailu_admin"
-  std::string phase;        // "backup pre-hook", "restore post-hook", ...
+  std::string service;  // "mailu_admin"
+  std::string phase;    // "backup pre-hook", "restore post-hook", ...
   std::string command;
-  std::string container;    // where it ran; empty when it could not run
+  std::string container;  // where it ran; empty when it could not run
   hooks::ExecResult result;
-  std::string error;        // why it could not run (no container, exec failed); empty if it ran
-  bool skipped = false;     // not run here on purpose (service on another node, dry run)
+  std::string error;     // why it could not run (no container, exec failed); empty if it ran
+  bool skipped = false;  // not run here on purpose (service on another node, dry run)
   bool ok() const { return skipped || (error.empty() && result.ok()); }
-  std::string Describe() const;   // "backup pre-hook of mailu_admin failed: exit code 3"
+  std::string Describe() const;  // "backup pre-hook of mailu_admin failed: exit code 3"
 };
 
 // Things worth telling the operator as they happen (the CLI logs them).
 struct StackEvent {
   enum Kind { kInfo, kWarning, kHookOutput } kind = kInfo;
   std::string stack, service, text;
-  hooks::StreamId stream = hooks::StreamId::kStdout;   // for kHookOutput
+  hooks::StreamId stream = hooks::StreamId::kStdout;  // for kHookOutput
 };
 using StackEventFn = std::function<void(const StackEvent&)>;
 
@@ -54,8 +56,8 @@ using HookExecutor = std::function<Result<hooks::ExecResult>(
     const std::string& container, const std::string& service, const std::string& command)>;
 
 struct StackOpsCommon {
-  std::string docker_host;                    // "" = $DOCKER_HOST, else /var/run/docker.sock
-  std::chrono::seconds hook_timeout{600};     // per hook; default 10 minutes
+  std::string docker_host;                 // "" = $DOCKER_HOST, else /var/run/docker.sock
+  std::chrono::seconds hook_timeout{600};  // per hook; default 10 minutes
   StackEventFn on_event;
   // Seams for tests: a ready plan instead of discovery, and a hook executor instead of exec.
   const Plan* plan = nullptr;
@@ -63,24 +65,24 @@ struct StackOpsCommon {
 };
 
 struct StackBackupOptions : StackOpsCommon {
-  std::string stack;       // empty = every enabled stack; a named stack that is not enabled fails
-  BackupOptions base;      // compression, threads, parent, host; sources and tags are set here
+  std::string stack;   // empty = every enabled stack; a named stack that is not enabled fails
+  BackupOptions base;  // compression, threads, parent, host; sources and tags are set here
 };
 
 struct StackBackupOutcome {
   std::string stack;
   StackStatus status = StackStatus::kOk;
-  std::string message;                         // why failed / skipped / partial
+  std::string message;  // why failed / skipped / partial
   std::vector<HookRun> hooks;
-  std::map<std::string, std::string> tags;     // stack, service, volume, host, version
+  std::map<std::string, std::string> tags;  // stack, service, volume, host, version
   std::vector<SourceSpec> sources;
-  std::optional<BackupResult> backup;          // set when a snapshot was committed
-  std::vector<std::string> warnings;           // the plan's warnings for this stack
+  std::optional<BackupResult> backup;  // set when a snapshot was committed
+  std::vector<std::string> warnings;   // the plan's warnings for this stack
 };
 
 struct StackBackupReport {
   std::vector<StackBackupOutcome> stacks;
-  std::vector<std::string> warnings;   // plan-wide, and loud ones of stacks not backed up
+  std::vector<std::string> warnings;  // plan-wide, and loud ones of stacks not backed up
   bool AnyFailed() const;
   bool AnyPartial() const;
 };
@@ -91,11 +93,11 @@ Result<StackBackupReport> BackupStacks(storage::Repository& repo, const StackBac
                                        const ProgressFn& progress = {});
 
 struct StackRestoreOptions : StackOpsCommon {
-  std::string stack;        // empty = the snapshot's "stack" tag
-  std::string service;      // only the volumes this service mounts (name or short name)
-  std::string volume;       // only this volume (label name, e.g. "mail")
-  RestoreOptions base;      // snapshot (full ID), includes, overwrite, dry_run, threads;
-                            // target and source_targets are set here
+  std::string stack;    // empty = the snapshot's "stack" tag
+  std::string service;  // only the volumes this service mounts (name or short name)
+  std::string volume;   // only this volume (label name, e.g. "mail")
+  RestoreOptions base;  // snapshot (full ID), includes, overwrite, dry_run, threads;
+                        // target and source_targets are set here
 };
 
 struct StackRestoreOutcome {
@@ -103,7 +105,7 @@ struct StackRestoreOutcome {
   StackStatus status = StackStatus::kOk;
   std::string message;
   std::vector<HookRun> hooks;
-  std::map<std::string, std::string> targets;   // snapshot source -> live volume Mountpoint
+  std::map<std::string, std::string> targets;  // snapshot source -> live volume Mountpoint
   std::optional<RestoreResult> restore;
 };
 

@@ -77,7 +77,7 @@ Result<StackRestoreOutcome> RestoreStack(storage::Repository& repo, const StackR
   StackRestoreOutcome out;
   out.stack = stack;
   MV_ASSIGN_OR_RETURN(out.targets, Targets(*st, meta, opts));
-  std::vector<const ServicePlan*> services;   // those mounting a restored volume
+  std::vector<const ServicePlan*> services;  // those mounting a restored volume
   for (const auto& s : st->services)
     for (const auto& v : s.volumes)
       if (out.targets.count(v)) {

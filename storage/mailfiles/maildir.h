@@ -23,8 +23,8 @@ bool IsMaildir(bool has_cur, bool has_new, bool has_tmp);
 // root itself), `parent_is_maildir` whether its parent directory is a Maildir too.
 // Maildir++: a ".Name" Maildir inside a Maildir is a folder of that mailbox.
 struct MaildirPlace {
-  std::string mailbox;   // mailbox root relative to the source ("alice@example.org"; "" = the root)
-  std::string folder;    // "INBOX" or ".Sent", ".Archive.2024", ".A.B"
+  std::string mailbox;  // mailbox root relative to the source ("alice@example.org"; "" = the root)
+  std::string folder;   // "INBOX" or ".Sent", ".Archive.2024", ".A.B"
 };
 MaildirPlace PlaceOf(const std::string& rel_dir, bool parent_is_maildir);
 
@@ -38,10 +38,10 @@ bool IsDovecotFile(std::string_view file_name);
 // half) of its messages' content IDs, so the same messages in any order give the same digest.
 class CensusBuilder {
  public:
-  void AddFolder(const std::string& source, const MaildirPlace& place);   // counted even if empty
+  void AddFolder(const std::string& source, const MaildirPlace& place);  // counted even if empty
   void AddMessage(const std::string& source, const MaildirPlace& place, uint64_t size,
                   const storage::BlobId& content);
-  std::vector<storage::CensusRow> Rows() const;   // sorted by source, mailbox, folder
+  std::vector<storage::CensusRow> Rows() const;  // sorted by source, mailbox, folder
 
  private:
   struct Acc {
@@ -64,7 +64,7 @@ class MaildirIndex {
   std::string MaildirOfMessage(const std::string& path) const;
 
  private:
-  std::unordered_map<std::string, int> subdirs_;   // dir -> bits for cur (1), new (2), tmp (4)
+  std::unordered_map<std::string, int> subdirs_;  // dir -> bits for cur (1), new (2), tmp (4)
 };
 
 // Census of a snapshot's manifest (what the snapshot claims to hold), recomputed from its file

@@ -19,19 +19,22 @@ bool LooksLikeSqlite(const std::string& path) {
   char buf[16];
   ssize_t n = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? ::pread(fd, buf, sizeof buf, 0) : -1;
   ::close(fd);
-  return n == static_cast<ssize_t>(sizeof buf) && HasSqliteHeader(std::string_view(buf, sizeof buf));
+  return n == static_cast<ssize_t>(sizeof buf) &&
+         HasSqliteHeader(std::string_view(buf, sizeof buf));
 }
 
 bool IsSqliteSideFile(std::string_view name) {
   for (std::string_view suffix : {"-wal", "-shm", "-journal"}) {
-    if (name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix) return true;
+    if (name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix)
+      return true;
   }
   return false;
 }
 
 bool IsSqliteSideFileOf(const std::string& dir, std::string_view name) {
   for (std::string_view suffix : {"-wal", "-shm", "-journal"}) {
-    if (name.size() <= suffix.size() || name.substr(name.size() - suffix.size()) != suffix) continue;
+    if (name.size() <= suffix.size() || name.substr(name.size() - suffix.size()) != suffix)
+      continue;
     std::string db = dir + "/" + std::string(name.substr(0, name.size() - suffix.size()));
     return LooksLikeSqlite(db);
   }

@@ -16,7 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<std::string> warnings;
   std::vector<ComposeInput> files = {{"fuzz.yml", std::string(mv::fuzz::AsView(data, size))}};
   (void)ComposeServices(files, "mailu", lookup, &warnings);
-  files.push_back({"override.yml", "services:\n  imap:\n    deploy:\n      labels:\n        - backupbot.backup=true\n"});
+  files.push_back(
+      {"override.yml",
+       "services:\n  imap:\n    deploy:\n      labels:\n        - backupbot.backup=true\n"});
   (void)ComposeServices(files, "mailu", lookup, &warnings);
   std::vector<std::string> unset;
   (void)Interpolate(files[0].text, lookup, &unset);

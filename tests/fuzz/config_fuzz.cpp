@@ -15,7 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string buf(64 * 1024, 'x');
     for (size_t i = 0; i < buf.size(); i++) buf[i] = static_cast<char>(i * 131 + (i >> 7));
     size_t cut = chunker.NextCut(reinterpret_cast<const uint8_t*>(buf.data()), buf.size(), true);
-    if (cut == 0 || cut > buf.size()) mv::fuzz::Fail("the chunker cut nothing, or past the end, of a whole file");
+    if (cut == 0 || cut > buf.size())
+      mv::fuzz::Fail("the chunker cut nothing, or past the end, of a whole file");
   }
   return 0;
 }

@@ -13,8 +13,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (j.is_discarded()) return 0;
   EngineState st;
   if (j.is_object()) {
-    for (auto [key, field] : {std::pair{"services", &st.services}, {"containers", &st.containers},
-                              {"tasks", &st.tasks}, {"volumes", &st.volumes}, {"info", &st.info}})
+    for (auto [key, field] : {std::pair{"services", &st.services},
+                              {"containers", &st.containers},
+                              {"tasks", &st.tasks},
+                              {"volumes", &st.volumes},
+                              {"info", &st.info}})
       if (j.contains(key)) *field = j[key];
   } else {
     st.services = st.containers = st.tasks = st.volumes = st.info = j;

@@ -16,7 +16,8 @@ bool Run(std::string_view in, size_t piece, Lines* lines) {
     lines->emplace_back(static_cast<int>(id), std::string(line));
   });
   bool ok = true;
-  for (size_t pos = 0; pos < in.size() && ok; pos += piece) ok = demux.Feed(in.substr(pos, piece)).ok();
+  for (size_t pos = 0; pos < in.size() && ok; pos += piece)
+    ok = demux.Feed(in.substr(pos, piece)).ok();
   return demux.Finish().ok() && ok;
 }
 
@@ -30,6 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool a = Run(in, in.size() + 1, &whole);
   bool b = Run(in, piece, &pieces);
   if (a != b) mv::fuzz::Fail("the demuxer's verdict depends on how the bytes were split");
-  if (a && whole != pieces) mv::fuzz::Fail("the demuxer's lines depend on how the bytes were split");
+  if (a && whole != pieces)
+    mv::fuzz::Fail("the demuxer's lines depend on how the bytes were split");
   return 0;
 }

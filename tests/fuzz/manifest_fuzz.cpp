@@ -14,6 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto snap = DecodeSnapshot(file, "fuzz");
   auto table = EntryTable::Decode(file, "fuzz");
   if (snap.ok() != table.ok()) mv::fuzz::Fail("the two manifest decoders disagree on validity");
-  if (snap.ok() && snap->files.size() != table->size()) mv::fuzz::Fail("the two manifest decoders disagree on the file count");
+  if (snap.ok() && snap->files.size() != table->size())
+    mv::fuzz::Fail("the two manifest decoders disagree on the file count");
   return 0;
 }

@@ -20,7 +20,8 @@ void Check(std::string_view file, std::string_view magic, uint8_t oldest) {
   std::string again = Seal(std::string(magic.substr(0, magic.size() - 1)) + char(s->version),
                            s->header, s->body, 1);
   auto t = Unseal(again, magic, "fuzz", oldest);
-  if (!t.ok() || t->header != s->header || t->body != s->body) mv::fuzz::Fail("seal/unseal round trip");
+  if (!t.ok() || t->header != s->header || t->body != s->body)
+    mv::fuzz::Fail("seal/unseal round trip");
 }
 
 }  // namespace
