@@ -1,4 +1,4 @@
-// `mailvault verify`: restore a snapshot to scratch and prove it (agent/verify_run.h).
+// `mailvault verify`: restore a snapshot to scratch and prove it (agent/jobs/verify_run.h).
 #include <ctime>
 #include <iostream>
 

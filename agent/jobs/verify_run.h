@@ -1,5 +1,5 @@
 // Running one snapshot verification end to end (shared by `verify` and `report`): restore into a
-// private scratch directory (agent/restore.h re-hashes every blob), compare
+// private scratch directory (agent/restorer/restore.h re-hashes every blob), compare
 // (verify/snapshot_verify.h), and remove the scratch directory unless asked to keep it.
 #pragma once
 
