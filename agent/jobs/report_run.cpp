@@ -1,4 +1,5 @@
-// The nightly report (agent/jobs/report_run.h): verify per group, rotating check, statistics, files.
+// The nightly report (agent/jobs/report_run.h): verify per group, rotating check, statistics,
+// files.
 #include "agent/jobs/report_run.h"
 
 #include <sys/stat.h>
