@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 # The layer table first: a violation fails in a second, before anything is built.
 bash tests/check_layers.sh
 bash deploy/install-deps.sh --test
+bash tests/check_format.sh
 if [[ "${1:-}" == "--sanitize" ]]; then
   shift
   exec bash tests/sanitize.sh "$@"
