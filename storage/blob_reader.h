@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/entry_cursor.h"
 #include "storage/hash.h"
 #include "storage/index.h"
 #include "storage/snapshot.h"
@@ -49,6 +50,11 @@ class BlobReader {
 
   // The manifest of snapshot `id` (a full ID); a damaged one fails with kCorruption naming it.
   virtual Result<Snapshot> LoadSnapshot(const std::string& id) const = 0;
+  // The same snapshot as a header and a cursor over its entries (storage/entry_cursor.h): what
+  // restore and verify read, so their memory does not grow with the snapshot. The cursor refers
+  // to this reader, which must outlive it.
+  virtual Result<std::unique_ptr<EntryCursor>> OpenEntries(const std::string& id,
+                                                           SnapshotMeta* meta) const = 0;
   // Every snapshot's ID (its manifest's name, §7), sorted; damaged ones included (LoadSnapshot
   // tells). For verify, which names the other snapshots that hold a damaged blob.
   virtual Result<std::vector<std::string>> SnapshotIds() const = 0;

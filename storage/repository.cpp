@@ -402,6 +402,12 @@ class IndexedBlobReader final : public BlobReader {
   Result<Snapshot> LoadSnapshot(const std::string& id) const override {
     return repo_.LoadSnapshot(id);
   }
+  Result<std::unique_ptr<EntryCursor>> OpenEntries(const std::string& id,
+                                                   SnapshotMeta* meta) const override {
+    MV_ASSIGN_OR_RETURN(Snapshot snap, repo_.LoadSnapshot(id));
+    if (meta) *meta = std::move(snap.meta);
+    return VectorCursor(std::move(snap.files));
+  }
   Result<std::vector<std::string>> SnapshotIds() const override;
 
  private:
