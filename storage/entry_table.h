@@ -27,8 +27,12 @@ class EntryTable {
     BlobId content;
   };
 
-  // Decodes a sealed manifest (as read from snapshots/ID).
-  static Result<EntryTable> Decode(std::string_view data, const std::string& path);
+  // Decodes a sealed flat manifest (versions 1-2, as read from snapshots/ID). A version-3 one
+  // decodes to no rows and sets *root (its entries are in tree records: the repository adds
+  // them with Add()).
+  static Result<EntryTable> Decode(std::string_view data, const std::string& path,
+                                   BlobId* root = nullptr);
+  void Add(const FileEntry& f);
 
   size_t size() const { return rows_.size(); }
   const Row& row(size_t i) const { return rows_[i]; }

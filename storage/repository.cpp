@@ -13,6 +13,7 @@
 #include "storage/json_number.h"
 #include "storage/layout.h"
 #include "storage/sealed.h"
+#include "storage/tree.h"
 
 namespace mv::storage {
 namespace {
@@ -297,6 +298,14 @@ Result<IndexRebuild> Repository::RebuildIndex(bool dry_run) {
   return res;
 }
 
+int HeaderVersion(const std::string& header_json) {
+  try {
+    return nlohmann::json::parse(header_json).value("version", 1);
+  } catch (const std::exception&) {
+    return 0;  // DecodeSnapshotHeader has reported it
+  }
+}
+
 Result<std::vector<SnapshotMeta>> Repository::ListSnapshots(
     std::vector<DamagedFile>* damaged) const {
   std::string dir = layout::SnapshotsDir(path_);
@@ -308,6 +317,12 @@ Result<std::vector<SnapshotMeta>> Repository::ListSnapshots(
     std::string p = fs::Join(dir, n);
     auto header = ReadSealedHeader(p, SnapshotMagic(), SnapshotOldestVersion());
     auto m = header.ok() ? DecodeSnapshotHeader(*header, p) : Result<SnapshotMeta>(header.status());
+    if (m.ok() && HeaderVersion(*header) >= 3) {  // the census is in the (small) body
+      auto data = fs::ReadFile(p);
+      auto snap = data.ok() ? DecodeSnapshot(*data, p) : Result<Snapshot>(data.status());
+      m = snap.ok() ? Result<SnapshotMeta>(std::move(snap->meta))
+                    : Result<SnapshotMeta>(snap.status());
+    }
     if (m.ok() && m->id != n) m = Status::Corruption("manifest header names snapshot " + m->id, p);
     if (!m.ok()) {  // a damaged manifest affects its own snapshot only
       if (damaged) damaged->push_back({p, m.status().message()});
@@ -366,22 +381,6 @@ Status DamagedManifest(const Status& st, const std::string& path) {
 
 }  // namespace
 
-Result<Snapshot> Repository::LoadSnapshot(const std::string& id) const {
-  std::string p = layout::SnapshotFile(path_, id);
-  MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(p));
-  auto snap = DecodeSnapshot(data, p);
-  if (!snap.ok()) return DamagedManifest(snap.status(), p);
-  return snap;
-}
-
-Result<EntryTable> Repository::LoadEntryTable(const std::string& id) const {
-  std::string p = layout::SnapshotFile(path_, id);
-  MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(p));
-  auto table = EntryTable::Decode(data, p);
-  if (!table.ok()) return DamagedManifest(table.status(), p);
-  return table;
-}
-
 Status Repository::CommitSnapshot(Snapshot& snap) {
   if (snap.meta.id.empty()) snap.meta.id = fs::RandomHex(16);
   return fs::WriteFileAtomic(layout::SnapshotFile(path_, snap.meta.id), EncodeSnapshot(snap), env_);
@@ -404,9 +403,13 @@ class IndexedBlobReader final : public BlobReader {
   }
   Result<std::unique_ptr<EntryCursor>> OpenEntries(const std::string& id,
                                                    SnapshotMeta* meta) const override {
-    MV_ASSIGN_OR_RETURN(Snapshot snap, repo_.LoadSnapshot(id));
-    if (meta) *meta = std::move(snap.meta);
-    return VectorCursor(std::move(snap.files));
+    std::string p = layout::SnapshotFile(repo_.path_, id);
+    MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(p));
+    auto snap = DecodeSnapshot(data, p);
+    if (!snap.ok()) return DamagedManifest(snap.status(), p);
+    if (meta) *meta = std::move(snap->meta);
+    if (!snap->tree.IsZero()) return TreeCursor(*this, snap->tree);
+    return VectorCursor(std::move(snap->files));
   }
   Result<std::vector<std::string>> SnapshotIds() const override;
 
@@ -414,8 +417,73 @@ class IndexedBlobReader final : public BlobReader {
   const Repository& repo_;
 };
 
+Status Repository::LoadIndexForTrees() const {
+  std::lock_guard<std::mutex> l(index_mu_);
+  // Reading the index changes no file: a const reader of a version-3 snapshot may load it.
+  return const_cast<Repository*>(this)->LoadIndex();
+}
+
+// A version-3 snapshot's entries are read from its trees (§7.5); a tree that cannot be read
+// fails naming the snapshot.
+template <class AddFn>
+Status ReadTreeEntries(const BlobReader& blobs, const BlobId& root, const std::string& id,
+                       AddFn&& add) {
+  auto cursor = TreeCursor(blobs, root);
+  FileEntry e;
+  for (;;) {
+    auto more = cursor->Next(&e);
+    if (!more.ok()) {
+      const Status& st = more.status();
+      return Status(st.code(), "snapshot " + id.substr(0, 8) + ": " + st.message(), st.path());
+    }
+    if (!*more) return Status::Ok();
+    add(std::move(e));
+  }
+}
+
+Result<Snapshot> Repository::LoadSnapshot(const std::string& id) const {
+  std::string p = layout::SnapshotFile(path_, id);
+  MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(p));
+  auto snap = DecodeSnapshot(data, p);
+  if (!snap.ok()) return DamagedManifest(snap.status(), p);
+  if (!snap->tree.IsZero()) {
+    MV_RETURN_IF_ERROR(LoadIndexForTrees());
+    IndexedBlobReader blobs(*this);
+    MV_RETURN_IF_ERROR(ReadTreeEntries(
+        blobs, snap->tree, id, [&](FileEntry&& e) { snap->files.push_back(std::move(e)); }));
+  }
+  return snap;
+}
+
+Result<BlobId> Repository::SnapshotRoot(const std::string& id) const {
+  std::string p = layout::SnapshotFile(path_, id);
+  MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(p));
+  auto snap = DecodeSnapshot(data, p);  // a flat one is decoded whole: it is read next anyway
+  if (!snap.ok()) return DamagedManifest(snap.status(), p);
+  return snap->tree;
+}
+
+Result<EntryTable> Repository::LoadEntryTable(const std::string& id) const {
+  std::string p = layout::SnapshotFile(path_, id);
+  MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(p));
+  BlobId root;
+  auto table = EntryTable::Decode(data, p, &root);
+  if (!table.ok()) return DamagedManifest(table.status(), p);
+  if (!root.IsZero()) {
+    MV_RETURN_IF_ERROR(LoadIndexForTrees());
+    IndexedBlobReader blobs(*this);
+    MV_RETURN_IF_ERROR(ReadTreeEntries(blobs, root, id, [&](FileEntry&& e) { table->Add(e); }));
+  }
+  return table;
+}
+
 Result<std::unique_ptr<BlobReader>> Repository::OpenBlobReader() {
   MV_RETURN_IF_ERROR(LoadIndex());
+  return std::unique_ptr<BlobReader>(std::make_unique<IndexedBlobReader>(*this));
+}
+
+Result<std::unique_ptr<BlobReader>> Repository::OpenBlobReader() const {
+  MV_RETURN_IF_ERROR(LoadIndexForTrees());
   return std::unique_ptr<BlobReader>(std::make_unique<IndexedBlobReader>(*this));
 }
 

@@ -22,7 +22,7 @@ namespace mv::storage {
 
 // The version this build writes (docs/FORMAT.md). It reads every version from
 // kOldestFormatVersion up to it.
-constexpr int kFormatVersion = 2;
+constexpr int kFormatVersion = 3;
 constexpr int kOldestFormatVersion = 1;
 
 // A repository file that could not be read (a damaged manifest or index file). It affects only
@@ -84,6 +84,8 @@ class Repository {
   // repository, which must outlive it; packs a later WriteIndex or AdoptOrphanPacks indexes are
   // visible to it.
   Result<std::unique_ptr<BlobReader>> OpenBlobReader();
+  // The same for a const repository (the index is loaded under a lock; no file changes).
+  Result<std::unique_ptr<BlobReader>> OpenBlobReader() const;
   // Filled when the index is loaded (empty before).
   const std::vector<DamagedFile>& damaged_index_files() const { return damaged_index_; }
   Result<std::vector<BlobId>> ListPackFiles() const;
@@ -113,6 +115,9 @@ class Repository {
   Result<std::string> ResolveSnapshot(const std::string& ref) const;
   // A damaged manifest fails with kCorruption naming its file and `mailvault check`.
   Result<Snapshot> LoadSnapshot(const std::string& id) const;
+  // The root tree record of a version-3 snapshot (§7.5); zero for a flat (version 1-2) one.
+  // Reads the manifest only, not its trees.
+  Result<BlobId> SnapshotRoot(const std::string& id) const;
   // The same entries in compact form, for change detection (storage/entry_table.h).
   Result<EntryTable> LoadEntryTable(const std::string& id) const;
   // The commit point (§8 step 3): writes snapshots/<id> atomically. Assigns meta.id if empty.
@@ -123,7 +128,9 @@ class Repository {
 
  private:
   Repository() = default;
-  Status LoadIndex();  // idempotent
+  Status LoadIndex();                // idempotent
+  Status LoadIndexForTrees() const;  // LoadIndex for a const reader of a version-3 snapshot
+  mutable std::mutex index_mu_;
   std::string path_;
   Env* env_ = Env::Default();
   std::string id_;

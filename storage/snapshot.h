@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,7 @@ struct FileEntry {
   BlobId content;             // keyed hash of the whole content (regular files)
   std::vector<BlobId> blobs;  // the content, in order; one blob unless chunked
   std::vector<Xattr> xattrs;  // regular files and directories; kFlagXattrs iff not empty
+  BlobId tree;  // directories read from a version-3 snapshot: the ID of their tree record
 };
 
 struct SourceInfo {
@@ -81,13 +83,27 @@ struct SnapshotMeta {
 
 struct Snapshot {
   SnapshotMeta meta;
-  std::vector<FileEntry> files;  // sorted by path
+  std::vector<FileEntry> files;  // in walk order (§7.1)
+  // Version 3: the root tree record (§7.5), whose entries are the sources' root directories.
+  // A decoded version-3 manifest has `files` empty: the repository reads them from the trees.
+  BlobId tree;
 };
 
+// Version 3 (a header and the root tree's ID) when `tree` is set, else version 2 (the flat list
+// of `files`).
 std::string EncodeSnapshot(const Snapshot& snap);
 Result<Snapshot> DecodeSnapshot(std::string_view data, const std::string& path);
+
+// Tree records (§7.5): the entries of one directory, sorted by name, each directory entry with
+// the ID of its own tree record. `children` have full paths; only their last component is kept.
+std::string EncodeTree(std::span<const FileEntry> children);
+std::string EncodeTree(std::span<const FileEntry* const> children);
+// Appends the entries of tree record `data` for directory `dir` ("" for the root) to *out, with
+// full paths. `where` names the record for messages.
+Status DecodeTree(std::string_view data, std::string_view dir, const std::string& where,
+                  std::vector<FileEntry>* out);
 Result<SnapshotMeta> DecodeSnapshotHeader(const std::string& header_json, const std::string& path);
-std::string_view SnapshotMagic();  // the version written (2)
+std::string_view SnapshotMagic();  // the version written (3)
 uint8_t SnapshotOldestVersion();   // the oldest version read (1)
 
 }  // namespace mv::storage

@@ -19,6 +19,8 @@
 #include <unordered_map>
 
 #include "agent/archiver/file_store.h"
+#include "agent/archiver/parent.h"
+#include "agent/archiver/pipeline.h"
 #include "agent/archiver/walk.h"
 #include "agent/common/workers.h"
 #include "hooks/sqlite_backup.h"
@@ -26,6 +28,7 @@
 #include "storage/fs.h"
 #include "storage/lock.h"
 #include "storage/repository.h"
+#include "storage/tree.h"
 #include "storage/mailfiles/maildir.h"
 
 namespace mv::agent {
@@ -90,146 +93,31 @@ Result<std::vector<storage::SnapshotMeta>> ParentCandidates(const storage::Repos
   return out;
 }
 
-// The entries of the first candidate whose manifest reads; a given --parent must read.
-Result<std::optional<storage::EntryTable>> LoadParent(
-    const storage::Repository& repo, const std::vector<storage::SnapshotMeta>& candidates,
-    bool given, BackupResult* result) {
+// The first candidate whose manifest reads, as the stat shortcut's parent; a given --parent must
+// read. A version-3 parent is read directory by directory as the walk goes
+// (agent/archiver/parent.h).
+Result<std::unique_ptr<ParentIndex>> LoadParent(
+    const storage::Repository& repo, const storage::BlobReader& blobs,
+    const std::vector<storage::SnapshotMeta>& candidates, bool given, BackupResult* result) {
   for (const auto& c : candidates) {
-    auto table = repo.LoadEntryTable(c.id);
-    if (table.ok()) {
+    auto root = repo.SnapshotRoot(c.id);
+    if (root.ok() && !root->IsZero()) {
       result->parent_id = c.id;
-      return std::optional<storage::EntryTable>(std::move(table).value());
+      return TreeParent(blobs, *root);
     }
-    if (given) return table.status();
-    result->notes.push_back("parent candidate " + c.id.substr(0, 8) +
-                            " skipped: " + table.status().ToString());
-  }
-  return std::optional<storage::EntryTable>();
-}
-
-struct InodeKey {
-  uint64_t dev, ino;
-  bool operator==(const InodeKey&) const = default;
-};
-struct InodeKeyHash {
-  size_t operator()(const InodeKey& k) const { return k.ino * 1000003u ^ k.dev; }
-};
-
-// Content the stat shortcut never reuses: SQLite images and raw copies are taken again (§7.4),
-// a file that changed while it was read is read again (§7.2).
-constexpr uint32_t kNeverReused =
-    storage::kFlagSqlite | storage::kFlagSqliteRaw | storage::kFlagChangedWhileRead;
-// Flags the walk sets from the file as it is now; the others describe the content.
-constexpr uint32_t kWalkFlags = storage::kFlagHardLink | storage::kFlagXattrs;
-
-// Decides, from the parent snapshot, which files need no read (docs/FORMAT.md §7.2).
-class ParentLookup {
- public:
-  using Row = storage::EntryTable::Row;
-  explicit ParentLookup(const storage::EntryTable* parent) : parent_(parent) {
-    if (!parent) return;
-    by_path_.reserve(parent->size());
-    for (size_t i = 0; i < parent->size(); i++) {
-      const Row& r = parent->row(i);
-      if (r.type != FileType::kRegular) continue;
-      std::string_view p = parent->path(r);
-      by_path_.emplace(p, &r);
-      if (IsMessagePath(p)) by_inode_.emplace(InodeKey{r.dev, r.ino}, &r);
+    Status st = root.status();
+    if (root.ok()) {
+      auto table = repo.LoadEntryTable(c.id);
+      if (table.ok()) {
+        result->parent_id = c.id;
+        return FlatParent(std::move(table).value());
+      }
+      st = table.status();
     }
+    if (given) return st;
+    result->notes.push_back("parent candidate " + c.id.substr(0, 8) + " skipped: " + st.ToString());
   }
-
-  const Row* Reusable(const FileEntry& e, bool maildir_message) const {
-    auto it = by_path_.find(e.path);
-    if (it != by_path_.end()) {
-      const Row* p = it->second;
-      if (!(p->flags & kNeverReused) && p->dev == e.dev && p->ino == e.ino && p->size == e.size &&
-          p->mtime_ns == e.mtime_ns && p->ctime_ns == e.ctime_ns)
-        return p;
-    }
-    if (!maildir_message) return nullptr;
-    // A Maildir message renamed for a flag change or moved between folders keeps its inode,
-    // size and mtime (only ctime moves), and Maildir messages are never rewritten in place.
-    auto range = by_inode_.equal_range(InodeKey{e.dev, e.ino});
-    for (auto jt = range.first; jt != range.second; ++jt) {
-      const Row* p = jt->second;
-      if ((p->flags & kNeverReused) || p->size != e.size || p->mtime_ns != e.mtime_ns) continue;
-      if (mailfiles::UniqueName(BaseName(parent_->path(*p))) !=
-          mailfiles::UniqueName(BaseName(e.path)))
-        continue;
-      return p;
-    }
-    return nullptr;
-  }
-
-  std::span<const storage::BlobId> blobs(const Row& r) const { return parent_->blobs(r); }
-
- private:
-  static std::string_view BaseName(std::string_view p) { return p.substr(p.find_last_of('/') + 1); }
-  static bool IsMessagePath(std::string_view p) {
-    auto s1 = p.find_last_of('/');
-    if (s1 == std::string_view::npos || s1 < 4) return false;
-    std::string_view dir = p.substr(0, s1);
-    return dir.ends_with("/cur") || dir.ends_with("/new");
-  }
-  const storage::EntryTable* parent_;
-  std::unordered_map<std::string_view, const Row*> by_path_;
-  std::unordered_multimap<InodeKey, const Row*, InodeKeyHash> by_inode_;
-};
-
-// The walk marked every regular file with more than one link. The first path of each inode
-// (in manifest order) is stored as a plain file; each later one with the same content becomes
-// a hard link to it (docs/FORMAT.md §7). Content that differs (the inode changed between two
-// reads) is not linked: each name keeps what was read for it.
-void ResolveHardLinks(std::vector<FileEntry>& files) {
-  std::unordered_map<InodeKey, size_t, InodeKeyHash> first;
-  for (size_t i = 0; i < files.size(); i++) {
-    FileEntry& f = files[i];
-    if (f.type != FileType::kRegular || !(f.flags & storage::kFlagHardLink)) continue;
-    auto [it, inserted] = first.emplace(InodeKey{f.dev, f.ino}, i);
-    const FileEntry& p = files[it->second];
-    if (!inserted && p.content == f.content && p.size == f.size &&
-        (p.flags & ~kWalkFlags) == (f.flags & ~kWalkFlags)) {
-      f.link_target = p.path;
-      continue;
-    }
-    f.flags &= ~storage::kFlagHardLink;
-    f.link_target.clear();
-  }
-}
-
-// What the steps of one backup share, from the walk to the manifest.
-struct BackupRun {
-  BackupRun(const BackupOptions& o, const ProgressFn& p, BackupResult& r)
-      : opts(o), progress(p), result(r) {}
-  void Report(const char* phase) const {
-    if (progress) progress({files_done, jobs.size(), bytes_done, bytes_to_read, phase});
-  }
-
-  const BackupOptions& opts;
-  const ProgressFn& progress;
-  BackupResult& result;
-  WalkOutput walk;
-  std::vector<size_t> jobs;  // indexes into walk.entries of the files to read
-  uint64_t bytes_to_read = 0;
-  std::vector<char> dropped;  // per walk entry: 1 when it is left out of the snapshot
-  std::atomic<uint64_t> files_done{0}, bytes_done{0};
-};
-
-// 1. Walk: stat only.
-Status WalkSources(BackupRun& run, const storage::SnapshotMeta* parent_meta) {
-  run.Report("scan");
-  WalkOutput& walk = run.walk;
-  if (parent_meta) {  // avoid growing the vectors by doubling: the tree is about as big as last
-                      // time
-    size_t n = parent_meta->files + parent_meta->files / 8 + 1024;
-    walk.entries.reserve(n);
-    walk.maildir_message.reserve(n);
-    walk.source.reserve(n);
-  }
-  Status walked;
-  for (size_t i = 0; i < run.opts.sources.size() && walked.ok(); i++)
-    walked = WalkSource(run.opts.sources[i], static_cast<uint16_t>(i), &walk);
-  return walked;
+  return NoParent();
 }
 
 // What loading the index found and did, as notes of the backup.
@@ -249,122 +137,52 @@ void NoteIndexRepairs(const storage::Repository& repo, const storage::AdoptResul
                             "backup or a damaged index file)");
 }
 
-// 2. Plan: reuse from the parent, or read (run.jobs).
-void PlanReads(BackupRun& run, const storage::EntryTable* parent) {
-  ParentLookup lookup(parent);
-  BackupStats& stats = run.result.stats;
-  for (size_t i = 0; i < run.walk.entries.size(); i++) {
-    FileEntry& w = run.walk.entries[i];
-    if (w.type == FileType::kDirectory) stats.dirs++;
-    if (w.type == FileType::kSymlink) stats.symlinks++;
-    if (w.type != FileType::kRegular) continue;
-    stats.files++;
-    if (const auto* p = lookup.Reusable(w, run.walk.maildir_message[i])) {
-      auto blobs = lookup.blobs(*p);
-      w.content = p->content;
-      w.blobs.assign(blobs.begin(), blobs.end());
-      w.flags = (w.flags & kWalkFlags) | (p->flags & ~kWalkFlags);
-    } else {
-      run.jobs.push_back(i);
-      run.bytes_to_read += w.size;
-    }
-  }
+// Tree records go to small packs of their own, so that reading one decompresses little (§7.5).
+storage::BlobWriterOptions TreePackOptions(int zstd_level) {
+  return {.zstd_level = zstd_level, .workers = 1, .pack_target_bytes = 4ull << 20};
 }
 
-// 3. Read what changed, in parallel (batches of 8 files); each worker owns one open pack. Fails
-// with the first repository failure (disk full...), after which workers stop taking files.
-Status ReadChanged(BackupRun& run, FileStore& store, int threads) {
-  const auto& sources = run.opts.sources;
-  WalkOutput& walk = run.walk;
-  std::vector<int> root_fds;
-  for (const auto& s : sources)
-    root_fds.push_back(::open(s.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  run.dropped.assign(walk.entries.size(), 0);
-  std::atomic<size_t> next{0};
-  std::mutex mu;  // guards fatal, dropped and the result's lists
-  Status fatal;
-  RunWorkers(
-      threads,
-      [&](int t) {
-        for (;;) {
-          size_t start = next.fetch_add(8);
-          if (start >= run.jobs.size()) return;
-          size_t end = std::min(start + 8, run.jobs.size());
-          for (size_t j = start; j < end; j++) {
-            size_t i = run.jobs[j];
-            FileEntry& w = walk.entries[i];
-            const SourceSpec& src = sources[walk.source[i]];
-            std::string rel(RelPath(w, src.name));
-            FileOutcome out =
-                store.Store(t, root_fds[walk.source[i]], src.path + "/" + rel, rel, &w);
-            run.files_done++;
-            run.bytes_done += w.size;
-            std::lock_guard<std::mutex> l(mu);
-            if (!out.fatal.ok() && fatal.ok()) fatal = out.fatal;
-            if (out.drop) run.dropped[i] = 1;
-            if (!out.problem.empty())
-              run.result.problems.push_back({src.path + "/" + rel, out.problem});
-            if (!out.warning.empty())
-              run.result.warnings.push_back({src.path + "/" + rel, out.warning});
-          }
-          std::lock_guard<std::mutex> l(mu);
-          if (!fatal.ok()) return;
-        }
-      },
-      [&] { run.Report("read"); });
-  for (int fd : root_fds)
-    if (fd >= 0) ::close(fd);
-  return fatal;
-}
-
-// 4a. Packs durable, then the index (docs/FORMAT.md §8 steps 1-2).
+// Packs durable, then the index (docs/FORMAT.md §8 steps 1-2).
 Status WritePacksAndIndex(storage::Repository& repo, storage::BlobWriter& writer,
-                          const FileStore& store, BackupStats* stats) {
+                          storage::BlobWriter& tree_writer, const FileStore& store,
+                          BackupStats* stats) {
   MV_RETURN_IF_ERROR(writer.Finish());
-  MV_RETURN_IF_ERROR(repo.WriteIndex(writer.packs()));
+  MV_RETURN_IF_ERROR(tree_writer.Finish());
+  std::vector<storage::PackInfo> packs = writer.packs();
+  packs.insert(packs.end(), tree_writer.packs().begin(), tree_writer.packs().end());
+  MV_RETURN_IF_ERROR(repo.WriteIndex(packs));
   stats->files_read = store.files_read();
   stats->bytes_read = store.bytes_read();
   stats->blobs_new = store.blobs_new();
   stats->bytes_new = store.bytes_new();
   stats->sqlite_databases = store.sqlite_databases();
-  stats->bytes_packed = writer.bytes_packed();
+  stats->bytes_packed = writer.bytes_packed() + tree_writer.bytes_packed();
   writer.Release();  // its bookkeeping is in the index now
+  tree_writer.Release();
   return Status::Ok();
 }
 
-// The manifest: every walked entry not dropped, hard links resolved, and the header (§7). Moves
-// the entries out of run.walk.
-storage::Snapshot BuildSnapshot(BackupRun& run, const std::string& host, int64_t started,
-                                int64_t started_ns) {
-  BackupResult& result = run.result;
-  WalkOutput& walk = run.walk;
+// The manifest's header (§7): the root tree, the census and the totals the pipeline recorded.
+storage::Snapshot BuildSnapshot(const BackupOptions& opts, const Pipeline& pipe,
+                                const storage::BlobId& root, const WalkOutput& walk,
+                                const std::string& host, int64_t started, int64_t started_ns,
+                                BackupResult& result) {
   storage::Snapshot snap;
-  size_t kept = 0;
-  for (size_t i = 0; i < walk.entries.size(); i++)
-    if (!run.dropped[i]) {
-      if (kept != i) walk.entries[kept] = std::move(walk.entries[i]);
-      kept++;
-    }
-  walk.entries.resize(kept);
-  ResolveHardLinks(walk.entries);
-  snap.files = std::move(walk.entries);
+  snap.tree = root;
   auto& m = snap.meta;
   m.time = started;
   m.time_ns = started_ns;
   m.host = host;
   m.parent = result.parent_id;
-  m.tags = run.opts.tags;
-  for (const auto& s : run.opts.sources) m.sources.push_back({s.name, s.path});
-  m.census = mailfiles::CensusOfEntries(snap.files);
-  for (const auto& f : snap.files)
-    if (f.type == FileType::kRegular) {
-      m.files++;
-      m.bytes += f.size;
-    }
+  m.tags = opts.tags;
+  for (const auto& s : opts.sources) m.sources.push_back({s.name, s.path});
+  m.census = pipe.Census();
+  m.files = pipe.files();
+  m.bytes = pipe.bytes();
   result.stats.bytes_total = m.bytes;
   m.bytes_new = result.stats.bytes_new;
   m.bytes_packed = result.stats.bytes_packed;
-  for (auto& p : walk.problems) result.problems.push_back(std::move(p));
+  for (const auto& p : walk.problems) result.problems.push_back(p);
   if (walk.xattrs_not_kept)
     result.notes.push_back(
         std::to_string(walk.xattrs_not_kept) +
@@ -374,16 +192,31 @@ storage::Snapshot BuildSnapshot(BackupRun& run, const std::string& host, int64_t
   return snap;
 }
 
+// Walks every source into the pipeline, one directory at a time.
+Status WalkInto(const BackupOptions& opts, Pipeline& pipe, WalkOutput& walk) {
+  Status consumed;
+  walk.on_batch = [&](WalkOutput& batch) {
+    if (consumed.ok()) consumed = pipe.Add(batch);
+    if (!consumed.ok()) batch.stop = true;
+  };
+  Status walked;
+  for (size_t i = 0; i < opts.sources.size() && walked.ok() && consumed.ok(); i++)
+    walked = WalkSource(opts.sources[i], static_cast<uint16_t>(i), &walk);
+  if (consumed.ok()) consumed = pipe.Add(walk);
+  walk.on_batch = nullptr;
+  MV_RETURN_IF_ERROR(consumed);
+  return walked;
+}
+
 // The manifest's "stats" (§7), with what the snapshot lacks so that verify and ls can say it
 // later (stats.problems). Capped: the header is read by every listing.
-std::string StatsJson(const BackupRun& run) {
-  const BackupResult& result = run.result;
+std::string StatsJson(const BackupResult& result, const WalkOutput& walk) {
   nlohmann::json stats = {{"files_read", result.stats.files_read},
                           {"bytes_read", result.stats.bytes_read},
                           {"blobs_new", result.stats.blobs_new},
                           {"seconds", result.stats.seconds},
                           {"sqlite_databases", result.stats.sqlite_databases},
-                          {"skipped", run.walk.skipped.size()},
+                          {"skipped", walk.skipped.size()},
                           {"warnings", result.warnings.size()}};
   constexpr size_t kMaxRecordedProblems = 1000;
   stats["problems"] = nlohmann::json::array();
@@ -409,43 +242,39 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
   repo.CleanTmp();
   std::string host = opts.host.empty() ? HostName() : opts.host;
   MV_ASSIGN_OR_RETURN(auto candidates, ParentCandidates(repo, opts, host));
-  // The index and the parent's entries load on another core while this one walks.
-  storage::AdoptResult adopted;
-  BackupResult loader_result;  // parent_id and notes from the loader, merged after the walk
-  auto loading =
-      std::async(std::launch::async, [&]() -> Result<std::optional<storage::EntryTable>> {
-        MV_ASSIGN_OR_RETURN(adopted, repo.AdoptOrphanPacks());
-        return LoadParent(repo, candidates, !opts.parent.empty(), &loader_result);
-      });
-  BackupRun run(opts, progress, result);
-  Status walked = WalkSources(run, candidates.empty() ? nullptr : &candidates.front());
-  auto loaded = loading.get();
-  MV_RETURN_IF_ERROR(walked);
-  MV_RETURN_IF_ERROR(loaded.status());
-  std::optional<storage::EntryTable> parent = std::move(loaded).value();
-  result.parent_id = loader_result.parent_id;
-  for (auto& n : loader_result.notes) result.notes.push_back(std::move(n));
+  if (progress) progress({0, 0, 0, 0, "scan"});
+  MV_ASSIGN_OR_RETURN(storage::AdoptResult adopted, repo.AdoptOrphanPacks());
   NoteIndexRepairs(repo, adopted, &result);
+  MV_ASSIGN_OR_RETURN(auto existing, repo.OpenBlobReader());
+  MV_ASSIGN_OR_RETURN(auto parent,
+                      LoadParent(repo, *existing, candidates, !opts.parent.empty(), &result));
 
-  PlanReads(run, parent ? &*parent : nullptr);
-  parent.reset();  // not needed past planning: free its entries before reading
-
+  // Walk, decide, read and record the trees as one stream (agent/archiver/pipeline.h).
   int threads = WorkerCount(opts.threads);
-  MV_ASSIGN_OR_RETURN(auto existing, repo.OpenBlobReader());  // loaded by AdoptOrphanPacks
   storage::BlobWriter writer(repo, *existing,
                              {.zstd_level = opts.compression_level, .workers = threads});
+  storage::BlobWriter tree_writer(repo, *existing, TreePackOptions(opts.compression_level));
   FileStore store(writer, opts);
-  MV_RETURN_IF_ERROR(ReadChanged(run, store, threads));
+  WalkOutput walk;
+  storage::BlobId root;
+  {
+    Pipeline pipe(opts, store, tree_writer, *parent, threads, result, progress);
+    MV_RETURN_IF_ERROR(WalkInto(opts, pipe, walk));
+    MV_ASSIGN_OR_RETURN(root, pipe.Finish());
+    for (auto& n : parent->TakeNotes()) result.notes.push_back(std::move(n));
+    parent.reset();
 
-  // 4. Packs durable, then the index, then the manifest (the commit point).
-  run.Report("commit");
-  MV_RETURN_IF_ERROR(WritePacksAndIndex(repo, writer, store, &result.stats));
-  storage::Snapshot snap = BuildSnapshot(run, host, started, started_ns);
-  result.stats.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  snap.meta.stats_json = StatsJson(run);
-  MV_RETURN_IF_ERROR(repo.CommitSnapshot(snap));
-  result.snapshot_id = snap.meta.id;
-  result.skipped = std::move(run.walk.skipped);
+    // Packs durable, then the index, then the manifest (the commit point, §8).
+    if (progress) progress({0, 0, 0, 0, "commit"});
+    MV_RETURN_IF_ERROR(WritePacksAndIndex(repo, writer, tree_writer, store, &result.stats));
+    storage::Snapshot snap =
+        BuildSnapshot(opts, pipe, root, walk, host, started, started_ns, result);
+    result.stats.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    snap.meta.stats_json = StatsJson(result, walk);
+    MV_RETURN_IF_ERROR(repo.CommitSnapshot(snap));
+    result.snapshot_id = snap.meta.id;
+  }
+  result.skipped = std::move(walk.skipped);
   return result;
 }
 

@@ -161,8 +161,17 @@ class Walker {
         continue;
       }
       Visit(fd, n, child_rel, is_maildir, false);
+      if (top_->stop) break;
     }
     ::closedir(d);
+    MaybeFlush();
+  }
+
+  // Hands what was listed to the consumer, except while new/ waits for cur/ or inside a
+  // message directory (DropMovedToCur looks back at cur/'s entries).
+  void MaybeFlush() {
+    if (hold_ == 0 && out_ == top_ && top_->on_batch && !top_->entries.empty())
+      top_->on_batch(*top_);
   }
 
   // A message listed in new/ and then, moved by a client, in cur/ too is kept once: as in cur/.
@@ -202,6 +211,11 @@ class Walker {
 
   // cur/ and new/: files in them are messages.
   void VisitMessageDir(int parent_fd, const std::string& name, const std::string& rel) {
+    hold_++;
+    VisitMessageDirHeld(parent_fd, name, rel);
+    hold_--;
+  }
+  void VisitMessageDirHeld(int parent_fd, const std::string& name, const std::string& rel) {
     struct stat st;
     if (::fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) {
       Visit(parent_fd, name, rel, false, false);
@@ -233,6 +247,7 @@ class Walker {
   uint16_t ix_;
   WalkOutput* out_;
   WalkOutput* top_;  // the caller's output (out_ is a side buffer while new/ waits)
+  int hold_ = 0;     // inside a message directory: no batch is handed out
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 // siblings sorted bytewise). docs/FORMAT.md §7.1.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,11 @@ struct WalkOutput {
   std::vector<FileProblem> skipped;         // sockets, fifos, devices, tmp/ contents are not listed
   // Entries' xattrs are user.* and ACLs (storage/xattr.h); how many others were not kept.
   uint64_t xattrs_not_kept = 0;
+  // When set, called after each directory with the entries listed so far (still in walk order),
+  // which it takes (clearing the three entry vectors), so the walk holds one directory at a time.
+  // Setting `stop` ends the walk early (the consumer failed).
+  std::function<void(WalkOutput&)> on_batch;
+  bool stop = false;
 };
 
 // Walks `src` (its only_paths subtrees if any) and appends to `out`, tagging entries with

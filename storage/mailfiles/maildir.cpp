@@ -41,6 +41,15 @@ void CensusBuilder::AddMessage(const std::string& source, const MaildirPlace& pl
   a.hi += hi;
 }
 
+void CensusBuilder::AddFolderSums(const std::string& source, const MaildirPlace& place,
+                                  uint64_t messages, uint64_t bytes, uint64_t lo, uint64_t hi) {
+  Acc& a = acc_[{source, place.mailbox, place.folder}];
+  a.messages += messages;
+  a.bytes += bytes;
+  a.lo += lo;
+  a.hi += hi;
+}
+
 std::vector<storage::CensusRow> CensusBuilder::Rows() const {
   std::vector<storage::CensusRow> rows;
   for (const auto& [k, a] : acc_) {

@@ -41,6 +41,9 @@ class CensusBuilder {
   void AddFolder(const std::string& source, const MaildirPlace& place);  // counted even if empty
   void AddMessage(const std::string& source, const MaildirPlace& place, uint64_t size,
                   const storage::BlobId& content);
+  // A folder's messages already summed (a count, bytes, and the two digest sums).
+  void AddFolderSums(const std::string& source, const MaildirPlace& place, uint64_t messages,
+                     uint64_t bytes, uint64_t lo, uint64_t hi);
   std::vector<storage::CensusRow> Rows() const;  // sorted by source, mailbox, folder
 
  private:

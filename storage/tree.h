@@ -1,0 +1,56 @@
+// Version-3 snapshots (docs/FORMAT.md §7.5): reading and writing the tree records that hold a
+// snapshot's entries, one record per directory, stored as blobs and shared between snapshots
+// when a directory did not change.
+#pragma once
+
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "storage/blob_reader.h"
+#include "storage/blob_sink.h"
+#include "storage/entry_cursor.h"
+#include "storage/hash.h"
+#include "storage/snapshot.h"
+#include "storage/status.h"
+
+namespace mv::storage {
+
+// Reads tree records through a BlobReader. Tree records are packed together, in packs of their
+// own (§7.5), and read in roughly the order they were written, so the decompressed blobs of the
+// last few packs are kept: reading a tree costs no more than one decompression of its pack.
+// Not thread-safe: one per reader thread.
+class TreeLoader {
+ public:
+  explicit TreeLoader(const BlobReader& blobs, size_t cache_packs = 4)
+      : blobs_(blobs), cache_packs_(cache_packs) {}
+  // The entries of tree `id` of directory `dir`, appended to *out with full paths. A missing or
+  // damaged record fails naming the directory and `mailvault check`.
+  Status Load(const BlobId& id, std::string_view dir, std::vector<FileEntry>* out);
+
+ private:
+  Result<const std::string*> Get(const BlobId& id, std::string_view dir);
+  const BlobReader& blobs_;
+  size_t cache_packs_;
+  struct CachedPack {
+    BlobId pack;
+    std::unordered_map<BlobId, std::string, BlobIdHash> blobs;
+  };
+  std::list<CachedPack> cache_;  // most recently used first
+};
+
+// A cursor over the entries below root tree `root` (storage/entry_cursor.h). Holds the records
+// of the open directories only. `blobs` must outlive it.
+std::unique_ptr<EntryCursor> TreeCursor(const BlobReader& blobs, const BlobId& root);
+
+// Stores `entries` (in walk order, as the archiver produced them; every entry's parent directory
+// is an earlier entry, or it is a source root) as tree records through `sink`, bottom up, and
+// returns the root tree's ID. Records the sink already holds are not stored again. `worker` is
+// the sink's worker slot to use.
+Result<BlobId> StoreTrees(BlobSink& sink, int worker, std::vector<FileEntry>& entries);
+// Stores one directory's record (children sorted by name, directories with `tree` set).
+Result<BlobId> StoreTree(BlobSink& sink, int worker, std::span<const FileEntry> children);
+
+}  // namespace mv::storage
