@@ -451,6 +451,7 @@ Result<Snapshot> Repository::LoadSnapshot(const std::string& id) const {
     IndexedBlobReader blobs(*this);
     MV_RETURN_IF_ERROR(ReadTreeEntries(
         blobs, snap->tree, id, [&](FileEntry&& e) { snap->files.push_back(std::move(e)); }));
+    snap->tree = BlobId{};  // the entries are in `files` now (committing it writes them flat)
   }
   return snap;
 }

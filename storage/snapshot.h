@@ -85,7 +85,8 @@ struct Snapshot {
   SnapshotMeta meta;
   std::vector<FileEntry> files;  // in walk order (§7.1)
   // Version 3: the root tree record (§7.5), whose entries are the sources' root directories.
-  // A decoded version-3 manifest has `files` empty: the repository reads them from the trees.
+  // DecodeSnapshot of a version-3 manifest sets it and leaves `files` empty; the repository's
+  // LoadSnapshot reads the entries from the trees into `files` and clears it.
   BlobId tree;
 };
 

@@ -261,7 +261,8 @@ TEST_F(BackupFaults,
   auto clean = BackupInto(counted, &counter);
   ASSERT_TRUE(clean.ok()) << clean.status().ToString();
   const uint64_t syncs = counter.syncs();
-  // The order docs/FORMAT.md §8 documents: lock, pack, its directories, index, manifest.
+  // The order docs/FORMAT.md §8 documents: lock, the content pack and its directories, the tree
+  // records' pack and its directories, index, manifest.
   std::vector<std::string> order;
   for (const auto& p : counter.sync_log()) {
     std::string rel = p.substr(counted.size() + 1);
@@ -273,7 +274,8 @@ TEST_F(BackupFaults,
   }
   EXPECT_EQ(order,
             (std::vector<std::string>{"locks/<file>", "locks", "tmp/<pack>", "packs/XX", "packs",
-                                      "index/<file>", "index", "snapshots/<file>", "snapshots"}));
+                                      "tmp/<pack>", "packs/XX", "packs", "index/<file>", "index",
+                                      "snapshots/<file>", "snapshots"}));
   EXPECT_TRUE(ExpectIntact(counted, "clean run"));
 
   // Cut n = 1..syncs: the power goes at that sync (it is not done) and the backup fails. Cut
