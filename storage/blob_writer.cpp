@@ -21,7 +21,7 @@ Result<bool> BlobWriter::Put(int worker, const BlobId& id, const void* data, siz
   if (existing_.Has(id)) return false;
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (!seen_.insert(id).second) return false;
+    if (!seen_.Insert(id)) return false;
   }
   auto& w = open_[static_cast<size_t>(worker)];
   if (!w) {
@@ -52,7 +52,7 @@ Status BlobWriter::Finish() {
 
 void BlobWriter::Release() {
   bytes_packed_ = bytes_packed();
-  std::unordered_set<BlobId, BlobIdHash>().swap(seen_);
+  seen_.Clear();
   std::vector<PackInfo>().swap(packs_);
 }
 

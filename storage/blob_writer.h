@@ -8,6 +8,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "storage/blob_id_set.h"
 #include "storage/blob_reader.h"
 #include "storage/blob_sink.h"
 #include "storage/hash.h"
@@ -50,8 +51,8 @@ class BlobWriter final : public BlobSink {
   const BlobReader& existing_;
   BlobWriterOptions opts_;
   std::vector<std::unique_ptr<PackWriter>> open_;
-  std::mutex mu_;                                // guards seen_, packs_, dirs_
-  std::unordered_set<BlobId, BlobIdHash> seen_;  // stored (or being stored) by this backup
+  std::mutex mu_;   // guards seen_, packs_, dirs_
+  BlobIdSet seen_;  // stored (or being stored) by this backup
   std::vector<PackInfo> packs_;
   std::unordered_set<std::string> dirs_;  // pack subdirectories to fsync
   uint64_t bytes_packed_ = 0;             // kept by Release()

@@ -30,6 +30,18 @@ struct BlobIdHash {
   }
 };
 
+// 64 bits that depend on every byte of the ID, for tables that place IDs by their bits: the keyed
+// hash spreads real IDs, but IDs built by tests or read from a crafted file need not be.
+inline uint64_t MixedBits(const BlobId& id) {
+  uint64_t lo, hi;
+  std::memcpy(&lo, id.bytes.data(), 8);
+  std::memcpy(&hi, id.bytes.data() + 8, 8);
+  uint64_t h = lo ^ (hi * 0x9E3779B97F4A7C15ull);  // splitmix64's finalizer over both halves
+  h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+  h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+  return h ^ (h >> 31);
+}
+
 constexpr size_t kSecretSize = 192;  // XXH3 needs >= 136 bytes of secret
 
 // Keyed XXH3-128. Thread-safe (stateless apart from the immutable secret).

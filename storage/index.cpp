@@ -1,6 +1,9 @@
 // docs/FORMAT.md §6 (index).
 #include "storage/index.h"
 
+#include <algorithm>
+#include <bit>
+
 #include <nlohmann/json.hpp>
 
 #include "storage/codec.h"
@@ -10,21 +13,125 @@ namespace mv::storage {
 
 constexpr std::string_view kIndexMagic{"MVINDEX\x01", 8};
 
+namespace {
+
+uint32_t RowKey(const BlobId& id) { return static_cast<uint32_t>(MixedBits(id) >> 32); }
+
+// Buckets of about 8 rows, at most 2^16 of them.
+int BucketBits(size_t rows) {
+  int width = std::bit_width(rows);
+  return std::clamp(width - 4, 0, 16);
+}
+
+}  // namespace
+
+Index& Index::operator=(Index&& other) noexcept {
+  if (this == &other) return *this;
+  packs_ = std::move(other.packs_);
+  pack_ix_ = std::move(other.pack_ix_);
+  table_ = std::move(other.table_);
+  settled_.store(other.settled_.load());
+  other.settled_.store(true);
+  other.packs_.clear();
+  other.pack_ix_.clear();
+  other.table_ = Table();
+  return *this;
+}
+
 void Index::AddPack(const PackInfo& pack) {
   if (pack_ix_.count(pack.pack_id)) return;
-  uint32_t ix = static_cast<uint32_t>(packs_.size());
+  pack_ix_[pack.pack_id] = static_cast<uint32_t>(packs_.size());
   packs_.push_back(pack);
-  pack_ix_[pack.pack_id] = ix;
-  for (uint32_t i = 0; i < pack.entries.size(); i++)
-    blobs_.try_emplace(pack.entries[i].id, Slot{ix, i});
+  if (!pack.entries.empty()) settled_.store(false, std::memory_order_relaxed);
+}
+
+size_t Index::blob_count() const {
+  Settle();
+  return table_.rows.size();
+}
+
+void Index::Settle() const {
+  if (settled_.load(std::memory_order_acquire)) return;
+  std::lock_guard<std::mutex> l(mu_);
+  if (settled_.load(std::memory_order_relaxed)) return;
+  MergeNewPacks();
+  settled_.store(true, std::memory_order_release);
+}
+
+void Index::MergeNewPacks() const {
+  std::vector<Row>& rows = table_.rows;
+  size_t old_rows = rows.size(), added = 0;
+  for (size_t p = table_.merged_packs; p < packs_.size(); p++) added += packs_[p].entries.size();
+  rows.reserve(old_rows + added);
+  for (size_t p = table_.merged_packs; p < packs_.size(); p++) {
+    const auto& entries = packs_[p].entries;
+    for (size_t e = 0; e < entries.size(); e++)
+      rows.push_back({RowKey(entries[e].id), static_cast<uint32_t>(p), static_cast<uint32_t>(e)});
+  }
+  table_.merged_packs = packs_.size();
+  // Total order: rows of one blob end up adjacent-by-key with the first-added one first.
+  auto less = [](const Row& a, const Row& b) {
+    if (a.key != b.key) return a.key < b.key;
+    if (a.pack_ix != b.pack_ix) return a.pack_ix < b.pack_ix;
+    return a.entry_ix < b.entry_ix;
+  };
+  auto mid = rows.begin() + static_cast<std::ptrdiff_t>(old_rows);
+  std::sort(mid, rows.end(), less);
+  std::inplace_merge(rows.begin(), mid, rows.end(), less);
+  DropDuplicates();
+  BuildStarts();
+}
+
+void Index::DropDuplicates() const {
+  std::vector<Row>& rows = table_.rows;
+  size_t out = 0;
+  for (size_t i = 0; i < rows.size();) {
+    size_t end = i + 1;
+    while (end < rows.size() && rows[end].key == rows[i].key) end++;
+    size_t run_start = out;  // rows sharing a key: almost always one; keep each ID's first
+    for (size_t j = i; j < end; j++) {
+      const BlobId& id = EntryOf(rows[j]).id;
+      bool seen = false;
+      for (size_t k = run_start; k < out && !seen; k++) seen = EntryOf(rows[k]).id == id;
+      if (!seen) rows[out++] = rows[j];
+    }
+    i = end;
+  }
+  rows.resize(out);
+  if (rows.capacity() - rows.size() > rows.size() / 4 + 1024) rows.shrink_to_fit();
+}
+
+void Index::BuildStarts() const {
+  const std::vector<Row>& rows = table_.rows;
+  int bits = BucketBits(rows.size());
+  table_.shift = 32 - bits;
+  std::vector<uint32_t>& starts = table_.starts;
+  starts.assign((size_t{1} << bits) + 1, 0);
+  // starts[b] = number of rows in buckets below b
+  for (const Row& r : rows) starts[(uint64_t{r.key} >> table_.shift) + 1]++;
+  for (size_t b = 1; b < starts.size(); b++) starts[b] += starts[b - 1];
+}
+
+const Index::Row* Index::FindRow(const BlobId& id) const {
+  Settle();
+  const std::vector<Row>& rows = table_.rows;
+  if (rows.empty()) return nullptr;
+  uint32_t key = RowKey(id);
+  uint64_t bucket = uint64_t{key} >> table_.shift;
+  const Row* first = rows.data() + table_.starts[bucket];
+  const Row* last = rows.data() + table_.starts[bucket + 1];
+  const Row* it =
+      std::lower_bound(first, last, key, [](const Row& r, uint32_t k) { return r.key < k; });
+  for (; it != last && it->key == key; ++it)
+    if (EntryOf(*it).id == id) return it;
+  return nullptr;
 }
 
 std::optional<BlobLocation> Index::Find(const BlobId& id) const {
-  auto it = blobs_.find(id);
-  if (it == blobs_.end()) return std::nullopt;
-  const PackInfo& p = packs_[it->second.pack_ix];
-  const PackEntry& e = p.entries[it->second.entry_ix];
-  return BlobLocation{p.pack_id, e.offset, e.length};
+  const Row* r = FindRow(id);
+  if (!r) return std::nullopt;
+  const PackEntry& e = EntryOf(*r);
+  return BlobLocation{packs_[r->pack_ix].pack_id, e.offset, e.length};
 }
 
 std::string EncodeIndexFile(const std::vector<PackInfo>& packs) {

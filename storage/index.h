@@ -3,7 +3,9 @@
 // the packs one backup wrote and their blobs; in memory, the union of them.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -21,25 +23,63 @@ struct BlobLocation {
   uint64_t length = 0;
 };
 
-// Not thread-safe for writes; concurrent const lookups are fine.
+// Memory layout (about 45 bytes a blob, against about 100 for a hash map): packs_ keeps every
+// pack's entries as read (32 bytes a blob; packs() hands them out), and the lookup structure is
+// one 12-byte row per distinct blob that points into them: {32 bits of the ID's mixed bits,
+// pack number, entry number}, sorted by those bits, with a table of where each value of the
+// first up to 16 bits starts (at most 256 KiB). A lookup goes to its bucket, binary-searches the
+// rows and compares the whole ID in the entry a row points to.
+//
+// AddPack only appends the pack; the first lookup after it sorts the new packs' rows and merges
+// them into the rest (once per batch of packs, so loading every index file sorts once). Of
+// several entries for one blob the row kept is the one of the pack added first (§6: packs are
+// added in the order the index files are read), the first entry within a pack.
+//
+// Not thread-safe for writes (AddPack, assignment). Concurrent const lookups are fine, also
+// right after an AddPack: the merge they may start is done once, under a mutex.
 class Index {
  public:
+  Index() = default;
+  Index(Index&& other) noexcept { *this = std::move(other); }
+  Index& operator=(Index&& other) noexcept;
+  Index(const Index&) = delete;
+  Index& operator=(const Index&) = delete;
+
   void AddPack(const PackInfo& pack);
-  bool Has(const BlobId& id) const { return blobs_.count(id) != 0; }
+  bool Has(const BlobId& id) const { return FindRow(id) != nullptr; }
   std::optional<BlobLocation> Find(const BlobId& id) const;
-  size_t blob_count() const { return blobs_.size(); }
+  size_t blob_count() const;
   size_t pack_count() const { return packs_.size(); }
   const std::vector<PackInfo>& packs() const { return packs_; }
   bool HasPack(const BlobId& pack) const { return pack_ix_.count(pack) != 0; }
 
  private:
-  struct Slot {
+  struct Row {
+    uint32_t key;  // the top 32 of MixedBits(id)
     uint32_t pack_ix;
     uint32_t entry_ix;
   };
+  // Rows of every pack, derived from packs_ by Settle().
+  struct Table {
+    std::vector<Row> rows;         // sorted by (key, pack_ix, entry_ix), one per distinct blob
+    std::vector<uint32_t> starts;  // starts[b]: first row whose key >> shift is >= b
+    int shift = 32;
+    size_t merged_packs = 0;  // packs_[0, merged_packs) have their rows in `rows`
+  };
+
+  const PackEntry& EntryOf(const Row& r) const { return packs_[r.pack_ix].entries[r.entry_ix]; }
+  const Row* FindRow(const BlobId& id) const;
+  void Settle() const;          // merges the rows of packs added since the last merge, once
+  void MergeNewPacks() const;   // what Settle() runs under mu_; writes only table_
+  void DropDuplicates() const;  // keeps the first row of each blob
+  void BuildStarts() const;
+
   std::vector<PackInfo> packs_;
   std::unordered_map<BlobId, uint32_t, BlobIdHash> pack_ix_;
-  std::unordered_map<BlobId, Slot, BlobIdHash> blobs_;
+  // Derived, so const lookups may complete it: written only under mu_ and before settled_ is set.
+  mutable Table table_;
+  mutable std::atomic<bool> settled_{true};
+  mutable std::mutex mu_;
 };
 
 // One index file's content.
