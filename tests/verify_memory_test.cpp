@@ -80,10 +80,11 @@ TEST(VerifyMemory, DoesNotGrowWithTheNumberOfFiles) {
   ASSERT_EQ(::mkdir((vol / "mail").c_str(), 0700), 0);
   MakeSmallMaildirs(vol / "mail", kFiles);
   ASSERT_EQ(RunMailvault({"init", "--repo", repo / "r"}).exit_code, 0);
-  Measured backup = RunMeasured({"backup", "--repo", repo / "r", "--source", "mail=" + vol / "mail"});
+  Measured backup =
+      RunMeasured({"backup", "--repo", repo / "r", "--source", "mail=" + vol / "mail"});
   ASSERT_EQ(backup.exit_code, 0);
-  Measured verify = RunMeasured({"verify", "--repo", repo / "r", "--snapshot", "latest", "--scratch",
-                                 scratch.path(), "--json"});
+  Measured verify = RunMeasured({"verify", "--repo", repo / "r", "--snapshot", "latest",
+                                 "--scratch", scratch.path(), "--json"});
   EXPECT_EQ(verify.exit_code, 0);
   RecordProperty("backup_peak_kb", std::to_string(backup.peak_kb));
   RecordProperty("verify_peak_kb", std::to_string(verify.peak_kb));

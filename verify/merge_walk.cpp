@@ -98,8 +98,8 @@ struct Deferred {
 };
 
 struct Frame {
-  std::string rel;  // below the source root; "" for the root
-  int snap_bits = 0, tree_bits = 0;  // cur (1), new (2), tmp (4) directories on each side
+  std::string rel;                        // below the source root; "" for the root
+  int snap_bits = 0, tree_bits = 0;       // cur (1), new (2), tmp (4) directories on each side
   std::vector<Rec> snap_msgs, tree_msgs;  // files of its cur/ and new/
   std::vector<Deferred> deferred;
   // A dot child was paired assuming the snapshot's cur/new/tmp here match the tree's.
@@ -255,8 +255,8 @@ class Walker {
       if (!tree_reg)
         what = "missing after restore";
       else if (size != m.size)
-        what = "restored with " + std::to_string(size) + " bytes, recorded " +
-               std::to_string(m.size);
+        what =
+            "restored with " + std::to_string(size) + " bytes, recorded " + std::to_string(m.size);
       else if (hash != m.content)
         what = "restored content differs from the recorded content";
       if (!what.empty()) {
@@ -364,8 +364,8 @@ class Walker {
       }
       while (!bs.empty() && !os.empty()) {
         if (bs.front().content != os.front().content)
-          changed_.push_back({{src_, p.mailbox, unique}, 0, bs.front().path, 0,
-                              Ref(&bs.front(), &os.front())});
+          changed_.push_back(
+              {{src_, p.mailbox, unique}, 0, bs.front().path, 0, Ref(&bs.front(), &os.front())});
         bs.erase(bs.begin());
         os.erase(os.begin());
       }

@@ -58,7 +58,6 @@ struct MergeWalkResult {
 // compares whole lists. Errors only for an unreadable cursor.
 Result<std::optional<MergeWalkResult>> MergeWalk(storage::EntryCursor& cursor,
                                                  const std::map<std::string, std::string>& roots,
-                                                 TreeKind kind,
-                                                 const storage::KeyedHasher& hasher);
+                                                 TreeKind kind, const storage::KeyedHasher& hasher);
 
 }  // namespace mv::verify

@@ -404,8 +404,7 @@ Result<VerifyResult> VerifyRestoredStream(const storage::BlobReader& blobs, cons
   MV_ASSIGN_OR_RETURN(auto cursor, blobs.OpenEntries(id, &meta));
   std::map<std::string, std::string> roots;
   for (const auto& src : meta.sources) roots[src.name] = o.restored_root + "/" + src.name;
-  MV_ASSIGN_OR_RETURN(auto w,
-                      MergeWalk(*cursor, roots, TreeKind::kRestored, blobs.hasher()));
+  MV_ASSIGN_OR_RETURN(auto w, MergeWalk(*cursor, roots, TreeKind::kRestored, blobs.hasher()));
   cursor.reset();
   if (!w) return VerifyWhole(blobs, id, o, restore_problems);
   VerifyResult r;
