@@ -14,6 +14,7 @@
 #include "storage/blob_reader.h"
 #include "storage/fs.h"
 #include "verify/check.h"
+#include "verify/merge_walk.h"
 
 namespace mv::verify {
 namespace {
@@ -137,7 +138,7 @@ void CheckLiveDatabase(DatabaseCheck& d) {
 }
 
 DatabaseCheck CheckDatabase(
-    const FileEntry& f, const VerifyOptions& o, const storage::Snapshot& snap,
+    const FileEntry& f, const VerifyOptions& o, const storage::SnapshotMeta& meta,
     const std::map<std::string, std::pair<uint64_t, storage::BlobId>>& restored) {
   DatabaseCheck d;
   d.path = f.path;
@@ -155,7 +156,7 @@ DatabaseCheck CheckDatabase(
   if (d.live_path.empty()) return d;
   CheckLiveDatabase(d);
   if (d.live != LiveDb::kOk || !d.integrity_ok) return d;
-  int64_t since = snap.meta.time_ns ? snap.meta.time_ns : snap.meta.time * 1000000000;
+  int64_t since = meta.time_ns ? meta.time_ns : meta.time * 1000000000;
   d.live_unchanged_since = MtimeNs(d.live_path) < since && MtimeNs(d.live_path + "-wal") < since;
   SqliteDiffOptions dopts;
   dopts.tables = o.sqlite_tables;
@@ -166,6 +167,78 @@ DatabaseCheck CheckDatabase(
   else
     d.error = diff.status().ToString();
   return d;
+}
+
+// The checks of one regular file of the snapshot that is a database image or its raw copy.
+void CheckDatabases(const FileEntry& f, const VerifyOptions& o, const storage::SnapshotMeta& meta,
+                    const std::map<std::string, std::pair<uint64_t, storage::BlobId>>& restored,
+                    VerifyResult& r) {
+  if (f.flags & storage::kFlagSqlite) r.databases.push_back(CheckDatabase(f, o, meta, restored));
+  if (f.flags & storage::kFlagSqliteRaw) {
+    DatabaseCheck d;
+    d.path = f.path;
+    d.raw_copy = true;
+    auto it = restored.find(f.path);
+    d.content_matches = it != restored.end() && it->second.second == f.content;
+    r.databases.push_back(std::move(d));
+  }
+}
+
+// The same comparison as VerifyRestored over whole lists, for a snapshot read through a cursor.
+Result<VerifyResult> VerifyWhole(const storage::BlobReader& blobs, const std::string& id,
+                                 const VerifyOptions& o,
+                                 const std::vector<std::string>& restore_problems) {
+  storage::Snapshot snap;
+  MV_ASSIGN_OR_RETURN(auto cursor, blobs.OpenEntries(id, &snap.meta));
+  storage::FileEntry e;
+  for (;;) {
+    MV_ASSIGN_OR_RETURN(bool more, cursor->Next(&e));
+    if (!more) break;
+    snap.files.push_back(std::move(e));
+  }
+  std::sort(snap.files.begin(), snap.files.end(),
+            [](const auto& a, const auto& b) { return a.path < b.path; });
+  return VerifyRestored(blobs, snap, o, restore_problems);
+}
+
+// Damaged files, and which other snapshots hold the same (damaged) blobs.
+void AddDamaged(const storage::BlobReader& reader, const std::string& snapshot_id,
+                std::vector<MergeWalkResult::Damaged>& damaged, VerifyResult& r) {
+  if (damaged.empty()) return;
+  std::vector<storage::BlobId> blobs;
+  for (const auto& d : damaged) blobs.insert(blobs.end(), d.blobs.begin(), d.blobs.end());
+  auto holders = SnapshotsHoldingBlobs(reader, blobs);
+  for (auto& d : damaged) {
+    std::set<std::string> others;
+    for (const auto& b : d.blobs)
+      for (const auto& s : holders[b])
+        if (s != snapshot_id) others.insert(s);
+    r.damaged_files.push_back({std::move(d.path), std::move(d.mailbox), std::move(d.what),
+                               std::vector<std::string>(others.begin(), others.end())});
+  }
+}
+
+// The live comparison of source `name` at `path`; nullopt when only whole lists resolve it.
+Result<std::optional<LiveComparison>> CompareLive(const storage::BlobReader& blobs,
+                                                  const std::string& id,
+                                                  const storage::SnapshotMeta& meta,
+                                                  const std::string& name,
+                                                  const std::string& path) {
+  LiveComparison lc{name, path, {}, {}, {}};
+  MV_ASSIGN_OR_RETURN(auto cursor, blobs.OpenEntries(id, nullptr));
+  MV_ASSIGN_OR_RETURN(auto w, MergeWalk(*cursor, {{name, path}}, TreeKind::kLive, blobs.hasher()));
+  if (!w) return std::optional<LiveComparison>();
+  if (auto it = w->root_errors.find(name); it != w->root_errors.end()) {
+    lc.problems.push_back(it->second.ToString());
+    return std::optional<LiveComparison>(std::move(lc));
+  }
+  std::vector<storage::CensusRow> mine;
+  for (const auto& c : meta.census)
+    if (c.source == name) mine.push_back(c);
+  lc.census = DiffCensus(mine, w->tree_census);
+  lc.messages = std::move(w->messages);
+  lc.problems = std::move(w->problems[name]);
+  return std::optional<LiveComparison>(std::move(lc));
 }
 
 }  // namespace
@@ -315,18 +388,59 @@ Result<VerifyResult> VerifyRestored(const storage::BlobReader& blobs, const stor
       r.live.push_back(std::move(lc));
     }
   }
-  for (const auto& f : snap.files) {
-    if (f.type == FileType::kRegular && (f.flags & storage::kFlagSqlite))
-      r.databases.push_back(CheckDatabase(f, o, snap, restored.files));
-    if (f.type == FileType::kRegular && (f.flags & storage::kFlagSqliteRaw)) {
-      DatabaseCheck d;
-      d.path = f.path;
-      d.raw_copy = true;
-      auto it = restored.files.find(f.path);
-      d.content_matches = it != restored.files.end() && it->second.second == f.content;
-      r.databases.push_back(std::move(d));
+  for (const auto& f : snap.files)
+    if (f.type == FileType::kRegular) CheckDatabases(f, o, snap.meta, restored.files, r);
+  return r;
+}
+
+}  // namespace mv::verify
+
+namespace mv::verify {
+
+Result<VerifyResult> VerifyRestoredStream(const storage::BlobReader& blobs, const std::string& id,
+                                          const VerifyOptions& o,
+                                          const std::vector<std::string>& restore_problems) {
+  storage::SnapshotMeta meta;
+  MV_ASSIGN_OR_RETURN(auto cursor, blobs.OpenEntries(id, &meta));
+  std::map<std::string, std::string> roots;
+  for (const auto& src : meta.sources) roots[src.name] = o.restored_root + "/" + src.name;
+  MV_ASSIGN_OR_RETURN(auto w, MergeWalk(*cursor, roots, TreeKind::kRestored, blobs.hasher()));
+  cursor.reset();
+  if (!w) return VerifyWhole(blobs, id, o, restore_problems);
+  VerifyResult r;
+  r.snapshot_id = meta.id;
+  r.snapshot_time = meta.time;
+  r.restore_problems = restore_problems;
+  r.unreadable_at_backup = meta.problems;
+  r.unreadable_paths = UnreadableAtBackup(meta);
+  r.messages = w->messages_count;
+  r.mailboxes = w->mailboxes;
+  r.folders = meta.census.size();
+  r.files = w->files;
+  r.bytes = w->bytes;
+  for (const auto& src : meta.sources) {
+    if (auto it = w->root_errors.find(src.name); it != w->root_errors.end()) {
+      if (it->second.code() != Code::kNotFound) return it->second;
+      r.restore_problems.push_back(src.name + ": source not restored at all (" +
+                                   it->second.message() + ")");
+      continue;
+    }
+    for (auto& p : w->problems[src.name]) r.restore_problems.push_back(std::move(p));
+  }
+  if (o.against_snapshot) {
+    r.recorded_vs_manifest = DiffCensus(meta.census, w->snapshot_census);
+    r.recorded_vs_restored = DiffCensus(meta.census, w->tree_census);
+    r.snapshot_vs_restored = std::move(w->messages);
+    AddDamaged(blobs, meta.id, w->damaged, r);
+  }
+  if (o.against_live) {
+    for (const auto& [name, path] : o.live) {
+      MV_ASSIGN_OR_RETURN(auto lc, CompareLive(blobs, id, meta, name, path));
+      if (!lc) return VerifyWhole(blobs, id, o, restore_problems);
+      r.live.push_back(std::move(*lc));
     }
   }
+  for (const auto& f : w->databases) CheckDatabases(f, o, meta, w->database_files, r);
   return r;
 }
 

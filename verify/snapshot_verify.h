@@ -116,4 +116,13 @@ Result<VerifyResult> VerifyRestored(const storage::BlobReader& blobs, const stor
                                     const VerifyOptions& opts,
                                     const std::vector<std::string>& restore_problems);
 
+// The same comparison for snapshot `id`, read through BlobReader::OpenEntries: the snapshot and
+// the restored tree are compared directory by directory (verify/merge_walk.h), so what it holds
+// grows with the largest directory and the findings, not with the snapshot. The result is the
+// one VerifyRestored gives; where only whole lists resolve it exactly (see MergeWalk), it reads
+// the whole snapshot and calls VerifyRestored.
+Result<VerifyResult> VerifyRestoredStream(const storage::BlobReader& blobs, const std::string& id,
+                                          const VerifyOptions& opts,
+                                          const std::vector<std::string>& restore_problems);
+
 }  // namespace mv::verify

@@ -109,25 +109,6 @@ class TreeWalker {
   }
 
  private:
-  static bool ListNames(int dfd, std::vector<std::string>* names) {
-    int lfd = ::openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR* d = lfd < 0 ? nullptr : ::fdopendir(lfd);
-    if (!d) {
-      int err = errno;
-      if (lfd >= 0) ::close(lfd);
-      errno = err;
-      return false;
-    }
-    errno = 0;
-    while (struct dirent* e = ::readdir(d)) {
-      if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, ".."))
-        names->emplace_back(e->d_name);
-    }
-    int err = errno;
-    ::closedir(d);
-    errno = err;
-    return err == 0;
-  }
   void Problem(const std::string& rel, const std::string& why) {
     out_->problems.push_back((rel.empty() ? root_ : root_ + "/" + rel) + ": " + why);
   }
@@ -138,6 +119,44 @@ class TreeWalker {
 };
 
 }  // namespace
+
+bool ListNames(int dfd, std::vector<std::string>* names) {
+  int lfd = ::openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* d = lfd < 0 ? nullptr : ::fdopendir(lfd);
+  if (!d) {
+    int err = errno;
+    if (lfd >= 0) ::close(lfd);
+    errno = err;
+    return false;
+  }
+  errno = 0;
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) names->emplace_back(e->d_name);
+  }
+  int err = errno;
+  ::closedir(d);
+  errno = err;
+  return err == 0;
+}
+
+Result<storage::BlobId> HashAt(int dfd, const std::string& name, const std::string& path,
+                               const storage::KeyedHasher& hasher) {
+  const int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
+  int fd = ::openat(dfd, name.c_str(), flags | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = ::openat(dfd, name.c_str(), flags);
+  if (fd < 0) return Status::FromErrno(errno, "open", path);
+  auto h = HashFd(fd, path, hasher);
+  ::close(fd);
+  return h;
+}
+
+Result<int> OpenTreeRoot(const std::string& source, const std::string& root) {
+  int root_fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd >= 0) return root_fd;
+  if (errno == ENOENT || errno == ENOTDIR)
+    return Status::NotFound("not a directory: cannot read source '" + source + "' here", root);
+  return Status::FromErrno(errno, "cannot open the directory of source '" + source + "'", root);
+}
 
 Result<storage::BlobId> HashFile(const std::string& path, const storage::KeyedHasher& hasher) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
@@ -151,12 +170,7 @@ Result<storage::BlobId> HashFile(const std::string& path, const storage::KeyedHa
 Result<ScannedTree> ScanTree(const std::string& source, const std::string& root,
                              const storage::KeyedHasher& hasher, const ScanOptions& opts) {
   // The root itself may be a symlink to the directory, as the backup walk accepts it.
-  int root_fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (root_fd < 0) {
-    if (errno == ENOENT || errno == ENOTDIR)
-      return Status::NotFound("not a directory: cannot read source '" + source + "' here", root);
-    return Status::FromErrno(errno, "cannot open the directory of source '" + source + "'", root);
-  }
+  MV_ASSIGN_OR_RETURN(int root_fd, OpenTreeRoot(source, root));
   ScannedTree out;
   TreeWalker walker(source, root, &out);
   walker.Dir(root_fd, "");

@@ -60,4 +60,15 @@ Result<ScannedTree> ScanTree(const std::string& source, const std::string& root,
 // Keyed hash of a whole file, streamed. Opens read-only with O_NOATIME when allowed.
 Result<storage::BlobId> HashFile(const std::string& path, const storage::KeyedHasher& hasher);
 
+// The pieces of ScanTree that verify/merge_walk.h walks with, so both read a tree alike.
+// The directory of source `source` at `root` (a symlink to one is followed), as ScanTree opens
+// it: NotFound when it is not there; the descriptor is the caller's to close.
+Result<int> OpenTreeRoot(const std::string& source, const std::string& root);
+// The names in directory `dfd` except . and .., unsorted; false with errno set when unreadable.
+bool ListNames(int dfd, std::vector<std::string>* names);
+// Keyed hash of regular file `name` in directory `dfd` (not following a symlink); `path` names
+// it in errors.
+Result<storage::BlobId> HashAt(int dfd, const std::string& name, const std::string& path,
+                               const storage::KeyedHasher& hasher);
+
 }  // namespace mv::verify

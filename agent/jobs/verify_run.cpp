@@ -35,7 +35,12 @@ Result<std::string> LatestOfStack(const storage::Repository& repo, const std::st
 }
 
 Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& opts) {
-  MV_ASSIGN_OR_RETURN(storage::Snapshot snap, repo.LoadSnapshot(opts.snapshot));
+  // Only the metadata is kept: the comparison reads the entries through a cursor.
+  storage::SnapshotMeta meta;
+  {
+    MV_ASSIGN_OR_RETURN(storage::Snapshot snap, repo.LoadSnapshot(opts.snapshot));
+    meta = std::move(snap.meta);
+  }
   std::string parent = opts.scratch_parent;
   if (parent.empty()) {
     const char* t = std::getenv("TMPDIR");
@@ -73,6 +78,7 @@ Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& o
   run.restore_seconds = Since(t0);
   std::vector<std::string> problems;
   for (const auto& p : restored->problems) problems.push_back(p.path + ": " + p.message);
+  restored = RestoreResult{};  // its lists of written paths are not needed while comparing
   verify::VerifyOptions vo;
   vo.restored_root = run.scratch;
   vo.against_snapshot = opts.against_snapshot;
@@ -80,10 +86,10 @@ Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& o
   vo.sqlite_tables = opts.sqlite_tables;
   vo.live = opts.live;
   if (vo.live.empty() && opts.against_live)
-    for (const auto& s : snap.meta.sources)
+    for (const auto& s : meta.sources)
       if (!s.path.empty() && IsDir(s.path)) vo.live[s.name] = s.path;
   auto t1 = std::chrono::steady_clock::now();
-  auto res = verify::VerifyRestored(**blobs, snap, vo, problems);
+  auto res = verify::VerifyRestoredStream(**blobs, opts.snapshot, vo, problems);
   cleanup();
   if (!res.ok()) return res.status();
   run.compare_seconds = Since(t1);
