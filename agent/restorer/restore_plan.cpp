@@ -8,9 +8,11 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <optional>
 
 #include "hooks/sqlite_backup.h"
 #include "storage/blob_reader.h"
+#include "storage/entry_cursor.h"
 #include "storage/fs.h"
 #include "storage/xattr.h"
 #include "storage/mailfiles/maildir.h"
@@ -78,69 +80,111 @@ std::string Parent(const std::string& rel) {
   return s == std::string::npos ? "" : rel.substr(0, s);
 }
 
-class Planner {
- public:
-  Planner(const storage::KeyedHasher& hasher, const RestoreOptions& opts, RestoreResult* result,
-          RestorePlan* plan)
-      : hasher_(hasher), opts_(opts), result_(result), plan_(plan) {}
+}  // namespace
 
-  Status Run(const storage::Snapshot& snap) {
-    std::vector<std::string> inc;
+class RestorePlanner::Impl {
+ public:
+  Impl(const storage::KeyedHasher& hasher, const RestoreOptions& opts, RestoreResult* result)
+      : hasher_(hasher), opts_(opts), result_(result), plan_(&plan_storage_) {
     for (auto i : opts_.includes) {
       while (i.size() > 1 && i.back() == '/') i.pop_back();
-      inc.push_back(i);
+      inc_.push_back(i);
     }
-    std::vector<bool> inc_hit(inc.size(), false);
-    size_t regular = 0;
-    for (const auto& e : snap.files) {
-      regular += e.type == FileType::kRegular;
-      if (e.type == FileType::kRegular && (e.flags & storage::kFlagHardLink))
-        link_targets_.emplace(e.link_target, SIZE_MAX);
-    }
-    plan_->files.reserve(inc.empty() ? regular : regular / 8);
+  }
+
+  RestorePlan& plan() { return plan_storage_; }
+
+  Status Begin(const storage::SnapshotMeta& meta, storage::EntryCursor& scan) {
     for (const auto& [name, _] : opts_.source_targets) {
       bool found = false;
-      for (const auto& s : snap.meta.sources) found |= s.name == name;
+      for (const auto& s : meta.sources) found |= s.name == name;
       if (!found)
-        return Status::Invalid("source '" + name + "' is not in snapshot " +
-                               snap.meta.id.substr(0, 8));
+        return Status::Invalid("source '" + name + "' is not in snapshot " + meta.id.substr(0, 8));
     }
-    for (const auto& e : snap.files) {
-      for (size_t k = 0; k < inc.size(); k++)
-        if (e.path == inc[k] ||
-            (e.path.size() > inc[k].size() && e.path.compare(0, inc[k].size(), inc[k]) == 0 &&
-             e.path[inc[k].size()] == '/'))
+    // One pass before anything is written: the --include paths must all match, and a hard link's
+    // first path must be known as such when it is restored (it comes first in walk order).
+    std::vector<bool> inc_hit(inc_.size(), false);
+    FileEntry e;
+    std::string last_source = "/";  // never a source name
+    for (;;) {
+      MV_ASSIGN_OR_RETURN(bool more, scan.Next(&e));
+      if (!more) break;
+      for (size_t k = 0; k < inc_.size(); k++)
+        if (e.path == inc_[k] ||
+            (e.path.size() > inc_[k].size() && e.path.compare(0, inc_[k].size(), inc_[k]) == 0 &&
+             e.path[inc_[k].size()] == '/'))
           inc_hit[k] = true;
-      if (!Included(e.path, inc)) continue;
-      auto slash = e.path.find('/');
-      std::string source = e.path.substr(0, slash);
-      std::string rel = slash == std::string::npos ? "" : e.path.substr(slash + 1);
-      if (source.empty() || source == "." || source == ".." || !SafeRel(rel)) {
-        if (e.type == FileType::kRegular) plan_->failed++;
-        result_->problems.push_back(
-            {e.path,
-             "refused: unsafe path in the manifest (absolute, '..' or empty "
-             "component); nothing written for it"});
+      if (!Included(e.path, inc_)) {
+        if (e.type == FileType::kDirectory) scan.SkipChildren();
         continue;
       }
-      if (!opts_.source_targets.empty() && !opts_.source_targets.count(source)) continue;
-      std::string path = opts_.source_targets.count(source) ? opts_.source_targets.at(source)
-                                                            : fs::Join(opts_.target, source);
-      // TARGET/<source> is inside the target: a symlink there is not followed (it could lead out).
-      auto root = Root(source, path, !opts_.source_targets.count(source));
-      if (!root.ok()) return root.status();
-      Add(e, *root, rel);
+      if (e.type == FileType::kRegular && (e.flags & storage::kFlagHardLink))
+        link_targets_.emplace(e.link_target, LinkTarget{});
+      // The restore roots are made (or refused) now, in the order the snapshot names them, so
+      // a root that cannot be made stops the restore before any file is written.
+      if (std::string_view(e.path).substr(0, e.path.find('/')) == last_source) continue;
+      std::string rel;
+      MV_ASSIGN_OR_RETURN(auto root, RootOf(e, &rel, false));
+      if (root) last_source = e.path.substr(0, e.path.find('/'));
     }
-    for (size_t k = 0; k < inc.size(); k++)
+    for (size_t k = 0; k < inc_.size(); k++)
       if (!inc_hit[k])
-        return Status::Invalid("--include " + inc[k] + " matches nothing in snapshot " +
-                               snap.meta.id.substr(0, 8) +
+        return Status::Invalid("--include " + inc_[k] + " matches nothing in snapshot " +
+                               meta.id.substr(0, 8) +
                                "; paths start with the source name, e.g. mail/alice@example.org "
                                "(see `mailvault ls`)");
     return Status::Ok();
   }
 
+  Result<bool> Add(FileEntry&& e) {
+    if (!Included(e.path, inc_)) return e.type == FileType::kDirectory;
+    std::string rel;
+    MV_ASSIGN_OR_RETURN(auto root, RootOf(e, &rel, true));
+    if (!root) return e.type == FileType::kDirectory && rel.empty();
+    Add(std::move(e), *root, rel);
+    return false;
+  }
+
+  void EndBatch(const std::function<bool(size_t)>& restored) {
+    for (auto* t : batch_targets_) {
+      t->restored = plan_->files[t->index].write && restored(t->index);
+      t->index = PlannedHardLink::kEarlier;
+    }
+    batch_targets_.clear();
+    plan_->files.clear();
+    plan_->hard_links.clear();
+    plan_->batch_entries.clear();
+    plan_->batch_bytes = 0;
+  }
+
  private:
+  // The root selected entry `e` is restored into (made on first use), and its path below it in
+  // *rel; nullopt when its source is not restored, or when its path is unsafe (then *rel is
+  // "unsafe", and with `report` the problem is recorded).
+  Result<std::optional<size_t>> RootOf(const FileEntry& e, std::string* rel, bool report) {
+    auto slash = e.path.find('/');
+    std::string source = e.path.substr(0, slash);
+    *rel = slash == std::string::npos ? "" : e.path.substr(slash + 1);
+    if (source.empty() || source == "." || source == ".." || !SafeRel(*rel)) {
+      *rel = "unsafe";
+      if (!report) return std::optional<size_t>();
+      if (e.type == FileType::kRegular) plan_->failed++;
+      result_->problems.push_back({e.path,
+                                   "refused: unsafe path in the manifest (absolute, '..' or empty "
+                                   "component); nothing written for it"});
+      return std::optional<size_t>();
+    }
+    if (!opts_.source_targets.empty() && !opts_.source_targets.count(source)) {
+      rel->clear();
+      return std::optional<size_t>();
+    }
+    std::string path = opts_.source_targets.count(source) ? opts_.source_targets.at(source)
+                                                          : fs::Join(opts_.target, source);
+    // TARGET/<source> is inside the target: a symlink there is not followed (it could lead out).
+    MV_ASSIGN_OR_RETURN(size_t root, Root(source, path, !opts_.source_targets.count(source)));
+    return std::optional<size_t>(root);
+  }
+
   // Creates a restore root and its parents; a permission failure says which directory lacks
   // write access (not errno's text alone).
   static Status MakeRoot(const std::string& path) {
@@ -220,7 +264,7 @@ class Planner {
     return fresh_dirs_.count(std::to_string(root) + "/" + dir_rel) != 0;
   }
 
-  void Add(const FileEntry& e, size_t root, const std::string& rel) {
+  void Add(FileEntry&& e, size_t root, const std::string& rel) {
     if (opts_.exact) plan_->keep[root].insert(rel);
     if (e.type == FileType::kDirectory) return AddDir(e, root, rel);
     if (Unmade(root, Parent(rel)))
@@ -229,8 +273,8 @@ class Planner {
     AddFile(e, root, rel);
   }
 
-  void AddDir(const FileEntry& e, size_t root, const std::string& rel) {
-    PlannedNode n{&e, root, rel, false};
+  void AddDir(FileEntry& e, size_t root, const std::string& rel) {
+    bool created = false;
     if (!rel.empty() && Unmade(root, Parent(rel))) {
       std::string first = unmade_dirs_.at(std::to_string(root) + "/" + Parent(rel));
       unmade_dirs_[std::to_string(root) + "/" + rel] = first;
@@ -238,19 +282,37 @@ class Planner {
     }
     int rfd = plan_->root_fds[root];
     if (rel.empty()) {
-      n.created = root_new_[root];
+      created = root_new_[root];
     } else if (opts_.dry_run) {
       struct stat st;
-      n.created = Fresh(root, Parent(rel)) || rfd < 0 ||
-                  ::fstatat(rfd, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0;
-    } else if (!MakeDir(e, root, rel, &n.created)) {
+      created = Fresh(root, Parent(rel)) || rfd < 0 ||
+                ::fstatat(rfd, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0;
+    } else if (!MakeDir(e, root, rel, &created)) {
       return;
     }
-    if (n.created) {
-      fresh_dirs_.insert(std::to_string(root) + "/" + rel);
-      plan_->dirs_created++;
-    }
-    plan_->dirs.push_back(n);
+    if (!created) return;
+    fresh_dirs_.insert(std::to_string(root) + "/" + rel);
+    plan_->dirs_created++;
+    plan_->dirs.push_back(Node(e, root, rel));
+  }
+
+  // What a directory or symlink keeps until its metadata is set at the end.
+  static PlannedNode Node(FileEntry& e, size_t root, const std::string& rel) {
+    e.blobs = {};
+    uint32_t off = static_cast<uint32_t>(e.path.size() - rel.size());
+    return PlannedNode{std::move(e), static_cast<uint32_t>(root), off};
+  }
+
+  // Moves `e` into the current batch (files and hard links point to it there).
+  const FileEntry* Keep(FileEntry& e) {
+    plan_->batch_entries.push_back(std::move(e));
+    return &plan_->batch_entries.back();
+  }
+
+  void PushFile(PlannedFile f, FileEntry& e) {
+    f.entry = Keep(e);
+    plan_->batch_bytes += f.entry->size;
+    plan_->files.push_back(f);
   }
 
   // Creates directory `rel` (*created), or finds a directory there, from which it removes a
@@ -301,20 +363,20 @@ class Planner {
   }
 
   // A regular file: new, unchanged, kept (in the way or differing) or replaced.
-  void AddFile(const FileEntry& e, size_t root, const std::string& rel) {
+  void AddFile(FileEntry& e, size_t root, const std::string& rel) {
     int rfd = plan_->root_fds[root];
     PlannedFile f;
     f.entry = &e;
     f.root = static_cast<uint32_t>(root);
     f.rel_offset = static_cast<uint32_t>(e.path.size() - rel.size());
-    if (Fresh(root, Parent(rel)) || rfd < 0) return AddNewFile(f);
+    if (Fresh(root, Parent(rel)) || rfd < 0) return AddNewFile(f, e);
     int fd = fs::OpenBeneath(rfd, rel, O_RDONLY | O_NONBLOCK);
     if (fd < 0 && errno == ENOENT) {
       if (!opts_.exact && PresentUnderOtherName(root, rel, e)) {
         plan_->unchanged++;
         return;
       }
-      return AddNewFile(f);
+      return AddNewFile(f, e);
     }
     if (fd < 0) {
       // A symlink among the parent directories (one the snapshot itself restored, say) is a
@@ -329,13 +391,12 @@ class Planner {
       plan_->conflicts++;
       return Problem(e.path, "kept: " + why + " (" + plan_->root_paths[root] + "/" + rel + ")");
     }
-    AddOverExisting(f, fd, rel);
+    AddOverExisting(f, e, fd, rel);
   }
 
   // File f has something at its path, open as `fd` (closed here): unchanged, kept, or replaced
   // (--overwrite, --exact, a live SQLite database of a stack restore).
-  void AddOverExisting(PlannedFile f, int fd, const std::string& rel) {
-    const FileEntry& e = *f.entry;
+  void AddOverExisting(PlannedFile f, FileEntry& e, int fd, const std::string& rel) {
     struct stat st;
     bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
     bool same = regular && SameContent(hasher_, fd, e);
@@ -359,44 +420,39 @@ class Planner {
     f.write = true;
     f.replace = !sqlite_live;
     f.sqlite_live = sqlite_live;
-    plan_->files.push_back(f);
+    PushFile(f, e);
   }
 
   // A file with nothing in its way. A later name of a hard-linked inode whose first name is also
   // new here is linked to it afterwards (LinkHardLinks), not written again.
-  void AddNewFile(PlannedFile f) {
-    const FileEntry& e = *f.entry;
+  void AddNewFile(PlannedFile f, FileEntry& e) {
     if (e.flags & storage::kFlagHardLink) {
       auto it = link_targets_.find(e.link_target);
-      if (it != link_targets_.end() && it->second != SIZE_MAX &&
-          plan_->files[it->second].root == f.root) {
-        plan_->hard_links.push_back({&e, f.root, f.rel(), it->second});
+      if (it != link_targets_.end() && it->second.seen && it->second.root == f.root) {
+        const LinkTarget& t = it->second;
+        uint32_t off = f.rel_offset;
+        plan_->hard_links.push_back({Keep(e), f.root, off, t.index, t.restored});
         return;
       }
     }
     f.write = true;
-    plan_->files.push_back(f);
-    if (!link_targets_.empty()) {
-      auto it = link_targets_.find(e.path);
-      if (it != link_targets_.end()) it->second = plan_->files.size() - 1;
+    auto it = link_targets_.empty() ? link_targets_.end() : link_targets_.find(e.path);
+    PushFile(f, e);
+    if (it != link_targets_.end()) {
+      it->second = {true, f.root, plan_->files.size() - 1, false};
+      batch_targets_.push_back(&it->second);
     }
   }
 
-  void AddLink(const FileEntry& e, size_t root, const std::string& rel) {
-    PlannedNode n{&e, root, rel, false};
-    if (opts_.dry_run) {
-      n.created = true;
-      plan_->links.push_back(n);
-      return;
-    }
+  void AddLink(FileEntry& e, size_t root, const std::string& rel) {
+    if (opts_.dry_run) return;  // nothing is made, so nothing gets metadata
     std::string name;
     int pfd = fs::OpenParentBeneath(plan_->root_fds[root], rel, &name);
     std::string host = plan_->root_paths[root] + "/" + rel;
     if (pfd < 0) return Problem(e.path, WriteFailure(errno, "open the parent directory of", host));
     if (::symlinkat(e.link_target.c_str(), pfd, name.c_str()) == 0) {
-      n.created = true;
       plan_->links_created++;
-      plan_->links.push_back(n);
+      plan_->links.push_back(Node(e, root, rel));
     } else if (errno != EEXIST) {
       Problem(e.path, WriteFailure(errno, "create the symlink", host));
     } else {
@@ -422,8 +478,9 @@ class Planner {
     if (sub != "cur" && sub != "new") return false;
     std::string folder = Parent(dir);
     std::string key = std::to_string(root) + "/" + folder;
-    auto it = names_.find(key);
-    if (it == names_.end()) {
+    if (names_key_ != key) {  // walk order: a folder's cur/ and new/ come together
+      names_key_ = key;
+      names_.clear();
       std::unordered_multimap<std::string, std::string> names;  // unique name -> "cur/<file>"
       for (const char* s : {"cur", "new"}) {
         int fd = fs::OpenBeneath(plan_->root_fds[root], folder.empty() ? s : folder + "/" + s,
@@ -435,10 +492,10 @@ class Planner {
                         std::string(s) + "/" + de->d_name);
         ::closedir(d);
       }
-      it = names_.emplace(key, std::move(names)).first;
+      names_ = std::move(names);
     }
     std::string base = rel.substr(rel.find_last_of('/') + 1);
-    auto [lo, hi] = it->second.equal_range(std::string(mailfiles::UniqueName(base)));
+    auto [lo, hi] = names_.equal_range(std::string(mailfiles::UniqueName(base)));
     for (auto c = lo; c != hi; ++c) {
       int fd = fs::OpenBeneath(plan_->root_fds[root],
                                folder.empty() ? c->second : folder + "/" + c->second,
@@ -463,17 +520,27 @@ class Planner {
   const storage::KeyedHasher& hasher_;  // compares what is in the way with the snapshot
   const RestoreOptions& opts_;
   RestoreResult* result_;
-  RestorePlan* plan_;
+  RestorePlan* plan_;  // &plan_storage_
   std::map<std::string, size_t> roots_;
   std::vector<bool> root_new_;
   std::unordered_set<std::string> fresh_dirs_;
   std::unordered_map<std::string, std::string> unmade_dirs_;
-  std::unordered_map<std::string, std::unordered_multimap<std::string, std::string>> names_;
-  // Snapshot paths hard links point to -> their index in plan_->files once written new here.
-  std::unordered_map<std::string_view, size_t> link_targets_;
+  // The listing of the folder PresentUnderOtherName looked at last (unique name -> "cur/<file>").
+  std::string names_key_;
+  std::unordered_multimap<std::string, std::string> names_;
+  // The first paths the snapshot's hard links name (Begin), and for each whether this restore
+  // wrote it as a new file, under which root, and where it is (in the batch or done).
+  struct LinkTarget {
+    bool seen = false;  // written new by this restore
+    uint32_t root = 0;
+    size_t index = PlannedHardLink::kEarlier;  // in plan_->files while its batch is open
+    bool restored = false;                     // once its batch is done
+  };
+  std::unordered_map<std::string, LinkTarget> link_targets_;
+  std::vector<LinkTarget*> batch_targets_;  // those written new in the current batch
+  std::vector<std::string> inc_;            // --include paths without a trailing '/'
+  RestorePlan plan_storage_;
 };
-
-}  // namespace
 
 std::string HostPath(const RestorePlan& plan, size_t root, const std::string& rel) {
   return rel.empty() ? plan.root_paths[root] : plan.root_paths[root] + "/" + rel;
@@ -502,20 +569,14 @@ RestorePlan::~RestorePlan() {
     if (fd >= 0) ::close(fd);
 }
 
-namespace {
-
-// Gives every file to write its temp name (see restore_write.cpp for where and why): in the
-// Maildir's tmp/ for a message in cur/ or new/ when that tmp/ is a directory (it was made by the
-// planner if the snapshot has it), else beside the final name.
+// In the Maildir's tmp/ for a message in cur/ or new/ when that tmp/ is a directory (it was made
+// by the planner if the snapshot has it), else beside the final name.
 void NameTemps(RestorePlan* plan) {
-  uint64_t base;
-  std::string r = fs::RandomBytes(sizeof base);
-  std::memcpy(&base, r.data(), sizeof base);
   std::map<std::pair<uint32_t, std::string>, bool>
       has_tmp;  // (root, Maildir) -> tmp/ is a directory
   for (size_t i = 0; i < plan->files.size(); i++) {
     PlannedFile& f = plan->files[i];
-    f.tmp_tag = base + i;
+    f.tmp_tag = plan->tmp_base + plan->tmp_next++;
     std::string dir = Parent(f.rel());
     std::string sub =
         dir.substr(dir.find_last_of('/') == std::string::npos ? 0 : dir.find_last_of('/') + 1);
@@ -531,46 +592,49 @@ void NameTemps(RestorePlan* plan) {
   }
 }
 
-}  // namespace
-
-Result<RestorePlan> PlanRestore(const storage::BlobReader& blobs, const storage::Snapshot& snap,
-                                const RestoreOptions& opts, RestoreResult* result) {
-  if (opts.target.empty() && opts.source_targets.empty())
-    return Status::Invalid("no restore target: give --target DIR");
-  RestorePlan plan;
+RestorePlanner::RestorePlanner(const storage::BlobReader& blobs, const RestoreOptions& opts,
+                               RestoreResult* result)
+    : impl_(std::make_unique<Impl>(blobs.hasher(), opts, result)) {
+  RestorePlan& plan = impl_->plan();
   plan.chown = opts.numeric_owner && ::geteuid() == 0;
-  Planner p(blobs.hasher(), opts, result, &plan);
-  MV_RETURN_IF_ERROR(p.Run(snap));
-  if (!opts.dry_run) NameTemps(&plan);
-  return plan;
+  std::string r = fs::RandomBytes(sizeof plan.tmp_base);
+  std::memcpy(&plan.tmp_base, r.data(), sizeof plan.tmp_base);
+}
+RestorePlanner::~RestorePlanner() = default;
+Status RestorePlanner::Begin(const storage::SnapshotMeta& meta, storage::EntryCursor& scan) {
+  return impl_->Begin(meta, scan);
+}
+Result<bool> RestorePlanner::Add(storage::FileEntry e) { return impl_->Add(std::move(e)); }
+RestorePlan& RestorePlanner::plan() { return impl_->plan(); }
+void RestorePlanner::EndBatch(const std::function<bool(size_t)>& restored) {
+  impl_->EndBatch(restored);
 }
 
 void FinishDirsAndLinks(const RestorePlan& plan, const RestoreOptions& opts,
                         RestoreResult* result) {
   for (const auto& l : plan.links) {
-    if (!l.created) continue;
     std::string name;
-    int pfd = storage::fs::OpenParentBeneath(plan.root_fds[l.root], l.rel, &name);
+    int pfd = storage::fs::OpenParentBeneath(plan.root_fds[l.root], l.rel(), &name);
     if (pfd < 0) continue;
-    if (plan.chown) ::fchownat(pfd, name.c_str(), l.entry->uid, l.entry->gid, AT_SYMLINK_NOFOLLOW);
+    if (plan.chown) ::fchownat(pfd, name.c_str(), l.entry.uid, l.entry.gid, AT_SYMLINK_NOFOLLOW);
     struct timespec ts[2];
-    ts[0].tv_sec = ts[1].tv_sec = l.entry->mtime_ns / 1000000000;
-    ts[0].tv_nsec = ts[1].tv_nsec = l.entry->mtime_ns % 1000000000;
+    ts[0].tv_sec = ts[1].tv_sec = l.entry.mtime_ns / 1000000000;
+    ts[0].tv_nsec = ts[1].tv_nsec = l.entry.mtime_ns % 1000000000;
     ::utimensat(pfd, name.c_str(), ts, AT_SYMLINK_NOFOLLOW);
     ::close(pfd);
   }
   for (auto it = plan.dirs.rbegin(); it != plan.dirs.rend(); ++it) {
-    if (!it->created) continue;
-    int fd = it->rel.empty() ? ::dup(plan.root_fds[it->root])
-                             : storage::fs::OpenBeneath(plan.root_fds[it->root], it->rel,
-                                                        O_RDONLY | O_DIRECTORY);
-    std::string path = HostPath(plan, it->root, it->rel);
+    std::string rel = it->rel();
+    int fd = rel.empty()
+                 ? ::dup(plan.root_fds[it->root])
+                 : storage::fs::OpenBeneath(plan.root_fds[it->root], rel, O_RDONLY | O_DIRECTORY);
+    std::string path = HostPath(plan, it->root, rel);
     if (fd < 0) {
-      result->problems.push_back({it->entry->path, Err("cannot open restored directory")});
+      result->problems.push_back({it->entry.path, Err("cannot open restored directory")});
       continue;
     }
-    Status st = ApplyMeta(fd, *it->entry, plan, path);
-    if (!st.ok()) result->problems.push_back({it->entry->path, st.message()});
+    Status st = ApplyMeta(fd, it->entry, plan, path);
+    if (!st.ok()) result->problems.push_back({it->entry.path, st.message()});
     ::close(fd);
   }
 }
@@ -626,21 +690,24 @@ void RemoveExtras(const RestorePlan& plan, const RestoreOptions& opts, RestoreRe
     if (plan.root_fds[r] >= 0) RemoveExtrasIn(plan, r, plan.root_fds[r], "", opts, result);
 }
 
-void FinishPlanReport(const RestorePlan& plan, RestoreResult* result, const RestoreOptions& opts) {
+void ReportBatch(const RestorePlan& plan, RestoreResult* result, const RestoreOptions& opts) {
   for (const auto& f : plan.files) {
     if (!f.write) continue;
     result->stats.files_written++;
     result->stats.bytes_written += f.entry->size;
-    result->written.push_back(f.entry->path);
+    if (opts.dry_run) result->written.push_back(f.entry->path);
   }
+  for (const auto& h : plan.hard_links) {
+    result->stats.files_written++;
+    if (opts.dry_run) result->written.push_back(h.entry->path);
+  }
+}
+
+void FinishPlanReport(const RestorePlan& plan, RestoreResult* result) {
   result->stats.files_failed += plan.failed;
   for (auto& [path, msg] : plan.attr_problems->list)
     result->problems.push_back({path, std::move(msg)});
   plan.attr_problems->list.clear();
-  for (const auto& h : plan.hard_links) {
-    result->stats.files_written++;
-    result->written.push_back(h.entry->path);
-  }
   result->stats.files_unchanged = plan.unchanged;
   result->stats.files_conflict = plan.conflicts;
   result->stats.dirs_created = plan.dirs_created;
@@ -650,16 +717,21 @@ void FinishPlanReport(const RestorePlan& plan, RestoreResult* result, const Rest
 }  // namespace mv::agent
 
 namespace mv::agent {
+
+std::string PlannedHardLink::target_rel() const {
+  return entry->link_target.substr(rel_offset);  // the same source, so the same prefix
+}
+
 namespace {
 
 // The fallback of a hard link that cannot be made: a copy of the restored first name.
 Status CopyRestored(const RestorePlan& plan, const PlannedHardLink& h, const std::string& from_rel,
                     bool chown) {
   int rfd = plan.root_fds[h.root];
-  std::string to = HostPath(plan, h.root, h.rel);
+  std::string to = HostPath(plan, h.root, h.rel());
   int in = fs::OpenBeneath(rfd, from_rel, O_RDONLY);
   if (in < 0) return Status::FromErrno(errno, "open", HostPath(plan, h.root, from_rel));
-  int out = fs::OpenBeneath(rfd, h.rel, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  int out = fs::OpenBeneath(rfd, h.rel(), O_WRONLY | O_CREAT | O_EXCL, 0600);
   if (out < 0) {
     int err = errno;
     ::close(in);
@@ -688,17 +760,19 @@ Status CopyRestored(const RestorePlan& plan, const PlannedHardLink& h, const std
 void LinkHardLinks(const RestorePlan& plan, const std::function<bool(size_t)>& restored,
                    RestoreResult* result) {
   for (const auto& h : plan.hard_links) {
-    const PlannedFile& t = plan.files[h.target];
-    std::string target_rel = t.rel();
-    if (!t.write || !restored(h.target)) {
+    std::string target_rel = h.target_rel();
+    bool ok = h.target == PlannedHardLink::kEarlier
+                  ? h.target_restored
+                  : plan.files[h.target].write && restored(h.target);
+    if (!ok) {
       result->problems.push_back({h.entry->path, "not restored: it is a hard link of " +
-                                                     t.entry->path +
+                                                     h.entry->link_target +
                                                      ", which was not restored (see above)"});
       continue;
     }
-    std::string from_name, to_name;
+    std::string from_name, to_name, rel = h.rel();
     int from = fs::OpenParentBeneath(plan.root_fds[h.root], target_rel, &from_name);
-    int to = fs::OpenParentBeneath(plan.root_fds[h.root], h.rel, &to_name);
+    int to = fs::OpenParentBeneath(plan.root_fds[h.root], rel, &to_name);
     int rc = from >= 0 && to >= 0 ? ::linkat(from, from_name.c_str(), to, to_name.c_str(), 0) : -1;
     int err = errno;
     if (from >= 0) ::close(from);
