@@ -62,8 +62,7 @@ class TreeCursorImpl final : public EntryCursor {
       f.dir = pending_dir_;
       MV_RETURN_IF_ERROR(loader_.Load(pending_, f.dir, &f.entries));
     }
-    while (!stack_.empty() && stack_.back().next == stack_.back().entries.size())
-      stack_.pop_back();
+    while (!stack_.empty() && stack_.back().next == stack_.back().entries.size()) stack_.pop_back();
     if (stack_.empty()) return false;
     Frame& f = stack_.back();
     FileEntry& e = f.entries[f.next++];
@@ -139,10 +138,9 @@ Result<BlobId> StoreTrees(BlobSink& sink, int worker, std::vector<FileEntry>& en
     auto it = kids.find(dir);
     if (it != kids.end())
       for (size_t i : it->second) children.push_back(&entries[i]);
-    std::stable_sort(children.begin(), children.end(),
-                     [](const FileEntry* a, const FileEntry* b) {
-                       return NameOf(a->path) < NameOf(b->path);
-                     });
+    std::stable_sort(children.begin(), children.end(), [](const FileEntry* a, const FileEntry* b) {
+      return NameOf(a->path) < NameOf(b->path);
+    });
     std::string rec = EncodeTree(children);
     BlobId id = sink.hasher().Hash(rec.data(), rec.size());
     MV_RETURN_IF_ERROR(sink.Put(worker, id, rec.data(), rec.size()).status());

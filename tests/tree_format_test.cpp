@@ -81,8 +81,7 @@ TEST_F(TreeFormat, NoOpBackupAddsNoPackAndOnlyAManifest) {
   EXPECT_EQ(NewPacks(packs, Packs(repo())).size(), 0u)
       << "every tree record of an unchanged tree is shared with the parent";
   uint64_t added = DirBytes(repo()) - before;
-  uint64_t manifest =
-      fs::file_size(repo() + "/snapshots/" + second["snapshot"].get<std::string>());
+  uint64_t manifest = fs::file_size(repo() + "/snapshots/" + second["snapshot"].get<std::string>());
   // The manifest is its header (census of 12 folders, statistics) and one ID; a flat manifest of
   // these ~800 entries was ~45 KB.
   EXPECT_LT(manifest, 8u * 1024);
@@ -140,8 +139,7 @@ TEST_F(TreeFormat, LostTreeRecordsCostTheirSnapshotNotTheNextBackup) {
 
   RunResult check = RunMailvault({"check", "--repo", repo(), "--json"});
   EXPECT_NE(check.exit_code, 0);
-  EXPECT_NE(check.out.find(second["snapshot"].get<std::string>()), std::string::npos)
-      << check.out;
+  EXPECT_NE(check.out.find(second["snapshot"].get<std::string>()), std::string::npos) << check.out;
   EXPECT_NE(check.out.find("tree record"), std::string::npos) << check.out;
   // The first snapshot restores whole.
   RunResult rs = Restore(first["snapshot"].get<std::string>(), out_.path());

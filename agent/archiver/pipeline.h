@@ -24,8 +24,8 @@
 namespace mv::agent {
 
 struct PipelineLimits {
-  size_t max_jobs_in_flight = 4096;       // files queued for reading
-  size_t max_entries_held = 100000;       // entries of closed directories not yet recorded
+  size_t max_jobs_in_flight = 4096;  // files queued for reading
+  size_t max_entries_held = 100000;  // entries of closed directories not yet recorded
 };
 
 class Pipeline {
@@ -79,9 +79,9 @@ class Pipeline {
   PipelineLimits limits_;
   std::vector<int> root_fds_;
 
-  std::vector<std::unique_ptr<Level>> open_;    // the root level, then the walk's directories
-  std::deque<std::unique_ptr<Level>> closed_;   // closed, recorded in this order (post-order)
-  size_t held_ = 0;                             // entries in closed_
+  std::vector<std::unique_ptr<Level>> open_;   // the root level, then the walk's directories
+  std::deque<std::unique_ptr<Level>> closed_;  // closed, recorded in this order (post-order)
+  size_t held_ = 0;                            // entries in closed_
   storage::BlobId root_;
 
   std::mutex mu_;  // guards queue_, fatal_, result_'s lists, pending counts, links' state
