@@ -32,8 +32,8 @@ using storage::FileType;
 // (a pack holds about 32 MiB, storage/blob_writer.h) so the pack readers run in parallel and a
 // pack is seldom read by two batches; small enough that a batch of small messages stays within
 // a few tens of MB.
-constexpr size_t kBatchFiles = 32768;
-constexpr uint64_t kBatchBytes = 128ull << 20;
+constexpr size_t kBatchFiles = 65536;
+constexpr uint64_t kBatchBytes = 256ull << 20;
 
 // One (blob, file that holds it) of the current batch. Sorted by pack then blob, so a pack's
 // needs are one range and a blob's files are found by binary search.

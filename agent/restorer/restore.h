@@ -47,7 +47,9 @@ struct RestoreStats {
 
 struct RestoreResult {
   RestoreStats stats;
-  std::vector<std::string> written;   // snapshot paths written (capped for output by the CLI)
+  // Dry run only: the snapshot paths that would be written (a real restore counts them in
+  // stats.files_written without listing them, so its memory does not grow with the snapshot).
+  std::vector<std::string> written;
   std::vector<std::string> removed;   // --exact: host paths removed (or that would be)
   std::vector<FileProblem> problems;  // refused paths, obstacles, I/O, damaged blobs: partial
   // Files that differ from the snapshot and were left as they are (no --overwrite): normal when
