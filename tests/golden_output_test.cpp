@@ -221,8 +221,10 @@ class Golden : public ::testing::Test {
   }
 
   std::string BackupId() {
-    std::vector<std::string> args = {"backup", "--repo",   Repo(),  "--json",
-                                     "--host", "mailhost", "--tag", "stack=mailu"};
+    // One worker: one content pack per backup (and one of tree records), so pack counts in the
+    // golden output do not depend on how the files were shared between workers.
+    std::vector<std::string> args = {"backup",   "--repo", Repo(),        "--json",    "--host",
+                                     "mailhost", "--tag",  "stack=mailu", "--threads", "1"};
     for (const auto& s : Sources()) args.push_back(s);
     RunResult r = RunMailvault(args);
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -325,10 +327,14 @@ TEST_F(Golden, HumanOutputOfFindings) {
   }
   ExpectGolden("diff-unknown-id", Run({"diff", "--repo", Repo(), "0000beef", id.substr(0, 8)}));
 
+  // The content pack goes missing; the tree records' pack (docs/FORMAT.md §7.5; its blobs start
+  // with the record version byte 1, a message or database with text) stays.
   std::vector<std::string> packs;
   for (const auto& e : stdfs::recursive_directory_iterator(Repo() + "/packs"))
-    if (e.is_regular_file()) packs.push_back(e.path().string());
-  ASSERT_EQ(packs.size(), 1u) << "one small backup writes one pack";
+    if (e.is_regular_file() &&
+        Shell("tar --zstd -xOf '" + e.path().string() + "' | head -c 1").out != "\x01")
+      packs.push_back(e.path().string());
+  ASSERT_EQ(packs.size(), 1u) << "one small backup with one worker writes one content pack";
   stdfs::remove(packs[0]);
   ExpectGolden("check-pack-missing", Run({"check", "--repo", Repo(), "--read-data"}));
 }

@@ -37,9 +37,9 @@ Result<std::string> LatestOfStack(const storage::Repository& repo, const std::st
 Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& opts) {
   // Only the metadata is kept: the comparison reads the entries through a cursor.
   storage::SnapshotMeta meta;
-  {
-    MV_ASSIGN_OR_RETURN(storage::Snapshot snap, repo.LoadSnapshot(opts.snapshot));
-    meta = std::move(snap.meta);
+  {  // the header (a version-3 snapshot's entries are not read here)
+    MV_ASSIGN_OR_RETURN(auto blobs, repo.OpenBlobReader());
+    MV_ASSIGN_OR_RETURN(auto entries, blobs->OpenEntries(opts.snapshot, &meta));
   }
   std::string parent = opts.scratch_parent;
   if (parent.empty()) {
