@@ -162,7 +162,8 @@ void ReadPacks(RestoreRun& run, const ProgressFn& progress, const Progress& tota
       workers,
       [&](int) {
         for (size_t w; (w = next.fetch_add(1)) < packs.size() * shares;) {
-          auto [lo, hi] = packs[w / shares];
+          // Not a structured binding: clang 14 (the sanitizer build) cannot capture one.
+          It lo = packs[w / shares].first, hi = packs[w / shares].second;
           size_t share = w % shares;
           auto mine = [&](const Need& n) { return n.file % shares == share; };
           const storage::BlobId& pack = lo->pack;
