@@ -45,6 +45,11 @@ TEST(ComposeInterpolation, FollowsTheComposeSpec) {
   EXPECT_NE(required.status().message().find("SECRET is unset: set SECRET first"),
             std::string::npos);
   EXPECT_FALSE(Interpolate("${UNTERMINATED", Vars(v)).ok());
+  // Found by tests/fuzz/compose_fuzz.cpp: a colon with nothing after it threw out_of_range.
+  auto bare_colon = Interpolate("coop-cloud.${s:}.version", Vars(v));
+  ASSERT_FALSE(bare_colon.ok());
+  EXPECT_NE(bare_colon.status().message().find("'${s:}'"), std::string::npos)
+      << bare_colon.status().message();
 }
 
 TEST(ComposeEnvFile, ReadsKeyValueLinesQuotesAndExport) {

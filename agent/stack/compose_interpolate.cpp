@@ -35,6 +35,9 @@ Result<std::string> ExpandBraced(const std::string& inner, const VarLookup& look
     return value.value_or("");
   }
   bool colon = rest[0] == ':';
+  if (colon && rest.size() < 2)  // "${NAME:}": a colon and no operator
+    return Status::Invalid("invalid interpolation '${" + inner +
+                           "}': after ':' comes one of - ? + (as in ${NAME:-default})");
   std::string op = rest.substr(colon ? 1 : 0, 1);
   std::string word = rest.substr(colon ? 2 : 1);
   bool missing = !value || (colon && value->empty());
