@@ -458,8 +458,13 @@ Result<Snapshot> Repository::LoadSnapshot(const std::string& id) const {
 
 Result<BlobId> Repository::SnapshotRoot(const std::string& id) const {
   std::string p = layout::SnapshotFile(path_, id);
+  // The header says the version: a flat manifest's body is not decoded here (its reader,
+  // LoadEntryTable, decodes it once), a version-3 one is a few KB.
+  auto header = ReadSealedHeader(p, SnapshotMagic(), SnapshotOldestVersion());
+  if (!header.ok()) return DamagedManifest(header.status(), p);
+  if (HeaderVersion(*header) < 3) return BlobId{};
   MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(p));
-  auto snap = DecodeSnapshot(data, p);  // a flat one is decoded whole: it is read next anyway
+  auto snap = DecodeSnapshot(data, p);
   if (!snap.ok()) return DamagedManifest(snap.status(), p);
   return snap->tree;
 }
