@@ -23,6 +23,10 @@ struct BlobWriterOptions {
   int zstd_level = 3;
   int workers = 2;
   uint64_t pack_target_bytes = 32ull << 20;  // uncompressed tar bytes per pack
+  // When the finished packs not yet indexed hold this many blobs, make them durable and write
+  // an index file for them (docs/FORMAT.md §8), then forget their entries: a backup's memory
+  // then does not grow with the entries of its new blobs. 0: only the caller writes the index.
+  size_t index_batch_blobs = 0;
 };
 
 class BlobWriter final : public BlobSink {
@@ -39,6 +43,8 @@ class BlobWriter final : public BlobSink {
   std::string ScratchDir() const override;
   // Finishes every open pack and fsyncs the pack directories. Then packs() is complete.
   Status Finish();
+  // The finished packs that no index file written by this writer names yet (all of them when
+  // index_batch_blobs is 0): what the caller indexes after Finish().
   const std::vector<PackInfo>& packs() const { return packs_; }
   uint64_t bytes_packed() const;
   // Frees the per-backup bookkeeping once packs() has been written to the index.
@@ -46,6 +52,7 @@ class BlobWriter final : public BlobSink {
 
  private:
   Status FinishPack(int worker);
+  Status IndexBatchLocked();  // with mu_ held: durable, then an index file for packs_
 
   const Repository& repo_;
   const BlobReader& existing_;
@@ -53,9 +60,10 @@ class BlobWriter final : public BlobSink {
   std::vector<std::unique_ptr<PackWriter>> open_;
   std::mutex mu_;   // guards seen_, packs_, dirs_
   BlobIdSet seen_;  // stored (or being stored) by this backup
-  std::vector<PackInfo> packs_;
+  std::vector<PackInfo> packs_;            // finished, not yet named by an index file of ours
+  size_t unindexed_blobs_ = 0;            // entries in packs_
   std::unordered_set<std::string> dirs_;  // pack subdirectories to fsync
-  uint64_t bytes_packed_ = 0;             // kept by Release()
+  uint64_t bytes_packed_ = 0;             // of the packs indexed already, then (Release) of all
 };
 
 }  // namespace mv::storage

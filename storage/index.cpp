@@ -135,21 +135,28 @@ std::optional<BlobLocation> Index::Find(const BlobId& id) const {
 }
 
 std::string EncodeIndexFile(const std::vector<PackInfo>& packs) {
+  return EncodeIndexFile({&packs});
+}
+
+std::string EncodeIndexFile(std::initializer_list<const std::vector<PackInfo>*> parts) {
+  size_t count = 0;
+  for (const auto* part : parts) count += part->size();
   Encoder enc;
-  enc.U(packs.size());
-  for (const auto& p : packs) {
-    enc.Id(p.pack_id);
-    enc.U(p.file_size);
-    enc.U(p.entries.size());
-    for (const auto& e : p.entries) {
-      enc.Id(e.id);
-      enc.U(e.offset);
-      enc.U(e.length);
+  enc.U(count);
+  for (const auto* part : parts)
+    for (const auto& p : *part) {
+      enc.Id(p.pack_id);
+      enc.U(p.file_size);
+      enc.U(p.entries.size());
+      for (const auto& e : p.entries) {
+        enc.Id(e.id);
+        enc.U(e.offset);
+        enc.U(e.length);
+      }
     }
-  }
   nlohmann::json header = {{"kind", "index"},
                            {"version", 1},
-                           {"packs", packs.size()},
+                           {"packs", count},
                            {"body", {{"compression", "zstd"}, {"encryption", "none"}}}};
   return Seal(kIndexMagic, header.dump(), enc.buf(), 1);
 }

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <initializer_list>
 #include <vector>
 
 #include "storage/hash.h"
@@ -84,6 +85,8 @@ class Index {
 
 // One index file's content.
 std::string EncodeIndexFile(const std::vector<PackInfo>& packs);
+// One index file naming the packs of every part, in order (no copy of the parts is made).
+std::string EncodeIndexFile(std::initializer_list<const std::vector<PackInfo>*> parts);
 Result<std::vector<PackInfo>> DecodeIndexFile(std::string_view data, const std::string& path);
 
 }  // namespace mv::storage

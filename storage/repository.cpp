@@ -237,6 +237,25 @@ Status Repository::WriteIndex(const std::vector<PackInfo>& packs) {
   return fs::WriteFileAtomic(layout::IndexFile(path_, name), EncodeIndexFile(packs), env_);
 }
 
+Status Repository::WriteIndexFile(
+    std::initializer_list<const std::vector<PackInfo>*> parts) const {
+  bool any = false;
+  for (const auto* part : parts) any = any || !part->empty();
+  if (!any) return Status::Ok();
+  std::string name = fs::RandomHex(16);
+  return fs::WriteFileAtomic(layout::IndexFile(path_, name), EncodeIndexFile(parts), env_);
+}
+
+void Repository::DropIndex() {
+  std::lock_guard<std::mutex> l(index_mu_);
+  index_ = Index();
+  index_loaded_ = false;
+  damaged_index_.clear();
+  orphans_listed_ = false;
+  orphans_.clear();
+  orphan_rejects_.clear();
+}
+
 Result<AdoptResult> Repository::AdoptOrphanPacks() {
   MV_RETURN_IF_ERROR(LoadIndex());
   MV_RETURN_IF_ERROR(ListOrphanPacks());

@@ -99,6 +99,14 @@ class Repository {
   Result<IndexRebuild> RebuildIndex(bool dry_run);
   // Writes one index file naming `packs` (after their pack files are durable). §8 step 2.
   Status WriteIndex(const std::vector<PackInfo>& packs);
+  // Writes one index file naming the packs of `parts` (durable packs, §8) without adding them to
+  // the in-memory index, so a backup does not hold its new blobs' entries twice. Nothing when
+  // every part is empty. Callers that read afterwards call DropIndex() first.
+  Status WriteIndexFile(std::initializer_list<const std::vector<PackInfo>*> parts) const;
+  // Forgets the in-memory index (and what loading it found), freeing it; the next
+  // OpenBlobReader() reads the index files again, including those written since. No BlobReader
+  // of this repository may be alive.
+  void DropIndex();
 
   std::string PackPath(const BlobId& pack) const;
   std::string TmpDir() const;

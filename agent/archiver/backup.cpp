@@ -148,9 +148,7 @@ Status WritePacksAndIndex(storage::Repository& repo, storage::BlobWriter& writer
                           BackupStats* stats) {
   MV_RETURN_IF_ERROR(writer.Finish());
   MV_RETURN_IF_ERROR(tree_writer.Finish());
-  std::vector<storage::PackInfo> packs = writer.packs();
-  packs.insert(packs.end(), tree_writer.packs().begin(), tree_writer.packs().end());
-  MV_RETURN_IF_ERROR(repo.WriteIndex(packs));
+  MV_RETURN_IF_ERROR(repo.WriteIndexFile({&writer.packs(), &tree_writer.packs()}));
   stats->files_read = store.files_read();
   stats->bytes_read = store.bytes_read();
   stats->blobs_new = store.blobs_new();
@@ -228,8 +226,14 @@ std::string StatsJson(const BackupResult& result, const WalkOutput& walk) {
 
 }  // namespace
 
-Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& opts,
-                               const ProgressFn& progress) {
+namespace {
+
+// Content packs are indexed in batches of this many blobs while the backup runs (the index files
+// of §8 step 3, written early), so its memory does not hold every new blob's entry to the end.
+constexpr size_t kIndexBatchBlobs = 65536;
+
+Result<BackupResult> RunBackupLocked(storage::Repository& repo, const BackupOptions& opts,
+                                     const ProgressFn& progress) {
   auto t0 = Clock::now();
   int64_t started_ns = repo.env()->NowNanos();
   int64_t started = started_ns / 1000000000LL;
@@ -252,7 +256,9 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
   // Walk, decide, read and record the trees as one stream (agent/archiver/pipeline.h).
   int threads = WorkerCount(opts.threads);
   storage::BlobWriter writer(repo, *existing,
-                             {.zstd_level = opts.compression_level, .workers = threads});
+                             {.zstd_level = opts.compression_level,
+                              .workers = threads,
+                              .index_batch_blobs = kIndexBatchBlobs});
   storage::BlobWriter tree_writer(repo, *existing, TreePackOptions(opts.compression_level));
   FileStore store(writer, opts);
   WalkOutput walk;
@@ -275,6 +281,17 @@ Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& o
     result.snapshot_id = snap.meta.id;
   }
   result.skipped = std::move(walk.skipped);
+  return result;
+}
+
+}  // namespace
+
+Result<BackupResult> RunBackup(storage::Repository& repo, const BackupOptions& opts,
+                               const ProgressFn& progress) {
+  auto result = RunBackupLocked(repo, opts, progress);
+  // The index files this backup wrote are not in the in-memory index (WriteIndexFile): a later
+  // reader of `repo` (the next stack of one run) reads them from disk. Its readers are gone now.
+  repo.DropIndex();
   return result;
 }
 
