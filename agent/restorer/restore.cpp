@@ -28,11 +28,13 @@ using storage::FileEntry;
 using storage::FileType;
 
 // A batch is written once it plans this many files or this many bytes of content (then its
-// entries, plan and per-file state are dropped). Large enough that a batch spans several packs
-// (a pack holds about 32 MiB, storage/blob_writer.h) so the pack readers run in parallel and a
-// pack is seldom read by two batches; small enough that a batch of small messages stays within
-// a few tens of MB.
-constexpr size_t kBatchFiles = 65536;
+// entries, plan and per-file state are dropped). For real mail (tens of KB a message) the bytes
+// limit comes first and a batch spans several packs (a pack holds about 32 MiB,
+// storage/blob_writer.h), so the pack readers run in parallel. The file limit keeps a batch of
+// tiny messages to about 15 MB of plan (measured: restore of 300k files peaks at 62 MB with
+// 16,384, 79 MB with 65,536, tests/scale_memory_test.cpp); such a batch may share a pack with
+// the next one, which then reads it again.
+constexpr size_t kBatchFiles = 16384;
 constexpr uint64_t kBatchBytes = 256ull << 20;
 
 // One (blob, file that holds it) of the current batch. Sorted by pack then blob, so a pack's
