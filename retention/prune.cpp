@@ -50,7 +50,7 @@ uint64_t TarBytes(const storage::PackEntry& e) {
 // The index files as read (under the lock, so nothing changes them meanwhile): their names and
 // the packs they name, each pack once.
 struct IndexFiles {
-  std::vector<std::string> paths;
+  std::vector<std::string> paths;  // and the temp files of interrupted writes
   std::vector<PackInfo> packs;
 };
 
@@ -62,7 +62,10 @@ Result<IndexFiles> ReadIndexFiles(const std::string& repo) {
   std::set<BlobId> seen;
   for (const auto& n : names) {
     std::string p = storage::fs::Join(dir, n);
-    if (storage::layout::IsTempName(n)) continue;  // an interrupted write; removed with the rest
+    if (storage::layout::IsTempName(n)) {  // an interrupted write: removed with the old files
+      out.paths.push_back(p);
+      continue;
+    }
     auto data = storage::fs::ReadFile(p);
     auto packs = data.ok() ? storage::DecodeIndexFile(*data, p)
                            : Result<std::vector<PackInfo>>(data.status());

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "agent/restorer/restore.h"
@@ -214,14 +215,16 @@ TEST_F(PruneTest, RetryLockWaitsForAHeldLockAndWithoutItPruneFailsAtOnceNamingTh
 }
 
 TEST_F(PruneTest, SigkillAtAnyMomentLeavesARepositoryThatChecksRestoresAndPrunesToTheEnd) {
-  // Big enough that a prune runs for about a second here (most of it repacking), small enough
-  // for 20+ copies in turn (about 70 MB each, one at a time).
+  // As big as the test's time allows: a prune of it runs for about half a second here (about
+  // 55 MB of packs, one copy at a time on disk).
   std::string base = Dir("base");
   Build(base, 6, 3, 24, 6, 1 << 20);
+  // The duration of an uninterrupted prune, measured the way the kills below are timed.
   std::string whole = Dir("whole");
   stdfs::copy(base, whole, stdfs::copy_options::recursive);
   auto t0 = Clock::now();
-  Prune(whole, {"--max-unused", "0%"});
+  BackgroundMailvault calibrate({"prune", "--repo", whole, "--max-unused", "0%"});
+  ASSERT_EQ(calibrate.Wait(), 0) << calibrate.err();
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   uint64_t want = PackBytes(whole);
   stdfs::remove_all(whole);
@@ -232,8 +235,8 @@ TEST_F(PruneTest, SigkillAtAnyMomentLeavesARepositoryThatChecksRestoresAndPrunes
   for (int k = 0; k < kKills; k++) {
     std::string repo = Dir("kill");
     stdfs::copy(base, repo, stdfs::copy_options::recursive);
-    // Spread over the whole run, from the start to a little past its end.
-    auto delay = std::chrono::microseconds(int64_t(secs * 1e6 * (k + 0.5) / (kKills - 2)));
+    // Spread over the whole run, from its start to its end.
+    auto delay = std::chrono::microseconds(int64_t(secs * 1e6 * (k + 0.5) / kKills));
     std::string when = "SIGKILL after " + std::to_string(delay.count() / 1000) + " ms";
     SCOPED_TRACE(when);
     {
@@ -249,7 +252,8 @@ TEST_F(PruneTest, SigkillAtAnyMomentLeavesARepositoryThatChecksRestoresAndPrunes
     stdfs::remove_all(repo);
     if (::testing::Test::HasFailure()) break;
   }
-  EXPECT_GE(killed_midway, 18) << "the kills did not fall inside the prune";
+  std::printf("[ prune ] %d of %d kills landed while prune ran\n", killed_midway, kKills);
+  EXPECT_GE(killed_midway, 20) << "the kills did not fall inside the prune";
 }
 
 // A power cut at each sync point of a prune (storage::FaultEnv, as tests/power_loss_test.cpp
@@ -299,8 +303,9 @@ TEST_F(PruneTest, PowerLossAtEverySyncPointLeavesACleanRepositoryWithEveryKeptSn
 }
 
 // The race is made certain, not hoped for: the reader loads the index (OpenBlobReader), then a
-// prune (the real binary) repacks every pack and deletes them all, and only then does the reader
-// read its snapshot: trees and content, from packs its index names and that no longer exist.
+// prune (the real binary) repacks the packs that hold its snapshots' data and deletes them, and
+// only then does the reader read the snapshots, from packs its index names and that no longer
+// exist (the test counts them: the race was real).
 TEST_F(PruneTest, AReaderThatLoadedTheIndexBeforeAPruneDeletedItsPacksRestoresCorrectly) {
   std::string repo = Dir("repo");
   Build(repo, 3, 1, 8, 2, 128 << 10);
@@ -308,13 +313,21 @@ TEST_F(PruneTest, AReaderThatLoadedTheIndexBeforeAPruneDeletedItsPacksRestoresCo
   ASSERT_TRUE(r.ok());
   auto reader = (*r)->OpenBlobReader();
   ASSERT_TRUE(reader.ok());
-  auto old_packs = (*r)->ListPackFiles();
-  ASSERT_TRUE(old_packs.ok());
+  std::set<storage::BlobId> needed;  // the packs the kept snapshots' content is in, as loaded
+  for (const auto& [id, src] : kept_) {
+    auto cursor = (*reader)->OpenEntries(id, nullptr);
+    ASSERT_TRUE(cursor.ok());
+    storage::FileEntry e;
+    for (auto more = (*cursor)->Next(&e); more.ok() && *more; more = (*cursor)->Next(&e))
+      for (const auto& b : e.blobs) needed.insert((*reader)->Find(b)->pack);
+  }
   nlohmann::json j = Prune(repo, {"--max-unused", "0%"});
   ASSERT_GT(j["repacked"]["packs"].get<int>(), 0) << j.dump();
   int gone = 0;
-  for (const auto& p : *old_packs) gone += !stdfs::exists((*r)->PackPath(p));
-  ASSERT_EQ(gone, int(old_packs->size())) << "some packs the reader knows still exist";
+  for (const auto& p : needed) gone += !stdfs::exists((*r)->PackPath(p));
+  ASSERT_GT(gone, 0) << "no pack the reader needs was deleted: the test proves nothing";
+  std::printf("[ prune ] %d of the %zu packs the reader needs were deleted under it\n", gone,
+              needed.size());
   for (const auto& [id, src] : kept_) {
     TempDir out("mvprune-out");
     agent::RestoreOptions o;
@@ -398,7 +411,8 @@ TEST_F(PruneTest, ABackupLoopAndAPruneLoopOnOneRepositoryLoseNothing) {
   std::thread prune_loop([&] {
     while (!stop) {
       {  // what forget does: under the lock, so no backup is choosing its parent meanwhile
-        storage::LockWait wait{.timeout_ms = 60000};
+        storage::LockWait wait;
+        wait.timeout_ms = 60000;
         auto lock = storage::RepoLock::AcquireExclusive(repo, "forget", wait);
         if (!lock.ok()) {
           failures++;
