@@ -390,7 +390,7 @@ TEST_F(PruneTest, ABackupLoopAndAPruneLoopOnOneRepositoryLoseNothing) {
   std::mutex mu;
   std::map<std::string, Tree> committed;  // snapshot -> the tree it was taken of
   std::atomic<bool> stop{false};
-  std::atomic<int> backups{0}, prunes{0}, failures{0};
+  std::atomic<int> backups{0}, prunes{0}, failures{0}, waits{0};
   std::thread backup_loop([&] {
     for (int v = 0; !stop; v++) {
       WriteVersion(src, v, 6, 1, 48 << 10);  // one new file each time, older ones stay
@@ -398,6 +398,7 @@ TEST_F(PruneTest, ABackupLoopAndAPruneLoopOnOneRepositoryLoseNothing) {
       Tree tree = ListTree(src);
       RunResult r = RunMailvault(
           {"backup", "--repo", repo, "--json", "--source", "mail=" + src, "--retry-lock", "60s"});
+      if (r.err.find("waiting for the lock") != std::string::npos) waits++;
       if (r.exit_code != 0) {
         failures++;
         ADD_FAILURE() << "backup: " << r.err;
@@ -428,6 +429,7 @@ TEST_F(PruneTest, ABackupLoopAndAPruneLoopOnOneRepositoryLoseNothing) {
       }
       RunResult r =
           RunMailvault({"prune", "--repo", repo, "--retry-lock", "60s", "--max-unused", "0%"});
+      if (r.err.find("waiting for the lock") != std::string::npos) waits++;
       if (r.exit_code != 0) {
         failures++;
         ADD_FAILURE() << "prune: " << r.err;
@@ -439,7 +441,9 @@ TEST_F(PruneTest, ABackupLoopAndAPruneLoopOnOneRepositoryLoseNothing) {
   stop = true;
   backup_loop.join();
   prune_loop.join();
-  std::printf("[ prune ] %d backups and %d prunes in 15 s\n", backups.load(), prunes.load());
+  std::printf("[ prune ] %d backups and %d prunes in 15 s; %d waited for the other's lock\n",
+              backups.load(), prunes.load(), waits.load());
+  EXPECT_GT(waits, 0) << "backup and prune never met: the test proves nothing";
   EXPECT_EQ(failures, 0);
   EXPECT_GE(prunes, 3);
   EXPECT_GE(backups, 5);
