@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -214,6 +215,28 @@ Result<std::unique_ptr<RepoLock>> RepoLock::AcquireExclusive(const std::string& 
   }
   (void)env->RemoveFile(tmp);
   return Status::Busy("could not take the repository lock (contended)", lock);
+}
+
+Result<std::unique_ptr<RepoLock>> RepoLock::AcquireExclusive(const std::string& repo_path,
+                                                             const std::string& purpose,
+                                                             const LockWait& wait,
+                                                             std::string* took_over_stale,
+                                                             Env* env) {
+  using SteadyClock = std::chrono::steady_clock;
+  auto deadline = SteadyClock::now() + std::chrono::milliseconds(wait.timeout_ms);
+  for (;;) {
+    auto lock = AcquireExclusive(repo_path, purpose, took_over_stale, env);
+    if (lock.ok() || lock.status().code() != Code::kBusy || wait.timeout_ms <= 0) return lock;
+    auto now = SteadyClock::now();
+    if (now >= deadline)
+      return Status::Busy(lock.status().message() + " (gave up after waiting " +
+                              std::to_string(wait.timeout_ms / 1000) + " s for it)",
+                          lock.status().path());
+    if (wait.on_held) wait.on_held(lock.status());
+    auto pause =
+        std::min<SteadyClock::duration>(std::chrono::milliseconds(wait.poll_ms), deadline - now);
+    std::this_thread::sleep_for(pause);
+  }
 }
 
 }  // namespace mv::storage

@@ -10,8 +10,10 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -19,6 +21,15 @@
 #include "storage/status.h"
 
 namespace mv::storage {
+
+// How AcquireExclusive waits while another live process holds the lock (`--retry-lock`).
+struct LockWait {
+  int64_t timeout_ms = 0;  // 0: fail at once with kBusy; else retry until this much time passed
+  int64_t poll_ms = 500;   // the pause between two attempts
+  // Called each time the lock is found held (with the kBusy status naming the holder), before
+  // the pause; for a message such as "waiting for the lock held by ...".
+  std::function<void(const Status& held)> on_held;
+};
 
 class RepoLock {
  public:
@@ -28,6 +39,13 @@ class RepoLock {
   // mtime is not (it is metadata a crash may lose without harm).
   static Result<std::unique_ptr<RepoLock>> AcquireExclusive(const std::string& repo_path,
                                                             const std::string& purpose,
+                                                            std::string* took_over_stale = nullptr,
+                                                            Env* env = Env::Default());
+  // The same, retrying while the lock is held (not on other errors) until `wait.timeout_ms` has
+  // passed; then kBusy naming the holder and how long it waited.
+  static Result<std::unique_ptr<RepoLock>> AcquireExclusive(const std::string& repo_path,
+                                                            const std::string& purpose,
+                                                            const LockWait& wait,
                                                             std::string* took_over_stale = nullptr,
                                                             Env* env = Env::Default());
   ~RepoLock();

@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 
+#include "storage/blob_id_set.h"
 #include "storage/fs.h"
 #include "storage/json_number.h"
 #include "storage/layout.h"
@@ -176,23 +179,46 @@ void Repository::CleanTmp() const {
   for (const auto& n : *names) (void)env_->RemoveFile(fs::Join(TmpDir(), n));
 }
 
+namespace {
+
+// Reads every index file under `dir` into *index (damaged ones into *damaged). Takes no lock
+// (§9): a prune may remove index files meanwhile, but only after the file that replaces them is
+// durable, so when a listed file has vanished the directory is listed again and the files not
+// read yet are read too.
+Status ReadIndexDir(const std::string& dir, Index* index, std::vector<DamagedFile>* damaged) {
+  std::set<std::string> done;
+  for (int pass = 0; pass < 100; pass++) {
+    MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(dir));
+    std::sort(names.begin(), names.end());
+    bool vanished = false;
+    for (const auto& n : names) {
+      if (layout::IsTempName(n) || done.count(n)) continue;
+      std::string p = fs::Join(dir, n);
+      auto data = fs::ReadFile(p);
+      if (!data.ok() && data.status().code() == Code::kNotFound) {
+        vanished = true;  // removed by a prune after the listing: its replacement is listed next
+        continue;
+      }
+      done.insert(n);
+      auto packs =
+          data.ok() ? DecodeIndexFile(*data, p) : Result<std::vector<PackInfo>>(data.status());
+      if (!packs.ok()) {  // derived data (§6): its packs are orphans until re-listed
+        damaged->push_back({p, packs.status().message()});
+        continue;
+      }
+      for (const auto& pk : *packs) index->AddPack(pk);
+    }
+    if (!vanished) return Status::Ok();
+  }
+  return Status::Busy("index files keep vanishing while read (many prunes in a row?); try again",
+                      dir);
+}
+
+}  // namespace
+
 Status Repository::LoadIndex() {
   if (index_loaded_) return Status::Ok();
-  std::string dir = layout::IndexDir(path_);
-  MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(dir));
-  std::sort(names.begin(), names.end());
-  for (const auto& n : names) {
-    if (layout::IsTempName(n)) continue;
-    std::string p = fs::Join(dir, n);
-    auto data = fs::ReadFile(p);
-    auto packs =
-        data.ok() ? DecodeIndexFile(*data, p) : Result<std::vector<PackInfo>>(data.status());
-    if (!packs.ok()) {  // derived data (§6): its packs are orphans until re-listed
-      damaged_index_.push_back({p, packs.status().message()});
-      continue;
-    }
-    for (const auto& pk : *packs) index_.AddPack(pk);
-  }
+  MV_RETURN_IF_ERROR(ReadIndexDir(layout::IndexDir(path_), &index_, &damaged_index_));
   index_loaded_ = true;
   // Packs only a damaged file named are re-listed in memory, so reads stay complete.
   if (!damaged_index_.empty()) MV_RETURN_IF_ERROR(ListOrphanPacks());
@@ -406,6 +432,12 @@ Status Repository::CommitSnapshot(Snapshot& snap) {
 }
 
 // The BlobReader OpenBlobReader returns: lookups in index_, which LoadIndex has filled.
+//
+// Reads take no lock (§9), so a prune may delete a pack after this reader's index was loaded.
+// Every blob a snapshot that still exists refers to is then in another pack, named by an index
+// file written before the pack was deleted: a pack that is gone (ENOENT) makes the reader load
+// the index afresh (once per pack that vanished, kept aside in fresh_; index_ is not touched,
+// other threads read it) and read the blobs from where they are now.
 class IndexedBlobReader final : public BlobReader {
  public:
   explicit IndexedBlobReader(const Repository& repo) : repo_(repo) {}
@@ -433,8 +465,30 @@ class IndexedBlobReader final : public BlobReader {
   Result<std::vector<std::string>> SnapshotIds() const override;
 
  private:
+  Status ReadPackAt(const BlobId& pack, const WantFn& want, const VisitFn& visit) const;
+  // An index loaded after `gone` vanished (reloaded unless the one kept already lacks it).
+  Result<std::shared_ptr<const Index>> FreshIndex(const BlobId& gone) const;
+  Status ReadMovedBlobs(const BlobId& gone, const WantFn& want, const VisitFn& visit) const;
   const Repository& repo_;
+  mutable std::mutex fresh_mu_;
+  mutable std::shared_ptr<const Index> fresh_;
 };
+
+static bool PackVanished(const Status& st) { return !st.ok() && st.sys_errno() == ENOENT; }
+
+// The message for blobs of a snapshot that are in no pack any more.
+static Status RemovedByPrune(const BlobId& pack, const BlobId& blob, size_t count,
+                             const std::string& path) {
+  return Status::NotFound(
+      "pack " + pack.Hex() +
+          " was deleted by a prune after this reader loaded "
+          "the index, and " +
+          std::to_string(count) + " blob(s) read from it (" + blob.Hex() +
+          (count > 1 ? "..." : "") +
+          ") are in no pack now: the snapshot's data was removed by a prune (was "
+          "the snapshot forgotten while it was being read?)",
+      path);
+}
 
 Status Repository::LoadIndexForTrees() const {
   std::lock_guard<std::mutex> l(index_mu_);
@@ -512,8 +566,8 @@ Result<std::unique_ptr<BlobReader>> Repository::OpenBlobReader() const {
   return std::unique_ptr<BlobReader>(std::make_unique<IndexedBlobReader>(*this));
 }
 
-Status IndexedBlobReader::ReadPackBlobs(const BlobId& pack, const WantFn& want,
-                                        const VisitFn& visit) const {
+Status IndexedBlobReader::ReadPackAt(const BlobId& pack, const WantFn& want,
+                                     const VisitFn& visit) const {
   return ReadPack(
       PackPath(pack), pack, {.verify_pack_hash = false},  // each blob is hashed instead
       [&](const BlobId& id, uint64_t) { return want(id); },
@@ -521,6 +575,61 @@ Status IndexedBlobReader::ReadPackBlobs(const BlobId& pack, const WantFn& want,
         visit(id, data, repo_.hasher_.Hash(data.data(), data.size()) == id);
         return true;
       });
+}
+
+Status IndexedBlobReader::ReadPackBlobs(const BlobId& pack, const WantFn& want,
+                                        const VisitFn& visit) const {
+  Status st = ReadPackAt(pack, want, visit);
+  if (PackVanished(st)) return ReadMovedBlobs(pack, want, visit);
+  return st;
+}
+
+Result<std::shared_ptr<const Index>> IndexedBlobReader::FreshIndex(const BlobId& gone) const {
+  std::lock_guard<std::mutex> l(fresh_mu_);
+  if (fresh_ && !fresh_->HasPack(gone)) return fresh_;
+  auto index = std::make_shared<Index>();
+  std::vector<DamagedFile> damaged;
+  MV_RETURN_IF_ERROR(ReadIndexDir(layout::IndexDir(repo_.path_), index.get(), &damaged));
+  fresh_ = std::move(index);
+  return fresh_;
+}
+
+// The blobs `want` selects of the vanished pack `gone` (as the loaded index lists it), read from
+// the packs a fresh index names for them. Those that no pack holds any more fail the call, after
+// the others were visited.
+Status IndexedBlobReader::ReadMovedBlobs(const BlobId& gone, const WantFn& want,
+                                         const VisitFn& visit) const {
+  std::vector<BlobId> wanted;
+  for (const auto& pk : repo_.index_.packs()) {
+    if (pk.pack_id != gone) continue;
+    for (const auto& e : pk.entries)
+      if (want(e.id)) wanted.push_back(e.id);
+    break;
+  }
+  MV_ASSIGN_OR_RETURN(auto fresh, FreshIndex(gone));
+  std::map<BlobId, BlobIdSet> by_pack;
+  std::vector<BlobId> lost;
+  for (const auto& id : wanted) {
+    auto loc = fresh->Find(id);
+    if (!loc || loc->pack == gone)
+      lost.push_back(id);
+    else
+      by_pack[loc->pack].Insert(id);
+  }
+  for (auto it = by_pack.begin(); it != by_pack.end(); ++it) {
+    const BlobIdSet& ids = it->second;
+    Status st = ReadPackAt(
+        it->first, [&](const BlobId& id) { return ids.Contains(id); }, visit);
+    if (PackVanished(st))  // deleted again since the reload: only one retry
+      return Status(st.code(),
+                    st.message() +
+                        " (read again after a prune; a second prune "
+                        "removed it too: run the command again)",
+                    st.path());
+    MV_RETURN_IF_ERROR(st);
+  }
+  if (!lost.empty()) return RemovedByPrune(gone, lost[0], lost.size(), PackPath(gone));
+  return Status::Ok();
 }
 
 Result<std::vector<std::string>> IndexedBlobReader::SnapshotIds() const {
@@ -535,22 +644,33 @@ Result<std::vector<std::string>> IndexedBlobReader::SnapshotIds() const {
 Result<std::string> IndexedBlobReader::ReadBlob(const BlobId& id) const {
   auto loc = Find(id);
   if (!loc) return Status::NotFound("blob " + id.Hex() + " is not in the index", repo_.path());
+  auto read = [&](const BlobId& pack, std::string* out) -> Result<bool> {
+    bool found = false;
+    MV_RETURN_IF_ERROR(ReadPack(
+        PackPath(pack), pack, {.verify_pack_hash = false},
+        [&](const BlobId& b, uint64_t) { return b == id; },
+        [&](const BlobId&, std::string_view data) {
+          out->assign(data);
+          found = true;
+          return false;
+        }));
+    return found;
+  };
   std::string out;
-  bool found = false;
-  Status st = ReadPack(
-      PackPath(loc->pack), loc->pack, {.verify_pack_hash = false},
-      [&](const BlobId& b, uint64_t) { return b == id; },
-      [&](const BlobId&, std::string_view data) {
-        out.assign(data);
-        found = true;
-        return false;
-      });
-  MV_RETURN_IF_ERROR(st);
-  if (!found)
-    return Status::Corruption("blob " + id.Hex() + " is missing from its pack",
-                              PackPath(loc->pack));
+  BlobId pack = loc->pack;
+  auto found = read(pack, &out);
+  if (PackVanished(found.status())) {  // deleted by a prune: look where the blob is now
+    MV_ASSIGN_OR_RETURN(auto fresh, FreshIndex(pack));
+    auto moved = fresh->Find(id);
+    if (!moved || moved->pack == pack) return RemovedByPrune(pack, id, 1, PackPath(pack));
+    pack = moved->pack;
+    found = read(pack, &out);
+  }
+  MV_RETURN_IF_ERROR(found.status());
+  if (!*found)
+    return Status::Corruption("blob " + id.Hex() + " is missing from its pack", PackPath(pack));
   if (hasher().Hash(out.data(), out.size()) != id)
-    return Status::Corruption("blob " + id.Hex() + " does not match its hash", PackPath(loc->pack));
+    return Status::Corruption("blob " + id.Hex() + " does not match its hash", PackPath(pack));
   return out;
 }
 

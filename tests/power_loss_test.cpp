@@ -4,9 +4,8 @@
 // fake only for the power cut, which nothing real here can do; everything else is real: real
 // files, the real backup, check and restore, and the real CLI for `check --read-data`.
 //
-// When prune exists, the same harness must cover it: power loss at every sync point of a prune
-// must leave a repository that checks clean with every snapshot the prune kept intact (and each
-// one it removed either gone or intact).
+// The same harness covers prune (tests/prune_test.cpp, PruneTest.PowerLoss...): power loss at
+// every sync point of a prune leaves a repository that checks clean with every kept snapshot.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "agent/common/progress.h"
+#include "storage/lock.h"
 #include "storage/status.h"
 
 namespace mv::storage {
@@ -37,6 +38,7 @@ struct BackupOptions {
   int compression_level = 3;           // zstd level for packs
   int threads = 0;                     // 0 = number of cores
   int sqlite_busy_timeout_ms = 60000;  // total retry budget for a locked database
+  storage::LockWait lock_wait;         // how long to wait for a held lock (default: not at all)
 };
 
 struct BackupStats {

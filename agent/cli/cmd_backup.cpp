@@ -2,6 +2,7 @@
 
 #include "agent/archiver/backup.h"
 #include "agent/cli/cli.h"
+#include "agent/cli/lock_wait.h"
 #include "agent/cli/output.h"
 #include "agent/cli/stack_report.h"
 #include "storage/repository.h"
@@ -11,6 +12,7 @@ namespace {
 
 struct BackupArgs {
   std::vector<std::string> sources, tags;
+  std::string retry_lock;
   BackupOptions opts;
   StackBackupOptions stack;  // used when no --source is given
 };
@@ -120,10 +122,14 @@ void RegisterBackup(CLI::App& app, CliContext& ctx) {
                   "Reader/compressor threads (default: number of cores)");
   sub->add_option("--sqlite-timeout", a->opts.sqlite_busy_timeout_ms,
                   "Milliseconds to keep retrying a locked SQLite database (default 60000)");
+  AddRetryLockOption(sub, &a->retry_lock);
   AddOutputOptions(sub, ctx);
   sub->callback([&ctx, a] {
     if (Status st = ResolveRepo(ctx); !st.ok()) return void(ctx.exit_code = ReportError(ctx, st));
     if (Status st = ParseArgs(*a); !st.ok()) return void(ctx.exit_code = ReportError(ctx, st));
+    auto wait = ParseRetryLock(a->retry_lock, ctx);
+    if (!wait.ok()) return void(ctx.exit_code = ReportError(ctx, wait.status()));
+    a->opts.lock_wait = *wait;
     auto repo = storage::Repository::Open(ctx.repo);
     if (!repo.ok()) return void(ctx.exit_code = ReportError(ctx, repo.status()));
     ProgressPrinter pp(ctx);

@@ -1,0 +1,117 @@
+// docs/FORMAT.md §7 (manifests), §7.5 (tree records), §8 "Prune" step 1.
+#include "retention/prune_walk.h"
+
+#include "storage/fs.h"
+#include "storage/layout.h"
+#include "storage/pack.h"
+#include "storage/tree.h"
+
+namespace mv::retention {
+namespace {
+
+using storage::BlobId;
+
+Status Stop(const std::string& what, const std::string& path) {
+  return Status::Corruption("prune stopped, nothing was changed: " + what +
+                                "; run `mailvault check` (and repair what it reports) first",
+                            path);
+}
+
+// Tree records read through the index prune loaded itself (the repository's own index is not
+// loaded, so it is not held twice). Only what TreeCursor calls is implemented.
+class PruneBlobs final : public storage::BlobReader {
+ public:
+  PruneBlobs(const storage::Repository& repo, const storage::Index& index)
+      : repo_(repo), index_(index) {}
+  const storage::KeyedHasher& hasher() const override { return repo_.hasher(); }
+  std::optional<storage::BlobLocation> Find(const BlobId& id) const override {
+    return index_.Find(id);
+  }
+  bool index_damaged() const override { return false; }
+  std::string PackPath(const BlobId& pack) const override { return repo_.PackPath(pack); }
+  Status ReadPackBlobs(const BlobId& pack, const WantFn& want,
+                       const VisitFn& visit) const override {
+    return storage::ReadPack(
+        PackPath(pack), pack, {.verify_pack_hash = false},
+        [&](const BlobId& id, uint64_t) { return want(id); },
+        [&](const BlobId& id, std::string_view data) {
+          visit(id, data, hasher().Hash(data.data(), data.size()) == id);
+          return true;
+        });
+  }
+  Result<std::string> ReadBlob(const BlobId&) const override { return Unused(); }
+  Result<storage::Snapshot> LoadSnapshot(const std::string&) const override { return Unused(); }
+  Result<std::unique_ptr<storage::EntryCursor>> OpenEntries(const std::string&,
+                                                            storage::SnapshotMeta*) const override {
+    return Unused();
+  }
+  Result<std::vector<std::string>> SnapshotIds() const override { return Unused(); }
+
+ private:
+  static Status Unused() { return Status::Unsupported("not used by prune"); }
+  const storage::Repository& repo_;
+  const storage::Index& index_;
+};
+
+// Adds `id` to the used set; fails when the index lacks it.
+Status Use(const storage::Index& index, const BlobId& id, const std::string& manifest,
+           const std::string& path, UsedBlobs* used) {
+  if (!used->all.Insert(id)) return Status::Ok();
+  if (!index.Has(id))
+    return Stop(
+        "the snapshot refers to blob " + id.Hex() + " (of '" + path + "') that the index lacks",
+        manifest);
+  return Status::Ok();
+}
+
+Status WalkSnapshot(const storage::Repository& repo, const storage::BlobReader& blobs,
+                    const storage::Index& index, const std::string& id, UsedBlobs* used) {
+  std::string p = storage::layout::SnapshotFile(repo.path(), id);
+  MV_ASSIGN_OR_RETURN(std::string data, storage::fs::ReadFile(p));
+  MV_ASSIGN_OR_RETURN(storage::Snapshot snap, storage::DecodeSnapshot(data, p));
+  std::unique_ptr<storage::EntryCursor> cursor;
+  if (!snap.tree.IsZero()) {
+    if (used->all.Contains(snap.tree)) return Status::Ok();  // walked for another snapshot
+    MV_RETURN_IF_ERROR(Use(index, snap.tree, p, "/", used));
+    used->trees.Insert(snap.tree);
+    cursor = storage::TreeCursor(blobs, snap.tree);
+  } else {
+    cursor = storage::VectorCursor(std::move(snap.files));
+  }
+  storage::FileEntry e;
+  for (;;) {
+    auto more = cursor->Next(&e);
+    if (!more.ok()) return Stop("snapshot " + id.substr(0, 8) + ": " + more.status().message(), p);
+    if (!*more) return Status::Ok();
+    for (const auto& b : e.blobs) MV_RETURN_IF_ERROR(Use(index, b, p, e.path, used));
+    if (e.type != storage::FileType::kDirectory || e.tree.IsZero()) continue;
+    if (used->all.Contains(e.tree)) {
+      cursor->SkipChildren();  // this directory's whole subtree is in the set already
+      continue;
+    }
+    MV_RETURN_IF_ERROR(Use(index, e.tree, p, e.path, used));
+    used->trees.Insert(e.tree);
+  }
+}
+
+}  // namespace
+
+Result<size_t> CollectUsedBlobs(const storage::Repository& repo, const storage::Index& index,
+                                const PruneProgressFn& progress, UsedBlobs* used) {
+  std::vector<storage::DamagedFile> damaged;
+  MV_ASSIGN_OR_RETURN(auto snaps, repo.ListSnapshots(&damaged));
+  if (!damaged.empty())
+    return Stop("snapshot manifest is damaged (" + damaged[0].reason +
+                    "; the blobs it refers to would look unused)",
+                damaged[0].path);
+  PruneProgress p{"snapshots", 0, snaps.size()};
+  PruneBlobs blobs(repo, index);
+  for (const auto& s : snaps) {
+    MV_RETURN_IF_ERROR(WalkSnapshot(repo, blobs, index, s.id, used));
+    p.done++;
+    if (progress) progress(p);
+  }
+  return snaps.size();
+}
+
+}  // namespace mv::retention
