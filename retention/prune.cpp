@@ -7,6 +7,8 @@
 #include <map>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "retention/prune_walk.h"
 #include "storage/fs.h"
 #include "storage/layout.h"
@@ -282,6 +284,21 @@ void Tally(const std::vector<PackFate>& fates, const std::map<BlobId, uint64_t>&
   }
 }
 
+// docs/FORMAT.md §1 version 4: readers of a repository that prune may delete packs from must
+// reload their index when a pack is gone, which builds before version 4 do not. So before the
+// first pack goes, an older repository's config says version 4 (written atomically: it says 3
+// or 4, never half), and such builds refuse it instead of failing in the middle of a read.
+Status RaiseConfigVersion(storage::Repository& repo) {
+  std::string path = storage::layout::ConfigFile(repo.path());
+  MV_ASSIGN_OR_RETURN(std::string text, storage::fs::ReadFile(path));
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("version") || !j["version"].is_number_integer())
+    return Status::Corruption("config has no version; restore config from a copy", path);
+  if (j["version"].get<int64_t>() >= storage::kFormatVersion) return Status::Ok();
+  j["version"] = storage::kFormatVersion;
+  return storage::fs::WriteFileAtomic(path, j.dump(2) + "\n", repo.env());
+}
+
 }  // namespace
 
 Result<PruneResult> Prune(storage::Repository& repo, const PruneOptions& opts,
@@ -316,6 +333,7 @@ Result<PruneResult> Prune(storage::Repository& repo, const PruneOptions& opts,
     res.size_after = res.kept.bytes + res.written.bytes;
     return res;
   }
+  MV_RETURN_IF_ERROR(RaiseConfigVersion(repo));
   // Step 3: new packs, durable.
   std::vector<PackInfo> written;
   MV_RETURN_IF_ERROR(Repack(repo, fates, used, opts, progress, &written));

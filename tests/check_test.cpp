@@ -7,13 +7,26 @@ namespace {
 
 class Check : public VerifyFixture {};
 
+// check writes nothing; verify writes only its verdict (docs/FORMAT.md §11), one new file under
+// verifications/, and changes nothing else.
 TEST_F(Check, WritesNothingToTheRepository) {
   auto before = ListTree(repo());
   RunResult c = VerifyFixture::Check({"--read-data"});
   EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
+  EXPECT_EQ(DiffTrees(before, ListTree(repo())), "");
   RunResult v = VerifyFixture::Verify();
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
-  EXPECT_EQ(DiffTrees(before, ListTree(repo())), "");
+  auto after = ListTree(repo());
+  size_t records = 0;
+  for (auto it = after.begin(); it != after.end();)
+    if (it->first.rfind("verifications", 0) == 0) {
+      records += it->first.size() > std::string("verifications").size();
+      it = after.erase(it);
+    } else {
+      ++it;
+    }
+  EXPECT_EQ(records, 1u) << "one verification record";
+  EXPECT_EQ(DiffTrees(before, after), "");
 }
 
 TEST_F(Check, SubsetsKOfNTogetherReadEveryPackOnce) {

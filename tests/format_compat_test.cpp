@@ -139,6 +139,26 @@ TEST_P(FormatCompat, NewBackupIntoACopyWorks) {
   EXPECT_EQ(c.exit_code, 0) << c.err << c.out;
 }
 
+// A prune may delete packs, which builds before version 4 cannot follow (docs/FORMAT.md §8
+// "Prune"): it raises an old repository's config to version 4 and the kept snapshot still
+// restores and checks.
+TEST_P(FormatCompat, ForgetAndPruneOfACopyRaiseItToVersion4AndKeepTheRest) {
+  const Fixture& fx = GetParam();
+  TempDir copy("mvcompat-prune");
+  stdfs::copy(fx.repo(), copy / "r", stdfs::copy_options::recursive);
+  RunResult f = RunMailvault({"forget", "--repo", copy / "r", fx.first});
+  ASSERT_EQ(f.exit_code, 0) << f.err << f.out;
+  RunResult p = RunMailvault({"prune", "--repo", copy / "r", "--max-unused", "0"});
+  ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
+  auto config = nlohmann::json::parse(ReadFile(copy / "r/config"));
+  EXPECT_EQ(config["version"], 4) << "raised before any pack was deleted";
+  EXPECT_EQ(config["id"], nlohmann::json::parse(ReadFile(fx.repo() + "/config"))["id"])
+      << "every other field as it was";
+  ExpectRestoresFixtureContent(fx, copy / "r", fx.second);
+  RunResult c = RunMailvault({"check", "--repo", copy / "r", "--read-data"});
+  EXPECT_EQ(c.exit_code, 0) << c.err << c.out;
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryFormatVersion, FormatCompat, ::testing::ValuesIn(kFixtures),
                          [](const auto& info) {
                            return "Version" + std::to_string(info.param.version);
