@@ -61,6 +61,7 @@ int RunCli(int argc, char** argv) {
   RegisterVerify(app, ctx);
   RegisterReport(app, ctx);
   RegisterRepair(app, ctx);
+  RegisterForget(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -51,6 +51,7 @@ void RegisterCheck(CLI::App& app, CliContext& ctx);
 void RegisterVerify(CLI::App& app, CliContext& ctx);
 void RegisterReport(CLI::App& app, CliContext& ctx);
 void RegisterRepair(CLI::App& app, CliContext& ctx);
+void RegisterForget(CLI::App& app, CliContext& ctx);
 
 int RunCli(int argc, char** argv);
 
