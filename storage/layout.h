@@ -61,6 +61,21 @@ inline std::string SnapshotFile(const std::string& repo, const std::string& id) 
 }
 inline bool IsSnapshotName(std::string_view name) { return name.size() == 32; }
 
+// §11: verifications/<snapshot ID>-<random>, one sealed record per verification run.
+inline std::string VerificationsDir(const std::string& repo) { return In(repo, "verifications"); }
+inline std::string VerificationFile(const std::string& repo, const std::string& snapshot,
+                                    const std::string& random) {
+  return In(repo, "verifications/" + snapshot + "-" + random);
+}
+// True when `name` in verifications/ is a record's name; then *snapshot is its snapshot's ID.
+inline bool ParseVerificationName(std::string_view name, std::string* snapshot) {
+  if (name.size() != 32 + 1 + 16 || name[32] != '-') return false;
+  for (char c : name.substr(0, 32))
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  *snapshot = std::string(name.substr(0, 32));
+  return true;
+}
+
 // §9: locks/exclusive, swapped in from locks/new-<random>.
 inline std::string LocksDir(const std::string& repo) { return In(repo, "locks"); }
 inline std::string ExclusiveLockFile(const std::string& repo) {

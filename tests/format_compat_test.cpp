@@ -32,7 +32,8 @@ struct Fixture {
   }
   std::string sha_file() const { return repo() + ".sha256"; }
 };
-const Fixture kFixtures[] = {{1, "4f72aec8", "c84e6254", 5}, {2, "b9a436fc", "20588273", 7}};
+const Fixture kFixtures[] = {
+    {1, "4f72aec8", "c84e6254", 5}, {2, "b9a436fc", "20588273", 7}, {3, "d8c1b939", "646b0701", 7}};
 
 // "./mail/..." -> sha256, as in tests/data/repo-v<N>.sha256.
 std::map<std::string, std::string> ExpectedDigests(const Fixture& fx) {

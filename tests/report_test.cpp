@@ -179,5 +179,35 @@ TEST(ReportRender, NightlyRotationCoversEveryBucketOnce) {
   EXPECT_EQ(seen.size(), 7u);
 }
 
+// What retention needs to be watched (docs/FORMAT.md §11): per stack the oldest restorable point
+// and the newest snapshot verify proved, in the JSON and the Prometheus textfile (checked by the
+// real promtool when it is installed; deploy/install-deps.sh installs it for the tests).
+TEST_F(Report, ShowsTheOldestRestorablePointAndTheNewestVerifiedSnapshot) {
+  WriteFile(vol_ / ("mail/" + users_[0] + "/new/1800000000.M1P1.host"), "Subject: x\n\nnew\n");
+  Backup();
+  auto snaps = testing::Json(RunMailvault({"snapshots", "--repo", repo(), "--json"}));
+  ASSERT_EQ(snaps.size(), 2u);
+  ASSERT_EQ(Run({"--format", "json,prom,md"}).exit_code, 0);
+  auto g = Json()["groups"][0];
+  EXPECT_EQ(g["oldest_time"], snaps[0]["time"]);
+  EXPECT_EQ(g["last_verified_snapshot"], snaps[1]["id"]) << "tonight's verify proved the latest";
+  EXPECT_EQ(g["last_verified_time"], snaps[1]["time"]);
+  std::string prom = ReadFile(out_ / "mailvault.prom");
+  EXPECT_NE(prom.find("mailvault_oldest_snapshot_timestamp_seconds{stack=\"mailu\"} " +
+                      std::to_string(snaps[0]["time"].get<int64_t>()) + "\n"),
+            std::string::npos)
+      << prom;
+  EXPECT_NE(prom.find("mailvault_last_verified_snapshot_timestamp_seconds{stack=\"mailu\"} " +
+                      std::to_string(snaps[1]["time"].get<int64_t>()) + "\n"),
+            std::string::npos)
+      << prom;
+  EXPECT_NE(ReadFile(out_ / "mailvault-report.md").find("newest verified snapshot " +
+                                                         snaps[1]["short_id"].get<std::string>()),
+            std::string::npos);
+  ASSERT_EQ(Shell("command -v promtool").exit_code, 0) << "install prometheus (promtool)";
+  RunResult lint = Shell("promtool check metrics < '" + (out_ / "mailvault.prom") + "'");
+  EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
+}
+
 }  // namespace
 }  // namespace mv::testing

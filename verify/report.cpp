@@ -58,6 +58,9 @@ nlohmann::json RenderJson(const Report& r) {
                       {"lost_messages", g.lost_messages},
                       {"messages", g.messages},
                       {"snapshots", g.snapshots},
+                      {"oldest_time", g.oldest_time},
+                      {"last_verified_snapshot", g.last_verified_snapshot},
+                      {"last_verified_time", g.last_verified_time},
                       {"mailbox_messages", g.mailbox_messages},
                       {"hooks", g.hooks},
                       {"history", hist},
@@ -147,6 +150,13 @@ std::string RenderPrometheus(const Report& r) {
             [](const GroupReport& g) { return static_cast<double>(g.lost_messages); });
   per_group("mailvault_snapshots", "gauge", "Snapshots kept for the stack.",
             [](const GroupReport& g) { return static_cast<double>(g.snapshots); });
+  per_group("mailvault_oldest_snapshot_timestamp_seconds", "gauge",
+            "Start time of the oldest snapshot kept for the stack: the oldest restorable point.",
+            [](const GroupReport& g) { return static_cast<double>(g.oldest_time); });
+  per_group("mailvault_last_verified_snapshot_timestamp_seconds", "gauge",
+            "Start time of the newest snapshot of the stack that verify proved to restore "
+            "(0: none).",
+            [](const GroupReport& g) { return static_cast<double>(g.last_verified_time); });
   p.Family("mailvault_messages", "gauge", "Messages per mailbox in the latest snapshot's census.");
   for (const auto& g : r.groups)
     for (const auto& [mb, n] : g.mailbox_messages)

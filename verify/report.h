@@ -41,6 +41,12 @@ struct GroupReport {
   std::string verify_error;                // verify could not run (Status text)
   std::vector<std::string> verify_errors;  // VerifyResult::Errors()
   uint64_t lost_messages = 0, messages = 0, snapshots = 0;
+  int64_t oldest_time = 0;  // the oldest restorable point: the group's oldest snapshot
+  // The newest snapshot whose latest verification record (docs/FORMAT.md §11) says ok, and its
+  // start time; empty and 0 when none is proven. Retention never removes it while newer ones
+  // are unproven.
+  std::string last_verified_snapshot;
+  int64_t last_verified_time = 0;
   std::map<std::string, uint64_t> mailbox_messages;  // from the latest census
   std::map<std::string, std::string> hooks;          // "hook.*" tags of the latest snapshot
   std::vector<HistoryPoint> history;                 // oldest first

@@ -5,6 +5,7 @@
 #include "agent/cli/cli.h"
 #include "agent/cli/output.h"
 #include "agent/cli/snapshot_ref.h"
+#include "storage/verification.h"
 
 namespace mv::agent {
 
@@ -40,6 +41,11 @@ void RegisterSnapshots(CLI::App& app, CliContext& ctx) {
   sub->footer(
       "List the repository's snapshots, oldest first: ID, time, host, tags, files,\n"
       "size, data added, and mailbox/message counts from the Maildir census.\n"
+      "STATE is complete, or partial when the backup could not read some files (it\n"
+      "exited 3; `mailvault verify` lists them). PROOF is the newest verdict of\n"
+      "`mailvault verify` or `mailvault report` on that snapshot: verified (restored and\n"
+      "compared without error), FAILED, or - (never verified). Retention never forgets\n"
+      "the newest verified snapshot while newer ones are unverified or failed.\n"
       "A snapshot whose manifest cannot be read is listed as DAMAGED (with --json:\n"
       "\"damaged\": true, \"path\", \"error\") after the others, which are not affected.\n\n"
       "Exit: 0 ok, 1 error, 3 some manifests are damaged (each listed; see `mailvault check`).");
@@ -70,12 +76,36 @@ void RegisterSnapshots(CLI::App& app, CliContext& ctx) {
                 << "); this snapshot cannot be read, the others are not affected: run `mailvault "
                    "check`\n";
     if (!damaged.empty()) ctx.exit_code = kExitPartial;
+    std::vector<std::string> bad_records;
+    auto proofs = storage::LoadVerifications(*repo, &bad_records);
+    if (!proofs.ok()) {
+      std::cerr << "mailvault: warning: verification records not read: "
+                << proofs.status().ToString() << "\n";
+      proofs = std::map<std::string, storage::Verification>{};
+    }
+    for (const auto& b : bad_records)
+      std::cerr << "mailvault: warning: verification record skipped: " << b << "\n";
+    auto proof_of = [&](const std::string& id) -> const storage::Verification* {
+      auto it = proofs->find(id);
+      return it == proofs->end() ? nullptr : &it->second;
+    };
     auto damaged_id = [](const storage::DamagedFile& d) {
       return d.path.substr(d.path.size() - 32);
     };
     if (ctx.json) {
       nlohmann::json arr = nlohmann::json::array();
-      for (const auto& m : shown) arr.push_back(MetaJson(m));
+      for (const auto& m : shown) {
+        auto j = MetaJson(m);
+        j["complete"] = m.problems == 0;
+        const auto* p = proof_of(m.id);
+        j["verification"] = p ? nlohmann::json{{"ok", p->ok},
+                                                {"time", p->time},
+                                                {"time_utc", HumanTime(p->time)},
+                                                {"host", p->host},
+                                                {"summary", p->summary}}
+                              : nlohmann::json(nullptr);
+        arr.push_back(std::move(j));
+      }
       for (const auto& d : damaged)
         arr.push_back({{"id", damaged_id(d)},
                        {"short_id", damaged_id(d).substr(0, 8)},
@@ -84,18 +114,20 @@ void RegisterSnapshots(CLI::App& app, CliContext& ctx) {
                        {"error", d.reason}});
       return PrintJson(arr);
     }
-    std::printf("%-8s  %-23s  %-12s  %8s  %10s  %10s  %9s  %s\n", "ID", "TIME", "HOST", "FILES",
-                "SIZE", "ADDED", "MESSAGES", "TAGS");
+    std::printf("%-8s  %-23s  %-12s  %8s  %10s  %10s  %9s  %-8s  %-8s  %s\n", "ID", "TIME", "HOST",
+                "FILES", "SIZE", "ADDED", "MESSAGES", "STATE", "PROOF", "TAGS");
     for (const auto& m : shown) {
       uint64_t msgs = 0;
       for (const auto& c : m.census) msgs += c.messages;
       std::string tags;
       for (const auto& [k, v] : m.tags) tags += (tags.empty() ? "" : ",") + k + "=" + v;
-      std::printf("%-8s  %-23s  %-12s  %8llu  %10s  %10s  %9llu  %s%s\n", m.id.substr(0, 8).c_str(),
-                  HumanTime(m.time).c_str(), m.host.substr(0, 12).c_str(),
-                  static_cast<unsigned long long>(m.files), HumanBytes(m.bytes).c_str(),
-                  HumanBytes(m.bytes_packed).c_str(), static_cast<unsigned long long>(msgs),
-                  tags.c_str(), m.problems ? " (partial)" : "");
+      const auto* p = proof_of(m.id);
+      std::printf("%-8s  %-23s  %-12s  %8llu  %10s  %10s  %9llu  %-8s  %-8s  %s\n",
+                  m.id.substr(0, 8).c_str(), HumanTime(m.time).c_str(),
+                  m.host.substr(0, 12).c_str(), static_cast<unsigned long long>(m.files),
+                  HumanBytes(m.bytes).c_str(), HumanBytes(m.bytes_packed).c_str(),
+                  static_cast<unsigned long long>(msgs), m.problems ? "partial" : "complete",
+                  !p ? "-" : p->ok ? "verified" : "FAILED", tags.c_str());
     }
     for (const auto& d : damaged)
       std::printf("%-8s  DAMAGED: %s (%s)\n", damaged_id(d).substr(0, 8).c_str(), d.reason.c_str(),

@@ -247,9 +247,11 @@ void RegisterVerify(CLI::App& app, CliContext& ctx) {
     auto run = RunVerify(*repo, *o);
     WarnDamagedIndex(*repo);
     if (!run.ok()) return void(ctx.exit_code = ReportError(ctx, run.status()));
+    if (!run->record_problem.empty()) std::cerr << "warning: " << run->record_problem << "\n";
     if (ctx.json) {
       auto j = verify::ToJson(run->result);
       if (o->keep) j["scratch"] = run->scratch;
+      j["recorded"] = run->record_problem.empty();
       PrintJson(j);
     } else {
       auto snaps = repo->ListSnapshots();

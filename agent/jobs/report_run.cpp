@@ -12,6 +12,7 @@
 #include "agent/common/json_text.h"
 #include "agent/jobs/verify_run.h"
 #include "storage/fs.h"
+#include "storage/verification.h"
 #include "verify/verify_json.h"
 
 namespace mv::agent {
@@ -34,6 +35,7 @@ void FillGroup(storage::Repository& repo, const std::vector<storage::SnapshotMet
   g.snapshot = last.id;
   g.last_time = last.time;
   g.snapshots = snaps.size();
+  g.oldest_time = snaps.front().time;
   for (const auto& s : snaps) {
     if (s.problems == 0) g.last_success_time = s.time;
     uint64_t msgs = 0;
@@ -95,6 +97,21 @@ Result<verify::Report> GatherReport(storage::Repository& repo, const NightlyRepo
     FillGroup(repo, list, cumulative, a, rep, g);
     rep.groups.push_back(std::move(g));
   }
+  // After tonight's verifications, which recorded their verdicts (docs/FORMAT.md §11). Records
+  // that cannot be read prove nothing; the verify runs above report damage themselves.
+  auto proofs = storage::LoadVerifications(repo);
+  if (proofs.ok())
+    for (auto& g : rep.groups) {
+      const auto& list = groups.at(g.name);
+      for (auto it = list.rbegin(); it != list.rend(); ++it) {
+        auto p = proofs->find(it->id);
+        if (p != proofs->end() && p->second.ok) {
+          g.last_verified_snapshot = it->id;
+          g.last_verified_time = it->time;
+          break;
+        }
+      }
+    }
   verify::CheckOptions co;
   co.read = verify::PackRead::kData;
   co.select = verify::SubsetBucket(rep.rotation_bucket + 1, a.rotate_nights);

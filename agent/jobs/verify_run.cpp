@@ -5,9 +5,11 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 
 #include "agent/restorer/restore.h"
 #include "storage/fs.h"
+#include "storage/verification.h"
 
 namespace mv::agent {
 namespace {
@@ -94,6 +96,26 @@ Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& o
   if (!res.ok()) return res.status();
   run.compare_seconds = Since(t1);
   run.result = std::move(res).value();
+  if (opts.record) {
+    // Recorded for retention and `snapshots` (storage/verification.h); a repository this run
+    // cannot write to (a read-only mount) still gets its verdict, with the reason it was not kept.
+    const auto& r = run.result;
+    storage::Verification v;
+    v.snapshot = opts.snapshot;
+    v.time = ::time(nullptr);
+    v.ok = r.ok();
+    v.partial = r.partial();
+    v.files = r.files;
+    v.messages = r.messages;
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) == 0) v.host = host;
+    auto errors = r.Errors();
+    v.summary = errors.empty() ? (r.partial() ? "partial: intact, but files were unreadable at backup"
+                                              : "complete and consistent")
+                               : errors.front();
+    Status st = storage::RecordVerification(repo, v);
+    if (!st.ok()) run.record_problem = "the result was not recorded in the repository: " + st.ToString();
+  }
   return run;
 }
 

@@ -23,12 +23,16 @@ struct VerifyRunOptions {
   std::map<std::string, std::string> live;
   std::vector<std::string> sqlite_tables;
   int threads = 0;
+  // Record the verdict in the repository (storage/verification.h, docs/FORMAT.md §11), where
+  // `snapshots` shows it and retention keeps the newest snapshot proven to restore.
+  bool record = true;
 };
 
 struct VerifyRun {
   verify::VerifyResult result;
   std::string scratch;  // where it was restored (removed unless keep)
   double restore_seconds = 0, compare_seconds = 0;
+  std::string record_problem;  // why the verdict could not be recorded; empty when it was
 };
 
 Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& opts);
