@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <set>
 
+#include "storage/repository.h"
+#include "storage/verification.h"
 #include "tests/test_util.h"
 
 namespace mv::testing {
@@ -195,6 +197,47 @@ TEST_F(ForgetCli, APolicyForgetsPerGroupAndCheckStaysClean) {
   auto restore = Restore(mail[2], out_ / "t");
   EXPECT_EQ(restore.exit_code, 0) << restore.err;
   EXPECT_EQ(ReadFile(out_ / "t/data/file"), "tiny\n");
+}
+
+TEST_F(ForgetCli, TheNewestVerifiedSnapshotSurvivesANightOfUnprovenOnes) {
+  std::string a = BackupAt("2026-01-01 03:00:00");
+  std::string b = BackupAt("2026-01-02 03:00:00");
+  std::string c = BackupAt("2026-01-03 03:00:00");
+  std::string d = BackupAt("2026-01-04 03:00:00");
+  {  // what `verify` records (storage/verification.h): b restored fine, c did not
+    auto opened = storage::Repository::Open(repo());
+    ASSERT_TRUE(opened.ok());
+    auto record = [&](const std::string& id, bool ok) {
+      storage::Verification v;
+      v.snapshot = id;
+      v.time = 1;
+      v.ok = ok;
+      return storage::RecordVerification(**opened, v).ok();
+    };
+    ASSERT_TRUE(record(b, true));
+    ASSERT_TRUE(record(c, false));
+  }
+  auto r = Forget({"--keep-last", "1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = Json(r);
+  std::map<std::string, std::string> proof;
+  for (const auto& s : j["groups"][0]["snapshots"]) {
+    proof[s["id"].get<std::string>()] = s["proof"].get<std::string>();
+    if (s["id"] == b) {
+      EXPECT_EQ(s["reasons"], nlohmann::json({"verified"}));
+    }
+  }
+  EXPECT_EQ(proof[b], "verified");
+  EXPECT_EQ(proof[c], "failed");
+  EXPECT_EQ(proof[d], "unverified");
+  EXPECT_EQ(SnapshotIds(), (std::set<std::string>{b, d}));
+  auto opened = storage::Repository::Open(repo());
+  ASSERT_TRUE(opened.ok());
+  auto left = storage::LoadVerifications(**opened);
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->count(c), 0u) << "forget removes the records of what it removed";
+  EXPECT_EQ(left->count(b), 1u);
+  (void)a;
 }
 
 TEST_F(ForgetCli, HelpStatesTheSemanticsAndTheDivergenceFromRestic) {

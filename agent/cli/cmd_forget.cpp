@@ -9,6 +9,7 @@
 #include "storage/forget.h"
 #include "storage/lock.h"
 #include "storage/repository.h"
+#include "storage/verification.h"
 
 namespace mv::agent {
 namespace {
@@ -61,16 +62,17 @@ Status ParseArgs(ForgetArgs& a) {
   return Status::Ok();
 }
 
-// The policy's view of a snapshot. Proof: verification results are not recorded in the
-// repository yet, so every snapshot is unverified.
-rt::SnapshotFacts Facts(const storage::SnapshotMeta& m) {
-  rt::SnapshotFacts f{m.id,
-                      m.time_ns ? m.time_ns : m.time * 1000000000LL,
-                      m.host,
-                      m.tags,
-                      {},
-                      m.problems > 0,
-                      rt::Proof::kUnverified};
+// The policy's view of a snapshot; its proof is its newest verification record (storage/
+// verification.h), unverified without one.
+rt::SnapshotFacts Facts(const storage::SnapshotMeta& m,
+                        const std::map<std::string, storage::Verification>& proofs) {
+  auto v = proofs.find(m.id);
+  rt::Proof proof = v == proofs.end() ? rt::Proof::kUnverified
+                    : v->second.ok    ? rt::Proof::kVerified
+                                      : rt::Proof::kFailed;
+  rt::SnapshotFacts f{
+      m.id, m.time_ns ? m.time_ns : m.time * 1000000000LL, m.host, m.tags, {}, m.problems > 0,
+      proof};
   for (const auto& s : m.sources) f.sources.push_back(s.name);
   return f;
 }
@@ -105,7 +107,7 @@ std::string Join(const std::vector<std::string>& v) {
 
 nlohmann::json PlanJson(const std::vector<rt::Group>& groups,
                         const std::map<std::string, const storage::SnapshotMeta*>& meta,
-                        const std::string& zone) {
+                        const std::map<std::string, rt::Proof>& proof, const std::string& zone) {
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& g : groups) {
     nlohmann::json snaps = nlohmann::json::array();
@@ -119,7 +121,7 @@ nlohmann::json PlanJson(const std::vector<rt::Group>& groups,
                        {"keep", d.keep},
                        {"reasons", d.reasons},
                        {"partial", m.problems > 0},
-                       {"proof", "unverified"}});
+                       {"proof", rt::ProofName(proof.at(d.id))}});
     }
     arr.push_back({{"group", g.key}, {"snapshots", snaps}});
   }
@@ -164,12 +166,20 @@ int RunForget(CliContext& ctx, ForgetArgs& a) {
     if (!id.ok()) return ReportError(ctx, id.status());
     ids.push_back(*id);
   }
+  std::vector<std::string> damaged_proofs;
+  auto proofs = storage::LoadVerifications(*repo, &damaged_proofs);
+  if (!proofs.ok()) return ReportError(ctx, proofs.status());
+  for (const auto& d : damaged_proofs)
+    std::cerr << "mailvault: warning: " << d
+              << ": verification record cannot be read; its snapshot counts as unverified\n";
   std::vector<rt::SnapshotFacts> facts;
   std::map<std::string, const storage::SnapshotMeta*> meta;
+  std::map<std::string, rt::Proof> proof;
   for (const auto& m : *list)
     if (!ids.empty() || Selected(a, m)) {
-      facts.push_back(Facts(m));
+      facts.push_back(Facts(m, *proofs));
       meta[m.id] = &m;
+      proof[m.id] = facts.back().proof;
     }
   for (const auto& id : ids)
     if (!meta.count(id))
@@ -194,13 +204,15 @@ int RunForget(CliContext& ctx, ForgetArgs& a) {
     for (const auto& d : g.decisions) {
       if (d.keep || !failed.ok()) continue;
       if (!a.dry_run) failed = storage::RemoveSnapshot(*repo, d.id);
+      // Its records go after it: a record without its snapshot is harmless, the reverse is not.
+      if (!a.dry_run && failed.ok()) failed = storage::RemoveVerifications(*repo, d.id);
       if (failed.ok()) removed.push_back(d.id);
     }
   bool empty_policy = ids.empty() && a.policy.empty();
   if (ctx.json) {
     PrintJson({{"dry_run", a.dry_run},
                {"policy_empty", empty_policy},
-               {"groups", PlanJson(groups, meta, a.policy.timezone)},
+               {"groups", PlanJson(groups, meta, proof, a.policy.timezone)},
                {"removed", a.dry_run ? nlohmann::json::array() : nlohmann::json(removed)},
                {"would_remove", a.dry_run ? nlohmann::json(removed) : nlohmann::json::array()}});
   } else {
