@@ -14,9 +14,10 @@ BUILD_PKGS=(build-essential cmake pkg-config libarchive-dev libzstd-dev libsqlit
 # backup must keep; clang with its sanitizer and libFuzzer runtimes (libclang-rt-14-dev, only
 # recommended by clang) and llvm's symbolizer build and run `tests/run.sh --sanitize`;
 # clang-format checks the committed format (tests/check_format.sh); promtool (package prometheus)
-# lints the report's Prometheus textfile.
+# lints the report's Prometheus textfile; restic is the reference whose `forget` the retention
+# policy must match (tests/retention_restic_test.cpp).
 TEST_PKGS=(prometheus dovecot-core dovecot-imapd docker.io debootstrap busybox-static prometheus-node-exporter curl haproxy acl
-  clang libclang-rt-14-dev llvm-14 clang-format)
+  clang libclang-rt-14-dev llvm-14 clang-format restic)
 
 want=("${BUILD_PKGS[@]}")
 [[ "${1:-}" == "--test" ]] && want+=("${TEST_PKGS[@]}")

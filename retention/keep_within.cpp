@@ -4,7 +4,6 @@
 
 namespace mv::retention {
 
-
 std::string KeepWithin::ToString() const {
   std::string s;
   if (years) s += std::to_string(years) + "y";
@@ -33,8 +32,7 @@ Result<KeepWithin> ParseKeepWithin(std::string_view text) {
     s.remove_prefix(p - s.data());
     if (s.empty()) return bad("a number without a unit");
     size_t u = units.find(s.front());
-    if (u == std::string_view::npos)
-      return bad("unknown unit '" + std::string(1, s.front()) + "'");
+    if (u == std::string_view::npos) return bad("unknown unit '" + std::string(1, s.front()) + "'");
     if (u < next_unit) return bad("unit '" + std::string(1, s.front()) + "' out of order or twice");
     next_unit = u + 1;
     s.remove_prefix(1);

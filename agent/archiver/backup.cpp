@@ -235,7 +235,7 @@ constexpr size_t kIndexBatchBlobs = 65536;
 Result<BackupResult> RunBackupLocked(storage::Repository& repo, const BackupOptions& opts,
                                      const ProgressFn& progress) {
   auto t0 = Clock::now();
-  int64_t started_ns = repo.env()->NowNanos();
+  int64_t started_ns = opts.time_ns ? *opts.time_ns : repo.env()->NowNanos();
   int64_t started = started_ns / 1000000000LL;
   MV_RETURN_IF_ERROR(ValidateSources(opts.sources));
   BackupResult result;

@@ -39,6 +39,9 @@ struct BackupOptions {
   int threads = 0;                     // 0 = number of cores
   int sqlite_busy_timeout_ms = 60000;  // total retry budget for a locked database
   storage::LockWait lock_wait;         // how long to wait for a held lock (default: not at all)
+  // The snapshot's time (SnapshotMeta::time_ns), nanoseconds since the epoch; unset = when the
+  // backup starts. For imports and tests of retention (`backup --time`).
+  std::optional<int64_t> time_ns;
 };
 
 struct BackupStats {

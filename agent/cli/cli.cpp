@@ -62,6 +62,7 @@ int RunCli(int argc, char** argv) {
   RegisterReport(app, ctx);
   RegisterRepair(app, ctx);
   RegisterPrune(app, ctx);
+  RegisterForget(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -52,6 +52,7 @@ void RegisterVerify(CLI::App& app, CliContext& ctx);
 void RegisterReport(CLI::App& app, CliContext& ctx);
 void RegisterRepair(CLI::App& app, CliContext& ctx);
 void RegisterPrune(CLI::App& app, CliContext& ctx);
+void RegisterForget(CLI::App& app, CliContext& ctx);
 
 int RunCli(int argc, char** argv);
 
