@@ -58,9 +58,9 @@ class BlobWriter final : public BlobSink {
   const BlobReader& existing_;
   BlobWriterOptions opts_;
   std::vector<std::unique_ptr<PackWriter>> open_;
-  std::mutex mu_;   // guards seen_, packs_, dirs_
-  BlobIdSet seen_;  // stored (or being stored) by this backup
-  std::vector<PackInfo> packs_;            // finished, not yet named by an index file of ours
+  std::mutex mu_;                         // guards seen_, packs_, dirs_
+  BlobIdSet seen_;                        // stored (or being stored) by this backup
+  std::vector<PackInfo> packs_;           // finished, not yet named by an index file of ours
   size_t unindexed_blobs_ = 0;            // entries in packs_
   std::unordered_set<std::string> dirs_;  // pack subdirectories to fsync
   uint64_t bytes_packed_ = 0;             // of the packs indexed already, then (Release) of all

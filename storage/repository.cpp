@@ -263,8 +263,7 @@ Status Repository::WriteIndex(const std::vector<PackInfo>& packs) {
   return fs::WriteFileAtomic(layout::IndexFile(path_, name), EncodeIndexFile(packs), env_);
 }
 
-Status Repository::WriteIndexFile(
-    std::initializer_list<const std::vector<PackInfo>*> parts) const {
+Status Repository::WriteIndexFile(std::initializer_list<const std::vector<PackInfo>*> parts) const {
   bool any = false;
   for (const auto* part : parts) any = any || !part->empty();
   if (!any) return Status::Ok();

@@ -22,9 +22,8 @@ Result<Verification> Decode(const std::string& data, const std::string& path,
     Verification v;
     v.snapshot = h.at("snapshot").get<std::string>();
     if (v.snapshot != snapshot)
-      return Status::Corruption("record names snapshot " + v.snapshot + ", its file name " +
-                                    snapshot,
-                                path);
+      return Status::Corruption(
+          "record names snapshot " + v.snapshot + ", its file name " + snapshot, path);
     v.time = JsonIntAt<int64_t>(h, "time");
     v.ok = h.at("ok").get<bool>();
     v.partial = h.value("partial", false);
@@ -41,9 +40,15 @@ Result<Verification> Decode(const std::string& data, const std::string& path,
 }  // namespace
 
 Status RecordVerification(const Repository& repo, const Verification& v) {
-  nlohmann::json h = {{"kind", "verification"}, {"version", 1},         {"snapshot", v.snapshot},
-                      {"time", v.time},         {"ok", v.ok},           {"partial", v.partial},
-                      {"files", v.files},       {"messages", v.messages}, {"host", v.host},
+  nlohmann::json h = {{"kind", "verification"},
+                      {"version", 1},
+                      {"snapshot", v.snapshot},
+                      {"time", v.time},
+                      {"ok", v.ok},
+                      {"partial", v.partial},
+                      {"files", v.files},
+                      {"messages", v.messages},
+                      {"host", v.host},
                       {"summary", v.summary}};
   std::string dir = layout::VerificationsDir(repo.path());
   MV_RETURN_IF_ERROR(fs::MakeDirs(dir, 0700, repo.env()));
@@ -54,7 +59,7 @@ Status RecordVerification(const Repository& repo, const Verification& v) {
 }
 
 Result<std::map<std::string, Verification>> LoadVerifications(const Repository& repo,
-                                                               std::vector<std::string>* damaged) {
+                                                              std::vector<std::string>* damaged) {
   std::map<std::string, Verification> out;
   std::string dir = layout::VerificationsDir(repo.path());
   if (!fs::Exists(dir)) return out;

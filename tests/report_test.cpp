@@ -201,8 +201,8 @@ TEST_F(Report, ShowsTheOldestRestorablePointAndTheNewestVerifiedSnapshot) {
                       std::to_string(snaps[1]["time"].get<int64_t>()) + "\n"),
             std::string::npos)
       << prom;
-  EXPECT_NE(ReadFile(out_ / "mailvault-report.md").find("newest verified snapshot " +
-                                                         snaps[1]["short_id"].get<std::string>()),
+  EXPECT_NE(ReadFile(out_ / "mailvault-report.md")
+                .find("newest verified snapshot " + snaps[1]["short_id"].get<std::string>()),
             std::string::npos);
   ASSERT_EQ(Shell("command -v promtool").exit_code, 0) << "install prometheus (promtool)";
   RunResult lint = Shell("promtool check metrics < '" + (out_ / "mailvault.prom") + "'");

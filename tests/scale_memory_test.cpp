@@ -77,7 +77,7 @@ struct Bound {
   const char* op;
   long kb;
 };
-constexpr Bound kBounds[] = {{"full", 60 * 1024},       {"noop", 80 * 1024},
+constexpr Bound kBounds[] = {{"full", 60 * 1024},        {"noop", 80 * 1024},
                              {"incremental", 90 * 1024}, {"verify", 100 * 1024},
                              {"check", 100 * 1024},      {"restore", 96 * 1024}};
 

@@ -96,8 +96,7 @@ TEST(VerificationRecord, AFailedVerifyIsRecordedAsFailed) {
   ASSERT_TRUE(snaps[0]["verification"].is_object());
   EXPECT_EQ(snaps[0]["verification"]["ok"], false);
   EXPECT_FALSE(snaps[0]["verification"]["summary"].get<std::string>().empty());
-  EXPECT_NE(RunMailvault({"snapshots", "--repo", r.repo()}).out.find("FAILED"),
-            std::string::npos);
+  EXPECT_NE(RunMailvault({"snapshots", "--repo", r.repo()}).out.find("FAILED"), std::string::npos);
 }
 
 TEST(VerificationRecord, ADamagedRecordIsSkippedWithAWarningNamingIt) {

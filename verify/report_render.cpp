@@ -133,9 +133,9 @@ std::string RenderMarkdown(const Report& r) {
     for (const auto& e : g.verify_errors) s << "- **" << e << "**\n";
     s << "- " << g.snapshots << " snapshots kept; oldest restorable point " << Time(g.oldest_time)
       << "; newest verified snapshot "
-      << (g.last_verified_time ? g.last_verified_snapshot.substr(0, 8) + " (" +
-                                     Time(g.last_verified_time) + ")"
-                               : std::string("none"))
+      << (g.last_verified_time
+              ? g.last_verified_snapshot.substr(0, 8) + " (" + Time(g.last_verified_time) + ")"
+              : std::string("none"))
       << "\n";
     if (g.hooks.empty()) s << "- hooks: none recorded\n";
     for (const auto& [k, v] : g.hooks) s << "- " << k << ": " << v << "\n";
@@ -180,9 +180,9 @@ std::string RenderHtml(const Report& r) {
       s << "<li>verify could not run: " << Esc(g.verify_error) << "</li>";
     s << "<li>" << g.snapshots << " snapshots kept; oldest restorable point "
       << Esc(Time(g.oldest_time)) << "; newest verified snapshot "
-      << (g.last_verified_time ? Esc(g.last_verified_snapshot.substr(0, 8) + " (" +
-                                     Time(g.last_verified_time) + ")")
-                               : std::string("none"))
+      << (g.last_verified_time
+              ? Esc(g.last_verified_snapshot.substr(0, 8) + " (" + Time(g.last_verified_time) + ")")
+              : std::string("none"))
       << "</li>";
     for (const auto& [k, v] : g.hooks) s << "<li>" << Esc(k) << ": " << Esc(v) << "</li>";
     s << "</ul>";

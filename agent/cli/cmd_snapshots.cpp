@@ -99,10 +99,10 @@ void RegisterSnapshots(CLI::App& app, CliContext& ctx) {
         j["complete"] = m.problems == 0;
         const auto* p = proof_of(m.id);
         j["verification"] = p ? nlohmann::json{{"ok", p->ok},
-                                                {"time", p->time},
-                                                {"time_utc", HumanTime(p->time)},
-                                                {"host", p->host},
-                                                {"summary", p->summary}}
+                                               {"time", p->time},
+                                               {"time_utc", HumanTime(p->time)},
+                                               {"host", p->host},
+                                               {"summary", p->summary}}
                               : nlohmann::json(nullptr);
         arr.push_back(std::move(j));
       }
@@ -127,7 +127,10 @@ void RegisterSnapshots(CLI::App& app, CliContext& ctx) {
                   m.host.substr(0, 12).c_str(), static_cast<unsigned long long>(m.files),
                   HumanBytes(m.bytes).c_str(), HumanBytes(m.bytes_packed).c_str(),
                   static_cast<unsigned long long>(msgs), m.problems ? "partial" : "complete",
-                  !p ? "-" : p->ok ? "verified" : "FAILED", tags.c_str());
+                  !p      ? "-"
+                  : p->ok ? "verified"
+                          : "FAILED",
+                  tags.c_str());
     }
     for (const auto& d : damaged)
       std::printf("%-8s  DAMAGED: %s (%s)\n", damaged_id(d).substr(0, 8).c_str(), d.reason.c_str(),

@@ -110,11 +110,13 @@ Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& o
     char host[256] = {};
     if (::gethostname(host, sizeof host - 1) == 0) v.host = host;
     auto errors = r.Errors();
-    v.summary = errors.empty() ? (r.partial() ? "partial: intact, but files were unreadable at backup"
-                                              : "complete and consistent")
-                               : errors.front();
+    v.summary = errors.empty()
+                    ? (r.partial() ? "partial: intact, but files were unreadable at backup"
+                                   : "complete and consistent")
+                    : errors.front();
     Status st = storage::RecordVerification(repo, v);
-    if (!st.ok()) run.record_problem = "the result was not recorded in the repository: " + st.ToString();
+    if (!st.ok())
+      run.record_problem = "the result was not recorded in the repository: " + st.ToString();
   }
   return run;
 }
