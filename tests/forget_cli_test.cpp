@@ -248,5 +248,50 @@ TEST_F(ForgetCli, HelpStatesTheSemanticsAndTheDivergenceFromRestic) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
 }
 
+// forget --prune: the forget, then a prune with its defaults, in one command; the space of the
+// removed snapshots' own data comes back and what is kept still restores and checks.
+TEST(ForgetPrune, ForgetWithPruneGivesBackTheRemovedSnapshotsDataAndKeepsTheRest) {
+  TempDir d("mvforgetprune");
+  std::string repo = d / "repo", src = d / "src";
+  ASSERT_EQ(RunMailvault({"init", "--repo", repo}).exit_code, 0);
+  std::vector<std::string> ids;
+  for (int day = 1; day <= 3; day++) {
+    // Each day's messages replace the previous day's: only the newest snapshot holds day 3's.
+    fs::remove_all(src);
+    for (int i = 0; i < 20; i++)
+      WriteFile(src + "/alice@example.org/cur/" + std::to_string(day * 100 + i) + ".M1P1.x:2,S",
+                MessageText(static_cast<uint32_t>(day * 1000 + i), 20000));
+    RunResult b = RunMailvault({"backup", "--repo", repo, "--json", "--source", "mail=" + src,
+                                "--time", "2026-11-0" + std::to_string(day) + " 03:00:00"});
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    ids.push_back(Json(b)["snapshot"]);
+  }
+  RunResult f = RunMailvault({"forget", "--repo", repo, "--keep-last", "1", "--prune", "--json"});
+  ASSERT_EQ(f.exit_code, 0) << f.err << f.out;
+  auto j = Json(f);
+  EXPECT_EQ(j["removed"].size(), 2u);
+  ASSERT_TRUE(j.contains("prune")) << j.dump();
+  EXPECT_LT(j["prune"]["size_after"].get<uint64_t>(), j["prune"]["size_before"].get<uint64_t>());
+  EXPECT_GT(j["prune"]["deleted"]["packs"].get<uint64_t>() +
+                j["prune"]["repacked"]["packs"].get<uint64_t>(),
+            0u);
+  RunResult c = RunMailvault({"check", "--repo", repo, "--read-data"});
+  EXPECT_EQ(c.exit_code, 0) << c.err << c.out;
+  TempDir out("mvforgetprune-out");
+  RunResult r =
+      RunMailvault({"restore", "--repo", repo, "--snapshot", ids.back(), "--target", out.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(DiffTrees(ListTree(src), ListTree(out / "mail")), "");
+}
+
+// The agent reads the same rules and refuses a bad one before doing anything.
+TEST(ForgetPrune, AgentRejectsABadRetentionRuleNamingIt) {
+  TempDir d("mvagentkeep");
+  ASSERT_EQ(RunMailvault({"init", "--repo", d / "repo"}).exit_code, 0);
+  RunResult r = RunMailvault({"agent", "--repo", d / "repo", "--once", "--keep-daily", "seven"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--keep-daily 'seven'"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace mv::testing

@@ -148,7 +148,7 @@ TEST_P(FormatCompat, ForgetAndPruneOfACopyRaiseItToVersion4AndKeepTheRest) {
   stdfs::copy(fx.repo(), copy / "r", stdfs::copy_options::recursive);
   RunResult f = RunMailvault({"forget", "--repo", copy / "r", fx.first});
   ASSERT_EQ(f.exit_code, 0) << f.err << f.out;
-  RunResult p = RunMailvault({"prune", "--repo", copy / "r", "--max-unused", "0"});
+  RunResult p = RunMailvault({"prune", "--repo", copy / "r", "--max-unused", "0%"});
   ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
   auto config = nlohmann::json::parse(ReadFile(copy / "r/config"));
   EXPECT_EQ(config["version"], 4) << "raised before any pack was deleted";

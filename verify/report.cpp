@@ -79,6 +79,7 @@ nlohmann::json RenderJson(const Report& r) {
           {"dedup_ratio", r.dedup_ratio},
           {"growth_bytes_24h", r.growth_bytes_24h},
           {"snapshots", r.snapshots},
+          {"prune_reclaimed_bytes", r.prune_reclaimed_bytes},
           {"check", ToJson(r.check)},
           {"check_error", r.check_error},
           {"groups", groups}};
@@ -169,6 +170,11 @@ std::string RenderPrometheus(const Report& r) {
   p.Family("mailvault_dedup_ratio", "gauge",
            "Logical bytes of all snapshots divided by packed bytes.");
   p.Sample("mailvault_dedup_ratio", {}, r.dedup_ratio);
+  if (r.prune_reclaimed_bytes >= 0) {
+    p.Family("mailvault_prune_reclaimed_bytes", "gauge",
+             "Pack bytes the prune after tonight's backup gave back.");
+    p.Sample("mailvault_prune_reclaimed_bytes", {}, static_cast<double>(r.prune_reclaimed_bytes));
+  }
   p.Family("mailvault_check_ok", "gauge", "1 when tonight's repository check found no damage.");
   p.Sample("mailvault_check_ok", {}, r.check.ok() && r.check_error.empty() ? 1 : 0);
   p.Family("mailvault_check_problems", "gauge", "Damage found by tonight's repository check.");

@@ -64,7 +64,8 @@ struct Report {
   double dedup_ratio = 0;         // logical_bytes / pack_bytes
   uint64_t growth_bytes_24h = 0;  // packed bytes added by snapshots of the last 24 h
   uint64_t snapshots = 0;
-  CheckResult check;  // the rotating check
+  int64_t prune_reclaimed_bytes = -1;  // given back by the prune before this report; -1: none
+  CheckResult check;                   // the rotating check
   std::string check_error;
   std::vector<GroupReport> groups;
   bool damage() const;  // a verify failed or the check found damage

@@ -7,7 +7,11 @@
 #include "agent/cli/cli.h"
 #include "agent/sidecar/sidecar.h"
 #include "agent/jobs/report_run.h"
+#include "agent/cli/output.h"
+#include "agent/cli/policy_flags.h"
 #include "agent/cli/stack_report.h"
+#include "retention/forget_run.h"
+#include "retention/prune.h"
 #include "storage/repository.h"
 
 namespace mv::agent {
@@ -20,7 +24,13 @@ struct AgentArgs {
   std::string integrity_report;  // after each run, write `mailvault report` files here
   bool once = false, health_check = false;
   StackBackupOptions stack;  // --stack, --docker-host, --hook-timeout
+  PolicyFlags keep;          // --keep-*: forget and prune after each successful run
+  retention::Policy policy;  // parsed from `keep` when the agent starts
 };
+
+// How long the night's forget and prune wait for the lock (another host's backup, a restore's
+// `repair`): long enough for a neighbour's nightly backup, short enough to finish tonight.
+constexpr int64_t kRetentionLockWaitMs = 30 * 60 * 1000;
 
 void Log(const std::string& line) {
   std::cerr << "["
@@ -45,14 +55,52 @@ int HealthCheck(const AgentArgs& a) {
 
 // One run: exactly what `mailvault backup` with no --source does, on a freshly opened repository
 // (a run must not depend on state left by the previous one).
+// After a successful run only (a night with problems never rotates anything out): forget by the
+// policy, as `mailvault forget` with default grouping, then prune. Returns the bytes the prune
+// gave back, or an error that the run then reports (exit 1).
+Result<uint64_t> ApplyRetention(storage::Repository& repo, const AgentArgs& a) {
+  retention::ForgetRequest req;
+  req.policy = a.policy;
+  req.lock_wait.timeout_ms = kRetentionLockWaitMs;
+  MV_ASSIGN_OR_RETURN(auto forgot, retention::Forget(repo, req));
+  for (const auto& w : forgot.warnings) Log("retention: warning: " + w);
+  MV_RETURN_IF_ERROR(forgot.status);
+  size_t kept = 0;
+  for (const auto& g : forgot.groups)
+    for (const auto& d : g.decisions) kept += d.keep;
+  Log("retention: kept " + std::to_string(kept) + " snapshot(s), removed " +
+      std::to_string(forgot.removed.size()));
+  retention::PruneOptions po;
+  po.lock_wait.timeout_ms = kRetentionLockWaitMs;
+  MV_ASSIGN_OR_RETURN(auto pruned, retention::Prune(repo, po));
+  uint64_t reclaimed =
+      pruned.size_before > pruned.size_after ? pruned.size_before - pruned.size_after : 0;
+  Log("prune: " + HumanBytes(pruned.size_before) + " -> " + HumanBytes(pruned.size_after) +
+      " of packs (" +
+      std::to_string(pruned.deleted.packs + pruned.repacked.packs + pruned.unindexed.packs) +
+      " pack(s) deleted, " + std::to_string(pruned.written.packs) + " written)");
+  return reclaimed;
+}
+
 int RunOnceCode(CliContext& ctx, const AgentArgs& a) {
   auto repo = storage::Repository::Open(ctx.repo);
   if (!repo.ok()) return ReportError(ctx, repo.status());
   int code = RunAndReportStackBackup(ctx, **repo, a.stack);
+  int64_t reclaimed = -1;
+  if (code == kExitOk && !a.policy.empty()) {
+    auto r = ApplyRetention(**repo, a);
+    if (!r.ok()) {
+      Log("retention failed: " + r.status().ToString());
+      code = kExitError;
+    } else {
+      reclaimed = static_cast<int64_t>(*r);
+    }
+  }
   if (a.integrity_report.empty()) return code;
   // The nightly integrity report after the backup (mailvault report): verify, rotate-check, write.
   NightlyReportOptions ro;
   ro.out = a.integrity_report;
+  ro.prune_reclaimed_bytes = reclaimed;
   auto rep = GatherReport(**repo, ro);
   if (rep.ok()) rep->exit_code = ReportExitCode(rep->damage(), rep->stale());
   std::vector<std::string> written;
@@ -69,9 +117,10 @@ RunResult RunOnce(CliContext& ctx, const AgentArgs& a) {
   return {o, code};
 }
 
-int Run(CliContext& ctx, const AgentArgs& a) {
+int Run(CliContext& ctx, AgentArgs& a) {
   if (a.health_check) return HealthCheck(a);
   if (Status st = ResolveRepo(ctx); !st.ok()) return ReportError(ctx, st);
+  if (Status st = ParsePolicy(a.keep, &a.policy); !st.ok()) return ReportError(ctx, st);
   AgentOptions opts;
   opts.once = a.once;
   opts.health_file = a.health_file;
@@ -121,6 +170,13 @@ void RegisterAgent(CLI::App& app, CliContext& ctx) {
       "hosts do not hit shared storage at once. One run at a time; slots missed during a long\n"
       "run are skipped. SIGTERM while idle stops at once; during a run it lets the run finish\n"
       "(a second SIGTERM abandons it: the repository stays consistent either way).\n\n"
+      "Retention: with --keep-* rules (those of `mailvault forget`, and --timezone), each run\n"
+      "whose backup succeeded (exit 0) then forgets by that policy, with forget's safety rails\n"
+      "(the newest and the newest verified snapshot of each stack stay), and prunes. A run with\n"
+      "problems rotates nothing out. The integrity report then shows the space it gave back\n"
+      "(mailvault_prune_reclaimed_bytes). Example:\n"
+      "  mailvault agent -r /backup --schedule \"0 3 * * *\" --integrity-report /srv/report \\\n"
+      "      --keep-daily 7 --keep-weekly 4 --keep-monthly 12\n\n"
       "--health-check exits 0 when the agent writing --health-file is alive and its last run\n"
       "did not fail; use it as the container's HEALTHCHECK.\n\n"
       "Exit: --once returns the run's code (0 ok, 1 error, 3 partial); otherwise 0 after a\n"
@@ -147,6 +203,7 @@ void RegisterAgent(CLI::App& app, CliContext& ctx) {
                 "Check the health file and exit 0 (healthy) or 1; for a Docker HEALTHCHECK");
   sub->add_option("--max-silence", a->max_silence,
                   "--health-check: unhealthy when the heartbeat is older than this (default 3m)");
+  AddPolicyOptions(sub, &a->keep);
   AddOutputOptions(sub, ctx);
   sub->callback([&ctx, a] { ctx.exit_code = Run(ctx, *a); });
 }

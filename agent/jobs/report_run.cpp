@@ -79,6 +79,7 @@ Result<verify::Report> GatherReport(storage::Repository& repo, const NightlyRepo
   rep.max_age_seconds = a.max_age_seconds;
   rep.rotate_nights = a.rotate_nights;
   rep.rotation_bucket = verify::RotationBucket(rep.generated, a.rotate_nights);
+  rep.prune_reclaimed_bytes = a.prune_reclaimed_bytes;
   MV_ASSIGN_OR_RETURN(auto snaps, repo.ListSnapshots());
   rep.snapshots = snaps.size();
   std::map<std::string, std::vector<storage::SnapshotMeta>> groups;

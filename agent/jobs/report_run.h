@@ -21,6 +21,7 @@ struct NightlyReportOptions {
   int64_t at = 0;                             // evaluate as of this Unix time; 0 = now
   std::string scratch;                        // parent of the scratch restores; "" = default
   std::map<std::string, std::string> live;    // live sources by name; empty = recorded paths
+  int64_t prune_reclaimed_bytes = -1;         // what tonight's prune gave back; -1: none ran
 };
 
 // Verifies the latest snapshot of each group, runs tonight's rotating check, gathers statistics.

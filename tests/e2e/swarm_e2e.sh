@@ -144,6 +144,19 @@ e2e_check_eq "restored Maildir files belong to uid/gid 8 (mail)" "" \
 e2e_deliver "alice@$DOMAIN" "after-restore@e2e" "after the restore" \
   && e2e_check_eq "dovecot delivers into the restored Maildir" "$((PRE[alice] + 1))" "$(e2e_count "alice@$DOMAIN")"
 
+# ---- 7b. the agent's nightly retention: backup, forget by policy, prune, report ----
+BEFORE_AGENT=$(find "$REPO/snapshots" -maxdepth 1 -type f | wc -l)
+mv_run agent --repo "$REPO" --once --keep-last 1 --integrity-report "$E2E_ROOT/report" </dev/null \
+  || e2e_check "mailvault agent --once --keep-last 1 exits 0" false
+e2e_check_eq "the agent backed up, then kept only the newest snapshot of the stack" 1 \
+  "$(find "$REPO/snapshots" -maxdepth 1 -type f | wc -l)"
+e2e_check "there was an older snapshot to forget" test "$BEFORE_AGENT" -ge 1
+e2e_check "the agent logged its retention" grep -q 'retention: kept 1 snapshot(s), removed' \
+  "$E2E_ROOT/mailvault-agent.log.err"
+e2e_check "the integrity report gives the space the prune gave back" \
+  grep -q '^mailvault_prune_reclaimed_bytes ' "$E2E_ROOT/report/mailvault.prom"
+mv_run check --repo "$REPO" --read-data || e2e_check "check --read-data after the agent's prune" false
+
 # ---- 8. the sidecar image, run once as a service of the stack ----
 source "$E2E_LIB_DIR/sidecar.sh"
 e2e_sidecar_run
