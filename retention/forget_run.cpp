@@ -34,9 +34,9 @@ Result<ForgetOutcome> Forget(storage::Repository& repo, const ForgetRequest& req
   ForgetOutcome out;
   std::unique_ptr<storage::RepoLock> lock;
   if (!req.dry_run) {
-    MV_ASSIGN_OR_RETURN(lock, storage::RepoLock::AcquireExclusive(repo.path(), "forget",
-                                                                  req.lock_wait,
-                                                                  &out.took_over_stale, repo.env()));
+    MV_ASSIGN_OR_RETURN(lock,
+                        storage::RepoLock::AcquireExclusive(repo.path(), "forget", req.lock_wait,
+                                                            &out.took_over_stale, repo.env()));
   }
   std::vector<storage::DamagedFile> damaged;
   MV_ASSIGN_OR_RETURN(auto list, repo.ListSnapshots(&damaged));
@@ -51,8 +51,9 @@ Result<ForgetOutcome> Forget(storage::Repository& repo, const ForgetRequest& req
   std::vector<std::string> bad_records;
   MV_ASSIGN_OR_RETURN(auto proofs, storage::LoadVerifications(repo, &bad_records));
   for (const auto& b : bad_records)
-    out.warnings.push_back(b + ": verification record cannot be read; its snapshot counts as "
-                               "unverified");
+    out.warnings.push_back(b +
+                           ": verification record cannot be read; its snapshot counts as "
+                           "unverified");
   std::vector<SnapshotFacts> facts;
   for (const auto& m : list)
     if (!ids.empty() || Selected(req, m)) {

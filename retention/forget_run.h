@@ -28,8 +28,8 @@ struct ForgetOutcome {
   std::vector<Group> groups;                          // every decision, per group
   std::map<std::string, storage::SnapshotMeta> meta;  // of the snapshots decided on
   std::map<std::string, Proof> proof;
-  bool policy_empty = false;         // no rule and no ID: nothing removed
-  std::vector<std::string> removed;  // removed (a dry run: would be)
+  bool policy_empty = false;          // no rule and no ID: nothing removed
+  std::vector<std::string> removed;   // removed (a dry run: would be)
   std::vector<std::string> warnings;  // damaged manifests or records, left alone
   std::string took_over_stale;        // the stale lock taken over, if any
   // A refusal (a whole group, kInvalid) or a removal that failed part way (`removed` lists what
