@@ -7,6 +7,7 @@ gen_maildir.py --mutate simulates a day of mail (new, flagged, moved, deleted me
 1000+day). The history is built unmeasured. Then, measured (wall seconds, peak RSS):
 
   mailvault forget --keep-daily D --keep-weekly W --prune
+  mailvault forget ... --keep-deleted-mail 30d --prune   (on a copy; holds the deleted mail)
   restic    forget --keep-daily D --keep-weekly W --prune
   borg      prune  --keep-daily D --keep-weekly W    then    borg compact
 
@@ -47,6 +48,9 @@ def parse_args():
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--keep-daily", type=int, default=7)
     p.add_argument("--keep-weekly", type=int, default=4)
+    p.add_argument("--keep-deleted-mail", default="30d",
+                   help="also run mailvault's forget with this on a copy of its repository "
+                        "('' to skip)")
     p.add_argument("--start", default="2026-10-01", help="first day (UTC), YYYY-MM-DD")
     p.add_argument("--out", default="/tmp/mv-retention")
     p.add_argument("--tools", default="mailvault,restic,borg")
@@ -154,6 +158,13 @@ def main():
                 sys.exit("gen_maildir.py --mutate failed (see logs/corpus.log)")
     final_tree = treecheck.manifest(vol, toolmod.SOURCES)
 
+    mv = next((t for t in tl if t.name == "mailvault"), None)
+    held_repo = None
+    if mv and a.keep_deleted_mail:
+        held_repo = mv.repo + "-held"
+        shutil.rmtree(held_repo, ignore_errors=True)
+        shutil.copytree(mv.repo, held_repo, symlinks=True)
+
     rows = {}
     for t in tl:
         log = os.path.join(logs, t.name + ".log")
@@ -174,8 +185,33 @@ def main():
         say("%s: %s in %.1f s, %s -> %s" % (t.name, "ok" if ok else "FAILED", wall, mb(before),
                                              mb(rows[t.name]["bytes_after"])))
 
+    held = None
+    if held_repo:
+        # The same forget and prune, holding what only the removed snapshots had.
+        log = os.path.join(logs, "mailvault-held.log")
+        before = measure.du_bytes(held_repo)
+        out = os.path.join(logs, "mailvault-held.json")
+        cmd = [mv.bin, "forget", "--repo", held_repo, "--keep-daily", str(a.keep_daily),
+               "--keep-weekly", str(a.keep_weekly), "--keep-deleted-mail", a.keep_deleted_mail,
+               "--prune", "--json"]
+        r = measure.run_measured(["sh", "-c", '"$@" > %s' % out, "sh"] + cmd, log, env=mv.env)
+        with open(out) as f:
+            j = json.load(f) if r["ok"] else {}
+        held = {"ok": r["ok"], "wall_s": round(r["wall_s"], 2), "rss_mb": r["rss_mb"],
+                "bytes_before": before, "bytes_after": measure.du_bytes(held_repo),
+                "messages": j.get("held_mail", {}).get("messages", -1),
+                "message_bytes": j.get("held_mail", {}).get("bytes", -1)}
+        target = os.path.join(work, "restore", "held")
+        shutil.rmtree(target, ignore_errors=True)
+        rr = subprocess.run([mv.bin, "restore", "--repo", held_repo, "--deleted-since",
+                             a.start, "--target", target, "--json"],
+                            capture_output=True, text=True, env=mv.env)
+        held["restored"] = json.loads(rr.stdout)["files_written"] if rr.returncode == 0 else -1
+        shutil.rmtree(target, ignore_errors=True)
+        say("mailvault --keep-deleted-mail: held %d messages, %s -> %s" % (
+            held["messages"], mb(before), mb(held["bytes_after"])))
+
     proof = {}
-    mv = next((t for t in tl if t.name == "mailvault"), None)
     if mv:
         log = os.path.join(logs, "mailvault.log")
         proof["check"] = measure.run_measured(
@@ -202,6 +238,10 @@ def main():
             t.label, r["snapshots_before"], r["snapshots_after"],
             "%.2f" % r["wall_s"] if r["ok"] else "FAILED", r["rss_mb"], mb(r["bytes_before"]),
             mb(r["bytes_after"]), r["backup_rss_mb"]))
+    if held:
+        lines.append("| mailvault --keep-deleted-mail %s | (same) | %s | %.0f MB | %s | %s | |" % (
+            a.keep_deleted_mail, "%.2f" % held["wall_s"] if held["ok"] else "FAILED",
+            held["rss_mb"], mb(held["bytes_before"]), mb(held["bytes_after"])))
     if mv:
         base = rows["mailvault"]
         lines += ["", "Ratios (peer / mailvault): " + ", ".join(
@@ -210,12 +250,17 @@ def main():
             for n, r in rows.items() if n != "mailvault"),
                   "", "mailvault afterwards: check --read-data %s; newest snapshot restores %s."
                   % ("ok" if proof["check"] else "FAILED", proof["restore_latest"])]
+    if held:
+        lines += ["", "With --keep-deleted-mail %s: %d messages (%s) that only the removed "
+                  "snapshots had are held; `restore --deleted-since %s` restored %d of them."
+                  % (a.keep_deleted_mail, held["messages"], mb(held["message_bytes"]), a.start,
+                     held["restored"])]
     md = "\n".join(lines) + "\n"
     out_dir = os.path.join(work, "results")
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "retention-" + started + ".json"), "w") as f:
         json.dump({"started": started, "host": platform.node(), "config": vars(a),
-                   "rows": rows, "proof": proof}, f, indent=1)
+                   "rows": rows, "held": held, "proof": proof}, f, indent=1)
     with open(os.path.join(out_dir, "retention-" + started + ".md"), "w") as f:
         f.write(md)
     print()
@@ -223,6 +268,8 @@ def main():
     bad = [n for n, r in rows.items() if not r["ok"]]
     if mv and (not proof["check"] or proof["restore_latest"] != "ok"):
         bad.append("mailvault proof")
+    if held and (not held["ok"] or held["restored"] != held["messages"]):
+        bad.append("mailvault --keep-deleted-mail")
     return 1 if bad else 0
 
 

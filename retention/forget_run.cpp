@@ -1,6 +1,10 @@
 #include "retention/forget_run.h"
 
+#include <set>
+
+#include "retention/deleted_mail.h"
 #include "storage/forget.h"
+#include "storage/held_mail.h"
 #include "storage/verification.h"
 
 namespace mv::retention {
@@ -74,6 +78,32 @@ Result<ForgetOutcome> Forget(storage::Repository& repo, const ForgetRequest& req
   out.policy_empty = ids.empty() && req.policy.empty();
   out.status = RefuseWholeGroups(out.groups);
   if (!out.status.ok()) return out;
+  if (req.keep_deleted_mail_ns > 0) {
+    // Held before any manifest goes (FORMAT.md §12): a crash in between leaves a record of
+    // messages that are still in their snapshots, which is harmless.
+    std::vector<storage::SnapshotMeta> removed;
+    std::vector<std::string> kept;
+    std::set<std::string> doomed;
+    for (const auto& g : out.groups)
+      for (const auto& d : g.decisions)
+        if (!d.keep) doomed.insert(d.id);
+    for (const auto& m : list) {
+      if (doomed.count(m.id))
+        removed.push_back(m);
+      else
+        kept.push_back(m.id);
+    }
+    if (!removed.empty()) {
+      MV_ASSIGN_OR_RETURN(auto blobs, repo.OpenBlobReader());
+      int64_t now = repo.env()->NowNanos();
+      MV_ASSIGN_OR_RETURN(DeletedMail mail,
+                          CollectDeletedMail(*blobs, removed, kept, req.keep_deleted_mail_ns, now));
+      out.held_messages = mail.held.size();
+      out.held_expired = mail.expired;
+      for (const auto& h : mail.held) out.held_bytes += h.entry.size;
+      if (!req.dry_run) MV_RETURN_IF_ERROR(storage::RecordHeldMail(repo, now, mail.held));
+    }
+  }
   for (const auto& g : out.groups)
     for (const auto& d : g.decisions) {
       if (d.keep || !out.status.ok()) continue;

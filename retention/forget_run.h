@@ -21,6 +21,9 @@ struct ForgetRequest {
   std::vector<std::string> refs;  // snapshot IDs or unique prefixes (instead of a policy)
   std::string stack, host;        // a policy looks only at these snapshots (empty: all)
   bool dry_run = false;           // decide and report; remove nothing, take no lock
+  // --keep-deleted-mail: hold the messages only removed snapshots have, for this long after the
+  // newest snapshot that had them (retention/deleted_mail.h); 0: hold nothing.
+  int64_t keep_deleted_mail_ns = 0;
   storage::LockWait lock_wait;
 };
 
@@ -32,6 +35,9 @@ struct ForgetOutcome {
   std::vector<std::string> removed;   // removed (a dry run: would be)
   std::vector<std::string> warnings;  // damaged manifests or records, left alone
   std::string took_over_stale;        // the stale lock taken over, if any
+  // --keep-deleted-mail: the messages held by this forget (a dry run: would be), their bytes,
+  // and those whose period had already ended (not held).
+  uint64_t held_messages = 0, held_bytes = 0, held_expired = 0;
   // A refusal (a whole group, kInvalid) or a removal that failed part way (`removed` lists what
   // went). The decisions are filled either way, for the caller to show.
   Status status;

@@ -13,9 +13,9 @@ std::string KeepWithin::ToString() const {
   return s;
 }
 
-Result<KeepWithin> ParseKeepWithin(std::string_view text) {
+Result<KeepWithin> ParseKeepWithin(std::string_view text, std::string_view flag) {
   auto bad = [&](const std::string& why) {
-    return Status::Invalid("--keep-within '" + std::string(text) + "': " + why +
+    return Status::Invalid(std::string(flag) + " '" + std::string(text) + "': " + why +
                            " (use years, months, days and hours, largest first: 30d, 1y6m, "
                            "2d12h, 48h)");
   };

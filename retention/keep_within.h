@@ -17,7 +17,7 @@ struct KeepWithin {
 };
 
 // "30d", "1y6m", "2d12h", "48h": each part a non-negative number and one of y, m, d, h, each
-// unit at most once, largest first. Anything else is kInvalid naming the text and the form.
-Result<KeepWithin> ParseKeepWithin(std::string_view text);
+// unit at most once, largest first. Anything else is kInvalid naming `flag`, the text and the form.
+Result<KeepWithin> ParseKeepWithin(std::string_view text, std::string_view flag = "--keep-within");
 
 }  // namespace mv::retention

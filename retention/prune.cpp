@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "retention/prune_walk.h"
+#include "storage/held_mail.h"
 #include "storage/fs.h"
 #include "storage/layout.h"
 #include "storage/pack.h"
@@ -284,21 +285,6 @@ void Tally(const std::vector<PackFate>& fates, const std::map<BlobId, uint64_t>&
   }
 }
 
-// docs/FORMAT.md §1 version 4: readers of a repository that prune may delete packs from must
-// reload their index when a pack is gone, which builds before version 4 do not. So before the
-// first pack goes, an older repository's config says version 4 (written atomically: it says 3
-// or 4, never half), and such builds refuse it instead of failing in the middle of a read.
-Status RaiseConfigVersion(storage::Repository& repo) {
-  std::string path = storage::layout::ConfigFile(repo.path());
-  MV_ASSIGN_OR_RETURN(std::string text, storage::fs::ReadFile(path));
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_object() || !j.contains("version") || !j["version"].is_number_integer())
-    return Status::Corruption("config has no version; restore config from a copy", path);
-  if (j["version"].get<int64_t>() >= storage::kFormatVersion) return Status::Ok();
-  j["version"] = storage::kFormatVersion;
-  return storage::fs::WriteFileAtomic(path, j.dump(2) + "\n", repo.env());
-}
-
 }  // namespace
 
 Result<PruneResult> Prune(storage::Repository& repo, const PruneOptions& opts,
@@ -320,6 +306,9 @@ Result<PruneResult> Prune(storage::Repository& repo, const PruneOptions& opts,
     MV_ASSIGN_OR_RETURN(res.snapshots, CollectUsedBlobs(repo, index, progress, &used));
   }
   res.used_blobs = used.all.size();
+  res.held_messages = used.held_messages;
+  res.held_bytes = used.held_bytes;
+  res.held_records_expired = used.expired_records.size();
   // Step 2: the plan.
   storage::BlobIdSet claimed;
   std::vector<PackFate> fates = Plan(index_files.packs, used, opts, &claimed);
@@ -333,7 +322,10 @@ Result<PruneResult> Prune(storage::Repository& repo, const PruneOptions& opts,
     res.size_after = res.kept.bytes + res.written.bytes;
     return res;
   }
-  MV_RETURN_IF_ERROR(RaiseConfigVersion(repo));
+  // docs/FORMAT.md §1 versions 4 and 5: readers of a repository that prune may delete packs
+  // from must reload their index when a pack is gone, and a prune must keep held mail, which
+  // older builds do not; so before the first pack goes, they are made to refuse it.
+  MV_RETURN_IF_ERROR(storage::RaiseConfigVersion(repo));
   // Step 3: new packs, durable.
   std::vector<PackInfo> written;
   MV_RETURN_IF_ERROR(Repack(repo, fates, used, opts, progress, &written));
@@ -353,6 +345,8 @@ Result<PruneResult> Prune(storage::Repository& repo, const PruneOptions& opts,
   for (const auto& [id, size] : sizes)
     if (!remain_ids.count(id)) doomed.push_back(id);
   MV_RETURN_IF_ERROR(DeletePacks(repo, doomed, progress));
+  // Records of held mail whose period ended: their blobs were not counted as used above.
+  for (const auto& r : used.expired_records) MV_RETURN_IF_ERROR(storage::RemoveHeldRecord(repo, r));
   res.size_after = 0;
   for (const auto& pk : remaining) res.size_after += pk.file_size;
   return res;  // step 6: the lock is released

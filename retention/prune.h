@@ -48,6 +48,9 @@ struct PruneResult {
   PackTally written;    // the new packs (a dry run: none, and their estimated bytes)
   PackTally kept;       // packs left as they are
   uint64_t index_files_removed = 0, index_files_written = 0;
+  // Held mail (docs/FORMAT.md §12): messages whose blobs were kept for --keep-deleted-mail, and
+  // the records removed because all they held had expired (a dry run: would be).
+  uint64_t held_messages = 0, held_bytes = 0, held_records_expired = 0;
 };
 
 struct PruneProgress {

@@ -2,6 +2,7 @@
 #include "retention/prune_walk.h"
 
 #include "storage/fs.h"
+#include "storage/held_mail.h"
 #include "storage/layout.h"
 #include "storage/pack.h"
 #include "storage/tree.h"
@@ -110,6 +111,27 @@ Result<size_t> CollectUsedBlobs(const storage::Repository& repo, const storage::
     MV_RETURN_IF_ERROR(WalkSnapshot(repo, blobs, index, s.id, used));
     p.done++;
     if (progress) progress(p);
+  }
+  // Held mail (§12): a message counts as used until its period ends.
+  std::vector<std::string> bad;
+  MV_ASSIGN_OR_RETURN(auto held, storage::LoadHeldMail(repo, &bad));
+  if (!bad.empty())
+    return Stop("a held mail record cannot be read (" + bad[0] +
+                    "; the messages it holds would look unused)",
+                storage::layout::HeldDir(repo.path()));
+  int64_t now = repo.env()->NowNanos();
+  for (const auto& r : held) {
+    if (r.expires_ns() <= now) {
+      used->expired_records.push_back(r.path);
+      continue;
+    }
+    for (const auto& m : r.messages) {
+      if (m.expires_ns <= now) continue;
+      used->held_messages++;
+      used->held_bytes += m.entry.size;
+      for (const auto& b : m.entry.blobs)
+        MV_RETURN_IF_ERROR(Use(index, b, r.path, m.entry.path, used));
+    }
   }
   return snaps.size();
 }

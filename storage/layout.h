@@ -67,6 +67,18 @@ inline std::string VerificationFile(const std::string& repo, const std::string& 
                                     const std::string& random) {
   return In(repo, "verifications/" + snapshot + "-" + random);
 }
+// §12: held/<16 hex>, one sealed held mail record per forget that held messages.
+inline std::string HeldDir(const std::string& repo) { return In(repo, "held"); }
+inline std::string HeldFile(const std::string& repo, const std::string& random) {
+  return In(repo, "held/" + random);
+}
+inline bool IsHeldName(std::string_view name) {
+  if (name.size() != 16) return false;
+  for (char c : name)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
 // True when `name` in verifications/ is a record's name; then *snapshot is its snapshot's ID.
 inline bool ParseVerificationName(std::string_view name, std::string* snapshot) {
   if (name.size() != 32 + 1 + 16 || name[32] != '-') return false;

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "storage/entry_table.h"
+#include "storage/repository.h"
 #include "storage/snapshot.h"
 #include "test_util.h"
 
@@ -32,8 +33,10 @@ struct Fixture {
   }
   std::string sha_file() const { return repo() + ".sha256"; }
 };
-const Fixture kFixtures[] = {
-    {1, "4f72aec8", "c84e6254", 5}, {2, "b9a436fc", "20588273", 7}, {3, "d8c1b939", "646b0701", 7}};
+const Fixture kFixtures[] = {{1, "4f72aec8", "c84e6254", 5},
+                             {2, "b9a436fc", "20588273", 7},
+                             {3, "d8c1b939", "646b0701", 7},
+                             {4, "cb8788bd", "26e3084b", 7}};
 
 // "./mail/..." -> sha256, as in tests/data/repo-v<N>.sha256.
 std::map<std::string, std::string> ExpectedDigests(const Fixture& fx) {
@@ -139,10 +142,10 @@ TEST_P(FormatCompat, NewBackupIntoACopyWorks) {
   EXPECT_EQ(c.exit_code, 0) << c.err << c.out;
 }
 
-// A prune may delete packs, which builds before version 4 cannot follow (docs/FORMAT.md §8
-// "Prune"): it raises an old repository's config to version 4 and the kept snapshot still
-// restores and checks.
-TEST_P(FormatCompat, ForgetAndPruneOfACopyRaiseItToVersion4AndKeepTheRest) {
+// A prune may delete packs, which builds before version 4 cannot follow, and keeps held mail,
+// which version-4 builds do not (docs/FORMAT.md §8 "Prune", §12): it raises an old repository's
+// config to the current version and the kept snapshot still restores and checks.
+TEST_P(FormatCompat, ForgetAndPruneOfACopyRaiseItToTheCurrentVersionAndKeepTheRest) {
   const Fixture& fx = GetParam();
   TempDir copy("mvcompat-prune");
   stdfs::copy(fx.repo(), copy / "r", stdfs::copy_options::recursive);
@@ -151,7 +154,7 @@ TEST_P(FormatCompat, ForgetAndPruneOfACopyRaiseItToVersion4AndKeepTheRest) {
   RunResult p = RunMailvault({"prune", "--repo", copy / "r", "--max-unused", "0%"});
   ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
   auto config = nlohmann::json::parse(ReadFile(copy / "r/config"));
-  EXPECT_EQ(config["version"], 4) << "raised before any pack was deleted";
+  EXPECT_EQ(config["version"], storage::kFormatVersion) << "raised before any pack was deleted";
   EXPECT_EQ(config["id"], nlohmann::json::parse(ReadFile(fx.repo() + "/config"))["id"])
       << "every other field as it was";
   ExpectRestoresFixtureContent(fx, copy / "r", fx.second);
@@ -163,6 +166,19 @@ INSTANTIATE_TEST_SUITE_P(EveryFormatVersion, FormatCompat, ::testing::ValuesIn(k
                          [](const auto& info) {
                            return "Version" + std::to_string(info.param.version);
                          });
+
+// Version 4 added verification records (docs/FORMAT.md §11): the one committed with repo-v4 (a
+// `verify` of its second snapshot) is still read and shown.
+TEST(FormatCompatV4, TheVerificationRecordOfAVersion4RepositoryIsShown) {
+  std::string repo = std::string(MAILVAULT_SOURCE_DIR) + "/tests/data/repo-v4";
+  RunResult r = RunMailvault({"snapshots", "--repo", repo, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = Json(r);
+  ASSERT_EQ(j.size(), 2u) << r.out;
+  EXPECT_TRUE(j[0]["verification"].is_null()) << r.out;
+  ASSERT_TRUE(j[1]["verification"].is_object()) << r.out;
+  EXPECT_EQ(j[1]["verification"]["ok"], true) << r.out;
+}
 
 // Version 2 fields (docs/FORMAT.md §7) survive encoding; the compact table used for change
 // detection skips them and still reads every following record.

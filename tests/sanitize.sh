@@ -40,7 +40,7 @@ for corpus in tests/fuzz/corpus/*/; do
   dict=()
   case $name in
     cron) dict=(-dict=tests/fuzz/cron.dict) ;;
-    config | manifest | index | engine) dict=(-dict=tests/fuzz/json.dict) ;;
+    config | manifest | index | engine | held) dict=(-dict=tests/fuzz/json.dict) ;;
   esac
   echo "sanitize: fuzzing $name for ${seconds}s" >&2
   if ! "$out/tests/fuzz/mv_fuzz_$name" "${dict[@]}" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=25 \

@@ -231,4 +231,33 @@ uint64_t DirBytes(const std::string& dir) {
   return n;
 }
 
+std::map<std::string, uint64_t> DoveadmCounts(const std::string& maildir, std::string* err) {
+  TempDir t("mvdove");
+  WriteFile(t / "empty.conf", "");
+  std::string cmd = "mkdir -p '" + t.path() + "/index' '" + t.path() +
+                    "/control' && chown -R 8:8 '" + t.path() +
+                    "' && "
+                    "chmod 755 '" +
+                    t.path() + "' && USER=check HOME='" + t.path() + "' doveadm -c '" + t.path() +
+                    "/empty.conf' "
+                    "-o mail_location=maildir:'" +
+                    maildir + "':INDEX='" + t.path() + "/index':CONTROL='" + t.path() +
+                    "/control' "
+                    "-o mail_uid=8 -o mail_gid=8 -o first_valid_uid=1 -o first_valid_gid=1 "
+                    "-f tab mailbox status messages '*' 2>'" +
+                    t.path() + "/stderr'";
+  RunResult r = Shell(cmd);
+  *err = ReadFile(t / "stderr");
+  if (r.exit_code != 0) *err += "\nexit code " + std::to_string(r.exit_code);
+  std::map<std::string, uint64_t> out;
+  std::istringstream lines(r.out);
+  std::string line;
+  std::getline(lines, line);  // header: "mailbox\tmessages"
+  while (std::getline(lines, line)) {
+    auto tab = line.find('\t');
+    if (tab != std::string::npos) out[line.substr(0, tab)] = std::stoull(line.substr(tab + 1));
+  }
+  return out;
+}
+
 }  // namespace mv::testing

@@ -78,4 +78,10 @@ void WriteFile(const std::string& path, const std::string& data, int mode = 0644
 std::string ReadFile(const std::string& path);
 uint64_t DirBytes(const std::string& dir);  // sum of file sizes below dir
 
+// dovecot's own reader (doveadm, no daemon, as the mail user uid 8, its index and control files
+// in a temp directory) on the Maildir `maildir`: folder name as dovecot shows it ("INBOX",
+// "Sent", "Archive.2024") -> messages. Its stderr (and a non-zero exit) goes to *err: doveadm
+// exits 0 even when it prints errors, so a caller fails on a non-empty *err.
+std::map<std::string, uint64_t> DoveadmCounts(const std::string& maildir, std::string* err);
+
 }  // namespace mv::testing

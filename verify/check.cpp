@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "storage/fs.h"
+#include "storage/held_mail.h"
 #include "storage/index.h"
 #include "storage/layout.h"
 #include "storage/repository.h"
@@ -149,6 +150,32 @@ void CheckSnapshots(const storage::Repository& repo, State& s) {
                    "; this snapshot cannot be restored (others are not affected)"});
     }
   }
+  // Held deleted mail (§12): what `restore --deleted-since` needs must be indexed too.
+  std::vector<std::string> bad_held;
+  auto held = storage::LoadHeldMail(repo, &bad_held);
+  if (!held.ok()) bad_held.push_back(held.status().ToString());
+  for (const auto& b : bad_held)
+    s.Add({"held-mail-damaged", storage::layout::HeldDir(repo.path()), "", "", "",
+           "held mail record cannot be read: " + b +
+               "; the deleted mail it holds cannot be restored, and prune refuses to run until "
+               "the record is removed (which gives that mail up)"});
+  std::set<BlobId> held_unindexed;
+  if (held.ok()) {
+    int64_t now = repo.env()->NowNanos();
+    for (const auto& r : *held)
+      for (const auto& m : r.messages) {
+        if (m.expires_ns <= now) continue;
+        s.res.held_messages++;
+        for (const auto& b : m.entry.blobs)
+          if (!indexed.count(b) && !unindexed.count(b)) held_unindexed.insert(b);
+      }
+  }
+  for (const auto& b : held_unindexed)
+    s.Add({"held-blob-not-indexed", "", "", b.Hex(), "",
+           "blob " + b.Hex() +
+               " of held deleted mail is not named by any index (its pack is gone or was never "
+               "indexed): that message cannot be restored"},
+          {b});
   for (const auto& b : unindexed)
     s.Add({"blob-not-indexed", "", "", b.Hex(), "",
            "blob " + b.Hex() +

@@ -54,7 +54,7 @@ struct Affected {
 struct CheckProblem {
   // Closed set: index-damaged, snapshot-damaged, pack-missing, pack-size, pack-damaged,
   // blob-not-indexed, blob-missing-from-pack, index-wrong-pack, blob-length, blob-hash,
-  // index-conflict, pack-not-indexed (warning).
+  // index-conflict, pack-not-indexed (warning), held-mail-damaged, held-blob-not-indexed.
   std::string kind;
   std::string where;                 // file path of the pack / index file / manifest
   std::string pack, blob, snapshot;  // hex IDs when relevant
@@ -67,7 +67,8 @@ struct CheckProblem {
 
 struct CheckResult {
   uint64_t snapshots = 0, index_files = 0, packs = 0, packs_read = 0, blobs = 0, blobs_hashed = 0;
-  uint64_t pack_bytes = 0;  // total size of pack files on disk
+  uint64_t pack_bytes = 0;     // total size of pack files on disk
+  uint64_t held_messages = 0;  // deleted mail held and not expired (docs/FORMAT.md §12)
   std::vector<CheckProblem> problems;
   size_t errors() const;
   bool ok() const { return errors() == 0; }

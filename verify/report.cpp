@@ -80,6 +80,8 @@ nlohmann::json RenderJson(const Report& r) {
           {"growth_bytes_24h", r.growth_bytes_24h},
           {"snapshots", r.snapshots},
           {"prune_reclaimed_bytes", r.prune_reclaimed_bytes},
+          {"held_deleted_messages", r.held_messages},
+          {"held_deleted_bytes", r.held_bytes},
           {"check", ToJson(r.check)},
           {"check_error", r.check_error},
           {"groups", groups}};
@@ -175,6 +177,12 @@ std::string RenderPrometheus(const Report& r) {
              "Pack bytes the prune after tonight's backup gave back.");
     p.Sample("mailvault_prune_reclaimed_bytes", {}, static_cast<double>(r.prune_reclaimed_bytes));
   }
+  p.Family("mailvault_held_deleted_messages", "gauge",
+           "Deleted messages held restorable by forget --keep-deleted-mail.");
+  p.Sample("mailvault_held_deleted_messages", {}, static_cast<double>(r.held_messages));
+  p.Family("mailvault_held_deleted_bytes", "gauge",
+           "Bytes of the deleted messages held by forget --keep-deleted-mail.");
+  p.Sample("mailvault_held_deleted_bytes", {}, static_cast<double>(r.held_bytes));
   p.Family("mailvault_check_ok", "gauge", "1 when tonight's repository check found no damage.");
   p.Sample("mailvault_check_ok", {}, r.check.ok() && r.check_error.empty() ? 1 : 0);
   p.Family("mailvault_check_problems", "gauge", "Damage found by tonight's repository check.");

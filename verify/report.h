@@ -65,7 +65,9 @@ struct Report {
   uint64_t growth_bytes_24h = 0;  // packed bytes added by snapshots of the last 24 h
   uint64_t snapshots = 0;
   int64_t prune_reclaimed_bytes = -1;  // given back by the prune before this report; -1: none
-  CheckResult check;                   // the rotating check
+  // Deleted mail held by `forget --keep-deleted-mail` (docs/FORMAT.md §12), not yet expired.
+  uint64_t held_messages = 0, held_bytes = 0;
+  CheckResult check;  // the rotating check
   std::string check_error;
   std::vector<GroupReport> groups;
   bool damage() const;  // a verify failed or the check found damage

@@ -119,7 +119,11 @@ std::string RenderMarkdown(const Report& r) {
   s << "\nRepository: " << Bytes(r.repository_bytes) << " (" << Bytes(r.pack_bytes)
     << " in packs), " << r.snapshots << " snapshots, dedup ratio "
     << std::to_string(r.dedup_ratio).substr(0, 5) << ", +" << Bytes(r.growth_bytes_24h)
-    << " in 24 h.\n\n"
+    << " in 24 h."
+    << (r.held_messages ? " Deleted mail held: " + std::to_string(r.held_messages) +
+                              " message(s), " + Bytes(r.held_bytes) + "."
+                        : "")
+    << "\n\n"
     << "Check (rotation night " << r.rotation_bucket + 1 << "/" << r.rotate_nights
     << "): " << r.check.packs_read << " of " << r.check.packs << " packs re-read, "
     << r.check.blobs_hashed << " blobs re-hashed, " << r.check.errors() << " problem(s)."

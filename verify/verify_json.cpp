@@ -135,6 +135,7 @@ nlohmann::json ToJson(const CheckResult& r) {
   return {{"ok", r.ok()},
           {"errors", r.errors()},
           {"snapshots", r.snapshots},
+          {"held_messages", r.held_messages},
           {"index_files", r.index_files},
           {"packs", r.packs},
           {"packs_read", r.packs_read},

@@ -23,9 +23,10 @@ struct AgentArgs {
   std::string schedule, jitter = "0", health_file, report_dir, max_silence = "3m";
   std::string integrity_report;  // after each run, write `mailvault report` files here
   bool once = false, health_check = false;
-  StackBackupOptions stack;  // --stack, --docker-host, --hook-timeout
-  PolicyFlags keep;          // --keep-*: forget and prune after each successful run
-  retention::Policy policy;  // parsed from `keep` when the agent starts
+  StackBackupOptions stack;          // --stack, --docker-host, --hook-timeout
+  PolicyFlags keep;                  // --keep-*: forget and prune after each successful run
+  retention::Policy policy;          // parsed from `keep` when the agent starts
+  int64_t keep_deleted_mail_ns = 0;  // --keep-deleted-mail, likewise
 };
 
 // How long the night's forget and prune wait for the lock (another host's backup, a restore's
@@ -61,6 +62,7 @@ int HealthCheck(const AgentArgs& a) {
 Result<uint64_t> ApplyRetention(storage::Repository& repo, const AgentArgs& a) {
   retention::ForgetRequest req;
   req.policy = a.policy;
+  req.keep_deleted_mail_ns = a.keep_deleted_mail_ns;
   req.lock_wait.timeout_ms = kRetentionLockWaitMs;
   MV_ASSIGN_OR_RETURN(auto forgot, retention::Forget(repo, req));
   for (const auto& w : forgot.warnings) Log("retention: warning: " + w);
@@ -70,6 +72,9 @@ Result<uint64_t> ApplyRetention(storage::Repository& repo, const AgentArgs& a) {
     for (const auto& d : g.decisions) kept += d.keep;
   Log("retention: kept " + std::to_string(kept) + " snapshot(s), removed " +
       std::to_string(forgot.removed.size()));
+  if (a.keep_deleted_mail_ns)
+    Log("retention: held " + std::to_string(forgot.held_messages) + " deleted message(s) (" +
+        HumanBytes(forgot.held_bytes) + ") that only the removed snapshots had");
   retention::PruneOptions po;
   po.lock_wait.timeout_ms = kRetentionLockWaitMs;
   MV_ASSIGN_OR_RETURN(auto pruned, retention::Prune(repo, po));
@@ -121,6 +126,8 @@ int Run(CliContext& ctx, AgentArgs& a) {
   if (a.health_check) return HealthCheck(a);
   if (Status st = ResolveRepo(ctx); !st.ok()) return ReportError(ctx, st);
   if (Status st = ParsePolicy(a.keep, &a.policy); !st.ok()) return ReportError(ctx, st);
+  if (Status st = ParseKeepDeletedMail(a.keep, &a.keep_deleted_mail_ns); !st.ok())
+    return ReportError(ctx, st);
   AgentOptions opts;
   opts.once = a.once;
   opts.health_file = a.health_file;

@@ -15,7 +15,9 @@ void PrintCheck(const verify::CheckResult& r, std::ostream& out) {
                  : "check: DAMAGE FOUND (" + std::to_string(r.errors()) + " problem(s))")
       << " - " << r.snapshots << " snapshots, " << r.index_files << " index files, " << r.packs
       << " packs (" << HumanBytes(r.pack_bytes) << "), " << r.blobs << " blobs; " << r.packs_read
-      << " packs read, " << r.blobs_hashed << " blobs re-hashed\n";
+      << " packs read, " << r.blobs_hashed << " blobs re-hashed";
+  if (r.held_messages) out << "; " << r.held_messages << " held deleted message(s)";
+  out << "\n";
   for (const auto& p : r.problems) {
     out << "\n" << (p.warning ? "warning" : "error") << " [" << p.kind << "] " << p.message << "\n";
     if (!p.where.empty()) out << "  where:    " << p.where << "\n";

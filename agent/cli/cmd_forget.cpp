@@ -27,10 +27,12 @@ struct ForgetArgs {
   std::vector<std::string> snapshots;  // explicit IDs or prefixes
   rt::Policy policy;
   rt::GroupBy group;
+  int64_t keep_deleted_mail_ns = 0;
 };
 
 Status ParseArgs(ForgetArgs& a) {
   MV_RETURN_IF_ERROR(ParsePolicy(a.flags, &a.policy));
+  MV_RETURN_IF_ERROR(ParseKeepDeletedMail(a.flags, &a.keep_deleted_mail_ns));
   auto& p = a.policy;
   MV_ASSIGN_OR_RETURN(a.group, rt::ParseGroupBy(a.group_by));
   if (!a.snapshots.empty() && !p.empty())
@@ -110,6 +112,7 @@ int RunForget(CliContext& ctx, ForgetArgs& a) {
   req.stack = a.stack;
   req.host = a.host;
   req.dry_run = a.dry_run;
+  req.keep_deleted_mail_ns = a.keep_deleted_mail_ns;
   req.lock_wait = *wait;
   auto done = rt::Forget(*repo, req);
   if (!done.ok()) return ReportError(ctx, done.status());
@@ -136,6 +139,9 @@ int RunForget(CliContext& ctx, ForgetArgs& a) {
         {"groups", PlanJson(o.groups, o.meta, o.proof, zone)},
         {"removed", a.dry_run ? nlohmann::json::array() : nlohmann::json(o.removed)},
         {"would_remove", a.dry_run ? nlohmann::json(o.removed) : nlohmann::json::array()}};
+    if (a.keep_deleted_mail_ns)
+      j["held_mail"] = {
+          {"messages", o.held_messages}, {"bytes", o.held_bytes}, {"expired", o.held_expired}};
     if (pruned && pruned->ok()) j["prune"] = PruneJson(**pruned);
     PrintJson(j);
   } else {
@@ -147,6 +153,14 @@ int RunForget(CliContext& ctx, ForgetArgs& a) {
     else
       std::printf("removed %zu snapshot(s)%s\n", o.removed.size(),
                   a.prune ? "" : "; the data only they used stays in the repository until a prune");
+    if (a.keep_deleted_mail_ns && !o.policy_empty)
+      std::printf("deleted mail: %s %llu message(s) (%s) that only the removed snapshots held%s\n",
+                  a.dry_run ? "would hold" : "held", (unsigned long long)o.held_messages,
+                  HumanBytes(o.held_bytes).c_str(),
+                  o.held_expired ? (", " + std::to_string(o.held_expired) +
+                                    " more were last seen longer ago than --keep-deleted-mail")
+                                       .c_str()
+                                 : "");
     if (pruned && pruned->ok() && !ctx.quiet) PrintPruneHuman(**pruned);
   }
   if (!o.status.ok()) return ReportError(ctx, o.status);
@@ -187,16 +201,27 @@ constexpr const char* kFooter =
     "  - a forget that would remove every snapshot of a group is refused, naming the group.\n"
     "Explicit IDs are removed as named (only the last rail applies).\n"
     "\n"
+    "Deleted mail (--keep-deleted-mail D, e.g. 30d; none of restic, borg or kopia has it): a\n"
+    "daily/weekly policy loses every message that lived only between two kept snapshots. With\n"
+    "this option, each message (a file in a Maildir's cur/ or new/) that only the removed\n"
+    "snapshots held is recorded in the repository (its mailbox, folder, unique name, content) and\n"
+    "prune keeps it until D after the newest snapshot that held it. `mailvault restore\n"
+    "--deleted-since DATE [--mailbox M] [--message NAME]` brings such messages back; `snapshots`\n"
+    "says how many are held. A year counts 365 days, a month 30.\n"
+    "\n"
     "Output: per group, one line per snapshot, newest first: ID, time, keep/remove and the\n"
     "rules that kept it (\"daily 3\" = the 3rd daily bucket; \"within 30d\", \"tag K=V\").\n"
     "--json: {\"dry_run\", \"policy_empty\", \"groups\": [{\"group\", \"snapshots\": [{\"id\",\n"
-    "\"time\", \"keep\", \"reasons\", \"partial\", \"proof\"}]}], \"removed\", \"would_remove\"}.\n"
+    "\"time\", \"keep\", \"reasons\", \"partial\", \"proof\"}]}], \"removed\", \"would_remove\"}, "
+    "and\n"
+    "with --keep-deleted-mail \"held_mail\": {\"messages\", \"bytes\", \"expired\"}.\n"
     "\n"
     "Examples:\n"
     "  mailvault forget -r /srv/repo --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run\n"
     "  mailvault forget -r /srv/repo --stack mail --keep-within 30d --timezone Europe/Berlin\n"
     "  mailvault forget -r /srv/repo 1a2b3c4d 9f8e\n"
     "  mailvault forget -r /srv/repo --keep-daily 7 --keep-weekly 4 --prune --retry-lock 10m\n"
+    "  mailvault forget -r /srv/repo --keep-daily 7 --keep-deleted-mail 30d --prune\n"
     "\n"
     "--prune runs `mailvault prune` (default options; --json adds its result as \"prune\") after\n"
     "a forget that removed what it decided; --retry-lock waits that long for a held lock (both\n"

@@ -6,6 +6,9 @@
 #include "agent/cli/cli.h"
 #include "agent/cli/output.h"
 #include "agent/restorer/restore.h"
+#include "agent/restorer/restore_held.h"
+#include "agent/cli/time_arg.h"
+#include "storage/held_mail.h"
 #include "agent/cli/snapshot_ref.h"
 #include "agent/cli/stack_report.h"
 
@@ -56,6 +59,94 @@ bool ConfirmOldSnapshot(CliContext& ctx, const storage::Repository& repo, const 
   return false;
 }
 
+struct HeldArgs {
+  std::string since, mailbox, folder, message;
+  bool given() const {
+    return !since.empty() || !mailbox.empty() || !folder.empty() || !message.empty();
+  }
+};
+
+void PrintResultHuman(const RestoreResult& r, const RestoreOptions& o, const std::string& what) {
+  for (const auto& p : r.kept) std::cerr << p.path << ": " << p.message << "\n";
+  for (const auto& p : r.problems) std::cerr << p.path << ": " << p.message << "\n";
+  for (const auto& x : r.removed)
+    std::cout << (o.dry_run ? "would remove " : "removed ") << x << "\n";
+  if (o.dry_run)
+    for (const auto& w : r.written) std::cout << "would restore " << w << "\n";
+  const auto& s = r.stats;
+  std::cout << (o.dry_run ? "dry run: would restore " : "restored ") << s.files_written
+            << " files (" << HumanBytes(s.bytes_written) << ") from " << what << " into "
+            << o.target << "; " << s.files_unchanged << " already present, " << s.files_conflict
+            << " kept (differ), " << s.dirs_created << " directories created";
+  if (!o.dry_run) std::cout << ", in " << s.seconds << " s";
+  std::cout << "\n";
+  if (s.files_failed)
+    std::cout << "PARTIAL: " << s.files_failed
+              << " failed: file(s) not restored (listed above, one line "
+              << "each; nothing is left under their names); fix what the lines say and run the "
+                 "restore again\n";
+}
+
+// restore --deleted-since: the held messages (storage/held_mail.h) the filter selects.
+int RunHeldRestore(CliContext& ctx, storage::Repository& repo, const HeldArgs& h,
+                   const RestoreOptions& o, ProgressPrinter& pp) {
+  if (h.since.empty())
+    return ReportError(ctx, Status::Invalid("--mailbox, --folder and --message without --snapshot "
+                                            "select deleted mail: give --deleted-since DATE too"));
+  if (o.target.empty())
+    return ReportError(ctx, Status::Invalid("--deleted-since needs --target DIR (a live mailbox "
+                                            "directory's parent works: nothing is overwritten)"));
+  HeldMailFilter f;
+  auto since = ParseTimeArg("--deleted-since", h.since, true);
+  if (!since.ok()) return ReportError(ctx, since.status());
+  f.since_ns = *since;
+  f.mailbox = h.mailbox;
+  f.folder = h.folder;
+  f.name = h.message;
+  std::vector<std::string> damaged;
+  auto records = storage::LoadHeldMail(repo, &damaged);
+  if (!records.ok()) return ReportError(ctx, records.status());
+  for (const auto& d : damaged)
+    std::cerr << "mailvault: warning: " << d
+              << " (its messages cannot be restored; run `mailvault check`)\n";
+  int64_t now = repo.env()->NowNanos();
+  auto messages = SelectHeldMail(*records, f, now);
+  if (messages.empty()) {
+    auto held = storage::SummarizeHeld(*records, now);
+    return ReportError(
+        ctx, Status::NotFound("no held deleted mail matches (last seen since " + h.since +
+                              (h.mailbox.empty() ? "" : ", mailbox " + h.mailbox) +
+                              (h.folder.empty() ? "" : ", folder " + h.folder) +
+                              (h.message.empty() ? "" : ", message " + h.message) +
+                              "): " + std::to_string(held.messages) +
+                              " message(s) are held in all (`mailvault snapshots` says how many; "
+                              "forget holds them with --keep-deleted-mail)"));
+  }
+  auto blobs = repo.OpenBlobReader();
+  auto res = blobs.ok() ? RestoreHeldMail(**blobs, messages, o, pp.fn())
+                        : Result<RestoreResult>(blobs.status());
+  pp.Done();
+  WarnDamagedIndex(repo);
+  if (!res.ok()) return ReportError(ctx, res.status());
+  if (ctx.json) {
+    nlohmann::json j = ToJson(*res, "", o.dry_run);
+    j.erase("snapshot");
+    j["deleted_since"] = h.since;
+    j["messages"] = nlohmann::json::array();
+    for (const auto& m : messages)
+      j["messages"].push_back({{"path", m.entry.path},
+                               {"mailbox", m.mailbox},
+                               {"folder", m.folder},
+                               {"name", m.name},
+                               {"last_seen", m.last_seen_ns / 1000000000LL},
+                               {"snapshot", m.snapshot}});
+    PrintJson(j);
+  } else {
+    PrintResultHuman(*res, o, std::to_string(messages.size()) + " held deleted message(s)");
+  }
+  return res->problems.empty() ? kExitOk : kExitPartial;
+}
+
 }  // namespace
 
 void RegisterRestore(CLI::App& app, CliContext& ctx) {
@@ -71,12 +162,32 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
       "Without --target, restores into the live volumes of the labelled swarm stacks.\n\n"
       "A file appears under its name only complete (written to a temp name, hash-checked,\n"
       "then renamed): after a kill or a full disk, run the same restore again.\n\n"
-      "Exit: 0 ok (files kept because they differ are listed, not an error), 1 error, 2 usage,\n"
-      "3 partial (some files could not be restored; listed, one line each).");
+      "Deleted mail: `forget --keep-deleted-mail 30d` holds the messages that only the removed\n"
+      "snapshots had; --deleted-since DATE (with --mailbox, --folder, --message to narrow it)\n"
+      "restores those last seen at or after DATE, under their original paths below --target.\n\n"
+      "Examples:\n"
+      "  mailvault restore -r /srv/repo --snapshot latest --target /tmp/r\n"
+      "  mailvault restore -r /srv/repo --snapshot 1a2b3c4d -i mail/alice@example.org/.Sent \\\n"
+      "      --target /srv/mail-volume-parent\n"
+      "  mailvault restore -r /srv/repo --deleted-since 2026-11-01 --mailbox alice@example.org \\\n"
+      "      --target /tmp/alice-deleted\n\n"
+      "Exit: 0 ok (files kept because they differ are listed, not an error), 1 error (e.g. no\n"
+      "held mail matches), 2 usage, 3 partial (some files could not be restored; listed, one\n"
+      "line each).");
   AddRepoOption(sub, ctx);
   auto o = std::make_shared<RestoreOptions>();
   auto snap = std::make_shared<std::string>();
-  sub->add_option("--snapshot", *snap, "Snapshot ID, unique prefix, or 'latest'")->required();
+  sub->add_option("--snapshot", *snap, "Snapshot ID, unique prefix, or 'latest'");
+  auto held = std::make_shared<HeldArgs>();
+  sub->add_option("--deleted-since", held->since,
+                  "Instead of a snapshot: messages held by `forget --keep-deleted-mail` that were "
+                  "last seen at or after this date (\"2026-11-30\", \"2026-11-30 03:00:00\")");
+  sub->add_option("--mailbox", held->mailbox,
+                  "With --deleted-since: only this mailbox (alice@example.org)");
+  sub->add_option("--folder", held->folder,
+                  "With --deleted-since: only this folder (INBOX, .Sent, ...)");
+  sub->add_option("--message", held->message,
+                  "With --deleted-since: only the message with this unique name (or file name)");
   sub->add_option("-t,--target", o->target, "Directory to restore into (created if missing)");
   sub->add_option("-i,--include", o->includes,
                   "Only this path and below, e.g. mail/alice@example.org; repeatable");
@@ -99,9 +210,22 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
                   "Without --target: only this volume (label name, e.g. mail)");
   AddStackOptions(sub, *st);
   AddOutputOptions(sub, ctx);
-  sub->callback([&ctx, o, snap, st, yes] {
+  sub->callback([&ctx, o, snap, st, yes, held] {
+    if (snap->empty() == !held->given())
+      return void(ctx.exit_code = ReportError(
+                      ctx, Status::Invalid(snap->empty()
+                                               ? "give --snapshot ID (or 'latest'), or "
+                                                 "--deleted-since DATE for held deleted mail"
+                                               : "--snapshot restores a snapshot; --deleted-since, "
+                                                 "--mailbox, --folder and --message select held "
+                                                 "deleted mail: give one or the other")));
     auto repo = OpenRepoOrReport(ctx);
     if (!repo) return;
+    if (held->given()) {
+      ProgressPrinter pp(ctx);
+      ctx.exit_code = RunHeldRestore(ctx, *repo, *held, *o, pp);
+      return;
+    }
     std::string id = ResolveOrReport(ctx, *repo, *snap);
     if (id.empty()) return;
     o->snapshot = id;
@@ -120,29 +244,10 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
     pp.Done();
     WarnDamagedIndex(*repo);
     if (!res.ok()) return void(ctx.exit_code = ReportError(ctx, res.status()));
-    if (ctx.json) {
+    if (ctx.json)
       PrintJson(ToJson(*res, id, o->dry_run));
-    } else {
-      for (const auto& p : res->kept) std::cerr << p.path << ": " << p.message << "\n";
-      for (const auto& p : res->problems) std::cerr << p.path << ": " << p.message << "\n";
-      for (const auto& r : res->removed)
-        std::cout << (o->dry_run ? "would remove " : "removed ") << r << "\n";
-      if (o->dry_run)
-        for (const auto& w : res->written) std::cout << "would restore " << w << "\n";
-      const auto& s = res->stats;
-      std::cout << (o->dry_run ? "dry run: would restore " : "restored ") << s.files_written
-                << " files (" << HumanBytes(s.bytes_written) << ") from snapshot "
-                << id.substr(0, 8) << " into " << o->target << "; " << s.files_unchanged
-                << " already present, " << s.files_conflict << " kept (differ), " << s.dirs_created
-                << " directories created";
-      if (!o->dry_run) std::cout << ", in " << s.seconds << " s";
-      std::cout << "\n";
-      if (s.files_failed)
-        std::cout << "PARTIAL: " << s.files_failed
-                  << " failed: file(s) not restored (listed above, one line "
-                  << "each; nothing is left under their names); fix what the lines say and run the "
-                     "restore again\n";
-    }
+    else
+      PrintResultHuman(*res, *o, "snapshot " + id.substr(0, 8));
     ctx.exit_code = res->problems.empty() ? kExitOk : kExitPartial;
   });
 }

@@ -5,6 +5,7 @@
 #include "agent/cli/cli.h"
 #include "agent/cli/output.h"
 #include "agent/cli/snapshot_ref.h"
+#include "storage/held_mail.h"
 #include "storage/verification.h"
 
 namespace mv::agent {
@@ -138,6 +139,22 @@ void RegisterSnapshots(CLI::App& app, CliContext& ctx) {
     std::printf("%zu snapshot(s)", shown.size());
     if (!damaged.empty()) std::printf(", %zu damaged (run `mailvault check`)", damaged.size());
     std::printf("\n");
+    // Held deleted mail (forget --keep-deleted-mail, docs/FORMAT.md §12).
+    std::vector<std::string> bad_held;
+    auto held = storage::LoadHeldMail(*repo, &bad_held);
+    for (const auto& b : bad_held)
+      std::cerr << "mailvault: warning: held mail record cannot be read: " << b
+                << " (run `mailvault check`)\n";
+    if (held.ok()) {
+      auto sum = storage::SummarizeHeld(*held, repo->env()->NowNanos());
+      if (sum.messages)
+        std::printf(
+            "held deleted mail: %llu message(s), %s, restorable with `restore "
+            "--deleted-since` until %s (the first expires %s)\n",
+            static_cast<unsigned long long>(sum.messages), HumanBytes(sum.bytes).c_str(),
+            HumanTime(sum.last_expiry_ns / 1000000000LL).c_str(),
+            HumanTime(sum.first_expiry_ns / 1000000000LL).c_str());
+    }
   });
 }
 

@@ -28,6 +28,22 @@ void AddPolicyOptions(CLI::App* sub, PolicyFlags* f) {
   sub->add_option("--keep-tag", f->keep_tags, "Keep snapshots with this KEY=VALUE tag; repeatable");
   sub->add_option("--timezone", f->timezone,
                   "IANA zone for the calendar buckets, e.g. Europe/Berlin (default UTC)");
+  sub->add_option("--keep-deleted-mail", f->keep_deleted_mail,
+                  "Keep messages that only removed snapshots held restorable for D after the "
+                  "last snapshot that held them (30d); `restore --deleted-since` brings them back");
+}
+
+Status ParseKeepDeletedMail(const PolicyFlags& f, int64_t* ns) {
+  *ns = 0;
+  if (f.keep_deleted_mail.empty()) return Status::Ok();
+  MV_ASSIGN_OR_RETURN(auto d,
+                      retention::ParseKeepWithin(f.keep_deleted_mail, "--keep-deleted-mail"));
+  if (d.zero())
+    return Status::Invalid("--keep-deleted-mail '" + f.keep_deleted_mail +
+                           "': give a period of at least 1h (e.g. 30d), or leave the option out");
+  constexpr int64_t kHour = 3600LL * 1000000000LL;
+  *ns = ((int64_t(d.years) * 365 + int64_t(d.months) * 30 + d.days) * 24 + d.hours) * kHour;
+  return Status::Ok();
 }
 
 Status ParsePolicy(const PolicyFlags& f, retention::Policy* out) {

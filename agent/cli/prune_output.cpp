@@ -29,6 +29,9 @@ nlohmann::json PruneJson(const retention::PruneResult& r) {
           {"kept", Tally(r.kept)},
           {"index_files_written", r.index_files_written},
           {"index_files_removed", r.index_files_removed},
+          {"held_messages", r.held_messages},
+          {"held_bytes", r.held_bytes},
+          {"held_records_expired", r.held_records_expired},
           {"took_over_stale_lock", r.took_over_stale}};
 }
 
@@ -60,6 +63,14 @@ void PrintPruneHuman(const retention::PruneResult& r) {
             << "  repository:    " << HumanBytes(r.size_before) << " -> " << will
             << (r.dry_run ? "be about " : "") << HumanBytes(r.size_after) << " of packs; unused "
             << HumanBytes(r.unused_before) << " -> " << HumanBytes(r.unused_after) << "\n";
+  if (r.held_messages || r.held_records_expired)
+    std::cout << "  deleted mail:  " << r.held_messages << " message(s), "
+              << HumanBytes(r.held_bytes) << " held (--keep-deleted-mail)"
+              << (r.held_records_expired
+                      ? "; " + std::to_string(r.held_records_expired) + " expired record(s) " +
+                            (r.dry_run ? "would be " : "") + "removed"
+                      : std::string())
+              << "\n";
 }
 
 }  // namespace mv::agent
