@@ -51,7 +51,10 @@ def parse_args():
     p.add_argument("--keep-deleted-mail", default="30d",
                    help="also run mailvault's forget with this on a copy of its repository "
                         "('' to skip)")
-    p.add_argument("--start", default="2026-10-01", help="first day (UTC), YYYY-MM-DD")
+    p.add_argument("--start", default="",
+                   help="first day (UTC), YYYY-MM-DD (default: --days before today, so the "
+                        "history ends yesterday and --keep-deleted-mail's period has not run "
+                        "out for the mail it holds)")
     p.add_argument("--out", default="/tmp/mv-retention")
     p.add_argument("--tools", default="mailvault,restic,borg")
     p.add_argument("--mailvault-bin", default=os.environ.get(
@@ -62,6 +65,9 @@ def parse_args():
     p.add_argument("--timeout", type=float, default=3600)
     a = p.parse_args()
     a.files = 0  # bench.ensure_corpus: the realistic generator, not gen_small.py
+    if not a.start:
+        a.start = (datetime.datetime.now(datetime.timezone.utc).date() -
+                   datetime.timedelta(days=a.days)).strftime("%Y-%m-%d")
     return a
 
 
