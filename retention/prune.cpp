@@ -238,12 +238,12 @@ Status Repack(storage::Repository& repo, const std::vector<PackFate>& fates, con
 // Replaces every index file by new ones naming `packs` (§8 Prune step 4): the new files are
 // durable before any old one is removed.
 Status ReplaceIndex(storage::Repository& repo, const std::vector<std::string>& old_files,
-                    const std::vector<PackInfo>& packs, PruneResult* res) {
+                    const std::vector<const PackInfo*>& packs, PruneResult* res) {
   std::string dir = storage::layout::IndexDir(repo.path());
   for (size_t i = 0; i < packs.size(); i += kPacksPerIndexFile) {
     auto end =
         packs.begin() + static_cast<std::ptrdiff_t>(std::min(packs.size(), i + kPacksPerIndexFile));
-    std::vector<PackInfo> part(packs.begin() + static_cast<std::ptrdiff_t>(i), end);
+    std::vector<const PackInfo*> part(packs.begin() + static_cast<std::ptrdiff_t>(i), end);
     std::string p = storage::layout::IndexFile(repo.path(), storage::fs::RandomHex(16));
     MV_RETURN_IF_ERROR(storage::fs::WriteFileAtomic(p, storage::EncodeIndexFile(part), repo.env()));
     res->index_files_written++;
@@ -301,9 +301,14 @@ Result<PruneResult> Prune(storage::Repository& repo, const PruneOptions& opts,
   MV_ASSIGN_OR_RETURN(auto sizes, StatPacks(repo, index_files.packs));
   UsedBlobs used;
   {
+    // The packs move into the index for the walk and back out after it: held once, not twice.
     storage::Index index;
-    for (const auto& pk : index_files.packs) index.AddPack(pk);
-    MV_ASSIGN_OR_RETURN(res.snapshots, CollectUsedBlobs(repo, index, progress, &used));
+    for (auto& pk : index_files.packs) index.AddPack(std::move(pk));
+    index_files.packs.clear();
+    auto walked = CollectUsedBlobs(repo, index, progress, &used);
+    index_files.packs = std::move(index).TakePacks();
+    MV_RETURN_IF_ERROR(walked.status());
+    res.snapshots = *walked;
   }
   res.used_blobs = used.all.size();
   res.held_messages = used.held_messages;
@@ -331,13 +336,13 @@ Result<PruneResult> Prune(storage::Repository& repo, const PruneOptions& opts,
   MV_RETURN_IF_ERROR(Repack(repo, fates, used, opts, progress, &written));
   for (const auto& pk : written) res.written.Add(pk.file_size);
   // Step 4: one index naming every pack that remains, then the old index files go.
-  std::vector<PackInfo> remaining;
+  std::vector<const PackInfo*> remaining;  // not copies: they hold every kept blob's entry
   std::set<BlobId> remain_ids;
   for (const auto& f : fates)
     if (f.kind == PackFate::kKeep && remain_ids.insert(f.info->pack_id).second)
-      remaining.push_back(*f.info);
-  for (auto& pk : written)
-    if (remain_ids.insert(pk.pack_id).second) remaining.push_back(std::move(pk));
+      remaining.push_back(f.info);
+  for (const auto& pk : written)
+    if (remain_ids.insert(pk.pack_id).second) remaining.push_back(&pk);
   MV_RETURN_IF_ERROR(ReplaceIndex(repo, index_files.paths, remaining, &res));
   // Step 5: packs no index names now. A new pack may have the name of an orphan an interrupted
   // prune left (the same blobs repacked give the same bytes): it is indexed, so it stays.
@@ -348,7 +353,7 @@ Result<PruneResult> Prune(storage::Repository& repo, const PruneOptions& opts,
   // Records of held mail whose period ended: their blobs were not counted as used above.
   for (const auto& r : used.expired_records) MV_RETURN_IF_ERROR(storage::RemoveHeldRecord(repo, r));
   res.size_after = 0;
-  for (const auto& pk : remaining) res.size_after += pk.file_size;
+  for (const PackInfo* pk : remaining) res.size_after += pk->file_size;
   return res;  // step 6: the lock is released
 }
 

@@ -40,9 +40,20 @@ Index& Index::operator=(Index&& other) noexcept {
 
 void Index::AddPack(const PackInfo& pack) {
   if (pack_ix_.count(pack.pack_id)) return;
+  AddPack(PackInfo(pack));
+}
+
+void Index::AddPack(PackInfo&& pack) {
+  if (pack_ix_.count(pack.pack_id)) return;
   pack_ix_[pack.pack_id] = static_cast<uint32_t>(packs_.size());
-  packs_.push_back(pack);
   if (!pack.entries.empty()) settled_.store(false, std::memory_order_relaxed);
+  packs_.push_back(std::move(pack));
+}
+
+std::vector<PackInfo> Index::TakePacks() && {
+  std::vector<PackInfo> out = std::move(packs_);
+  *this = Index();
+  return out;
 }
 
 size_t Index::blob_count() const {
@@ -134,31 +145,52 @@ std::optional<BlobLocation> Index::Find(const BlobId& id) const {
   return BlobLocation{packs_[r->pack_ix].pack_id, e.offset, e.length};
 }
 
+namespace {
+
+// Encodes `count` packs, `pack(i)` the i-th, through a SealWriter (§6 index body).
+template <typename PackAt>
+std::string EncodeIndex(size_t count, const PackAt& pack) {
+  nlohmann::json header = {{"kind", "index"},
+                           {"version", 1},
+                           {"packs", count},
+                           {"body", {{"compression", "zstd"}, {"encryption", "none"}}}};
+  SealWriter out(kIndexMagic, header.dump(), 1);
+  Encoder enc;
+  enc.U(count);
+  for (size_t i = 0; i < count; i++) {
+    const PackInfo& p = pack(i);
+    enc.Id(p.pack_id);
+    enc.U(p.file_size);
+    enc.U(p.entries.size());
+    for (const auto& e : p.entries) {
+      enc.Id(e.id);
+      enc.U(e.offset);
+      enc.U(e.length);
+    }
+    if (enc.buf().size() >= (1u << 20)) {
+      out.Append(enc.buf());
+      enc.buf().clear();
+    }
+  }
+  out.Append(enc.buf());
+  return out.Finish();
+}
+
+}  // namespace
+
 std::string EncodeIndexFile(const std::vector<PackInfo>& packs) {
   return EncodeIndexFile({&packs});
 }
 
 std::string EncodeIndexFile(std::initializer_list<const std::vector<PackInfo>*> parts) {
-  size_t count = 0;
-  for (const auto* part : parts) count += part->size();
-  Encoder enc;
-  enc.U(count);
+  std::vector<const PackInfo*> all;
   for (const auto* part : parts)
-    for (const auto& p : *part) {
-      enc.Id(p.pack_id);
-      enc.U(p.file_size);
-      enc.U(p.entries.size());
-      for (const auto& e : p.entries) {
-        enc.Id(e.id);
-        enc.U(e.offset);
-        enc.U(e.length);
-      }
-    }
-  nlohmann::json header = {{"kind", "index"},
-                           {"version", 1},
-                           {"packs", count},
-                           {"body", {{"compression", "zstd"}, {"encryption", "none"}}}};
-  return Seal(kIndexMagic, header.dump(), enc.buf(), 1);
+    for (const auto& p : *part) all.push_back(&p);
+  return EncodeIndexFile(all);
+}
+
+std::string EncodeIndexFile(const std::vector<const PackInfo*>& packs) {
+  return EncodeIndex(packs.size(), [&](size_t i) -> const PackInfo& { return *packs[i]; });
 }
 
 Result<std::vector<PackInfo>> DecodeIndexFile(std::string_view data, const std::string& path) {

@@ -47,6 +47,10 @@ class Index {
   Index& operator=(const Index&) = delete;
 
   void AddPack(const PackInfo& pack);
+  void AddPack(PackInfo&& pack);  // the same, without copying the pack's entries
+  // Hands every pack back (in the order added) and leaves the index empty: for a caller that
+  // needs the lookups only for a while and the packs after (retention/prune.cpp).
+  std::vector<PackInfo> TakePacks() &&;
   bool Has(const BlobId& id) const { return FindRow(id) != nullptr; }
   std::optional<BlobLocation> Find(const BlobId& id) const;
   size_t blob_count() const;
@@ -83,10 +87,13 @@ class Index {
   mutable std::mutex mu_;
 };
 
-// One index file's content.
+// One index file's content. The body is compressed as it is encoded, pack by pack, so only the
+// compressed file is ever held whole.
 std::string EncodeIndexFile(const std::vector<PackInfo>& packs);
 // One index file naming the packs of every part, in order (no copy of the parts is made).
 std::string EncodeIndexFile(std::initializer_list<const std::vector<PackInfo>*> parts);
+// One index file naming `packs`, in order.
+std::string EncodeIndexFile(const std::vector<const PackInfo*>& packs);
 Result<std::vector<PackInfo>> DecodeIndexFile(std::string_view data, const std::string& path);
 
 }  // namespace mv::storage

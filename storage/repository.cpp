@@ -206,7 +206,7 @@ Status ReadIndexDir(const std::string& dir, Index* index, std::vector<DamagedFil
         damaged->push_back({p, packs.status().message()});
         continue;
       }
-      for (const auto& pk : *packs) index->AddPack(pk);
+      for (auto& pk : *packs) index->AddPack(std::move(pk));
     }
     if (!vanished) return Status::Ok();
   }
@@ -324,9 +324,9 @@ Result<IndexRebuild> Repository::RebuildIndex(bool dry_run) {
   // a crash in between leaves both, and the union indexes at least every pack indexed before.
   constexpr size_t kPacksPerFile = 4096;
   for (size_t i = 0; i < packs.size(); i += kPacksPerFile) {
-    std::vector<PackInfo> part(
-        packs.begin() + static_cast<std::ptrdiff_t>(i),
-        packs.begin() + static_cast<std::ptrdiff_t>(std::min(packs.size(), i + kPacksPerFile)));
+    std::vector<const PackInfo*> part;
+    for (size_t j = i; j < std::min(packs.size(), i + kPacksPerFile); j++)
+      part.push_back(&packs[j]);
     std::string p = fs::Join(dir, fs::RandomHex(16));
     MV_RETURN_IF_ERROR(fs::WriteFileAtomic(p, EncodeIndexFile(part), env_));
     res.written.push_back(p);
@@ -334,7 +334,7 @@ Result<IndexRebuild> Repository::RebuildIndex(bool dry_run) {
   for (const auto& p : res.removed) MV_RETURN_IF_ERROR(fs::RemoveFile(p, env_));
   MV_RETURN_IF_ERROR(fs::FsyncDir(dir, env_));
   index_ = Index();
-  for (const auto& pk : packs) index_.AddPack(pk);
+  for (auto& pk : packs) index_.AddPack(std::move(pk));
   damaged_index_.clear();
   orphans_.clear();
   orphan_rejects_.clear();
