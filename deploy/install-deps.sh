@@ -41,7 +41,9 @@ fi
 # shows them.
 werror=OFF
 [[ "${1:-}" == "--test" ]] && werror=ON
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMAILVAULT_WERROR=$werror >/dev/null
+# MAILVAULT_BUILD_TYPE: CMake's build type (CI uses Check, see CMakeLists.txt).
+cmake -S . -B build -DCMAKE_BUILD_TYPE="${MAILVAULT_BUILD_TYPE:-RelWithDebInfo}" \
+  -DMAILVAULT_WERROR=$werror >/dev/null
 # The build log without its progress lines, so every warning and error is seen.
 if ! cmake --build build -j"$(nproc)" 2>&1 | { grep -vE '^\[ *[0-9]+%\] (Building|Linking|Built)' || true; }; then
   echo "mailvault: build failed (see the messages above, or run: cmake --build build)" >&2

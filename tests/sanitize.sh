@@ -14,7 +14,7 @@ launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 command -v clang++ >/dev/null || { echo "sanitize: clang++ is missing: run deploy/install-deps.sh --test" >&2; exit 1; }
 
-cmake -S . -B "$out" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+cmake -S . -B "$out" -DCMAKE_BUILD_TYPE="${MAILVAULT_BUILD_TYPE:-RelWithDebInfo}" -DCMAKE_CXX_COMPILER=clang++ \
   -DMAILVAULT_SANITIZE=ON -DMAILVAULT_WERROR=ON "${launcher[@]}" >/dev/null
 cmake --build "$out" -j"$(nproc)" --target mailvault mv_tests mv_fuzz 2>&1 \
   | { grep -vE '^\[ *[0-9]+%\] (Building|Linking|Built)' || true; }
