@@ -13,7 +13,7 @@ cd "$root" || exit 2
 # layer folder -> the folders its files may include from (besides its own).
 declare -A allowed=(
   [storage]=""
-  [storage/s3]=""
+  [storage/s3]="storage"
   [storage/mailfiles]="storage"
   [hooks]="storage storage/mailfiles"
   [verify]="storage storage/mailfiles"
