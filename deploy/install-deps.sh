@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(build-essential cmake pkg-config libarchive-dev libzstd-dev libsqlitecpp-dev libsqlite3-dev
   libxxhash-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev
-  libyaml-cpp-dev libcurl4-openssl-dev libssl-dev zstd sqlite3 tar)
+  libyaml-cpp-dev libcurl4-openssl-dev libssl-dev libexpat1-dev zstd sqlite3 tar)
 # dovecot's doveadm reads restored Maildirs in the tests; docker.io, debootstrap and busybox-static
 # run the real-swarm end-to-end test (tests/e2e installs them itself too); node_exporter checks
 # that the Prometheus textfile of `mailvault report` is accepted; acl (setfacl) sets the ACLs that the

@@ -40,6 +40,7 @@ for corpus in tests/fuzz/corpus/*/; do
   dict=()
   case $name in
     cron) dict=(-dict=tests/fuzz/cron.dict) ;;
+    s3_xml) dict=(-dict=tests/fuzz/s3_xml.dict) ;;
     config | manifest | index | engine | held) dict=(-dict=tests/fuzz/json.dict) ;;
   esac
   echo "sanitize: fuzzing $name for ${seconds}s" >&2
