@@ -46,14 +46,17 @@ Result<const std::string*> TreeLoader::Get(const BlobId& id, std::string_view di
 
 Status TreeLoader::Load(const BlobId& id, std::string_view dir, std::vector<FileEntry>* out) {
   MV_ASSIGN_OR_RETURN(const std::string* data, Get(id, dir));
-  return DecodeTree(*data, dir, "tree record " + id.Hex(), out);
+  Status st = DecodeTree(*data, dir, "tree record " + id.Hex(), out);
+  if (once_) cache_.front().blobs.erase(id);  // Get() left its pack in front
+  return st;
 }
 
 namespace {
 
 class TreeCursorImpl final : public EntryCursor {
  public:
-  TreeCursorImpl(const BlobReader& blobs, const BlobId& root) : loader_(blobs), pending_(root) {
+  TreeCursorImpl(const BlobReader& blobs, const BlobId& root, bool once)
+      : loader_(blobs, 4, once), pending_(root) {
     descend_ = true;
   }
 
@@ -101,8 +104,8 @@ std::string_view NameOf(std::string_view path) { return path.substr(path.find_la
 
 }  // namespace
 
-std::unique_ptr<EntryCursor> TreeCursor(const BlobReader& blobs, const BlobId& root) {
-  return std::make_unique<TreeCursorImpl>(blobs, root);
+std::unique_ptr<EntryCursor> TreeCursor(const BlobReader& blobs, const BlobId& root, bool once) {
+  return std::make_unique<TreeCursorImpl>(blobs, root, once);
 }
 
 Result<BlobId> StoreTree(BlobSink& sink, int worker, std::span<const FileEntry> children) {

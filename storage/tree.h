@@ -24,8 +24,11 @@ namespace mv::storage {
 // Not thread-safe: one per reader thread.
 class TreeLoader {
  public:
-  explicit TreeLoader(const BlobReader& blobs, size_t cache_packs = 4)
-      : blobs_(blobs), cache_packs_(cache_packs) {}
+  // `once`: every record is loaded at most once (a walk that skips the trees it has seen, as
+  // prune's), so a record leaves the cache as soon as it is loaded and the cache holds only
+  // records still to come. Loading one again costs a new read of its pack.
+  explicit TreeLoader(const BlobReader& blobs, size_t cache_packs = 4, bool once = false)
+      : blobs_(blobs), cache_packs_(cache_packs), once_(once) {}
   // The entries of tree `id` of directory `dir`, appended to *out with full paths. A missing or
   // damaged record fails naming the directory and `mailvault check`.
   Status Load(const BlobId& id, std::string_view dir, std::vector<FileEntry>* out);
@@ -34,6 +37,7 @@ class TreeLoader {
   Result<const std::string*> Get(const BlobId& id, std::string_view dir);
   const BlobReader& blobs_;
   size_t cache_packs_;
+  bool once_;
   struct CachedPack {
     BlobId pack;
     std::unordered_map<BlobId, std::string, BlobIdHash> blobs;
@@ -42,8 +46,10 @@ class TreeLoader {
 };
 
 // A cursor over the entries below root tree `root` (storage/entry_cursor.h). Holds the records
-// of the open directories only. `blobs` must outlive it.
-std::unique_ptr<EntryCursor> TreeCursor(const BlobReader& blobs, const BlobId& root);
+// of the open directories only. `blobs` must outlive it. `once`: as TreeLoader's, for a walk
+// that never descends into a tree it has seen (SkipChildren).
+std::unique_ptr<EntryCursor> TreeCursor(const BlobReader& blobs, const BlobId& root,
+                                        bool once = false);
 
 // Stores `entries` (in walk order, as the archiver produced them; every entry's parent directory
 // is an earlier entry, or it is a source root) as tree records through `sink`, bottom up, and
