@@ -1,5 +1,6 @@
 #include "retention/forget_run.h"
 
+#include <optional>
 #include <set>
 
 #include "retention/deleted_mail.h"
@@ -94,10 +95,15 @@ Result<ForgetOutcome> Forget(storage::Repository& repo, const ForgetRequest& req
         kept.push_back(m.id);
     }
     if (!removed.empty()) {
-      MV_ASSIGN_OR_RETURN(auto blobs, repo.OpenBlobReader());
       int64_t now = repo.env()->NowNanos();
-      MV_ASSIGN_OR_RETURN(DeletedMail mail,
-                          CollectDeletedMail(*blobs, removed, kept, req.keep_deleted_mail_ns, now));
+      std::optional<Result<DeletedMail>> collected;
+      {
+        MV_ASSIGN_OR_RETURN(auto blobs, repo.OpenBlobReader());
+        collected = CollectDeletedMail(*blobs, removed, kept, req.keep_deleted_mail_ns, now);
+      }
+      // The index it loaded is not kept while a prune that follows loads its own.
+      repo.DropIndex();
+      MV_ASSIGN_OR_RETURN(DeletedMail mail, std::move(*collected));
       out.held_messages = mail.held.size();
       out.held_expired = mail.expired;
       for (const auto& h : mail.held) out.held_bytes += h.entry.size;
