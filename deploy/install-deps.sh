@@ -15,9 +15,10 @@ BUILD_PKGS=(build-essential cmake pkg-config libarchive-dev libzstd-dev libsqlit
 # recommended by clang) and llvm's symbolizer build and run `tests/run.sh --sanitize`;
 # clang-format checks the committed format (tests/check_format.sh); promtool (package prometheus)
 # lints the report's Prometheus textfile; restic is the reference whose `forget` the retention
-# policy must match (tests/retention_restic_test.cpp).
+# policy must match (tests/retention_restic_test.cpp); radosgw, ceph-mon, ceph-osd and ceph-common
+# run the real S3 engine of tests/s3_rgw_test.cpp (tests/s3/rgw.sh).
 TEST_PKGS=(prometheus dovecot-core dovecot-imapd docker.io debootstrap busybox-static prometheus-node-exporter curl haproxy acl
-  clang libclang-rt-14-dev llvm-14 clang-format restic)
+  clang libclang-rt-14-dev llvm-14 clang-format restic radosgw ceph-mon ceph-osd ceph-common)
 
 want=("${BUILD_PKGS[@]}")
 [[ "${1:-}" == "--test" ]] && want+=("${TEST_PKGS[@]}")
