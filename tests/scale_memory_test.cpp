@@ -24,7 +24,7 @@ constexpr int kPerFolder = 5000;  // as bench/gen_small.py: Maildirs of 5,000 me
 
 std::string Message(int i) {
   return "From: a@example.org\nTo: b@example.org\nSubject: message " + std::to_string(i) + "\n\n" +
-         std::string(300 + (i * 7919) % 400, 'a' + i % 26) + "\n";
+         std::string(300 + (int64_t{i} * 7919) % 400, 'a' + i % 26) + "\n";
 }
 
 std::string MessagePath(const std::string& mail, int i) {
