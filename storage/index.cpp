@@ -145,39 +145,6 @@ std::optional<BlobLocation> Index::Find(const BlobId& id) const {
   return BlobLocation{packs_[r->pack_ix].pack_id, e.offset, e.length};
 }
 
-namespace {
-
-// Encodes `count` packs, `pack(i)` the i-th, through a SealWriter (§6 index body).
-template <typename PackAt>
-std::string EncodeIndex(size_t count, const PackAt& pack) {
-  nlohmann::json header = {{"kind", "index"},
-                           {"version", 1},
-                           {"packs", count},
-                           {"body", {{"compression", "zstd"}, {"encryption", "none"}}}};
-  SealWriter out(kIndexMagic, header.dump(), 1);
-  Encoder enc;
-  enc.U(count);
-  for (size_t i = 0; i < count; i++) {
-    const PackInfo& p = pack(i);
-    enc.Id(p.pack_id);
-    enc.U(p.file_size);
-    enc.U(p.entries.size());
-    for (const auto& e : p.entries) {
-      enc.Id(e.id);
-      enc.U(e.offset);
-      enc.U(e.length);
-    }
-    if (enc.buf().size() >= (1u << 20)) {
-      out.Append(enc.buf());
-      enc.buf().clear();
-    }
-  }
-  out.Append(enc.buf());
-  return out.Finish();
-}
-
-}  // namespace
-
 std::string EncodeIndexFile(const std::vector<PackInfo>& packs) {
   return EncodeIndexFile({&packs});
 }
@@ -190,7 +157,29 @@ std::string EncodeIndexFile(std::initializer_list<const std::vector<PackInfo>*> 
 }
 
 std::string EncodeIndexFile(const std::vector<const PackInfo*>& packs) {
-  return EncodeIndex(packs.size(), [&](size_t i) -> const PackInfo& { return *packs[i]; });
+  nlohmann::json header = {{"kind", "index"},
+                           {"version", 1},
+                           {"packs", packs.size()},
+                           {"body", {{"compression", "zstd"}, {"encryption", "none"}}}};
+  SealWriter out(kIndexMagic, header.dump(), 1);
+  Encoder enc;
+  enc.U(packs.size());
+  for (const PackInfo* p : packs) {
+    enc.Id(p->pack_id);
+    enc.U(p->file_size);
+    enc.U(p->entries.size());
+    for (const auto& e : p->entries) {
+      enc.Id(e.id);
+      enc.U(e.offset);
+      enc.U(e.length);
+    }
+    if (enc.buf().size() >= (1u << 20)) {  // compressed as it goes: never held raw whole
+      out.Append(enc.buf());
+      enc.buf().clear();
+    }
+  }
+  out.Append(enc.buf());
+  return out.Finish();
 }
 
 Result<std::vector<PackInfo>> DecodeIndexFile(std::string_view data, const std::string& path) {
