@@ -37,11 +37,9 @@ bool Selected(const ForgetRequest& r, const storage::SnapshotMeta& m) {
 
 Result<ForgetOutcome> Forget(storage::Repository& repo, const ForgetRequest& req) {
   ForgetOutcome out;
-  std::unique_ptr<storage::RepoLock> lock;
+  std::unique_ptr<storage::HeldLock> lock;
   if (!req.dry_run) {
-    MV_ASSIGN_OR_RETURN(lock,
-                        storage::RepoLock::AcquireExclusive(repo.path(), "forget", req.lock_wait,
-                                                            &out.took_over_stale, repo.env()));
+    MV_ASSIGN_OR_RETURN(lock, repo.LockExclusive("forget", req.lock_wait, &out.took_over_stale));
   }
   std::vector<storage::DamagedFile> damaged;
   MV_ASSIGN_OR_RETURN(auto list, repo.ListSnapshots(&damaged));

@@ -57,26 +57,24 @@ struct IndexFiles {
   std::vector<PackInfo> packs;
 };
 
-Result<IndexFiles> ReadIndexFiles(const std::string& repo) {
+Result<IndexFiles> ReadIndexFiles(const storage::Backend& repo) {
   IndexFiles out;
-  std::string dir = storage::layout::IndexDir(repo);
-  MV_ASSIGN_OR_RETURN(auto names, storage::fs::ListDir(dir));
-  std::sort(names.begin(), names.end());
+  MV_ASSIGN_OR_RETURN(auto names, storage::ListNames(repo, "index"));
   std::set<BlobId> seen;
   for (const auto& n : names) {
-    std::string p = storage::fs::Join(dir, n);
+    std::string p = repo.Describe("index/" + n);
     if (storage::layout::IsTempName(n)) {  // an interrupted write: removed with the old files
-      out.paths.push_back(p);
+      out.paths.push_back("index/" + n);
       continue;
     }
-    auto data = storage::fs::ReadFile(p);
+    auto data = repo.Read("index/" + n);
     auto packs = data.ok() ? storage::DecodeIndexFile(*data, p)
                            : Result<std::vector<PackInfo>>(data.status());
     if (!packs.ok())
       return RunCheck(
           "index file is damaged (" + packs.status().message() + "; its packs would look unused)",
           p);
-    out.paths.push_back(p);
+    out.paths.push_back("index/" + n);
     for (auto& pk : *packs)
       if (seen.insert(pk.pack_id).second) out.packs.push_back(std::move(pk));
   }
@@ -86,11 +84,16 @@ Result<IndexFiles> ReadIndexFiles(const std::string& repo) {
 // Every pack file under packs/ with its size; refuses when an indexed one is missing or short.
 Result<std::map<BlobId, uint64_t>> StatPacks(const storage::Repository& repo,
                                              const std::vector<PackInfo>& indexed) {
-  MV_ASSIGN_OR_RETURN(auto ids, repo.ListPackFiles());
+  // One listing (on S3 a few requests, not one per pack).
+  MV_ASSIGN_OR_RETURN(auto objects, repo.backend().List("packs"));
   std::map<BlobId, uint64_t> sizes;
-  for (const auto& id : ids) {
-    struct stat st;
-    if (::stat(repo.PackPath(id).c_str(), &st) == 0) sizes[id] = static_cast<uint64_t>(st.st_size);
+  for (const auto& o : objects) {
+    BlobId id;
+    size_t slash = o.name.rfind('/');
+    if (o.name.size() == 6 + 3 + 32 + storage::layout::kPackSuffix.size() &&
+        storage::layout::ParsePackName(std::string_view(o.name).substr(slash + 1), &id) &&
+        o.name == storage::layout::PackRelPath(id))
+      sizes[id] = o.size;
   }
   for (const auto& pk : indexed) {
     auto it = sizes.find(pk.pack_id);
@@ -175,8 +178,8 @@ class Repacker {
   Status Finish() {
     MV_RETURN_IF_ERROR(Close(tree_));
     MV_RETURN_IF_ERROR(Close(data_));
-    for (const auto& d : dirs_) MV_RETURN_IF_ERROR(storage::fs::FsyncDir(d, repo_.env()));
-    if (!dirs_.empty()) MV_RETURN_IF_ERROR(storage::fs::FsyncDir(repo_.PacksDir(), repo_.env()));
+    for (const auto& d : dirs_) MV_RETURN_IF_ERROR(repo_.backend().SyncDir(d));
+    if (!dirs_.empty()) MV_RETURN_IF_ERROR(repo_.backend().SyncDir("packs"));
     return Status::Ok();
   }
   std::vector<PackInfo>& packs() { return packs_; }
@@ -184,9 +187,9 @@ class Repacker {
  private:
   Status Close(std::unique_ptr<storage::PackWriter>& w) {
     if (!w || w->count() == 0) return Status::Ok();
-    MV_ASSIGN_OR_RETURN(PackInfo info, w->Finish(repo_.PacksDir()));
+    MV_ASSIGN_OR_RETURN(PackInfo info, w->Finish(repo_.backend()));
     w.reset();
-    dirs_.insert(storage::fs::Dirname(repo_.PackPath(info.pack_id)));
+    dirs_.insert(storage::fs::Dirname(storage::layout::PackRelPath(info.pack_id)));
     packs_.push_back(std::move(info));
     return Status::Ok();
   }
@@ -213,8 +216,8 @@ Status Repack(storage::Repository& repo, const std::vector<PackFate>& fates, con
     const BlobId& pack = f.info->pack_id;
     std::string path = repo.PackPath(pack);
     Status bad;
-    Status st = storage::ReadPack(
-        path, pack, {.verify_pack_hash = true},
+    Status st = repo.ReadPackFile(
+        pack, {.verify_pack_hash = true},
         [&](const BlobId& id, uint64_t) { return used.all.Contains(id) && !copied.Contains(id); },
         [&](const BlobId& id, std::string_view data) {
           if (repo.hasher().Hash(data.data(), data.size()) != id) {
@@ -239,18 +242,17 @@ Status Repack(storage::Repository& repo, const std::vector<PackFate>& fates, con
 // durable before any old one is removed.
 Status ReplaceIndex(storage::Repository& repo, const std::vector<std::string>& old_files,
                     const std::vector<const PackInfo*>& packs, PruneResult* res) {
-  std::string dir = storage::layout::IndexDir(repo.path());
   for (size_t i = 0; i < packs.size(); i += kPacksPerIndexFile) {
     auto end =
         packs.begin() + static_cast<std::ptrdiff_t>(std::min(packs.size(), i + kPacksPerIndexFile));
     std::vector<const PackInfo*> part(packs.begin() + static_cast<std::ptrdiff_t>(i), end);
-    std::string p = storage::layout::IndexFile(repo.path(), storage::fs::RandomHex(16));
-    MV_RETURN_IF_ERROR(storage::fs::WriteFileAtomic(p, storage::EncodeIndexFile(part), repo.env()));
+    std::string p = "index/" + storage::fs::RandomHex(16);
+    MV_RETURN_IF_ERROR(repo.backend().Put(p, storage::EncodeIndexFile(part)));
     res->index_files_written++;
   }
-  for (const auto& p : old_files) MV_RETURN_IF_ERROR(storage::fs::RemoveFile(p, repo.env()));
+  for (const auto& p : old_files) MV_RETURN_IF_ERROR(repo.backend().Delete(p));
   res->index_files_removed = old_files.size();
-  return storage::fs::FsyncDir(dir, repo.env());
+  return repo.backend().SyncDir("index");
 }
 
 // Deletes `packs` (§8 Prune step 5), then makes the deletions durable.
@@ -259,12 +261,12 @@ Status DeletePacks(storage::Repository& repo, const std::vector<BlobId>& packs,
   std::set<std::string> dirs;
   PruneProgress p{"delete", 0, packs.size()};
   for (const auto& id : packs) {
-    MV_RETURN_IF_ERROR(storage::fs::RemoveFile(repo.PackPath(id), repo.env()));
-    dirs.insert(storage::fs::Dirname(repo.PackPath(id)));
+    MV_RETURN_IF_ERROR(repo.backend().Delete(storage::layout::PackRelPath(id)));
+    dirs.insert(storage::fs::Dirname(storage::layout::PackRelPath(id)));
     p.done++;
     if (progress && (p.done % 256 == 0 || p.done == p.total)) progress(p);
   }
-  for (const auto& d : dirs) MV_RETURN_IF_ERROR(storage::fs::FsyncDir(d, repo.env()));
+  for (const auto& d : dirs) MV_RETURN_IF_ERROR(repo.backend().SyncDir(d));
   return Status::Ok();
 }
 
@@ -293,11 +295,9 @@ Result<PruneResult> Prune(storage::Repository& repo, const PruneOptions& opts,
   res.dry_run = opts.dry_run;
   // Step 1: the lock excludes every writer, so packs no index names are nobody's work in
   // progress, and nothing read below changes.
-  MV_ASSIGN_OR_RETURN(auto lock,
-                      storage::RepoLock::AcquireExclusive(repo.path(), "prune", opts.lock_wait,
-                                                          &res.took_over_stale, repo.env()));
+  MV_ASSIGN_OR_RETURN(auto lock, repo.LockExclusive("prune", opts.lock_wait, &res.took_over_stale));
   if (!opts.dry_run) repo.CleanTmp();
-  MV_ASSIGN_OR_RETURN(IndexFiles index_files, ReadIndexFiles(repo.path()));
+  MV_ASSIGN_OR_RETURN(IndexFiles index_files, ReadIndexFiles(repo.backend()));
   MV_ASSIGN_OR_RETURN(auto sizes, StatPacks(repo, index_files.packs));
   UsedBlobs used;
   {

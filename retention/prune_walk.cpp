@@ -32,9 +32,8 @@ class PruneBlobs final : public storage::BlobReader {
   std::string PackPath(const BlobId& pack) const override { return repo_.PackPath(pack); }
   Status ReadPackBlobs(const BlobId& pack, const WantFn& want,
                        const VisitFn& visit) const override {
-    return storage::ReadPack(
-        PackPath(pack), pack, {.verify_pack_hash = false},
-        [&](const BlobId& id, uint64_t) { return want(id); },
+    return repo_.ReadPackFile(
+        pack, {.verify_pack_hash = false}, [&](const BlobId& id, uint64_t) { return want(id); },
         [&](const BlobId& id, std::string_view data) {
           visit(id, data, hasher().Hash(data.data(), data.size()) == id);
           return true;
@@ -67,8 +66,8 @@ Status Use(const storage::Index& index, const BlobId& id, const std::string& man
 
 Status WalkSnapshot(const storage::Repository& repo, const storage::BlobReader& blobs,
                     const storage::Index& index, const std::string& id, UsedBlobs* used) {
-  std::string p = storage::layout::SnapshotFile(repo.path(), id);
-  MV_ASSIGN_OR_RETURN(std::string data, storage::fs::ReadFile(p));
+  std::string p = repo.backend().Describe("snapshots/" + id);
+  MV_ASSIGN_OR_RETURN(std::string data, repo.backend().Read("snapshots/" + id));
   MV_ASSIGN_OR_RETURN(storage::Snapshot snap, storage::DecodeSnapshot(data, p));
   std::unique_ptr<storage::EntryCursor> cursor;
   if (!snap.tree.IsZero()) {
@@ -120,7 +119,7 @@ Result<size_t> CollectUsedBlobs(const storage::Repository& repo, const storage::
   if (!bad.empty())
     return Stop("a held mail record cannot be read (" + bad[0] +
                     "; the messages it holds would look unused)",
-                storage::layout::HeldDir(repo.path()));
+                repo.backend().Describe("held"));
   int64_t now = repo.env()->NowNanos();
   for (const auto& r : held) {
     if (r.expires_ns() <= now) {

@@ -1,6 +1,7 @@
 #include "storage/blob_writer.h"
 
 #include "storage/fs.h"
+#include "storage/layout.h"
 #include "storage/repository.h"
 
 namespace mv::storage {
@@ -35,10 +36,10 @@ Result<bool> BlobWriter::Put(int worker, const BlobId& id, const void* data, siz
 Status BlobWriter::FinishPack(int worker) {
   auto& w = open_[static_cast<size_t>(worker)];
   if (!w || w->count() == 0) return Status::Ok();
-  MV_ASSIGN_OR_RETURN(PackInfo info, w->Finish(repo_.PacksDir()));
+  MV_ASSIGN_OR_RETURN(PackInfo info, w->Finish(repo_.backend()));
   w.reset();
   std::lock_guard<std::mutex> l(mu_);
-  dirs_.insert(fs::Dirname(repo_.PackPath(info.pack_id)));
+  dirs_.insert(fs::Dirname(layout::PackRelPath(info.pack_id)));
   unindexed_blobs_ += info.entries.size();
   packs_.push_back(std::move(info));
   if (opts_.index_batch_blobs && unindexed_blobs_ >= opts_.index_batch_blobs)
@@ -50,8 +51,8 @@ Status BlobWriter::FinishPack(int worker) {
 // it. Workers wait meanwhile (a few fsyncs per batch of blobs). Dedup is unchanged: seen_ still
 // holds every blob of this backup.
 Status BlobWriter::IndexBatchLocked() {
-  for (const auto& d : dirs_) MV_RETURN_IF_ERROR(fs::FsyncDir(d, repo_.env()));
-  MV_RETURN_IF_ERROR(fs::FsyncDir(repo_.PacksDir(), repo_.env()));
+  for (const auto& d : dirs_) MV_RETURN_IF_ERROR(repo_.backend().SyncDir(d));
+  MV_RETURN_IF_ERROR(repo_.backend().SyncDir("packs"));
   dirs_.clear();
   MV_RETURN_IF_ERROR(repo_.WriteIndexFile({&packs_}));
   for (const auto& p : packs_) bytes_packed_ += p.file_size;
@@ -62,8 +63,8 @@ Status BlobWriter::IndexBatchLocked() {
 
 Status BlobWriter::Finish() {
   for (size_t i = 0; i < open_.size(); i++) MV_RETURN_IF_ERROR(FinishPack(static_cast<int>(i)));
-  for (const auto& d : dirs_) MV_RETURN_IF_ERROR(fs::FsyncDir(d, repo_.env()));
-  if (!dirs_.empty()) MV_RETURN_IF_ERROR(fs::FsyncDir(repo_.PacksDir(), repo_.env()));
+  for (const auto& d : dirs_) MV_RETURN_IF_ERROR(repo_.backend().SyncDir(d));
+  if (!dirs_.empty()) MV_RETURN_IF_ERROR(repo_.backend().SyncDir("packs"));
   return Status::Ok();
 }
 

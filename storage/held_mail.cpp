@@ -117,14 +117,14 @@ int64_t HeldRecord::expires_ns() const {
 }
 
 Status RaiseConfigVersion(const Repository& repo) {
-  std::string path = layout::ConfigFile(repo.path());
-  MV_ASSIGN_OR_RETURN(std::string text, fs::ReadFile(path));
+  std::string path = repo.backend().Describe("config");
+  MV_ASSIGN_OR_RETURN(std::string text, repo.backend().Read("config"));
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (!j.is_object() || !j.contains("version") || !j["version"].is_number_integer())
     return Status::Corruption("config has no version; restore config from a copy", path);
   if (j["version"].get<int64_t>() >= kFormatVersion) return Status::Ok();
   j["version"] = kFormatVersion;
-  return fs::WriteFileAtomic(path, j.dump(2) + "\n", repo.env());
+  return repo.backend().Overwrite("config", j.dump(2) + "\n");
 }
 
 Status RecordHeldMail(const Repository& repo, int64_t now_ns,
@@ -143,28 +143,22 @@ Status RecordHeldMail(const Repository& repo, int64_t now_ns,
                       {"messages", messages.size()},
                       {"bytes", bytes}};
   nlohmann::json body = {{"messages", std::move(list)}};
-  std::string dir = layout::HeldDir(repo.path());
-  MV_RETURN_IF_ERROR(fs::MakeDirs(dir, 0700, repo.env()));
   // Names from the store are raw bytes: invalid UTF-8 is replaced rather than thrown on (the
   // restore then names such a message by its replaced path; its content is exact).
   auto dump = [](const nlohmann::json& j) {
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   };
-  return fs::WriteFileAtomic(layout::HeldFile(repo.path(), fs::RandomHex(8)),
-                             Seal(kMagic, dump(h), dump(body)), repo.env());
+  return repo.backend().Put("held/" + fs::RandomHex(8), Seal(kMagic, dump(h), dump(body)));
 }
 
 Result<std::vector<HeldRecord>> LoadHeldMail(const Repository& repo,
                                              std::vector<std::string>* damaged) {
   std::vector<HeldRecord> out;
-  std::string dir = layout::HeldDir(repo.path());
-  if (!fs::Exists(dir)) return out;
-  MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(dir));
-  std::sort(names.begin(), names.end());
+  MV_ASSIGN_OR_RETURN(auto names, ListNames(repo.backend(), "held"));
   for (const auto& n : names) {
     if (layout::IsTempName(n) || !layout::IsHeldName(n)) continue;
-    std::string p = fs::Join(dir, n);
-    auto data = fs::ReadFile(p);
+    std::string p = repo.backend().Describe("held/" + n);
+    auto data = repo.backend().Read("held/" + n);
     if (!data.ok()) {
       if (data.status().code() == Code::kNotFound) continue;  // expired and removed meanwhile
       damaged->push_back(data.status().ToString());
@@ -181,8 +175,10 @@ Result<std::vector<HeldRecord>> LoadHeldMail(const Repository& repo,
 }
 
 Status RemoveHeldRecord(const Repository& repo, const std::string& path) {
-  MV_RETURN_IF_ERROR(fs::RemoveFile(path, repo.env()));
-  return fs::FsyncDir(layout::HeldDir(repo.path()), repo.env());
+  // `path` is the record's Describe()d name: its last component is its name in held/.
+  std::string name = "held/" + path.substr(path.rfind('/') + 1);
+  MV_RETURN_IF_ERROR(repo.backend().Delete(name));
+  return repo.backend().SyncDir("held");
 }
 
 HeldSummary SummarizeHeld(const std::vector<HeldRecord>& records, int64_t now_ns) {

@@ -31,7 +31,13 @@ struct LockWait {
   std::function<void(const Status& held)> on_held;
 };
 
-class RepoLock {
+// A lock held until this object is destroyed (a RepoLock on disk, an S3 lock object).
+class HeldLock {
+ public:
+  virtual ~HeldLock() = default;
+};
+
+class RepoLock final : public HeldLock {
  public:
   // `purpose` is recorded for whoever finds the lock held ("backup", "prune"...).
   // Returns kBusy naming the holder when another live process holds it. The lock files are
@@ -48,7 +54,7 @@ class RepoLock {
                                                             const LockWait& wait,
                                                             std::string* took_over_stale = nullptr,
                                                             Env* env = Env::Default());
-  ~RepoLock();
+  ~RepoLock() override;
   RepoLock(const RepoLock&) = delete;
   RepoLock& operator=(const RepoLock&) = delete;
 

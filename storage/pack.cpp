@@ -25,7 +25,7 @@ class LibarchivePackWriter final : public PackWriter {
   ~LibarchivePackWriter() override {
     if (a_) archive_write_free(a_);
     if (entry_) archive_entry_free(entry_);
-    if (file_) {  // not finished: the temp file goes
+    if (!tmp_path_.empty()) {  // not finished (or not moved into place): the temp file goes
       file_.reset();
       (void)env_->RemoveFile(tmp_path_);
     }
@@ -70,18 +70,17 @@ class LibarchivePackWriter final : public PackWriter {
   uint64_t raw_bytes() const override { return raw_; }
   size_t count() const override { return info_.entries.size(); }
 
-  Result<PackInfo> Finish(const std::string& packs_dir) override {
+  Result<PackInfo> Finish(Backend& dest) override {
     if (archive_write_close(a_) != ARCHIVE_OK) return Err("close pack");
     MV_RETURN_IF_ERROR(write_status_);
     MV_RETURN_IF_ERROR(file_->Sync());
     MV_RETURN_IF_ERROR(file_->Close());
     info_.pack_id = hash_.Final();
     info_.file_size = written_;
-    std::string dst = fs::Join(packs_dir, layout::PackNameInPacksDir(info_.pack_id));
-    MV_RETURN_IF_ERROR(fs::MakeDirs(fs::Dirname(dst), 0700, env_));
-    MV_RETURN_IF_ERROR(
-        env_->Rename(tmp_path_, dst));  // on failure the destructor removes the temp file
     file_.reset();
+    // On failure the destructor removes the temp file.
+    MV_RETURN_IF_ERROR(dest.PutFile(tmp_path_, layout::PackRelPath(info_.pack_id)));
+    tmp_path_.clear();
     return std::move(info_);
   }
 
@@ -115,9 +114,9 @@ class LibarchivePackWriter final : public PackWriter {
   Status write_status_;
 };
 
-// Feeds libarchive from a file descriptor while hashing the compressed bytes.
+// Feeds libarchive from a reader while hashing the compressed bytes.
 struct ReadCtx {
-  int fd = -1;
+  ObjectReader* in = nullptr;
   std::string path;
   PlainHashStream hash;
   uint64_t size = 0;
@@ -127,19 +126,35 @@ struct ReadCtx {
 
 la_ssize_t ReadCb(struct archive*, void* p, const void** out) {
   auto* c = static_cast<ReadCtx*>(p);
-  for (;;) {
-    ssize_t n = ::read(c->fd, c->buf.data(), c->buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      c->status = Status::FromErrno(errno, "read pack", c->path);
-      return -1;
-    }
-    c->hash.Update(c->buf.data(), static_cast<size_t>(n));
-    c->size += static_cast<uint64_t>(n);
-    *out = c->buf.data();
-    return n;
+  auto n = c->in->Read(c->buf.data(), c->buf.size());
+  if (!n.ok()) {
+    c->status = n.status();
+    return -1;
   }
+  c->hash.Update(c->buf.data(), *n);
+  c->size += *n;
+  *out = c->buf.data();
+  return static_cast<la_ssize_t>(*n);
 }
+
+// A pack file on this machine's disk.
+class PackFileReader final : public ObjectReader {
+ public:
+  PackFileReader(int fd, const std::string& path) : fd_(fd), path_(path) {}
+  ~PackFileReader() override { ::close(fd_); }
+  Result<size_t> Read(char* buf, size_t n) override {
+    for (;;) {
+      ssize_t got = ::read(fd_, buf, n);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return Status::FromErrno(errno, "read pack", path_);
+      return static_cast<size_t>(got);
+    }
+  }
+
+ private:
+  int fd_;
+  const std::string& path_;
+};
 
 }  // namespace
 
@@ -156,10 +171,17 @@ Result<std::unique_ptr<PackWriter>> PackWriter::Create(const std::string& tmp_di
 
 Status ReadPack(const std::string& path, const BlobId& expected, const PackReadOptions& opts,
                 const PackWantFn& want, const PackBlobFn& on_blob) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open pack", path);
+  PackFileReader in(fd, path);
+  return ReadPack(in, path, expected, opts, want, on_blob);
+}
+
+Status ReadPack(ObjectReader& in, const std::string& path, const BlobId& expected,
+                const PackReadOptions& opts, const PackWantFn& want, const PackBlobFn& on_blob) {
   ReadCtx ctx;
   ctx.path = path;
-  ctx.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ctx.fd < 0) return Status::FromErrno(errno, "open pack", path);
+  ctx.in = &in;
   struct archive* a = archive_read_new();
   archive_read_support_filter_zstd(a);
   archive_read_support_format_tar(a);
@@ -222,16 +244,32 @@ Status ReadPack(const std::string& path, const BlobId& expected, const PackReadO
           path);
   }
   archive_read_free(a);
-  ::close(ctx.fd);
   return st;
 }
 
 Result<PackInfo> ListPack(const std::string& path, const BlobId& expected) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open pack", path);
+  PackFileReader in(fd, path);
+  return ListPack(in, path, expected);
+}
+
+Result<PackInfo> ListPack(ObjectReader& in, const std::string& path, const BlobId& expected) {
   PackInfo info;
   info.pack_id = expected;
   uint64_t offset = 0;
+  struct Counting final : ObjectReader {
+    ObjectReader* in;
+    uint64_t size = 0;
+    explicit Counting(ObjectReader* r) : in(r) {}
+    Result<size_t> Read(char* buf, size_t n) override {
+      auto got = in->Read(buf, n);
+      if (got.ok()) size += *got;
+      return got;
+    }
+  } counting(&in);
   Status st = ReadPack(
-      path, expected, {},
+      counting, path, expected, {},
       [&](const BlobId& id, uint64_t len) {
         info.entries.push_back({id, offset + kTarBlock, len});
         offset += kTarBlock + (len + kTarBlock - 1) / kTarBlock * kTarBlock;
@@ -239,8 +277,7 @@ Result<PackInfo> ListPack(const std::string& path, const BlobId& expected) {
       },
       [](const BlobId&, std::string_view) { return true; });
   MV_RETURN_IF_ERROR(st);
-  struct stat sb;
-  if (::stat(path.c_str(), &sb) == 0) info.file_size = static_cast<uint64_t>(sb.st_size);
+  info.file_size = counting.size;  // the hash check read the whole pack
   return info;
 }
 

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/backend.h"
 #include "storage/env.h"
 #include "storage/hash.h"
 #include "storage/status.h"
@@ -40,9 +41,10 @@ class PackWriter {
   // Uncompressed tar bytes written so far (to decide when the pack is full).
   virtual uint64_t raw_bytes() const = 0;
   virtual size_t count() const = 0;
-  // Closes the archive, fsyncs, and renames it to `packs_dir`/<id[0:2]>/<id>.tar.zst.
-  // The directory fsync is left to the caller (one per batch, before the index is written).
-  virtual Result<PackInfo> Finish(const std::string& packs_dir) = 0;
+  // Closes the archive, fsyncs, and moves it to packs/<id[0:2]>/<id>.tar.zst in `dest`
+  // (Backend::PutFile: a rename on disk, an upload to S3). The directory sync is left to the
+  // caller (one per batch, before the index is written).
+  virtual Result<PackInfo> Finish(Backend& dest) = 0;
 };
 
 std::string PackRelPath(const BlobId& pack_id);  // "packs/ab/ab12....tar.zst"
@@ -58,8 +60,12 @@ using PackWantFn = std::function<bool(const BlobId& id, uint64_t length)>;
 using PackBlobFn = std::function<bool(const BlobId& id, std::string_view data)>;
 Status ReadPack(const std::string& path, const BlobId& expected, const PackReadOptions& opts,
                 const PackWantFn& want, const PackBlobFn& on_blob);
+// The same over any reader (a pack on S3); `path` names it in messages.
+Status ReadPack(ObjectReader& in, const std::string& path, const BlobId& expected,
+                const PackReadOptions& opts, const PackWantFn& want, const PackBlobFn& on_blob);
 
 // Lists a pack's entries (decompressing it), for index rebuild and orphan recovery.
 Result<PackInfo> ListPack(const std::string& path, const BlobId& expected);
+Result<PackInfo> ListPack(ObjectReader& in, const std::string& path, const BlobId& expected);
 
 }  // namespace mv::storage

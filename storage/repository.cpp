@@ -9,12 +9,14 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "storage/blob_id_set.h"
 #include "storage/fs.h"
 #include "storage/json_number.h"
 #include "storage/layout.h"
+#include "storage/local_backend.h"
 #include "storage/sealed.h"
 #include "storage/tree.h"
 
@@ -30,9 +32,9 @@ std::string KeyId(const KeyedHasher& h) {
 }
 
 // Reads the secret from keys/default (§3); every error names that file.
-Result<std::string> ReadSecret(const std::string& repo) {
-  std::string key_path = layout::KeyFile(repo);
-  auto text = fs::ReadFile(key_path);
+Result<std::string> ReadSecret(const Backend& repo) {
+  std::string key_path = repo.Describe(layout::kKeyFile);
+  auto text = repo.Read(std::string(layout::kKeyFile));
   if (!text.ok()) {
     if (text.status().code() == Code::kNotFound)
       return Status::NotFound(
@@ -101,22 +103,18 @@ Result<RepoConfig> ParseRepoConfig(std::string_view text, const std::string& pat
 }
 
 Status Repository::Init(const std::string& path, Env* env) {
-  if (fs::Exists(layout::ConfigFile(path)))
-    return Status::Invalid("a repository already exists here; use it as it is", path);
-  if (fs::Exists(path)) {
-    MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(path));
-    if (!names.empty())
-      return Status::Invalid("directory is not empty; give a new or empty directory", path);
-  }
-  MV_RETURN_IF_ERROR(fs::MakeDirs(path, 0700, env));
-  for (const char* d : layout::kTopDirs)
-    MV_RETURN_IF_ERROR(fs::MakeDirs(fs::Join(path, d), 0700, env));
+  LocalBackend local(path, env);
+  return Init(local, env);
+}
+
+Status Repository::Init(Backend& backend, Env* env) {
+  MV_RETURN_IF_ERROR(backend.Create());
   std::string secret = fs::RandomBytes(kSecretSize);
   nlohmann::json key = {{"kdf", "none"},
                         {"encrypted", false},
                         {"hash", "xxh3-128-keyed"},
                         {"secret", ToHex(secret.data(), secret.size())}};
-  MV_RETURN_IF_ERROR(fs::WriteFileAtomic(layout::KeyFile(path), key.dump(2) + "\n", env));
+  MV_RETURN_IF_ERROR(backend.Put(std::string(layout::kKeyFile), key.dump(2) + "\n"));
   ChunkerParams cp;
   nlohmann::json config = {{"format", "mailvault"},
                            {"version", kFormatVersion},
@@ -132,12 +130,17 @@ Status Repository::Init(const std::string& path, Env* env) {
                              {"max", cp.max_size},
                              {"threshold", cp.file_threshold}}}};
   // config last: its presence is what makes the directory a repository.
-  return fs::WriteFileAtomic(layout::ConfigFile(path), config.dump(2) + "\n", env);
+  return backend.Put("config", config.dump(2) + "\n");
 }
 
 Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path, Env* env) {
-  std::string cfg_path = layout::ConfigFile(path);
-  auto cfg = fs::ReadFile(cfg_path);
+  return Open(std::make_unique<LocalBackend>(path, env), env);
+}
+
+Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> backend, Env* env) {
+  std::string path = backend->Describe();
+  std::string cfg_path = backend->Describe("config");
+  auto cfg = backend->Read("config");
   if (!cfg.ok()) {
     if (cfg.status().code() == Code::kNotFound)
       return Status::NotFound(
@@ -151,10 +154,11 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path, En
   std::unique_ptr<Repository> repo(new Repository());
   repo->path_ = path;
   repo->env_ = env;
+  repo->backend_ = std::move(backend);
   repo->id_ = config.id;
   ChunkerParams cp = config.chunker;
   std::string key_id = config.key_id;
-  MV_ASSIGN_OR_RETURN(std::string secret, ReadSecret(path));
+  MV_ASSIGN_OR_RETURN(std::string secret, ReadSecret(*repo->backend_));
   repo->hasher_ = KeyedHasher(secret);
   repo->chunker_ = Chunker(secret, cp);
   // §1: version-1 repositories have no key_id; then there is nothing to compare.
@@ -163,13 +167,32 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path, En
         "keys/default does not belong to this repository (key fingerprint " + KeyId(repo->hasher_) +
             ", config expects " + key_id +
             "): restore the repository's own keys/default from your backup of it",
-        layout::KeyFile(path));
+        repo->backend_->Describe(layout::kKeyFile));
   return repo;
 }
 
-std::string Repository::PackPath(const BlobId& pack) const { return layout::PackFile(path_, pack); }
-std::string Repository::TmpDir() const { return layout::TmpDir(path_); }
-std::string Repository::PacksDir() const { return layout::PacksDir(path_); }
+std::string Repository::PackPath(const BlobId& pack) const {
+  return backend_->Describe(layout::PackRelPath(pack));
+}
+std::string Repository::TmpDir() const { return backend_->ScratchDir(); }
+std::string Repository::PacksDir() const { return backend_->Describe("packs"); }
+
+Result<std::unique_ptr<HeldLock>> Repository::LockExclusive(const std::string& purpose,
+                                                            const LockWait& wait,
+                                                            std::string* took_over_stale) const {
+  return backend_->LockExclusive(purpose, wait, took_over_stale);
+}
+
+Status Repository::ReadPackFile(const BlobId& pack, const PackReadOptions& opts,
+                                const PackWantFn& want, const PackBlobFn& on_blob) const {
+  MV_ASSIGN_OR_RETURN(auto in, backend_->OpenReader(layout::PackRelPath(pack)));
+  return ReadPack(*in, PackPath(pack), pack, opts, want, on_blob);
+}
+
+Result<PackInfo> Repository::ListPackFile(const BlobId& pack) const {
+  MV_ASSIGN_OR_RETURN(auto in, backend_->OpenReader(layout::PackRelPath(pack)));
+  return ListPack(*in, PackPath(pack), pack);
+}
 
 void Repository::CleanTmp() const {
   // Empty directories do not survive every copy (git, object stores): tmp/ is made again.
@@ -181,20 +204,19 @@ void Repository::CleanTmp() const {
 
 namespace {
 
-// Reads every index file under `dir` into *index (damaged ones into *damaged). Takes no lock
+// Reads every index file under index/ into *index (damaged ones into *damaged). Takes no lock
 // (§9): a prune may remove index files meanwhile, but only after the file that replaces them is
 // durable, so when a listed file has vanished the directory is listed again and the files not
 // read yet are read too.
-Status ReadIndexDir(const std::string& dir, Index* index, std::vector<DamagedFile>* damaged) {
+Status ReadIndexDir(const Backend& backend, Index* index, std::vector<DamagedFile>* damaged) {
   std::set<std::string> done;
   for (int pass = 0; pass < 100; pass++) {
-    MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(dir));
-    std::sort(names.begin(), names.end());
+    MV_ASSIGN_OR_RETURN(auto names, ListNames(backend, "index"));
     bool vanished = false;
     for (const auto& n : names) {
       if (layout::IsTempName(n) || done.count(n)) continue;
-      std::string p = fs::Join(dir, n);
-      auto data = fs::ReadFile(p);
+      std::string p = backend.Describe("index/" + n);
+      auto data = backend.Read("index/" + n);
       if (!data.ok() && data.status().code() == Code::kNotFound) {
         vanished = true;  // removed by a prune after the listing: its replacement is listed next
         continue;
@@ -211,14 +233,14 @@ Status ReadIndexDir(const std::string& dir, Index* index, std::vector<DamagedFil
     if (!vanished) return Status::Ok();
   }
   return Status::Busy("index files keep vanishing while read (many prunes in a row?); try again",
-                      dir);
+                      backend.Describe("index"));
 }
 
 }  // namespace
 
 Status Repository::LoadIndex() {
   if (index_loaded_) return Status::Ok();
-  MV_RETURN_IF_ERROR(ReadIndexDir(layout::IndexDir(path_), &index_, &damaged_index_));
+  MV_RETURN_IF_ERROR(ReadIndexDir(*backend_, &index_, &damaged_index_));
   index_loaded_ = true;
   // Packs only a damaged file named are re-listed in memory, so reads stay complete.
   if (!damaged_index_.empty()) MV_RETURN_IF_ERROR(ListOrphanPacks());
@@ -231,7 +253,7 @@ Status Repository::ListOrphanPacks() {
   std::sort(files.begin(), files.end());
   for (const auto& id : files) {
     if (index_.HasPack(id)) continue;
-    auto info = ListPack(PackPath(id), id);  // checks the name against the bytes (§5)
+    auto info = ListPackFile(id);  // checks the name against the bytes (§5)
     if (!info.ok()) {
       orphan_rejects_.push_back({PackPath(id), info.status().message()});
       continue;
@@ -245,13 +267,15 @@ Status Repository::ListOrphanPacks() {
 
 Result<std::vector<BlobId>> Repository::ListPackFiles() const {
   std::vector<BlobId> out;
-  MV_ASSIGN_OR_RETURN(auto subdirs, fs::ListDir(PacksDir()));
-  for (const auto& sd : subdirs) {
-    MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(fs::Join(PacksDir(), sd)));
-    for (const auto& n : names) {
-      BlobId id;
-      if (layout::ParsePackName(n, &id)) out.push_back(id);
-    }
+  MV_ASSIGN_OR_RETURN(auto objects, backend_->List("packs"));
+  for (const auto& o : objects) {
+    // packs/XX/<name>: only names two levels down count
+    std::string_view rel = std::string_view(o.name).substr(6);
+    size_t slash = rel.find('/');
+    if (slash == std::string_view::npos) continue;
+    std::string_view n = rel.substr(slash + 1);
+    BlobId id;
+    if (n.find('/') == std::string_view::npos && layout::ParsePackName(n, &id)) out.push_back(id);
   }
   return out;
 }
@@ -260,7 +284,7 @@ Status Repository::WriteIndex(const std::vector<PackInfo>& packs) {
   if (packs.empty()) return Status::Ok();
   for (const auto& p : packs) index_.AddPack(p);
   std::string name = fs::RandomHex(16);
-  return fs::WriteFileAtomic(layout::IndexFile(path_, name), EncodeIndexFile(packs), env_);
+  return backend_->Put("index/" + name, EncodeIndexFile(packs));
 }
 
 Status Repository::WriteIndexFile(std::initializer_list<const std::vector<PackInfo>*> parts) const {
@@ -268,7 +292,7 @@ Status Repository::WriteIndexFile(std::initializer_list<const std::vector<PackIn
   for (const auto* part : parts) any = any || !part->empty();
   if (!any) return Status::Ok();
   std::string name = fs::RandomHex(16);
-  return fs::WriteFileAtomic(layout::IndexFile(path_, name), EncodeIndexFile(parts), env_);
+  return backend_->Put("index/" + name, EncodeIndexFile(parts));
 }
 
 void Repository::DropIndex() {
@@ -291,9 +315,7 @@ Result<AdoptResult> Repository::AdoptOrphanPacks() {
 }
 
 Result<IndexRebuild> Repository::RebuildIndex(bool dry_run) {
-  std::string dir = layout::IndexDir(path_);
-  MV_ASSIGN_OR_RETURN(auto old_names, fs::ListDir(dir));
-  std::sort(old_names.begin(), old_names.end());
+  MV_ASSIGN_OR_RETURN(auto old_names, ListNames(*backend_, "index"));
   MV_ASSIGN_OR_RETURN(auto files, ListPackFiles());
   std::sort(files.begin(), files.end());
   MV_RETURN_IF_ERROR(LoadIndex());
@@ -301,7 +323,7 @@ Result<IndexRebuild> Repository::RebuildIndex(bool dry_run) {
   std::vector<PackInfo> packs;
   std::set<BlobId> listed;
   for (const auto& id : files) {
-    auto info = ListPack(PackPath(id), id);
+    auto info = ListPackFile(id);
     if (!info.ok()) {
       res.bad_packs.push_back({PackPath(id), info.status().message()});
       continue;
@@ -318,7 +340,7 @@ Result<IndexRebuild> Repository::RebuildIndex(bool dry_run) {
       res.kept.push_back(PackPath(pk.pack_id));
       packs.push_back(pk);
     }
-  for (const auto& n : old_names) res.removed.push_back(fs::Join(dir, n));
+  for (const auto& n : old_names) res.removed.push_back("index/" + n);
   if (dry_run) return res;
   // New files first (each durable: WriteFileAtomic fsyncs file and directory), old ones after:
   // a crash in between leaves both, and the union indexes at least every pack indexed before.
@@ -327,12 +349,15 @@ Result<IndexRebuild> Repository::RebuildIndex(bool dry_run) {
     std::vector<const PackInfo*> part;
     for (size_t j = i; j < std::min(packs.size(), i + kPacksPerFile); j++)
       part.push_back(&packs[j]);
-    std::string p = fs::Join(dir, fs::RandomHex(16));
-    MV_RETURN_IF_ERROR(fs::WriteFileAtomic(p, EncodeIndexFile(part), env_));
-    res.written.push_back(p);
+    std::string p = "index/" + fs::RandomHex(16);
+    MV_RETURN_IF_ERROR(backend_->Put(p, EncodeIndexFile(part)));
+    res.written.push_back(backend_->Describe(p));
   }
-  for (const auto& p : res.removed) MV_RETURN_IF_ERROR(fs::RemoveFile(p, env_));
-  MV_RETURN_IF_ERROR(fs::FsyncDir(dir, env_));
+  for (auto& p : res.removed) {
+    MV_RETURN_IF_ERROR(backend_->Delete(p));
+    p = backend_->Describe(p);
+  }
+  MV_RETURN_IF_ERROR(backend_->SyncDir("index"));
   index_ = Index();
   for (auto& pk : packs) index_.AddPack(std::move(pk));
   damaged_index_.clear();
@@ -352,17 +377,22 @@ int HeaderVersion(const std::string& header_json) {
 
 Result<std::vector<SnapshotMeta>> Repository::ListSnapshots(
     std::vector<DamagedFile>* damaged) const {
-  std::string dir = layout::SnapshotsDir(path_);
-  MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(dir));
-  std::sort(names.begin(), names.end());
+  MV_ASSIGN_OR_RETURN(auto names, ListNames(*backend_, "snapshots"));
   std::vector<SnapshotMeta> out;
   for (const auto& n : names) {
     if (!layout::IsSnapshotName(n)) continue;  // skips temp files of an interrupted commit
-    std::string p = fs::Join(dir, n);
-    auto header = ReadSealedHeader(p, SnapshotMagic(), SnapshotOldestVersion());
+    std::string p = backend_->Describe("snapshots/" + n);
+    // On disk only the header is read (a flat version-1/2 manifest can be large); from a
+    // remote backend the whole (version 3: small) manifest, in one request.
+    std::optional<Result<std::string>> whole;
+    if (backend_->local_root().empty()) whole = backend_->Read("snapshots/" + n);
+    auto header = !whole ? ReadSealedHeader(p, SnapshotMagic(), SnapshotOldestVersion())
+                  : whole->ok()
+                      ? SealedHeaderOf(**whole, SnapshotMagic(), p, SnapshotOldestVersion())
+                      : Result<std::string>(whole->status());
     auto m = header.ok() ? DecodeSnapshotHeader(*header, p) : Result<SnapshotMeta>(header.status());
     if (m.ok() && HeaderVersion(*header) >= 3) {  // the census is in the (small) body
-      auto data = fs::ReadFile(p);
+      auto data = whole ? std::move(*whole) : backend_->Read("snapshots/" + n);
       auto snap = data.ok() ? DecodeSnapshot(*data, p) : Result<Snapshot>(data.status());
       m = snap.ok() ? Result<SnapshotMeta>(std::move(snap->meta))
                     : Result<SnapshotMeta>(snap.status());
@@ -389,7 +419,7 @@ Result<std::string> Repository::ResolveSnapshot(const std::string& ref) const {
     if (snaps.empty())
       return Status::Corruption("no readable snapshot: all " + std::to_string(damaged.size()) +
                                     " manifest(s) are damaged; run `mailvault check`",
-                                layout::SnapshotsDir(path_));
+                                backend_->Describe("snapshots"));
     return snaps.back().id;
   }
   if (ref.size() < 4)
@@ -427,7 +457,7 @@ Status DamagedManifest(const Status& st, const std::string& path) {
 
 Status Repository::CommitSnapshot(Snapshot& snap) {
   if (snap.meta.id.empty()) snap.meta.id = fs::RandomHex(16);
-  return fs::WriteFileAtomic(layout::SnapshotFile(path_, snap.meta.id), EncodeSnapshot(snap), env_);
+  return backend_->Put("snapshots/" + snap.meta.id, EncodeSnapshot(snap));
 }
 
 // The BlobReader OpenBlobReader returns: lookups in index_, which LoadIndex has filled.
@@ -453,8 +483,8 @@ class IndexedBlobReader final : public BlobReader {
   }
   Result<std::unique_ptr<EntryCursor>> OpenEntries(const std::string& id,
                                                    SnapshotMeta* meta) const override {
-    std::string p = layout::SnapshotFile(repo_.path_, id);
-    MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(p));
+    std::string p = repo_.backend_->Describe("snapshots/" + id);
+    MV_ASSIGN_OR_RETURN(std::string data, repo_.backend_->Read("snapshots/" + id));
     auto snap = DecodeSnapshot(data, p);
     if (!snap.ok()) return DamagedManifest(snap.status(), p);
     if (meta) *meta = std::move(snap->meta);
@@ -473,7 +503,10 @@ class IndexedBlobReader final : public BlobReader {
   mutable std::shared_ptr<const Index> fresh_;
 };
 
-static bool PackVanished(const Status& st) { return !st.ok() && st.sys_errno() == ENOENT; }
+static bool PackVanished(const Status& st) {
+  return !st.ok() &&
+         (st.sys_errno() == ENOENT || (st.sys_errno() == 0 && st.code() == Code::kNotFound));
+}
 
 // The message for blobs of a snapshot that are in no pack any more.
 static Status RemovedByPrune(const BlobId& pack, const BlobId& blob, size_t count,
@@ -514,8 +547,8 @@ Status ReadTreeEntries(const BlobReader& blobs, const BlobId& root, const std::s
 }
 
 Result<Snapshot> Repository::LoadSnapshot(const std::string& id) const {
-  std::string p = layout::SnapshotFile(path_, id);
-  MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(p));
+  std::string p = backend_->Describe("snapshots/" + id);
+  MV_ASSIGN_OR_RETURN(std::string data, backend_->Read("snapshots/" + id));
   auto snap = DecodeSnapshot(data, p);
   if (!snap.ok()) return DamagedManifest(snap.status(), p);
   if (!snap->tree.IsZero()) {
@@ -529,21 +562,28 @@ Result<Snapshot> Repository::LoadSnapshot(const std::string& id) const {
 }
 
 Result<BlobId> Repository::SnapshotRoot(const std::string& id) const {
-  std::string p = layout::SnapshotFile(path_, id);
+  std::string p = backend_->Describe("snapshots/" + id);
   // The header says the version: a flat manifest's body is not decoded here (its reader,
   // LoadEntryTable, decodes it once), a version-3 one is a few KB.
-  auto header = ReadSealedHeader(p, SnapshotMagic(), SnapshotOldestVersion());
+  std::string data;
+  if (backend_->local_root().empty()) {
+    MV_ASSIGN_OR_RETURN(data, backend_->Read("snapshots/" + id));
+  }
+  auto header = data.empty() ? ReadSealedHeader(p, SnapshotMagic(), SnapshotOldestVersion())
+                             : SealedHeaderOf(data, SnapshotMagic(), p, SnapshotOldestVersion());
   if (!header.ok()) return DamagedManifest(header.status(), p);
   if (HeaderVersion(*header) < 3) return BlobId{};
-  MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(p));
+  if (data.empty()) {
+    MV_ASSIGN_OR_RETURN(data, backend_->Read("snapshots/" + id));
+  }
   auto snap = DecodeSnapshot(data, p);
   if (!snap.ok()) return DamagedManifest(snap.status(), p);
   return snap->tree;
 }
 
 Result<EntryTable> Repository::LoadEntryTable(const std::string& id) const {
-  std::string p = layout::SnapshotFile(path_, id);
-  MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(p));
+  std::string p = backend_->Describe("snapshots/" + id);
+  MV_ASSIGN_OR_RETURN(std::string data, backend_->Read("snapshots/" + id));
   BlobId root;
   auto table = EntryTable::Decode(data, p, &root);
   if (!table.ok()) return DamagedManifest(table.status(), p);
@@ -567,8 +607,8 @@ Result<std::unique_ptr<BlobReader>> Repository::OpenBlobReader() const {
 
 Status IndexedBlobReader::ReadPackAt(const BlobId& pack, const WantFn& want,
                                      const VisitFn& visit) const {
-  return ReadPack(
-      PackPath(pack), pack, {.verify_pack_hash = false},  // each blob is hashed instead
+  return repo_.ReadPackFile(
+      pack, {.verify_pack_hash = false},  // each blob is hashed instead
       [&](const BlobId& id, uint64_t) { return want(id); },
       [&](const BlobId& id, std::string_view data) {
         visit(id, data, repo_.hasher_.Hash(data.data(), data.size()) == id);
@@ -588,7 +628,7 @@ Result<std::shared_ptr<const Index>> IndexedBlobReader::FreshIndex(const BlobId&
   if (fresh_ && !fresh_->HasPack(gone)) return fresh_;
   auto index = std::make_shared<Index>();
   std::vector<DamagedFile> damaged;
-  MV_RETURN_IF_ERROR(ReadIndexDir(layout::IndexDir(repo_.path_), index.get(), &damaged));
+  MV_RETURN_IF_ERROR(ReadIndexDir(*repo_.backend_, index.get(), &damaged));
   fresh_ = std::move(index);
   return fresh_;
 }
@@ -632,11 +672,10 @@ Status IndexedBlobReader::ReadMovedBlobs(const BlobId& gone, const WantFn& want,
 }
 
 Result<std::vector<std::string>> IndexedBlobReader::SnapshotIds() const {
-  MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(layout::SnapshotsDir(repo_.path())));
+  MV_ASSIGN_OR_RETURN(auto names, ListNames(*repo_.backend_, "snapshots"));
   std::vector<std::string> ids;
   for (auto& n : names)
     if (layout::IsSnapshotName(n)) ids.push_back(std::move(n));
-  std::sort(ids.begin(), ids.end());
   return ids;
 }
 
@@ -645,9 +684,8 @@ Result<std::string> IndexedBlobReader::ReadBlob(const BlobId& id) const {
   if (!loc) return Status::NotFound("blob " + id.Hex() + " is not in the index", repo_.path());
   auto read = [&](const BlobId& pack, std::string* out) -> Result<bool> {
     bool found = false;
-    MV_RETURN_IF_ERROR(ReadPack(
-        PackPath(pack), pack, {.verify_pack_hash = false},
-        [&](const BlobId& b, uint64_t) { return b == id; },
+    MV_RETURN_IF_ERROR(repo_.ReadPackFile(
+        pack, {.verify_pack_hash = false}, [&](const BlobId& b, uint64_t) { return b == id; },
         [&](const BlobId&, std::string_view data) {
           out->assign(data);
           found = true;

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/backend.h"
 #include "storage/blob_reader.h"
 #include "storage/chunker.h"
 #include "storage/entry_table.h"
@@ -62,13 +63,32 @@ class Repository {
  public:
   // Creates an empty repository at `path` (which must not exist or be an empty directory).
   static Status Init(const std::string& path, Env* env = Env::Default());
+  // The same in any backend (an S3 prefix that holds nothing yet).
+  static Status Init(Backend& backend, Env* env = Env::Default());
   // Opens and loads the config and key; the index is loaded by what needs it (OpenBlobReader,
   // AdoptOrphanPacks, RebuildIndex). Every write to the repository (packs, index, manifests,
   // locks, tmp/) goes through `env`, which must outlive the Repository; reads do not.
   static Result<std::unique_ptr<Repository>> Open(const std::string& path,
                                                   Env* env = Env::Default());
+  // The same over any backend (storage/backend.h), which the repository then owns. Local temp
+  // files (packs being written) are written through `env`.
+  static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<Backend> backend,
+                                                  Env* env = Env::Default());
 
+  // What messages name: the directory, or the s3: URL.
   const std::string& path() const { return path_; }
+  // Where the files are: every read and write of a repository file goes through it.
+  Backend& backend() const { return *backend_; }
+  // The exclusive lock (docs/FORMAT.md §9), held until the returned object is destroyed.
+  Result<std::unique_ptr<HeldLock>> LockExclusive(const std::string& purpose,
+                                                  const LockWait& wait = {},
+                                                  std::string* took_over_stale = nullptr) const;
+  // Reads pack `pack` (storage/pack.h ReadPack) from the backend; a pack that is not there is
+  // kNotFound.
+  Status ReadPackFile(const BlobId& pack, const PackReadOptions& opts, const PackWantFn& want,
+                      const PackBlobFn& on_blob) const;
+  // Lists pack `pack` (storage/pack.h ListPack), checking its hash.
+  Result<PackInfo> ListPackFile(const BlobId& pack) const;
   Env* env() const { return env_; }
   const std::string& id() const { return id_; }
   const KeyedHasher& hasher() const { return hasher_; }
@@ -139,6 +159,7 @@ class Repository {
   Status LoadIndex();                // idempotent
   Status LoadIndexForTrees() const;  // LoadIndex for a const reader of a version-3 snapshot
   mutable std::mutex index_mu_;
+  std::unique_ptr<Backend> backend_;
   std::string path_;
   Env* env_ = Env::Default();
   std::string id_;

@@ -169,4 +169,18 @@ Result<std::string> ReadSealedHeader(const std::string& path, std::string_view m
   return header;
 }
 
+Result<std::string> SealedHeaderOf(std::string_view data, std::string_view magic,
+                                   const std::string& path, uint8_t oldest_version) {
+  size_t head = magic.size() + 4;
+  if (data.size() < head) return Status::Corruption("cut short (no header)", path);
+  if (data.substr(0, magic.size() - 1) != magic.substr(0, magic.size() - 1))
+    return Status::Corruption("not a mailvault file of the expected kind (bad magic)", path);
+  if (!VersionAccepted(data[magic.size() - 1], magic, oldest_version))
+    return Status::Unsupported(
+        "written by a different format version; use the mailvault release that wrote it", path);
+  uint64_t hlen = GetLE(data.data() + magic.size(), 4);
+  if (hlen > data.size() - head) return Status::Corruption("bad header length", path);
+  return std::string(data.substr(head, hlen));
+}
+
 }  // namespace mv::storage

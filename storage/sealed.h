@@ -49,5 +49,8 @@ Result<Sealed> Unseal(std::string_view data, std::string_view magic, const std::
 // Reads only the header of a sealed file (no integrity check of the rest).
 Result<std::string> ReadSealedHeader(const std::string& path, std::string_view magic,
                                      uint8_t oldest_version = 0);
+// The same from the file's bytes (read from a backend); `path` names it in messages.
+Result<std::string> SealedHeaderOf(std::string_view data, std::string_view magic,
+                                   const std::string& path, uint8_t oldest_version = 0);
 
 }  // namespace mv::storage

@@ -50,25 +50,21 @@ Status RecordVerification(const Repository& repo, const Verification& v) {
                       {"messages", v.messages},
                       {"host", v.host},
                       {"summary", v.summary}};
-  std::string dir = layout::VerificationsDir(repo.path());
-  MV_RETURN_IF_ERROR(fs::MakeDirs(dir, 0700, repo.env()));
-  std::string path = layout::VerificationFile(repo.path(), v.snapshot, fs::RandomHex(8));
+  std::string name = "verifications/" + v.snapshot + "-" + fs::RandomHex(8);
   // Errors are replaced by "?" rather than thrown: a summary quotes file names from the store.
   std::string header = h.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  return fs::WriteFileAtomic(path, Seal(kMagic, header, ""), repo.env());
+  return repo.backend().Put(name, Seal(kMagic, header, ""));
 }
 
 Result<std::map<std::string, Verification>> LoadVerifications(const Repository& repo,
                                                               std::vector<std::string>* damaged) {
   std::map<std::string, Verification> out;
-  std::string dir = layout::VerificationsDir(repo.path());
-  if (!fs::Exists(dir)) return out;
-  MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(dir));
+  MV_ASSIGN_OR_RETURN(auto names, ListNames(repo.backend(), "verifications"));
   for (const auto& n : names) {
     std::string snapshot;
     if (layout::IsTempName(n) || !layout::ParseVerificationName(n, &snapshot)) continue;
-    std::string p = fs::Join(dir, n);
-    auto data = fs::ReadFile(p);
+    std::string p = repo.backend().Describe("verifications/" + n);
+    auto data = repo.backend().Read("verifications/" + n);
     if (!data.ok()) {
       if (data.status().code() == Code::kNotFound) continue;  // forgotten meanwhile
       if (damaged) damaged->push_back(data.status().ToString());
@@ -86,18 +82,16 @@ Result<std::map<std::string, Verification>> LoadVerifications(const Repository& 
 }
 
 Status RemoveVerifications(const Repository& repo, const std::string& snapshot) {
-  std::string dir = layout::VerificationsDir(repo.path());
-  if (!fs::Exists(dir)) return Status::Ok();
-  MV_ASSIGN_OR_RETURN(auto names, fs::ListDir(dir));
+  MV_ASSIGN_OR_RETURN(auto names, ListNames(repo.backend(), "verifications"));
   bool removed = false;
   for (const auto& n : names) {
     std::string s;
     if (!layout::ParseVerificationName(n, &s) || s != snapshot) continue;
-    Status st = fs::RemoveFile(fs::Join(dir, n), repo.env());
+    Status st = repo.backend().Delete("verifications/" + n);
     if (!st.ok() && st.code() != Code::kNotFound) return st;
     removed = true;
   }
-  return removed ? fs::FsyncDir(dir, repo.env()) : Status::Ok();
+  return removed ? repo.backend().SyncDir("verifications") : Status::Ok();
 }
 
 }  // namespace mv::storage

@@ -65,7 +65,7 @@ TEST_F(Check, OrphanPackIsAWarningNotDamage) {
   ASSERT_TRUE(w.ok());
   std::string data = "orphan";
   ASSERT_TRUE((*w)->Add(r->hasher().Hash(data.data(), data.size()), data.data(), data.size()).ok());
-  ASSERT_TRUE((*w)->Finish(r->PacksDir()).ok());  // never indexed, as after a crash
+  ASSERT_TRUE((*w)->Finish(r->backend()).ok());  // never indexed, as after a crash
   RunResult c = VerifyFixture::Check();
   EXPECT_EQ(c.exit_code, 0) << c.out;
   auto j = ParseJson(c);

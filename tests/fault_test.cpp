@@ -231,7 +231,7 @@ TEST_F(Fault, UserRowMissingFromTheSnapshotsDatabaseCopyIsLoss) {
   auto w = storage::PackWriter::Create(r->TmpDir(), 3);
   ASSERT_TRUE(w.ok());
   ASSERT_TRUE((*w)->Add(id, img.data(), img.size()).ok());
-  auto info = (*w)->Finish(r->PacksDir());
+  auto info = (*w)->Finish(r->backend());
   ASSERT_TRUE(info.ok());
   ASSERT_TRUE(r->WriteIndex({*info}).ok());
   for (auto& f : s.files)

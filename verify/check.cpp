@@ -75,20 +75,18 @@ Status CheckTrees(const storage::Repository& repo, const BlobId& root, const Ind
   return Status::Ok();
 }
 
-std::vector<std::string> Names(const std::string& dir) {
-  auto names = sfs::ListDir(dir);
+std::vector<std::string> Names(const storage::Repository& repo, const std::string& dir) {
+  auto names = storage::ListNames(repo.backend(), dir);
   if (!names.ok()) return {};
-  std::sort(names->begin(), names->end());
   return *names;
 }
 
 void LoadIndexFiles(const storage::Repository& repo, State& s) {
-  std::string dir = storage::layout::IndexDir(repo.path());
-  for (const auto& n : Names(dir)) {
+  for (const auto& n : Names(repo, "index")) {
     if (storage::layout::IsTempName(n)) continue;
-    std::string p = sfs::Join(dir, n);
+    std::string p = repo.backend().Describe("index/" + n);
     s.res.index_files++;
-    auto data = sfs::ReadFile(p);
+    auto data = repo.backend().Read("index/" + n);
     auto packs = data.ok() ? storage::DecodeIndexFile(*data, p)
                            : Result<std::vector<PackInfo>>(data.status());
     if (!packs.ok()) {
@@ -123,14 +121,13 @@ void CheckSnapshots(const storage::Repository& repo, State& s) {
   for (const auto& [id, pk] : s.packs)
     for (const auto& e : pk.entries) indexed.insert(e.id);
   s.res.blobs = indexed.size();
-  std::string dir = storage::layout::SnapshotsDir(repo.path());
   std::set<BlobId> unindexed;
   std::unordered_set<BlobId, BlobIdHash> seen_trees;
-  for (const auto& n : Names(dir)) {
+  for (const auto& n : Names(repo, "snapshots")) {
     if (!storage::layout::IsSnapshotName(n)) continue;
-    std::string p = sfs::Join(dir, n);
+    std::string p = repo.backend().Describe("snapshots/" + n);
     s.res.snapshots++;
-    auto data = sfs::ReadFile(p);
+    auto data = repo.backend().Read("snapshots/" + n);
     auto snap =
         data.ok() ? storage::DecodeSnapshot(*data, p) : Result<storage::Snapshot>(data.status());
     if (!snap.ok()) {
@@ -191,21 +188,27 @@ std::vector<BlobId> EntryIds(const PackInfo& pk) {
 }
 
 void CheckPackFiles(const storage::Repository& repo, State& s, std::set<BlobId>* on_disk) {
-  auto files = repo.ListPackFiles();
-  if (!files.ok()) {
+  auto objects = repo.backend().List("packs");  // one listing, with the sizes
+  if (!objects.ok()) {
     s.Add({"pack-missing", repo.PacksDir(), "", "", "",
-           "cannot list packs: " + files.status().message()});
+           "cannot list packs: " + objects.status().message()});
     return;
   }
-  on_disk->insert(files->begin(), files->end());
-  for (const auto& id : *on_disk) {
-    struct stat st;
+  std::map<BlobId, uint64_t> sizes;
+  for (const auto& o : *objects) {
+    BlobId id;
+    if (storage::layout::ParsePackName(o.name.substr(o.name.rfind('/') + 1), &id) &&
+        o.name == storage::layout::PackRelPath(id))
+      sizes[id] = o.size;
+  }
+  for (const auto& [id, size] : sizes) on_disk->insert(id);
+  for (const auto& [id, size] : sizes) {
     std::string p = repo.PackPath(id);
-    if (::stat(p.c_str(), &st) == 0) s.res.pack_bytes += static_cast<uint64_t>(st.st_size);
+    s.res.pack_bytes += size;
     auto it = s.packs.find(id);
     if (it == s.packs.end()) {
       // Orphans are rare and small: check that this one is a pack before promising its adoption.
-      auto listed = storage::ListPack(p, id);
+      auto listed = repo.ListPackFile(id);
       if (!listed.ok()) {
         s.Add({"pack-invalid", p, id.Hex(), "", "",
                "file under packs/ is not a valid pack (" + listed.status().message() +
@@ -222,9 +225,9 @@ void CheckPackFiles(const storage::Repository& repo, State& s, std::set<BlobId>*
                       "an interrupted backup or a damaged index file; the next backup adopts it)"};
       pr.warning = true;
       s.Add(std::move(pr));
-    } else if (it->second.file_size && static_cast<uint64_t>(st.st_size) != it->second.file_size) {
+    } else if (it->second.file_size && size != it->second.file_size) {
       s.Add({"pack-size", p, id.Hex(), "", "",
-             "pack is " + std::to_string(st.st_size) + " bytes, the index says " +
+             "pack is " + std::to_string(size) + " bytes, the index says " +
                  std::to_string(it->second.file_size) + " (truncated or replaced)"},
             EntryIds(it->second));
     }
@@ -257,7 +260,7 @@ size_t CheckResult::errors() const {
 
 Result<CheckResult> CheckRepository(const storage::Repository& repo, const CheckOptions& opts,
                                     const CheckProgressFn& progress) {
-  if (!sfs::Exists(storage::layout::ConfigFile(repo.path())))
+  if (!repo.backend().Size("config").ok())
     return Status::NotFound("no repository here", repo.path());
   State s;
   LoadIndexFiles(repo, s);

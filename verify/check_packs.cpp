@@ -42,8 +42,8 @@ void ReadPacks(const storage::Repository& repo, const CheckOptions& opts,
   for (const PackInfo* pk : todo) {
     std::string path = repo.PackPath(pk->pack_id);
     std::unordered_map<BlobId, Seen, BlobIdHash> seen;
-    Status st = storage::ReadPack(
-        path, pk->pack_id, {.verify_pack_hash = true},
+    Status st = repo.ReadPackFile(
+        pk->pack_id, {.verify_pack_hash = true},
         [&](const BlobId& id, uint64_t len) {
           seen[id].length = len;
           return data;
@@ -64,8 +64,8 @@ void ReadPacks(const storage::Repository& repo, const CheckOptions& opts,
       // Damaged: can its entries still be listed completely (only the pack hash is wrong)? Then
       // the comparison with the index below still names each missing blob precisely.
       std::unordered_map<BlobId, uint64_t, BlobIdHash> relisted;
-      Status again = storage::ReadPack(
-          path, pk->pack_id, {.verify_pack_hash = false},
+      Status again = repo.ReadPackFile(
+          pk->pack_id, {.verify_pack_hash = false},
           [&](const BlobId& id, uint64_t len) {
             relisted[id] = len;
             return false;
@@ -120,10 +120,8 @@ namespace {
 template <class Fn>
 void ForEachUser(const storage::Repository& repo,
                  const std::unordered_map<BlobId, std::vector<size_t>, BlobIdHash>& wanted, Fn fn) {
-  std::string dir = storage::layout::SnapshotsDir(repo.path());
-  auto names = storage::fs::ListDir(dir);
+  auto names = storage::ListNames(repo.backend(), "snapshots");
   if (!names.ok()) return;
-  std::sort(names->begin(), names->end());
   for (const auto& n : *names) {
     if (!storage::layout::IsSnapshotName(n)) continue;
     auto snap = repo.LoadSnapshot(n);

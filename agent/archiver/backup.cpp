@@ -240,8 +240,7 @@ Result<BackupResult> RunBackupLocked(storage::Repository& repo, const BackupOpti
   MV_RETURN_IF_ERROR(ValidateSources(opts.sources));
   BackupResult result;
   std::string stale;
-  MV_ASSIGN_OR_RETURN(auto lock, storage::RepoLock::AcquireExclusive(
-                                     repo.path(), "backup", opts.lock_wait, &stale, repo.env()));
+  MV_ASSIGN_OR_RETURN(auto lock, repo.LockExclusive("backup", opts.lock_wait, &stale));
   if (!stale.empty()) result.notes.push_back("took over a " + stale);
   repo.CleanTmp();
   std::string host = opts.host.empty() ? HostName() : opts.host;

@@ -9,7 +9,32 @@
 namespace mv::agent {
 
 void AddRepoOption(CLI::App* sub, CliContext& ctx) {
-  sub->add_option("-r,--repo", ctx.repo, "Repository directory (default: $MAILVAULT_REPO)");
+  sub->add_option("-r,--repo", ctx.repo,
+                  "Repository: a directory, or s3:https://HOST/BUCKET[/PREFIX] "
+                  "(default: $MAILVAULT_REPO)");
+  auto* g = sub->add_option_group("S3", "For a repository on S3-compatible storage (s3:...)");
+  g->add_option("--s3-region", ctx.s3.region,
+                "Region to sign for (default: $AWS_DEFAULT_REGION, else us-east-1)");
+  g->add_option("--s3-credentials-file", ctx.s3.credentials_file,
+                "AWS shared credentials file (a swarm secret); default: the environment's "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+  g->add_option("--s3-profile", ctx.s3.profile, "Profile in that file (default: default)");
+  g->add_flag("--s3-insecure-http", ctx.s3.insecure_http,
+              "Allow s3:http:// to a host that is not loopback (credentials are signed, data "
+              "travels in clear)");
+  g->add_option("--cache-dir", ctx.s3.cache_dir,
+                "Local directory for an S3 repository's temp files (default: "
+                "$XDG_CACHE_HOME/mailvault, or /var/cache/mailvault for root)");
+}
+
+Result<std::unique_ptr<storage::Repository>> OpenRepository(const CliContext& ctx) {
+  MV_ASSIGN_OR_RETURN(auto backend, storage::s3::OpenBackend(ctx.repo, ctx.s3));
+  return storage::Repository::Open(std::move(backend));
+}
+
+Status InitRepository(const CliContext& ctx) {
+  MV_ASSIGN_OR_RETURN(auto backend, storage::s3::OpenBackend(ctx.repo, ctx.s3));
+  return storage::Repository::Init(*backend);
 }
 
 void AddOutputOptions(CLI::App* sub, CliContext& ctx) {

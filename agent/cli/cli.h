@@ -4,8 +4,11 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <memory>
 #include <string>
 
+#include "storage/repository.h"
+#include "storage/s3/open.h"
 #include "storage/status.h"
 
 namespace mv::agent {
@@ -20,10 +23,11 @@ enum ExitCode : int {
 };
 
 struct CliContext {
-  std::string repo;    // --repo or $MAILVAULT_REPO
-  bool json = false;   // --json: machine-readable output on stdout
-  bool quiet = false;  // --quiet: no progress, only errors
-  int verbose = 0;     // -v
+  std::string repo;           // --repo or $MAILVAULT_REPO
+  storage::s3::S3Options s3;  // --s3-region, --s3-credentials-file, --cache-dir, ...
+  bool json = false;          // --json: machine-readable output on stdout
+  bool quiet = false;         // --quiet: no progress, only errors
+  int verbose = 0;            // -v
   int exit_code = kExitOk;
 };
 
@@ -38,6 +42,10 @@ int ReportError(const CliContext& ctx, const Status& st);
 int ReportExitCode(bool damage, bool stale);
 // Resolves ctx.repo from $MAILVAULT_REPO when --repo was not given; usage error if neither.
 Status ResolveRepo(CliContext& ctx);
+// Opens the repository ctx.repo names (a directory or s3:…), with the S3 options.
+Result<std::unique_ptr<storage::Repository>> OpenRepository(const CliContext& ctx);
+// Creates it (`init`).
+Status InitRepository(const CliContext& ctx);
 
 void RegisterInit(CLI::App& app, CliContext& ctx);
 void RegisterBackup(CLI::App& app, CliContext& ctx);

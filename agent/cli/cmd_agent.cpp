@@ -88,7 +88,7 @@ Result<uint64_t> ApplyRetention(storage::Repository& repo, const AgentArgs& a) {
 }
 
 int RunOnceCode(CliContext& ctx, const AgentArgs& a) {
-  auto repo = storage::Repository::Open(ctx.repo);
+  auto repo = OpenRepository(ctx);
   if (!repo.ok()) return ReportError(ctx, repo.status());
   int code = RunAndReportStackBackup(ctx, **repo, a.stack);
   int64_t reclaimed = -1;

@@ -142,7 +142,7 @@ void RegisterBackup(CLI::App& app, CliContext& ctx) {
     auto wait = ParseRetryLock(a->retry_lock, ctx);
     if (!wait.ok()) return void(ctx.exit_code = ReportError(ctx, wait.status()));
     a->opts.lock_wait = *wait;
-    auto repo = storage::Repository::Open(ctx.repo);
+    auto repo = OpenRepository(ctx);
     if (!repo.ok()) return void(ctx.exit_code = ReportError(ctx, repo.status()));
     ProgressPrinter pp(ctx);
     if (a->opts.sources.empty()) {

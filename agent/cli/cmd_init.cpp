@@ -16,9 +16,9 @@ void RegisterInit(CLI::App& app, CliContext& ctx) {
   AddOutputOptions(sub, ctx);
   sub->callback([&ctx] {
     if (Status st = ResolveRepo(ctx); !st.ok()) return void(ctx.exit_code = ReportError(ctx, st));
-    if (Status st = storage::Repository::Init(ctx.repo); !st.ok())
+    if (Status st = InitRepository(ctx); !st.ok())
       return void(ctx.exit_code = ReportError(ctx, st));
-    auto repo = storage::Repository::Open(ctx.repo);
+    auto repo = OpenRepository(ctx);
     if (!repo.ok()) return void(ctx.exit_code = ReportError(ctx, repo.status()));
     if (ctx.json)
       PrintJson(

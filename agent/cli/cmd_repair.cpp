@@ -67,7 +67,7 @@ void RegisterRepair(CLI::App& app, CliContext& ctx) {
     auto repo = OpenRepoOrReport(ctx);
     if (!repo) return;
     std::string stale;
-    auto lock = storage::RepoLock::AcquireExclusive(repo->path(), "repair index", &stale);
+    auto lock = repo->LockExclusive("repair index", {}, &stale);
     if (!lock.ok()) return void(ctx.exit_code = ReportError(ctx, lock.status()));
     if (!stale.empty()) std::cerr << "note: took over a " << stale << "\n";
     if (!*dry) repo->CleanTmp();

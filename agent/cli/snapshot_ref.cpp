@@ -9,7 +9,7 @@ std::unique_ptr<storage::Repository> OpenRepoOrReport(CliContext& ctx) {
     ctx.exit_code = ReportError(ctx, st);
     return nullptr;
   }
-  auto repo = storage::Repository::Open(ctx.repo);
+  auto repo = OpenRepository(ctx);
   if (!repo.ok()) {
     ctx.exit_code = ReportError(ctx, repo.status());
     return nullptr;

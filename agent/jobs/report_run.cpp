@@ -20,12 +20,12 @@ namespace mv::agent {
 
 namespace {
 
-uint64_t DirSize(const std::string& dir) {
+// Every object's size (one listing; on S3 a few requests).
+uint64_t RepoSize(const storage::Repository& repo) {
+  auto objects = repo.backend().List("");
   uint64_t n = 0;
-  std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
-       !ec && it != decltype(it)(); it.increment(ec))
-    if (it->is_regular_file(ec)) n += it->file_size(ec);
+  if (objects.ok())
+    for (const auto& o : *objects) n += o.size;
   return n;
 }
 
@@ -129,7 +129,7 @@ Result<verify::Report> GatherReport(storage::Repository& repo, const NightlyRepo
   else
     rep.check_error = check.status().ToString();
   rep.pack_bytes = rep.check.pack_bytes;
-  rep.repository_bytes = DirSize(repo.path());
+  rep.repository_bytes = RepoSize(repo);
   rep.dedup_ratio =
       rep.pack_bytes ? static_cast<double>(rep.logical_bytes) / static_cast<double>(rep.pack_bytes)
                      : 0;

@@ -106,10 +106,19 @@ key=MVTEST$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)
 secret=$(head -c 30 /dev/urandom | base64 | tr -d '\n')
 radosgw-admin -c "$conf" user create --uid=mailvault --display-name=mailvault \
   --access-key="$key" --secret="$secret" >/dev/null || fail "radosgw-admin user create failed"
+# A second user with no buckets of its own: tests grant it get/put/list on a bucket by a bucket
+# policy that denies deletes (the write-only agent credential of docs/S3.md §3).
+wo_key=MVAGENT$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)
+wo_secret=$(head -c 30 /dev/urandom | base64 | tr -d '\n')
+radosgw-admin -c "$conf" user create --uid=mailvault-agent --display-name=mailvault-agent \
+  --access-key="$wo_key" --secret="$wo_secret" >/dev/null || fail "radosgw-admin user create (agent) failed"
 cat >"$dir/env" <<ENV
 MV_S3_ENDPOINT=http://127.0.0.1:$port
 AWS_ACCESS_KEY_ID=$key
 AWS_SECRET_ACCESS_KEY=$secret
 AWS_DEFAULT_REGION=us-east-1
+MV_S3_AGENT_USER=mailvault-agent
+MV_S3_AGENT_ACCESS_KEY_ID=$wo_key
+MV_S3_AGENT_SECRET_ACCESS_KEY=$wo_secret
 ENV
 log "RGW answers on 127.0.0.1:$port after $((SECONDS - started)) s (credentials in $dir/env)"
