@@ -42,6 +42,8 @@ struct BackendStats {
   uint64_t retries = 0;  // requests sent again after a 5xx, 429/SlowDown, timeout or reset
   uint64_t bytes_up = 0;
   uint64_t bytes_down = 0;
+  uint64_t cache_hits = 0;   // objects read from the local cache instead (storage/cached_backend.h)
+  uint64_t cache_bytes = 0;  // their bytes
 };
 
 class Backend {

@@ -39,6 +39,32 @@ std::string ProcessStartTime(long pid) {
   return stat->substr(pos + 1, stat->find(' ', pos + 1) - pos - 1);
 }
 
+}  // namespace
+
+std::string LockHostName() { return HostName(); }
+std::string LockProcessStartTime(long pid) { return ProcessStartTime(pid); }
+
+bool LockHolderGone(const std::string& host, long pid, const std::string& pid_start,
+                    std::string* why) {
+  if (host != HostName() || pid <= 0) return false;
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+    *why = "stale lock of pid " + std::to_string(pid) + " on this host, which is gone";
+    return true;
+  }
+  if (!pid_start.empty()) {
+    std::string now = ProcessStartTime(pid);
+    if (!now.empty() && now != pid_start) {
+      *why = "stale lock of pid " + std::to_string(pid) +
+             " on this host, which is gone (that pid is now "
+             "another process)";
+      return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
 // True when the lock file `data` (read from the lock at `path`, status `st`) may be taken over;
 // `why` says why (or who holds it).
 bool IsStale(const std::string& data, const struct stat& st, int64_t now, std::string* why) {
@@ -49,20 +75,7 @@ bool IsStale(const std::string& data, const struct stat& st, int64_t now, std::s
                        (j.is_object() ? j.value("purpose", "") : "") + " since " +
                        (j.is_object() ? j.value("started", "") : "") + ")";
   *why = holder;
-  if (host == HostName() && pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
-    *why = "stale lock of pid " + std::to_string(pid) + " on this host, which is gone";
-    return true;
-  }
-  std::string started = j.is_object() ? j.value("pid_start", "") : "";
-  if (host == HostName() && pid > 0 && !started.empty()) {
-    std::string now = ProcessStartTime(pid);
-    if (!now.empty() && now != started) {
-      *why = "stale lock of pid " + std::to_string(pid) +
-             " on this host, which is gone (that pid is now "
-             "another process)";
-      return true;
-    }
-  }
+  if (LockHolderGone(host, pid, j.is_object() ? j.value("pid_start", "") : "", why)) return true;
   if (now - st.st_mtime > kStaleSeconds) {
     *why = "stale lock not refreshed for over 30 minutes (" + holder + ")";
     return true;

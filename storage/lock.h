@@ -31,6 +31,15 @@ struct LockWait {
   std::function<void(const Status& held)> on_held;
 };
 
+// What a lock's content says of its holder on this machine (docs/FORMAT.md §9): the host name
+// to record, the start time of process `pid` ("" when unknown), and whether a holder recorded as
+// (host, pid, pid_start) is a process of this host that is gone or whose pid is now another
+// process's (then *why says so). Used by the lock on disk and the one on S3 alike.
+std::string LockHostName();
+std::string LockProcessStartTime(long pid);
+bool LockHolderGone(const std::string& host, long pid, const std::string& pid_start,
+                    std::string* why);
+
 // A lock held until this object is destroyed (a RepoLock on disk, an S3 lock object).
 class HeldLock {
  public:

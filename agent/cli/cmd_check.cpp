@@ -69,6 +69,8 @@ void RegisterCheck(CLI::App& app, CliContext& ctx) {
                   "Re-hash the blobs of a subset of packs: K/N or P%");
   AddOutputOptions(sub, ctx);
   sub->callback([&ctx, read_data, subset] {
+    // Reading data proves the remote's bytes, not the local cache's copies.
+    if (*read_data || !subset->empty()) ctx.s3.no_cache = true;
     auto repo = OpenRepoOrReport(ctx);
     if (!repo) return;
     verify::CheckOptions opts;

@@ -374,9 +374,13 @@ Status S3Backend::Delete(const std::string& name) {
 
 std::string S3Backend::LockBody(const std::string& purpose, const std::string& since,
                                 bool released) const {
-  nlohmann::json j = {{"host", HostName()},          {"pid", static_cast<long>(::getpid())},
-                      {"purpose", purpose},          {"time", since},
-                      {"refreshed", IsoTime(Now())}, {"released", released}};
+  nlohmann::json j = {{"host", HostName()},
+                      {"pid", static_cast<long>(::getpid())},
+                      {"pid_start", LockProcessStartTime(::getpid())},
+                      {"purpose", purpose},
+                      {"time", since},
+                      {"refreshed", IsoTime(Now())},
+                      {"released", released}};
   return j.dump();
 }
 
@@ -463,6 +467,16 @@ Result<std::unique_ptr<HeldLock>> S3Backend::TryLock(const std::string& purpose,
     int64_t server_now = ParseHttpDate(Header(found, "date"));
     bool stale =
         modified >= 0 && server_now >= 0 && (server_now - modified) * 1000 > lock_stale_after_ms_;
+    // A holder on this host whose process is gone (killed, crashed) is stale at once, as on
+    // disk (docs/FORMAT.md §9).
+    std::string gone;
+    if (!released && !stale && j.is_object() && j.contains("host") && j["host"].is_string() &&
+        j.contains("pid") && j["pid"].is_number_integer())
+      stale = LockHolderGone(j["host"].get<std::string>(), j["pid"].get<long>(),
+                             j.contains("pid_start") && j["pid_start"].is_string()
+                                 ? j["pid_start"].get<std::string>()
+                                 : std::string(),
+                             &gone);
     if (!released && !stale)
       return Status::Busy("repository is locked: " + holder +
                               ". Wait for it or, if that process is gone, it goes stale " +
@@ -476,8 +490,10 @@ Result<std::unique_ptr<HeldLock>> S3Backend::TryLock(const std::string& purpose,
     if (taken.status != 200) return Failed(take, taken);
     // Taking a released lock is the normal case, not worth a word.
     if (took_over_stale && !released)
-      *took_over_stale = "took over the stale lock " + holder + ", not refreshed for " +
-                         std::to_string(server_now - modified) + " s";
+      *took_over_stale = !gone.empty()
+                             ? gone + " (" + holder + ")"
+                             : "took over the stale lock " + holder + ", not refreshed for " +
+                                   std::to_string(server_now - modified) + " s";
     return held(taken);
   }
   return Status::Busy("could not take the repository lock (contended)", Describe(kLockName));

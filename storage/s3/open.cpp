@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "storage/cached_backend.h"
 #include "storage/fs.h"
 #include "storage/hash.h"
 #include "storage/local_backend.h"
@@ -41,11 +42,14 @@ Result<std::unique_ptr<Backend>> OpenBackend(
   // One scratch directory per repository URL (packs are written there before their upload).
   std::string url = loc.Url();
   std::string cache = opts.cache_dir.empty() ? DefaultCacheDir(getenv) : opts.cache_dir;
-  std::string scratch =
-      cache + "/" + PlainHash(url.data(), url.size()).Hex().substr(0, 16) + "/tmp";
+  std::string mine = cache + "/" + PlainHash(url.data(), url.size()).Hex().substr(0, 16);
+  std::string scratch = mine + "/tmp";
   MV_RETURN_IF_ERROR(fs::MakeDirs(scratch, 0700, env));
+  auto s3 =
+      std::make_unique<S3Backend>(std::move(loc), std::move(creds), std::move(region), scratch);
+  if (opts.no_cache) return std::unique_ptr<Backend>(std::move(s3));
   return std::unique_ptr<Backend>(
-      std::make_unique<S3Backend>(std::move(loc), std::move(creds), std::move(region), scratch));
+      std::make_unique<CachedBackend>(std::move(s3), mine + "/objects", env));
 }
 
 }  // namespace mv::storage::s3

@@ -20,11 +20,14 @@ struct S3Options {
   bool insecure_http = false;    // --s3-insecure-http: plain http to a host that is not loopback
   std::string cache_dir;         // --cache-dir; empty: $XDG_CACHE_HOME/mailvault,
                                  // ~/.cache/mailvault, or /var/cache/mailvault for root
+  bool no_cache = false;         // read everything from S3 (check --read-data proves the remote)
 };
 
 // Opens the backend `repo` names. For S3 it parses the URL and loads the credentials (named
 // errors for each, never quoting a secret) and makes its scratch directory under the cache
-// directory; it sends no request. `getenv` reads the environment (tests pass their own).
+// directory; it sends no request. Index files, manifests and tree packs are cached under the
+// cache directory (storage/cached_backend.h) unless `no_cache`. `getenv` reads the environment
+// (tests pass their own).
 Result<std::unique_ptr<Backend>> OpenBackend(
     const std::string& repo, const S3Options& opts, Env* env = Env::Default(),
     const std::function<const char*(const char*)>& getenv = nullptr);
