@@ -3,6 +3,7 @@
 
 #include "storage/fs.h"
 #include "storage/held_mail.h"
+#include "storage/index_blob_reader.h"
 #include "storage/layout.h"
 #include "storage/pack.h"
 #include "storage/tree.h"
@@ -17,41 +18,6 @@ Status Stop(const std::string& what, const std::string& path) {
                                 "; run `mailvault check` (and repair what it reports) first",
                             path);
 }
-
-// Tree records read through the index prune loaded itself (the repository's own index is not
-// loaded, so it is not held twice). Only what TreeCursor calls is implemented.
-class PruneBlobs final : public storage::BlobReader {
- public:
-  PruneBlobs(const storage::Repository& repo, const storage::Index& index)
-      : repo_(repo), index_(index) {}
-  const storage::KeyedHasher& hasher() const override { return repo_.hasher(); }
-  std::optional<storage::BlobLocation> Find(const BlobId& id) const override {
-    return index_.Find(id);
-  }
-  bool index_damaged() const override { return false; }
-  std::string PackPath(const BlobId& pack) const override { return repo_.PackPath(pack); }
-  Status ReadPackBlobs(const BlobId& pack, const WantFn& want,
-                       const VisitFn& visit) const override {
-    return repo_.ReadPackFile(
-        pack, {.verify_pack_hash = false}, [&](const BlobId& id, uint64_t) { return want(id); },
-        [&](const BlobId& id, std::string_view data) {
-          visit(id, data, hasher().Hash(data.data(), data.size()) == id);
-          return true;
-        });
-  }
-  Result<std::string> ReadBlob(const BlobId&) const override { return Unused(); }
-  Result<storage::Snapshot> LoadSnapshot(const std::string&) const override { return Unused(); }
-  Result<std::unique_ptr<storage::EntryCursor>> OpenEntries(const std::string&,
-                                                            storage::SnapshotMeta*) const override {
-    return Unused();
-  }
-  Result<std::vector<std::string>> SnapshotIds() const override { return Unused(); }
-
- private:
-  static Status Unused() { return Status::Unsupported("not used by prune"); }
-  const storage::Repository& repo_;
-  const storage::Index& index_;
-};
 
 // Adds `id` to the used set; fails when the index lacks it.
 Status Use(const storage::Index& index, const BlobId& id, const std::string& manifest,
@@ -107,7 +73,7 @@ Result<size_t> CollectUsedBlobs(const storage::Repository& repo, const storage::
                     "; the blobs it refers to would look unused)",
                 damaged[0].path);
   PruneProgress p{"snapshots", 0, snaps.size()};
-  PruneBlobs blobs(repo, index);
+  storage::IndexBlobReader blobs(repo, index, "prune");
   for (const auto& s : snaps) {
     MV_RETURN_IF_ERROR(WalkSnapshot(repo, blobs, index, s.id, used));
     p.done++;

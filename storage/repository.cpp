@@ -21,8 +21,6 @@
 #include "storage/tree.h"
 
 namespace mv::storage {
-namespace {
-
 // The key fingerprint recorded in config (§1, §3): the keyed hash of a fixed label. It tells
 // whether keys/default is this repository's key without revealing anything about the secret that
 // a blob ID does not already reveal.
@@ -30,6 +28,8 @@ std::string KeyId(const KeyedHasher& h) {
   static constexpr std::string_view kLabel = "mailvault key fingerprint v1";
   return h.Hash(kLabel.data(), kLabel.size()).Hex();
 }
+
+namespace {
 
 // Reads the secret from keys/default (§3); every error names that file.
 Result<std::string> ReadSecret(const Backend& repo) {
@@ -107,15 +107,15 @@ Status Repository::Init(const std::string& path, Env* env) {
   return Init(local, env);
 }
 
-Status Repository::Init(Backend& backend, Env* env) {
+Status Repository::Init(Backend& backend, Env* env, const Repository* key_from) {
   MV_RETURN_IF_ERROR(backend.Create());
-  std::string secret = fs::RandomBytes(kSecretSize);
+  std::string secret = key_from ? key_from->hasher().secret() : fs::RandomBytes(kSecretSize);
   nlohmann::json key = {{"kdf", "none"},
                         {"encrypted", false},
                         {"hash", "xxh3-128-keyed"},
                         {"secret", ToHex(secret.data(), secret.size())}};
   MV_RETURN_IF_ERROR(backend.Put(std::string(layout::kKeyFile), key.dump(2) + "\n"));
-  ChunkerParams cp;
+  ChunkerParams cp = key_from ? key_from->chunker().params() : ChunkerParams();
   nlohmann::json config = {{"format", "mailvault"},
                            {"version", kFormatVersion},
                            {"id", fs::RandomHex(16)},

@@ -58,13 +58,19 @@ struct RepoConfig {
 // malformed text is a Corruption or Unsupported status, never an exception.
 Result<RepoConfig> ParseRepoConfig(std::string_view text, const std::string& path);
 Result<std::string> ParseRepoKey(std::string_view text, const std::string& path);  // the secret
+// The key fingerprint of §3 (config's key_id): names a content key without revealing it.
+std::string KeyId(const KeyedHasher& h);
 
 class Repository {
  public:
   // Creates an empty repository at `path` (which must not exist or be an empty directory).
   static Status Init(const std::string& path, Env* env = Env::Default());
-  // The same in any backend (an S3 prefix that holds nothing yet).
-  static Status Init(Backend& backend, Env* env = Env::Default());
+  // The same in any backend (an S3 prefix that holds nothing yet). With `key_from`, the new
+  // repository gets that repository's content key and chunker parameters (§3, §4), so the same
+  // files have the same blob IDs in both and `mailvault copy` sends packs as they are; its own
+  // ID is still new.
+  static Status Init(Backend& backend, Env* env = Env::Default(),
+                     const Repository* key_from = nullptr);
   // Opens and loads the config and key; the index is loaded by what needs it (OpenBlobReader,
   // AdoptOrphanPacks, RebuildIndex). Every write to the repository (packs, index, manifests,
   // locks, tmp/) goes through `env`, which must outlive the Repository; reads do not.

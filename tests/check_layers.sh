@@ -18,19 +18,20 @@ declare -A allowed=(
   [hooks]="storage storage/mailfiles"
   [verify]="storage storage/mailfiles"
   [retention]="storage storage/mailfiles"
+  [transfer]="storage"
   [agent/common]="storage"
   [agent/archiver]="agent/common hooks storage storage/mailfiles"
   [agent/restorer]="agent/common hooks storage storage/mailfiles"
   [agent/jobs]="agent/restorer agent/common verify storage storage/mailfiles"
   [agent/stack]="agent/archiver agent/restorer agent/common hooks storage storage/mailfiles"
   [agent/sidecar]="storage"
-  [agent/cli]="agent/sidecar agent/stack agent/jobs agent/archiver agent/restorer agent/common retention verify hooks storage storage/mailfiles storage/s3"
+  [agent/cli]="agent/sidecar agent/stack agent/jobs agent/archiver agent/restorer agent/common retention transfer verify hooks storage storage/mailfiles storage/s3"
 )
 
 violations=0
 fail() { echo "check_layers: $1" >&2; violations=$((violations + 1)); }
 
-mapfile -t sources < <(find storage hooks verify retention agent -name '*.cpp' -o -name '*.h' | sort)
+mapfile -t sources < <(find storage hooks verify retention transfer agent -name '*.cpp' -o -name '*.h' | sort)
 for f in "${sources[@]}"; do
   layer=$(dirname "$f")
   if [[ -z ${allowed[$layer]+set} ]]; then
@@ -59,7 +60,7 @@ done
 
 while IFS= read -r hit; do
   fail "$hit: links a layer PUBLIC: link the layers below PRIVATE"
-done < <(grep -rnE 'PUBLIC[^)]*\bmv_[a-z_]+' --include=CMakeLists.txt storage hooks verify retention agent)
+done < <(grep -rnE 'PUBLIC[^)]*\bmv_[a-z_]+' --include=CMakeLists.txt storage hooks verify retention transfer agent)
 
 if ((violations)); then
   echo "check_layers: $violations violation(s) of the layer table (docs/LAYERS.md)" >&2

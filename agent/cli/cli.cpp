@@ -23,8 +23,11 @@ void AddRepoOption(CLI::App* sub, CliContext& ctx) {
               "Allow s3:http:// to a host that is not loopback (credentials are signed, data "
               "travels in clear)");
   g->add_option("--cache-dir", ctx.s3.cache_dir,
-                "Local directory for an S3 repository's temp files (default: "
+                "Local directory for an S3 repository's temp files and its cache of index "
+                "files, manifests and tree packs, each checked before use (default: "
                 "$XDG_CACHE_HOME/mailvault, or /var/cache/mailvault for root)");
+  g->add_flag("--no-cache", ctx.s3.no_cache,
+              "Read everything from S3, not from the cache (check --read-data does so always)");
 }
 
 Result<std::unique_ptr<storage::Repository>> OpenRepository(const CliContext& ctx) {
@@ -32,9 +35,15 @@ Result<std::unique_ptr<storage::Repository>> OpenRepository(const CliContext& ct
   return storage::Repository::Open(std::move(backend));
 }
 
-Status InitRepository(const CliContext& ctx) {
+Result<std::unique_ptr<storage::Repository>> OpenRepositoryAt(const CliContext& ctx,
+                                                              const std::string& repo) {
+  MV_ASSIGN_OR_RETURN(auto backend, storage::s3::OpenBackend(repo, ctx.s3));
+  return storage::Repository::Open(std::move(backend));
+}
+
+Status InitRepository(const CliContext& ctx, const storage::Repository* key_from) {
   MV_ASSIGN_OR_RETURN(auto backend, storage::s3::OpenBackend(ctx.repo, ctx.s3));
-  return storage::Repository::Init(*backend);
+  return storage::Repository::Init(*backend, storage::Env::Default(), key_from);
 }
 
 void AddOutputOptions(CLI::App* sub, CliContext& ctx) {
@@ -88,6 +97,7 @@ int RunCli(int argc, char** argv) {
   RegisterRepair(app, ctx);
   RegisterPrune(app, ctx);
   RegisterForget(app, ctx);
+  RegisterCopy(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -44,8 +44,11 @@ int ReportExitCode(bool damage, bool stale);
 Status ResolveRepo(CliContext& ctx);
 // Opens the repository ctx.repo names (a directory or s3:…), with the S3 options.
 Result<std::unique_ptr<storage::Repository>> OpenRepository(const CliContext& ctx);
-// Creates it (`init`).
-Status InitRepository(const CliContext& ctx);
+// The same for another repository argument (copy's --to), with the same S3 options.
+Result<std::unique_ptr<storage::Repository>> OpenRepositoryAt(const CliContext& ctx,
+                                                              const std::string& repo);
+// Creates it (`init`); with `key_from`, sharing that repository's content key (copy).
+Status InitRepository(const CliContext& ctx, const storage::Repository* key_from = nullptr);
 
 void RegisterInit(CLI::App& app, CliContext& ctx);
 void RegisterBackup(CLI::App& app, CliContext& ctx);
@@ -61,6 +64,7 @@ void RegisterReport(CLI::App& app, CliContext& ctx);
 void RegisterRepair(CLI::App& app, CliContext& ctx);
 void RegisterPrune(CLI::App& app, CliContext& ctx);
 void RegisterForget(CLI::App& app, CliContext& ctx);
+void RegisterCopy(CLI::App& app, CliContext& ctx);
 
 int RunCli(int argc, char** argv);
 
