@@ -136,6 +136,25 @@ TEST_F(RgwRepoTest, WriteOnlyCredentialBacksUpButCannotPrune) {
   auto b2 = Mv({"backup", "--json", "--source", "data=" + vol_ / "data"});
   ASSERT_EQ(b2.exit_code, 0) << b2.err;
   EXPECT_EQ(Mv({"check", "--read-data"}).exit_code, 0);
+  // verify writes its verification record: a put, allowed.
+  auto v = Mv({"verify", "--snapshot", "latest", "--json"});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  // copy into the bucket (another prefix, made by the owner) works with the same credential.
+  TempDir local("mvlocal");
+  std::string src = local / "r";
+  ASSERT_EQ(RunMailvault({"init", "--repo", src}).exit_code, 0);
+  ASSERT_EQ(RunMailvault({"backup", "--repo", src, "--source", "data=" + vol_ / "data"}).exit_code,
+            0);
+  std::string copy_url = url_ + "-copy";
+  ::setenv("AWS_ACCESS_KEY_ID", (*rgw_)["AWS_ACCESS_KEY_ID"].c_str(), 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", (*rgw_)["AWS_SECRET_ACCESS_KEY"].c_str(), 1);
+  ASSERT_EQ(RunMailvault({"init", "--repo", copy_url, "--copy-key-from", src}).exit_code, 0);
+  ::setenv("AWS_ACCESS_KEY_ID", (*rgw_)["MV_S3_AGENT_ACCESS_KEY_ID"].c_str(), 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", (*rgw_)["MV_S3_AGENT_SECRET_ACCESS_KEY"].c_str(), 1);
+  auto c = RunMailvault({"copy", "--from", src, "--to", copy_url, "--json"});
+  ASSERT_EQ(c.exit_code, 0) << c.out << c.err;
+  EXPECT_EQ(Json(c)["copied"].size(), 1u);
+  EXPECT_EQ(RunMailvault({"check", "--repo", copy_url, "--read-data"}).exit_code, 0);
   // prune needs delete: it refuses, says which permission, and no snapshot is lost.
   auto prune = Mv({"forget", "--keep-last", "1", "--prune"});
   EXPECT_EQ(prune.exit_code, 1) << prune.out << prune.err;
@@ -402,6 +421,48 @@ TEST_F(RgwRepoTest, ACopyToS3KilledMidUploadResumesAndTheCopyRestoresAndChecks) 
   ASSERT_EQ(day.exit_code, 0) << day.err;
   EXPECT_EQ(Json(day)["copied"].size(), 1u);
   EXPECT_LT(Json(day)["bytes_sent"].get<int64_t>(), int64_t{4} << 20) << day.out;
+}
+
+// The nightly report against S3 does not download the repository: it checks structure and
+// tonight's share of packs, says how much it read, and marks the stack "checked, not restored"
+// without a verify_ok sample (an absent proof is not a failed one). --full-verify restores and
+// verifies, reading more.
+TEST_F(RgwRepoTest, TheNightlyReportOnS3ReadsAShareNotTheRepositoryAndFullVerifyProves) {
+  ASSERT_EQ(Mv({"init"}).exit_code, 0);
+  WriteRandomFiles(vol_ / "data", 12, 6u << 20, 21);  // 72 MiB: a few packs
+  MakeMailVolume(vol_ / "m", {.users = 2, .messages_per_user = 20, .seed = 22});
+  ASSERT_EQ(Mv({"backup", "--tag", "stack=mailu", "--source", "data=" + vol_ / "data", "--source",
+                "mail=" + vol_ / "m/mail"})
+                .exit_code,
+            0);
+  TempDir rep("mvreport");
+  auto r = Mv({"report", "--out", rep.path(), "--rotate-nights", "30"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = nlohmann::json::parse(ReadFile(rep / "mailvault-report.json"));
+  ASSERT_EQ(j["groups"].size(), 1u);
+  EXPECT_FALSE(j["groups"][0]["verified"].get<bool>());
+  EXPECT_NE(j["groups"][0]["verify_skipped"].get<std::string>(), "");
+  EXPECT_FALSE(j["damage"].get<bool>());
+  int64_t light = j["downloaded_bytes"].get<int64_t>();
+  EXPECT_LT(light, int64_t{72} << 20) << "the report downloaded the repository";
+  std::string prom = ReadFile(rep / "mailvault.prom");
+  EXPECT_EQ(prom.find("mailvault_verify_ok{"), std::string::npos) << prom;
+  EXPECT_NE(prom.find("mailvault_report_downloaded_bytes " + std::to_string(light)),
+            std::string::npos)
+      << prom;
+  EXPECT_NE(ReadFile(rep / "mailvault-report.md").find("checked, not restored"), std::string::npos);
+
+  auto full = Mv({"report", "--out", rep.path(), "--full-verify"});
+  ASSERT_EQ(full.exit_code, 0) << full.out << full.err;
+  auto f = nlohmann::json::parse(ReadFile(rep / "mailvault-report.json"));
+  EXPECT_TRUE(f["groups"][0]["verified"].get<bool>());
+  EXPECT_TRUE(f["groups"][0]["verify_ok"].get<bool>());
+  // The restore read the snapshot's data: most of the 72 MiB (blobs held by a cached tree pack
+  // come from the cache), many times the light report.
+  EXPECT_GT(f["downloaded_bytes"].get<int64_t>(), int64_t{60} << 20) << light;
+  EXPECT_GT(f["downloaded_bytes"].get<int64_t>(), 4 * light);
+  EXPECT_NE(ReadFile(rep / "mailvault.prom").find("mailvault_verify_ok{stack=\"mailu\"} 1"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -52,6 +52,7 @@ nlohmann::json RenderJson(const Report& r) {
                       {"age_seconds", g.age_seconds},
                       {"stale", g.stale},
                       {"verified", g.verified},
+                      {"verify_skipped", g.verify_skipped},
                       {"verify_ok", g.verify_ok},
                       {"verify_error", g.verify_error},
                       {"verify_errors", g.verify_errors},
@@ -74,6 +75,7 @@ nlohmann::json RenderJson(const Report& r) {
           {"max_age_seconds", r.max_age_seconds},
           {"rotation", {{"nights", r.rotate_nights}, {"bucket", r.rotation_bucket + 1}}},
           {"repository_bytes", r.repository_bytes},
+          {"downloaded_bytes", r.downloaded_bytes},
           {"pack_bytes", r.pack_bytes},
           {"logical_bytes", r.logical_bytes},
           {"dedup_ratio", r.dedup_ratio},
@@ -145,9 +147,13 @@ std::string RenderPrometheus(const Report& r) {
   per_group("mailvault_stale", "gauge",
             "1 when no successful backup is within the expected interval.",
             [](const GroupReport& g) { return g.stale ? 1.0 : 0.0; });
-  per_group("mailvault_verify_ok", "gauge",
-            "1 when the latest snapshot verified complete and consistent.",
-            [](const GroupReport& g) { return g.verify_ok ? 1.0 : 0.0; });
+  // Only for stacks verified tonight: a remote repository's report restores nothing unless
+  // asked (--full-verify), and an absent sample is not a failed one.
+  p.Family("mailvault_verify_ok", "gauge",
+           "1 when the latest snapshot verified complete and consistent (absent when the report "
+           "did not restore it: a remote repository without --full-verify).");
+  for (const auto& g : r.groups)
+    if (g.verified) p.Sample("mailvault_verify_ok", {{"stack", g.name}}, g.verify_ok ? 1.0 : 0.0);
   per_group("mailvault_lost_messages", "gauge",
             "Messages of the latest snapshot that did not restore intact.",
             [](const GroupReport& g) { return static_cast<double>(g.lost_messages); });
@@ -166,6 +172,9 @@ std::string RenderPrometheus(const Report& r) {
       p.Sample("mailvault_messages", {{"stack", g.name}, {"mailbox", mb}}, n);
   p.Family("mailvault_repository_bytes", "gauge", "Bytes used by the repository directory.");
   p.Sample("mailvault_repository_bytes", {}, r.repository_bytes);
+  p.Family("mailvault_report_downloaded_bytes", "gauge",
+           "Bytes this report read from a remote (S3) repository; 0 for a local one.");
+  p.Sample("mailvault_report_downloaded_bytes", {}, r.downloaded_bytes);
   p.Family("mailvault_repository_growth_bytes_24h", "gauge",
            "Packed bytes added by snapshots of the last 24 hours.");
   p.Sample("mailvault_repository_growth_bytes_24h", {}, r.growth_bytes_24h);

@@ -37,6 +37,8 @@ struct GroupReport {
   int64_t age_seconds = 0;
   bool stale = false;     // no successful backup within max_age
   bool verified = false;  // verify ran
+  // Why verify did not run tonight (a remote repository without --full-verify); empty otherwise.
+  std::string verify_skipped;
   bool verify_ok = false;
   std::string verify_error;                // verify could not run (Status text)
   std::vector<std::string> verify_errors;  // VerifyResult::Errors()
@@ -59,6 +61,7 @@ struct Report {
   int64_t max_age_seconds = 0;
   uint32_t rotate_nights = 0, rotation_bucket = 0;
   uint64_t repository_bytes = 0;  // everything under the repository directory
+  uint64_t downloaded_bytes = 0;  // what this report read from a remote repository (S3)
   uint64_t pack_bytes = 0;
   uint64_t logical_bytes = 0;     // sum of file bytes over all snapshots
   double dedup_ratio = 0;         // logical_bytes / pack_bytes

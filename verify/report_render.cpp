@@ -43,6 +43,7 @@ std::string Status(const GroupReport& g) {
   if (!g.verify_error.empty()) return "VERIFY ERROR";
   if (g.verified && !g.verify_ok) return "FAILED";
   if (g.stale) return "STALE";
+  if (!g.verified && !g.verify_skipped.empty()) return "OK (checked, not restored)";
   return "OK";
 }
 
@@ -120,6 +121,8 @@ std::string RenderMarkdown(const Report& r) {
     << " in packs), " << r.snapshots << " snapshots, dedup ratio "
     << std::to_string(r.dedup_ratio).substr(0, 5) << ", +" << Bytes(r.growth_bytes_24h)
     << " in 24 h."
+    << (r.downloaded_bytes ? " Read " + Bytes(r.downloaded_bytes) + " from the remote repository."
+                           : "")
     << (r.held_messages ? " Deleted mail held: " + std::to_string(r.held_messages) +
                               " message(s), " + Bytes(r.held_bytes) + "."
                         : "")

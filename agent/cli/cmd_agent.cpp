@@ -13,6 +13,7 @@
 #include "retention/forget_run.h"
 #include "retention/prune.h"
 #include "storage/repository.h"
+#include "transfer/copy.h"
 
 namespace mv::agent {
 namespace {
@@ -22,10 +23,12 @@ constexpr const char* kDefaultHealthFile = "/tmp/mailvault-health.json";
 struct AgentArgs {
   std::string schedule, jitter = "0", health_file, report_dir, max_silence = "3m";
   std::string integrity_report;  // after each run, write `mailvault report` files here
+  std::string copy_to;           // after each run that committed a snapshot, copy it there
   bool once = false, health_check = false;
-  StackBackupOptions stack;          // --stack, --docker-host, --hook-timeout
-  PolicyFlags keep;                  // --keep-*: forget and prune after each successful run
-  retention::Policy policy;          // parsed from `keep` when the agent starts
+  bool full_verify = false;  // --full-verify: the report restores even from a remote repository
+  StackBackupOptions stack;  // --stack, --docker-host, --hook-timeout
+  PolicyFlags keep;          // --keep-*: forget and prune after each successful run
+  retention::Policy policy;  // parsed from `keep` when the agent starts
   int64_t keep_deleted_mail_ns = 0;  // --keep-deleted-mail, likewise
 };
 
@@ -87,10 +90,29 @@ Result<uint64_t> ApplyRetention(storage::Repository& repo, const AgentArgs& a) {
   return reclaimed;
 }
 
+// --copy-to: the snapshots the off-site repository lacks (the night's, and any an earlier
+// failed copy left behind) go there, as `mailvault copy` (transfer/copy.h).
+Status CopyOffsite(const CliContext& ctx, const storage::Repository& repo, const AgentArgs& a) {
+  MV_ASSIGN_OR_RETURN(auto to, OpenRepositoryAt(ctx, a.copy_to));
+  transfer::CopyOptions opts;
+  opts.lock_wait.timeout_ms = kRetentionLockWaitMs;
+  MV_ASSIGN_OR_RETURN(auto res, transfer::Copy(repo, *to, opts));
+  if (!res.took_over_stale.empty()) Log("copy: note: " + res.took_over_stale);
+  storage::BackendStats io = to->backend().stats();
+  Log("copy: " + std::to_string(res.copied.size()) + " snapshot(s) to " + to->path() + ", " +
+      std::to_string(res.packs_sent) + " pack(s) sent (" + HumanBytes(res.bytes_sent) + ")" +
+      (res.packs_resumed ? ", " + std::to_string(res.packs_resumed) + " from an earlier try"
+                         : std::string()) +
+      (io.retries ? ", " + std::to_string(io.retries) + " request(s) retried" : std::string()));
+  return Status::Ok();
+}
+
 int RunOnceCode(CliContext& ctx, const AgentArgs& a) {
   auto repo = OpenRepository(ctx);
   if (!repo.ok()) return ReportError(ctx, repo.status());
   int code = RunAndReportStackBackup(ctx, **repo, a.stack);
+  // A partial snapshot is still the newest copy of most of the mail: it goes off-site too.
+  bool committed = code == kExitOk || code == kExitPartial;
   int64_t reclaimed = -1;
   if (code == kExitOk && !a.policy.empty()) {
     auto r = ApplyRetention(**repo, a);
@@ -101,10 +123,18 @@ int RunOnceCode(CliContext& ctx, const AgentArgs& a) {
       reclaimed = static_cast<int64_t>(*r);
     }
   }
+  // After retention, so that what it forgot is not sent.
+  if (!a.copy_to.empty() && committed) {
+    if (Status st = CopyOffsite(ctx, **repo, a); !st.ok()) {
+      Log("copy to " + a.copy_to + " failed (the next run resumes it): " + st.ToString());
+      code = kExitError;
+    }
+  }
   if (a.integrity_report.empty()) return code;
   // The nightly integrity report after the backup (mailvault report): verify, rotate-check, write.
   NightlyReportOptions ro;
   ro.out = a.integrity_report;
+  ro.full_verify = a.full_verify;
   ro.prune_reclaimed_bytes = reclaimed;
   auto rep = GatherReport(**repo, ro);
   if (rep.ok()) rep->exit_code = ReportExitCode(rep->damage(), rep->stale());
@@ -139,6 +169,16 @@ int Run(CliContext& ctx, AgentArgs& a) {
   } else if (!a.once) {
     return ReportError(ctx, Status::Invalid("give --schedule \"MIN HOUR DOM MON DOW\" (e.g. "
                                             "\"0 3 * * *\", UTC) or --once"));
+  }
+  if (!a.copy_to.empty()) {
+    // Refuse at start what would fail every night: a copy target that is not a repository or
+    // does not share the content key.
+    auto from = OpenRepository(ctx);
+    auto to = OpenRepositoryAt(ctx, a.copy_to);
+    if (!to.ok()) return ReportError(ctx, to.status());
+    if (from.ok())
+      if (Status st = transfer::CheckSameContentKey(**from, **to); !st.ok())
+        return ReportError(ctx, st);
   }
   auto jitter = ParseDuration(a.jitter);
   if (!jitter.ok())
@@ -184,6 +224,13 @@ void RegisterAgent(CLI::App& app, CliContext& ctx) {
       "(mailvault_prune_reclaimed_bytes). Example:\n"
       "  mailvault agent -r /backup --schedule \"0 3 * * *\" --integrity-report /srv/report \\\n"
       "      --keep-daily 7 --keep-weekly 4 --keep-monthly 12\n\n"
+      "Off-site: with --copy-to REPO each run that committed a snapshot (exit 0 or 3) then copies\n"
+      "the snapshots REPO lacks, as `mailvault copy` (after retention, so what was forgotten\n"
+      "is not sent). Create REPO with `mailvault init --repo REPO --copy-key-from THIS_REPO`; a\n"
+      "failed copy fails the run (exit 1) and the next run resumes it. The copy is not pruned\n"
+      "here: run forget/prune on it from a host whose credential may delete (docs/S3.md).\n"
+      "  mailvault agent -r /backup --schedule \"0 3 * * *\" \\\n"
+      "      --copy-to s3:https://s3.example.net/mail-backups/mailu\n\n"
       "--health-check exits 0 when the agent writing --health-file is alive and its last run\n"
       "did not fail; use it as the container's HEALTHCHECK.\n\n"
       "Exit: --once returns the run's code (0 ok, 1 error, 3 partial); otherwise 0 after a\n"
@@ -206,6 +253,12 @@ void RegisterAgent(CLI::App& app, CliContext& ctx) {
       "--integrity-report", a->integrity_report,
       "After each backup run, verify the latest snapshots and write the integrity report "
       "(md, html, json, Prometheus textfile) into this directory, as `mailvault report`");
+  sub->add_option("--copy-to", a->copy_to,
+                  "After each run that committed a snapshot, copy what this repository (a "
+                  "directory or s3:...) lacks, as `mailvault copy`");
+  sub->add_flag("--full-verify", a->full_verify,
+                "--integrity-report of a remote (S3) repository: restore and verify the latest "
+                "snapshots, downloading their data (as `mailvault report --full-verify`)");
   sub->add_flag("--health-check", a->health_check,
                 "Check the health file and exit 0 (healthy) or 1; for a Docker HEALTHCHECK");
   sub->add_option("--max-silence", a->max_silence,

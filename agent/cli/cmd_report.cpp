@@ -20,6 +20,15 @@ void RegisterReport(CLI::App& app, CliContext& ctx) {
       "flags stacks without a successful backup within --max-age, and writes into --out:\n"
       "mailvault-report.json, mailvault-report.md, mailvault-report.html (self-contained, with\n"
       "charts) and mailvault.prom (for node_exporter's textfile collector).\n\n"
+      "Against a remote (S3) repository the nightly report does not download the repository:\n"
+      "it checks structure (from the local cache) and re-reads tonight's share of packs, says\n"
+      "how much it read (downloaded_bytes, mailvault_report_downloaded_bytes), and marks each\n"
+      "stack 'checked, not restored' (no mailvault_verify_ok sample). --full-verify restores and\n"
+      "verifies as for a local repository. With `agent --copy-to`, run the full proof on the\n"
+      "local repository and this report on the copy.\n\n"
+      "Examples:\n"
+      "  mailvault report --repo /srv/backup --out /var/lib/node_exporter/textfile\n"
+      "  mailvault report --repo s3:https://s3.example.net/mail-backups/mailu --out /srv/report\n\n"
       "Exit: 0 all good, 1 a snapshot failed verification or the repository has damage,\n"
       "2 usage, 4 stale (no successful backup within --max-age).");
   AddRepoOption(sub, ctx);
@@ -40,6 +49,9 @@ void RegisterReport(CLI::App& app, CliContext& ctx) {
                   "Directory for the scratch restores (default $TMPDIR or /var/tmp)");
   sub->add_option("--source", a->sources, "Live source NAME=DIR to compare with; repeatable");
   sub->add_option("--at", a->opts.at, "Evaluate as of this Unix time (default now)");
+  sub->add_flag("--full-verify", a->opts.full_verify,
+                "For a remote (S3) repository: restore and verify each latest snapshot, "
+                "downloading all its data (a local repository always does)");
   AddOutputOptions(sub, ctx);
   sub->callback([&ctx, a] {
     auto max_age = ParseDuration(a->max_age);

@@ -55,6 +55,14 @@ void FillGroup(storage::Repository& repo, const std::vector<storage::SnapshotMet
   if (stats.is_object() && stats.contains("hooks") && stats["hooks"].is_object())
     for (const auto& [k, v] : stats["hooks"].items())
       g.hooks["hook." + k] = v.is_string() ? v.get<std::string>() : v.dump();
+  if (repo.backend().local_root().empty() && !a.full_verify) {
+    // Remote: a scratch restore would download the whole snapshot every night. The rotating
+    // check below still reads a share of the packs; the proof by restore runs when asked.
+    g.verify_skipped =
+        "remote repository: not restored tonight (run `mailvault verify`, or the report with "
+        "--full-verify, to prove it; or verify the local copy it was copied from)";
+    return;
+  }
   VerifyRunOptions vo;
   vo.snapshot = last.id;
   vo.scratch_parent = a.scratch;
@@ -130,6 +138,7 @@ Result<verify::Report> GatherReport(storage::Repository& repo, const NightlyRepo
     rep.check_error = check.status().ToString();
   rep.pack_bytes = rep.check.pack_bytes;
   rep.repository_bytes = RepoSize(repo);
+  rep.downloaded_bytes = repo.backend().stats().bytes_down;
   rep.dedup_ratio =
       rep.pack_bytes ? static_cast<double>(rep.logical_bytes) / static_cast<double>(rep.pack_bytes)
                      : 0;

@@ -22,6 +22,10 @@ struct NightlyReportOptions {
   std::string scratch;                        // parent of the scratch restores; "" = default
   std::map<std::string, std::string> live;    // live sources by name; empty = recorded paths
   int64_t prune_reclaimed_bytes = -1;         // what tonight's prune gave back; -1: none ran
+  // Restore each group's latest snapshot to scratch and verify it even when the repository is
+  // remote (S3), which downloads all of its data. Without it a remote repository's report checks
+  // structure and tonight's rotating share of packs only; a local one always verifies.
+  bool full_verify = false;
 };
 
 // Verifies the latest snapshot of each group, runs tonight's rotating check, gathers statistics.

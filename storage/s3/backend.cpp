@@ -197,6 +197,11 @@ Status S3Backend::Failed(const Request& r, const Response& resp) const {
     return Status::IOError(what +
                            "; this machine's clock is off from the server's by more than 15 "
                            "minutes: fix the clock (NTP)");
+  if (code == "AuthorizationHeaderMalformed" || code == "PermanentRedirect" ||
+      code == "IllegalLocationConstraintException")
+    return Status::IOError(what +
+                           "; the bucket is in another region than the one signed for: pass "
+                           "the bucket's region with --s3-region (or AWS_DEFAULT_REGION)");
   if (code == "NoSuchBucket")
     return Status::IOError(what + "; create the bucket '" + loc_.bucket +
                            "' first, or fix the repository URL");

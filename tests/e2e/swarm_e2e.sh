@@ -144,10 +144,15 @@ e2e_check_eq "restored Maildir files belong to uid/gid 8 (mail)" "" \
 e2e_deliver "alice@$DOMAIN" "after-restore@e2e" "after the restore" \
   && e2e_check_eq "dovecot delivers into the restored Maildir" "$((PRE[alice] + 1))" "$(e2e_count "alice@$DOMAIN")"
 
-# ---- 7b. the agent's nightly retention: backup, forget by policy, prune, report ----
+# ---- 7b. the agent's nightly retention: backup, forget by policy, prune, report, and the ----
+# ---- off-site copy (a second repository sharing the key; against S3: tests/s3_repo_test.cpp) ----
 BEFORE_AGENT=$(find "$REPO/snapshots" -maxdepth 1 -type f | wc -l)
-mv_run agent --repo "$REPO" --once --keep-last 1 --integrity-report "$E2E_ROOT/report" </dev/null \
-  || e2e_check "mailvault agent --once --keep-last 1 exits 0" false
+OFFSITE="$E2E_ROOT/offsite"
+mv_run init --repo "$OFFSITE" --copy-key-from "$REPO" </dev/null \
+  || e2e_check "mailvault init --copy-key-from exits 0" false
+mv_run agent --repo "$REPO" --once --keep-last 1 --integrity-report "$E2E_ROOT/report" \
+  --copy-to "$OFFSITE" </dev/null \
+  || e2e_check "mailvault agent --once --keep-last 1 --copy-to exits 0" false
 e2e_check_eq "the agent backed up, then kept only the newest snapshot of the stack" 1 \
   "$(find "$REPO/snapshots" -maxdepth 1 -type f | wc -l)"
 e2e_check "there was an older snapshot to forget" test "$BEFORE_AGENT" -ge 1
@@ -156,6 +161,12 @@ e2e_check "the agent logged its retention" grep -q 'retention: kept 1 snapshot(s
 e2e_check "the integrity report gives the space the prune gave back" \
   grep -q '^mailvault_prune_reclaimed_bytes ' "$E2E_ROOT/report/mailvault.prom"
 mv_run check --repo "$REPO" --read-data || e2e_check "check --read-data after the agent's prune" false
+e2e_check_eq "the agent copied the kept snapshot off-site, and only it" \
+  "$(ls "$REPO/snapshots")" "$(ls "$OFFSITE/snapshots")"
+e2e_check "the agent logged its copy" grep -q 'copy: 1 snapshot(s) to ' "$E2E_ROOT/mailvault-agent.log.err"
+mv_run check --repo "$OFFSITE" --read-data || e2e_check "check --read-data of the off-site copy" false
+mv_run verify --repo "$OFFSITE" --snapshot latest --against snapshot </dev/null \
+  || e2e_check "verify of the off-site copy's snapshot" false
 
 # ---- 8. the sidecar image, run once as a service of the stack ----
 source "$E2E_LIB_DIR/sidecar.sh"

@@ -5,6 +5,8 @@
 #   tests/s3/rgw.sh start DIR [PORT]   starts it (PORT default 7480), creates a user, and writes
 #                                      DIR/env (MV_S3_ENDPOINT, AWS_ACCESS_KEY_ID, ...)
 #   tests/s3/rgw.sh stop DIR           stops the daemons by their pid files
+# MV_RGW_MEMSTORE_BYTES sets the OSD's capacity (default 4 GiB; it is RAM, used as objects are
+# written): the S3 benchmark (bench/s3.py) raises it to hold two repositories of its corpus.
 # Needs: radosgw ceph-mon ceph-osd ceph-common (Debian 12), installed when missing.
 set -euo pipefail
 cmd=${1:?usage: rgw.sh start|stop DIR [PORT]}
@@ -67,7 +69,7 @@ pid_file = $dir/run/\$name.pid
 mon_data = $dir/mon/\$cluster-\$id
 osd_data = $dir/osd/\$cluster-\$id
 osd_objectstore = memstore
-memstore_device_bytes = 4294967296
+memstore_device_bytes = ${MV_RGW_MEMSTORE_BYTES:-4294967296}
 [client]
 ms_mon_client_mode = crc
 [client.rgw.a]
