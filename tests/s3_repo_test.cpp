@@ -398,8 +398,11 @@ TEST_F(RgwRepoTest, ACopyToS3KilledMidUploadResumesAndTheCopyRestoresAndChecks) 
   // What the killed run uploaded is not sent again: less than all of the source's packs.
   EXPECT_LT(j["storage"]["bytes_up"].get<uint64_t>(), DirBytes(src + "/packs")) << c.out;
 
-  auto check = Mv({"check", "--read-data"});
+  // check --read-data reads every pack from S3 (never from the cache), and says so.
+  auto check = Mv({"check", "--read-data", "--json"});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_GE(Json(check)["storage"]["bytes_down"].get<uint64_t>(), DirBytes(src + "/packs"));
+  EXPECT_EQ(Json(check)["storage"]["cache_hits"].get<uint64_t>(), 0u);
   TempDir a("mvsrc");
   ASSERT_EQ(RunMailvault({"restore", "--repo", src, "--snapshot", "latest", "--target", a.path()})
                 .exit_code,

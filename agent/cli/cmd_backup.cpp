@@ -157,20 +157,11 @@ void RegisterBackup(CLI::App& app, CliContext& ctx) {
     // What the backend sent (an S3 repository; a local one counts nothing): for monitoring of
     // retries and transfer volume.
     storage::BackendStats io = (*repo)->backend().stats();
-    if (ctx.json) {
-      nlohmann::json j = ToJson(*res);
-      if (io.requests)
-        j["storage"] = {{"requests", io.requests},     {"retries", io.retries},
-                        {"bytes_up", io.bytes_up},     {"bytes_down", io.bytes_down},
-                        {"cache_hits", io.cache_hits}, {"cache_bytes", io.cache_bytes}};
-      PrintJson(j);
-    } else if (!ctx.quiet || !res->problems.empty() || !res->warnings.empty()) {
+    if (ctx.json)
+      PrintJson(WithStorage(ToJson(*res), io));
+    else if (!ctx.quiet || !res->problems.empty() || !res->warnings.empty())
       PrintHuman(*res);
-    }
-    if (!ctx.json && ctx.verbose && io.requests)
-      std::cerr << "storage: " << io.requests << " request(s), " << io.retries << " retried, "
-                << io.bytes_up << " bytes up, " << io.bytes_down << " bytes down; " << io.cache_hits
-                << " file(s) (" << io.cache_bytes << " bytes) from the cache\n";
+    PrintStorageLine(ctx, io);
     ctx.exit_code = res->problems.empty() ? kExitOk : kExitPartial;
   });
 }

@@ -84,9 +84,10 @@ void RegisterCheck(CLI::App& app, CliContext& ctx) {
     auto res = verify::CheckRepository(*repo, opts);
     if (!res.ok()) return void(ctx.exit_code = ReportError(ctx, res.status()));
     if (ctx.json)
-      PrintJson(verify::ToJson(*res));
+      PrintJson(WithStorage(verify::ToJson(*res), repo->backend().stats()));
     else
       PrintCheck(*res, std::cout);
+    PrintStorageLine(ctx, repo->backend().stats());
     ctx.exit_code = res->ok() ? kExitOk : kExitError;
   });
 }

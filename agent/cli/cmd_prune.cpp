@@ -118,9 +118,10 @@ void RegisterPrune(CLI::App& app, CliContext& ctx) {
     if (drawn) std::cerr << "\r\033[K" << std::flush;
     if (!res.ok()) return void(ctx.exit_code = ReportError(ctx, res.status()));
     if (ctx.json)
-      PrintJson(PruneJson(*res));
+      PrintJson(WithStorage(PruneJson(*res), repo->backend().stats()));
     else
       PrintPruneHuman(*res);
+    PrintStorageLine(ctx, repo->backend().stats());
     ctx.exit_code = kExitOk;
   });
 }

@@ -245,9 +245,10 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
     WarnDamagedIndex(*repo);
     if (!res.ok()) return void(ctx.exit_code = ReportError(ctx, res.status()));
     if (ctx.json)
-      PrintJson(ToJson(*res, id, o->dry_run));
+      PrintJson(WithStorage(ToJson(*res, id, o->dry_run), repo->backend().stats()));
     else
       PrintResultHuman(*res, *o, "snapshot " + id.substr(0, 8));
+    PrintStorageLine(ctx, repo->backend().stats());
     ctx.exit_code = res->problems.empty() ? kExitOk : kExitPartial;
   });
 }

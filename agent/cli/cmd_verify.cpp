@@ -252,7 +252,7 @@ void RegisterVerify(CLI::App& app, CliContext& ctx) {
       auto j = verify::ToJson(run->result);
       if (o->keep) j["scratch"] = run->scratch;
       j["recorded"] = run->record_problem.empty();
-      PrintJson(j);
+      PrintJson(WithStorage(j, repo->backend().stats()));
     } else {
       auto snaps = repo->ListSnapshots();
       storage::SnapshotMeta meta;

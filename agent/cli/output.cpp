@@ -60,6 +60,21 @@ ProgressFn ProgressPrinter::fn() {
   };
 }
 
+nlohmann::json WithStorage(nlohmann::json j, const storage::BackendStats& io) {
+  if (io.requests)
+    j["storage"] = {{"requests", io.requests},     {"retries", io.retries},
+                    {"bytes_up", io.bytes_up},     {"bytes_down", io.bytes_down},
+                    {"cache_hits", io.cache_hits}, {"cache_bytes", io.cache_bytes}};
+  return j;
+}
+
+void PrintStorageLine(const CliContext& ctx, const storage::BackendStats& io) {
+  if (ctx.json || !ctx.verbose || !io.requests) return;
+  std::cerr << "storage: " << io.requests << " request(s), " << io.retries << " retried, "
+            << HumanBytes(io.bytes_up) << " up, " << HumanBytes(io.bytes_down) << " down; "
+            << io.cache_hits << " file(s) (" << HumanBytes(io.cache_bytes) << ") from the cache\n";
+}
+
 void ProgressPrinter::Done() {
   if (drawn_) std::fprintf(stderr, "\r\033[K");
 }
