@@ -439,7 +439,9 @@ TEST_F(RgwRepoTest, TheNightlyReportOnS3ReadsAShareNotTheRepositoryAndFullVerify
                 .exit_code,
             0);
   TempDir rep("mvreport");
-  auto r = Mv({"report", "--out", rep.path(), "--rotate-nights", "30"});
+  // Tonight's share is 1/366 of the packs (which ones depends on the pack names, and those on
+  // the repository's random key): usually none of the data packs.
+  auto r = Mv({"report", "--out", rep.path(), "--rotate-nights", "366"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   auto j = nlohmann::json::parse(ReadFile(rep / "mailvault-report.json"));
   ASSERT_EQ(j["groups"].size(), 1u);
@@ -460,10 +462,10 @@ TEST_F(RgwRepoTest, TheNightlyReportOnS3ReadsAShareNotTheRepositoryAndFullVerify
   auto f = nlohmann::json::parse(ReadFile(rep / "mailvault-report.json"));
   EXPECT_TRUE(f["groups"][0]["verified"].get<bool>());
   EXPECT_TRUE(f["groups"][0]["verify_ok"].get<bool>());
-  // The restore read the snapshot's data: most of the 72 MiB (blobs held by a cached tree pack
-  // come from the cache), many times the light report.
-  EXPECT_GT(f["downloaded_bytes"].get<int64_t>(), int64_t{60} << 20) << light;
-  EXPECT_GT(f["downloaded_bytes"].get<int64_t>(), 4 * light);
+  // The restore read the snapshot's data: most of the 72 MiB more than the light report (blobs
+  // in a cached tree pack come from the cache).
+  auto full_bytes = f["downloaded_bytes"].get<int64_t>();
+  EXPECT_GT(full_bytes - light, int64_t{50} << 20) << full_bytes << " vs " << light;
   EXPECT_NE(ReadFile(rep / "mailvault.prom").find("mailvault_verify_ok{stack=\"mailu\"} 1"),
             std::string::npos);
 }
