@@ -52,6 +52,35 @@ class RgwRepoTest : public ::testing::Test {
     return RunMailvault(args);
   }
 
+  // What an operator checks after trouble: check --read-data passes, and the latest snapshot
+  // restores source `name` identical to vol_/`name`.
+  void ExpectChecksAndRestores(const std::string& name) {
+    auto check = Mv({"check", "--read-data"});
+    EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+    auto r = Mv({"restore", "--snapshot", "latest", "--target", out_.path()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(DiffTrees(ListTree(vol_ / name), ListTree(out_ / name)), "");
+  }
+  // Runs mailvault `args` in the background and SIGKILLs it as soon as a pack has arrived in
+  // the repository at url_ (listed directly); returns how many packs were there.
+  size_t KillOnceAPackIsUploaded(const std::vector<std::string>& args) {
+    auto loc = storage::s3::ParseLocation(url_, true);
+    EXPECT_TRUE(loc.ok());
+    if (!loc.ok()) return 0;
+    storage::s3::S3Backend peek(*loc,
+                                {(*rgw_)["AWS_ACCESS_KEY_ID"], (*rgw_)["AWS_SECRET_ACCESS_KEY"]},
+                                "us-east-1", cache_ / "peek");
+    size_t packs = 0;
+    BackgroundMailvault run(args);
+    for (int i = 0; i < 600 && packs == 0 && !run.exited(); i++) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      auto listed = peek.List("packs");
+      if (listed.ok()) packs = listed->size();
+    }
+    EXPECT_TRUE(run.Kill()) << "it ended before a pack was uploaded";
+    return packs;
+  }
+
   const Rgw* rgw_ = nullptr;
   std::string bucket_, url_;
   TempDir vol_{"mvvol"}, out_{"mvout"}, cache_{"mvcache"};
@@ -251,11 +280,7 @@ TEST_F(RgwRepoTest, ABackupThroughResetsStallsAndSlowDownsCompletesAndChecks) {
   for (const char* f : {"slowdown", "reset", "stall", "error500"})
     EXPECT_GT(injected["injected"][f].get<int>(), 0) << f << ": " << injected.dump();
   url_ = direct;
-  auto check = Mv({"check", "--read-data"});
-  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
-  auto r = Mv({"restore", "--snapshot", "latest", "--target", out_.path()});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(DiffTrees(ListTree(vol_ / "data"), ListTree(out_ / "data")), "");
+  ExpectChecksAndRestores("data");
 }
 
 // SIGKILL in the middle of an S3 backup: the lock of the killed process (same host, pid gone)
@@ -263,21 +288,8 @@ TEST_F(RgwRepoTest, ABackupThroughResetsStallsAndSlowDownsCompletesAndChecks) {
 TEST_F(RgwRepoTest, ABackupKilledMidUploadIsResumedWithoutUploadingAgain) {
   ASSERT_EQ(Mv({"init"}).exit_code, 0);
   WriteRandomFiles(vol_ / "data", 24, 6u << 20, 5);  // 144 MiB: several packs
-  auto loc = storage::s3::ParseLocation(url_, true);
-  ASSERT_TRUE(loc.ok());
-  storage::s3::S3Backend peek(*loc,
-                              {(*rgw_)["AWS_ACCESS_KEY_ID"], (*rgw_)["AWS_SECRET_ACCESS_KEY"]},
-                              "us-east-1", cache_ / "peek");
-  size_t packs_before_kill = 0;
-  {
-    BackgroundMailvault run({"backup", "--repo", url_, "--source", "data=" + vol_ / "data"});
-    for (int i = 0; i < 600 && packs_before_kill == 0 && !run.exited(); i++) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      auto packs = peek.List("packs");
-      if (packs.ok()) packs_before_kill = packs->size();
-    }
-    ASSERT_TRUE(run.Kill()) << "the backup ended before a pack was uploaded";
-  }
+  size_t packs_before_kill =
+      KillOnceAPackIsUploaded({"backup", "--repo", url_, "--source", "data=" + vol_ / "data"});
   ASSERT_GT(packs_before_kill, 0u);
   auto snaps = Mv({"snapshots", "--json"});
   EXPECT_EQ(Json(snaps).size(), 0u);  // nothing was committed
@@ -288,11 +300,7 @@ TEST_F(RgwRepoTest, ABackupKilledMidUploadIsResumedWithoutUploadingAgain) {
   EXPECT_NE(notes.find("stale lock"), std::string::npos) << notes;
   // What the killed run uploaded is reused: less than the whole goes up again.
   EXPECT_LT(j["storage"]["bytes_up"].get<int64_t>(), int64_t{144} << 20) << b.out;
-  auto check = Mv({"check", "--read-data"});
-  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
-  auto r = Mv({"restore", "--snapshot", "latest", "--target", out_.path()});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(DiffTrees(ListTree(vol_ / "data"), ListTree(out_ / "data")), "");
+  ExpectChecksAndRestores("data");
 }
 
 // The cache (storage/cached_backend.h): a backup in which nothing changed downloads no index
@@ -371,21 +379,7 @@ TEST_F(RgwRepoTest, ACopyToS3KilledMidUploadResumesAndTheCopyRestoresAndChecks) 
   auto init = Mv({"init", "--copy-key-from", src});
   ASSERT_EQ(init.exit_code, 0) << init.err;
 
-  auto loc = storage::s3::ParseLocation(url_, true);
-  ASSERT_TRUE(loc.ok());
-  storage::s3::S3Backend peek(*loc,
-                              {(*rgw_)["AWS_ACCESS_KEY_ID"], (*rgw_)["AWS_SECRET_ACCESS_KEY"]},
-                              "us-east-1", cache_ / "peek");
-  size_t packs_before_kill = 0;
-  {
-    BackgroundMailvault run({"copy", "--from", src, "--to", url_});
-    for (int i = 0; i < 600 && packs_before_kill == 0 && !run.exited(); i++) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      auto packs = peek.List("packs");
-      if (packs.ok()) packs_before_kill = packs->size();
-    }
-    ASSERT_TRUE(run.Kill()) << "the copy ended before a pack was uploaded";
-  }
+  size_t packs_before_kill = KillOnceAPackIsUploaded({"copy", "--from", src, "--to", url_});
   ASSERT_GT(packs_before_kill, 0u);
   EXPECT_EQ(Json(Mv({"snapshots", "--json"})).size(), 0u);  // nothing committed
 
