@@ -16,6 +16,12 @@ namespace mv::storage::layout {
 constexpr std::array<const char*, 6> kTopDirs = {"packs", "index", "snapshots",
                                                  "locks", "tmp",   "keys"};
 
+// Whether `rel` (a name relative to the repository root) is a name the format defines (§1): the
+// config, keys/, packs/XX/ID.tar.zst (well-formed), index/, snapshots/, locks/, verifications/,
+// held/ and tmp/, and reports/, which the sidecar writes and readers ignore. Anything else is
+// not part of the repository; `check` names it.
+bool IsFormatName(std::string_view rel);
+
 inline std::string In(const std::string& repo, std::string_view rel) {
   std::string out = repo;
   if (!out.empty() && out.back() != '/') out += '/';
@@ -106,6 +112,21 @@ inline std::string TempNameFor(const std::string& path, const std::string& rando
 }
 inline bool IsTempName(std::string_view name) {
   return name.find(kTempMarker) != std::string_view::npos;
+}
+
+inline bool IsFormatName(std::string_view rel) {
+  if (rel == "config") return true;
+  size_t slash = rel.find('/');
+  if (slash == std::string_view::npos || slash + 1 == rel.size()) return false;
+  std::string_view top = rel.substr(0, slash);
+  if (top == "packs") {
+    BlobId id;
+    return ParsePackName(rel.substr(rel.rfind('/') + 1), &id) && rel == layout::PackRelPath(id);
+  }
+  for (std::string_view t :
+       {"keys", "index", "snapshots", "locks", "verifications", "held", "tmp", "reports"})
+    if (top == t) return true;
+  return false;
 }
 
 }  // namespace mv::storage::layout

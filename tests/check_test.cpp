@@ -1,4 +1,6 @@
 // `mailvault check`: read-only, subsets that add up to the whole repository, orphans are warnings.
+#include <set>
+
 #include "storage/pack.h"
 #include "verify_fixture.h"
 
@@ -72,6 +74,24 @@ TEST_F(Check, OrphanPackIsAWarningNotDamage) {
   ASSERT_EQ(j["problems"].size(), 1u);
   EXPECT_EQ(j["problems"][0]["kind"], "pack-not-indexed");
   EXPECT_TRUE(j["problems"][0]["warning"].get<bool>());
+}
+
+// Files that are not part of the format (a stray file, something under packs/ that is not named
+// as a pack) are named as warnings, not damage; reports/, which the sidecar writes, is not.
+TEST_F(Check, FilesThatAreNotPartOfTheFormatAreNamedAsWarnings) {
+  WriteFile(repo() + "/notes.txt", "an operator's note\n");
+  WriteFile(repo() + "/packs/zz/notapack", "junk\n");
+  WriteFile(repo() + "/reports/run-1.json", "{}\n");
+  RunResult c = VerifyFixture::Check();
+  EXPECT_EQ(c.exit_code, 0) << c.out;
+  auto j = ParseJson(c);
+  std::set<std::string> named;
+  for (const auto& p : j["problems"]) {
+    EXPECT_EQ(p["kind"], "foreign-object") << p.dump();
+    EXPECT_TRUE(p["warning"].get<bool>());
+    named.insert(p["where"].get<std::string>());
+  }
+  EXPECT_EQ(named, (std::set<std::string>{repo() + "/notes.txt", repo() + "/packs/zz/notapack"}));
 }
 
 TEST_F(Check, HumanOutputNamesTheDamageAndWhatItAffects) {

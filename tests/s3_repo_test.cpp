@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <set>
 #include <string>
 
 #include <signal.h>
@@ -63,18 +64,24 @@ class RgwRepoTest : public ::testing::Test {
   }
   // Runs mailvault `args` in the background and SIGKILLs it as soon as a pack has arrived in
   // the repository at url_ (listed directly); returns how many packs were there.
-  size_t KillOnceAPackIsUploaded(const std::vector<std::string>& args) {
+  // The repository at url_ as the bucket's owner sees it, past mailvault's commands.
+  std::unique_ptr<storage::s3::S3Backend> Direct() {
     auto loc = storage::s3::ParseLocation(url_, true);
     EXPECT_TRUE(loc.ok());
-    if (!loc.ok()) return 0;
-    storage::s3::S3Backend peek(*loc,
-                                {(*rgw_)["AWS_ACCESS_KEY_ID"], (*rgw_)["AWS_SECRET_ACCESS_KEY"]},
-                                "us-east-1", cache_ / "peek");
+    if (!loc.ok()) return nullptr;
+    return std::make_unique<storage::s3::S3Backend>(
+        *loc,
+        storage::s3::Credentials{(*rgw_)["AWS_ACCESS_KEY_ID"], (*rgw_)["AWS_SECRET_ACCESS_KEY"]},
+        "us-east-1", cache_ / "peek");
+  }
+  size_t KillOnceAPackIsUploaded(const std::vector<std::string>& args) {
+    auto peek = Direct();
+    if (!peek) return 0;
     size_t packs = 0;
     BackgroundMailvault run(args);
     for (int i = 0; i < 600 && packs == 0 && !run.exited(); i++) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      auto listed = peek.List("packs");
+      auto listed = peek->List("packs");
       if (listed.ok()) packs = listed->size();
     }
     EXPECT_TRUE(run.Kill()) << "it ended before a pack was uploaded";
@@ -139,6 +146,27 @@ TEST_F(RgwRepoTest, RoundTripDedupCheckAndPrune) {
   EXPECT_EQ(Json(snaps2).size(), 1u);
   auto check2 = Mv({"check", "--read-data"});
   EXPECT_EQ(check2.exit_code, 0) << check2.out << check2.err;
+}
+
+// check lists every object once and names those that are not part of the format.
+TEST_F(RgwRepoTest, CheckNamesObjectsThatAreNotPartOfTheFormat) {
+  ASSERT_EQ(Mv({"init"}).exit_code, 0);
+  WriteFile(vol_ / "data/a", "mail\n");
+  ASSERT_EQ(Mv({"backup", "--source", "data=" + vol_ / "data"}).exit_code, 0);
+  auto direct = Direct();
+  ASSERT_NE(direct, nullptr);
+  ASSERT_TRUE(direct->Put("stray/junk.txt", "junk").ok());
+  ASSERT_TRUE(direct->Put("packs/zz/notapack", "junk").ok());
+  auto c = Mv({"check", "--json"});
+  EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
+  std::set<std::string> named;
+  auto j = Json(c);
+  for (const auto& p : j["problems"]) {
+    EXPECT_EQ(p["kind"], "foreign-object") << p.dump();
+    named.insert(p["where"].get<std::string>());
+  }
+  EXPECT_EQ(named, (std::set<std::string>{url_ + "/stray/junk.txt", url_ + "/packs/zz/notapack"}))
+      << c.out;
 }
 
 TEST_F(RgwRepoTest, WriteOnlyCredentialBacksUpButCannotPrune) {

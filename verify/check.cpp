@@ -188,18 +188,32 @@ std::vector<BlobId> EntryIds(const PackInfo& pk) {
 }
 
 void CheckPackFiles(const storage::Repository& repo, State& s, std::set<BlobId>* on_disk) {
-  auto objects = repo.backend().List("packs");  // one listing, with the sizes
+  // One listing of the whole repository, with the sizes (on S3 every object once): the packs,
+  // and what is not part of the format.
+  auto objects = repo.backend().List("");
   if (!objects.ok()) {
     s.Add({"pack-missing", repo.PacksDir(), "", "", "",
-           "cannot list packs: " + objects.status().message()});
+           "cannot list the repository: " + objects.status().message()});
     return;
   }
   std::map<BlobId, uint64_t> sizes;
   for (const auto& o : *objects) {
     BlobId id;
-    if (storage::layout::ParsePackName(o.name.substr(o.name.rfind('/') + 1), &id) &&
-        o.name == storage::layout::PackRelPath(id))
+    if (o.name.rfind("packs/", 0) == 0 &&
+        storage::layout::ParsePackName(o.name.substr(o.name.rfind('/') + 1), &id) &&
+        o.name == storage::layout::PackRelPath(id)) {
       sizes[id] = o.size;
+    } else if (!storage::layout::IsFormatName(o.name)) {
+      CheckProblem pr{"foreign-object",
+                      repo.backend().Describe(o.name),
+                      "",
+                      "",
+                      "",
+                      "not part of the repository format (docs/FORMAT.md section 1): mailvault "
+                      "ignores it; move it out of the repository if nobody needs it there"};
+      pr.warning = true;
+      s.Add(std::move(pr));
+    }
   }
   for (const auto& [id, size] : sizes) on_disk->insert(id);
   for (const auto& [id, size] : sizes) {

@@ -148,6 +148,7 @@ e2e_deliver "alice@$DOMAIN" "after-restore@e2e" "after the restore" \
 # ---- off-site copy (a second repository sharing the key; against S3: tests/s3_repo_test.cpp) ----
 BEFORE_AGENT=$(find "$REPO/snapshots" -maxdepth 1 -type f | wc -l)
 OFFSITE="$E2E_ROOT/offsite"
+rm -rf "$OFFSITE"  # E2E_ROOT outlives a run on the same machine
 mv_run init --repo "$OFFSITE" --copy-key-from "$REPO" </dev/null \
   || e2e_check "mailvault init --copy-key-from exits 0" false
 mv_run agent --repo "$REPO" --once --keep-last 1 --integrity-report "$E2E_ROOT/report" \
