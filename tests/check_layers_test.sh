@@ -23,7 +23,7 @@ cases=(
 for c in "${cases[@]}"; do
   IFS='|' read -r file line expect <<<"$c"
   rm -rf "$work/t" && mkdir "$work/t"
-  (cd "$src" && tar -cf - storage hooks verify agent) | tar -xf - -C "$work/t"
+  (cd "$src" && tar -cf - storage hooks verify retention transfer agent) | tar -xf - -C "$work/t"
   echo "$line" >>"$work/t/$file"
   out=$(bash "$check" "$work/t" 2>&1) && { echo "FAIL: not caught: '$line' in $file"; status=1; continue; }
   grep -qF "$expect" <<<"$out" || { echo "FAIL: '$line' in $file: report does not name the file: $out"; status=1; continue; }
@@ -31,7 +31,7 @@ for c in "${cases[@]}"; do
 done
 # A comment mentioning std::cout is not code.
 rm -rf "$work/t" && mkdir "$work/t"
-(cd "$src" && tar -cf - storage hooks verify agent) | tar -xf - -C "$work/t"
+(cd "$src" && tar -cf - storage hooks verify retention transfer agent) | tar -xf - -C "$work/t"
 echo '// never std::cout here; exit( is the CLI'"'"'s' >>"$work/t/verify/check.cpp"
 bash "$check" "$work/t" >/dev/null 2>&1 || { echo "FAIL: a comment was taken for code"; status=1; }
 exit $status
