@@ -48,7 +48,7 @@ struct CopyResult {
   uint64_t packs_sent = 0, bytes_sent = 0;  // pack files transferred (compressed bytes)
   uint64_t packs_resumed = 0;  // found in the destination (an interrupted copy), only indexed
   uint64_t blobs_present = 0;  // blobs of the copied snapshots the destination had already
-  uint64_t blobs_sent = 0;     // blobs in the packs sent
+  uint64_t blobs_sent = 0;     // blobs in the packs sent or indexed (resumed)
   std::string took_over_stale;
 };
 
@@ -57,8 +57,9 @@ struct CopyResult {
 Status CheckSameContentKey(const storage::Repository& from, const storage::Repository& to);
 
 // Copies the selected snapshots of `from` that `to` lacks. Takes `to`'s exclusive lock; reads
-// `from` without a lock, like restore. Refuses, writing nothing, when a selected manifest of
-// `from` is damaged or refers to a blob `from`'s index lacks (run `mailvault check` there).
+// `from` without a lock, like restore. Stops before writing the manifest of a snapshot whose
+// manifest or trees cannot be read, that refers to a blob `from`'s index lacks, or whose pack
+// does not hash to its name (run `mailvault check` there); the snapshots copied before it stay.
 Result<CopyResult> Copy(const storage::Repository& from, storage::Repository& to,
                         const CopyOptions& opts, const CopyProgressFn& progress = nullptr);
 
