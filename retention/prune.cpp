@@ -50,37 +50,6 @@ uint64_t TarBytes(const storage::PackEntry& e) {
   return kTarBlock + (e.length + kTarBlock - 1) / kTarBlock * kTarBlock;
 }
 
-// The index files as read (under the lock, so nothing changes them meanwhile): their names and
-// the packs they name, each pack once.
-struct IndexFiles {
-  std::vector<std::string> paths;  // and the temp files of interrupted writes
-  std::vector<PackInfo> packs;
-};
-
-Result<IndexFiles> ReadIndexFiles(const storage::Backend& repo) {
-  IndexFiles out;
-  MV_ASSIGN_OR_RETURN(auto names, storage::ListNames(repo, "index"));
-  std::set<BlobId> seen;
-  for (const auto& n : names) {
-    std::string p = repo.Describe("index/" + n);
-    if (storage::layout::IsTempName(n)) {  // an interrupted write: removed with the old files
-      out.paths.push_back("index/" + n);
-      continue;
-    }
-    auto data = repo.Read("index/" + n);
-    auto packs = data.ok() ? storage::DecodeIndexFile(*data, p)
-                           : Result<std::vector<PackInfo>>(data.status());
-    if (!packs.ok())
-      return RunCheck(
-          "index file is damaged (" + packs.status().message() + "; its packs would look unused)",
-          p);
-    out.paths.push_back("index/" + n);
-    for (auto& pk : *packs)
-      if (seen.insert(pk.pack_id).second) out.packs.push_back(std::move(pk));
-  }
-  return out;
-}
-
 // Every pack file under packs/ with its size; refuses when an indexed one is missing or short.
 Result<std::map<BlobId, uint64_t>> StatPacks(const storage::Repository& repo,
                                              const std::vector<PackInfo>& indexed) {
@@ -89,11 +58,7 @@ Result<std::map<BlobId, uint64_t>> StatPacks(const storage::Repository& repo,
   std::map<BlobId, uint64_t> sizes;
   for (const auto& o : objects) {
     BlobId id;
-    size_t slash = o.name.rfind('/');
-    if (o.name.size() == 6 + 3 + 32 + storage::layout::kPackSuffix.size() &&
-        storage::layout::ParsePackName(std::string_view(o.name).substr(slash + 1), &id) &&
-        o.name == storage::layout::PackRelPath(id))
-      sizes[id] = o.size;
+    if (storage::layout::ParsePackRelPath(o.name, &id)) sizes[id] = o.size;
   }
   for (const auto& pk : indexed) {
     auto it = sizes.find(pk.pack_id);
@@ -297,7 +262,16 @@ Result<PruneResult> Prune(storage::Repository& repo, const PruneOptions& opts,
   // progress, and nothing read below changes.
   MV_ASSIGN_OR_RETURN(auto lock, repo.LockExclusive("prune", opts.lock_wait, &res.took_over_stale));
   if (!opts.dry_run) repo.CleanTmp();
-  MV_ASSIGN_OR_RETURN(IndexFiles index_files, ReadIndexFiles(repo.backend()));
+  // Under the lock, so nothing changes the index files meanwhile.
+  auto read = storage::ReadIndexFiles(repo.backend());
+  if (!read.ok())
+    return RunCheck(
+        "index file is damaged (" + read.status().message() + "; its packs would look unused)",
+        read.status().path());
+  storage::IndexFiles index_files = std::move(read).value();
+  // The temp files of interrupted writes go with the old files.
+  index_files.paths.insert(index_files.paths.end(), index_files.temp.begin(),
+                           index_files.temp.end());
   MV_ASSIGN_OR_RETURN(auto sizes, StatPacks(repo, index_files.packs));
   UsedBlobs used;
   {

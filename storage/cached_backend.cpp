@@ -56,8 +56,7 @@ CachedBackend::Kind CachedBackend::KindOf(const std::string& name) {
   if (name.size() <= top.size() + 1) return Kind::kNone;
   if (top == "index" || top == "snapshots") return Kind::kSealed;
   BlobId id;
-  if (top == "packs" && layout::ParsePackName(name.substr(name.rfind('/') + 1), &id))
-    return Kind::kPack;
+  if (layout::ParsePackRelPath(name, &id)) return Kind::kPack;
   return Kind::kNone;
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "storage/codec.h"
+#include "storage/layout.h"
 #include "storage/sealed.h"
 
 namespace mv::storage {
@@ -207,6 +208,27 @@ Result<std::vector<PackInfo>> DecodeIndexFile(std::string_view data, const std::
   }
   if (!dec.ok() || !dec.done()) return Status::Corruption("index body is malformed", path);
   return packs;
+}
+
+Result<IndexFiles> ReadIndexFiles(const Backend& backend) {
+  IndexFiles out;
+  MV_ASSIGN_OR_RETURN(auto names, ListNames(backend, "index"));
+  std::unordered_map<BlobId, bool, BlobIdHash> seen;
+  for (const auto& n : names) {
+    std::string rel = "index/" + n;
+    if (layout::IsTempName(n)) {
+      out.temp.push_back(rel);
+      continue;
+    }
+    std::string p = backend.Describe(rel);
+    auto data = backend.Read(rel);
+    if (!data.ok()) return Status(data.status().code(), data.status().message(), p);
+    MV_ASSIGN_OR_RETURN(auto packs, DecodeIndexFile(*data, p));
+    out.paths.push_back(rel);
+    for (auto& pk : packs)
+      if (seen.emplace(pk.pack_id, true).second) out.packs.push_back(std::move(pk));
+  }
+  return out;
 }
 
 }  // namespace mv::storage

@@ -12,6 +12,7 @@
 #include <initializer_list>
 #include <vector>
 
+#include "storage/backend.h"
 #include "storage/hash.h"
 #include "storage/pack.h"
 #include "storage/status.h"
@@ -95,5 +96,16 @@ std::string EncodeIndexFile(std::initializer_list<const std::vector<PackInfo>*> 
 // One index file naming `packs`, in order.
 std::string EncodeIndexFile(const std::vector<const PackInfo*>& packs);
 Result<std::vector<PackInfo>> DecodeIndexFile(std::string_view data, const std::string& path);
+
+// Every index file of a repository as read (§6), for the commands that load the index themselves
+// (prune, copy): their names ("index/N"), the packs they name, each pack once (from the first
+// file in name order that names it), and apart the temp files of interrupted writes. The first
+// file that cannot be read or decoded fails the call; its status names that file.
+struct IndexFiles {
+  std::vector<std::string> paths;  // "index/N" of every file read
+  std::vector<std::string> temp;   // "index/N.tmp-…": interrupted writes, not read
+  std::vector<PackInfo> packs;
+};
+Result<IndexFiles> ReadIndexFiles(const Backend& backend);
 
 }  // namespace mv::storage

@@ -52,6 +52,12 @@ inline bool ParsePackName(std::string_view name, BlobId* id) {
   return name.size() == 32 + kPackSuffix.size() && name.substr(32) == kPackSuffix &&
          BlobId::FromHex(name.substr(0, 32), id);
 }
+// True when `rel` (a name relative to the repository root, as a listing gives it) is exactly
+// packs/XX/ID.tar.zst; then *id is the pack's ID.
+inline bool ParsePackRelPath(std::string_view rel, BlobId* id) {
+  return rel.size() == 6 + 3 + 32 + kPackSuffix.size() && rel.substr(0, 6) == "packs/" &&
+         ParsePackName(rel.substr(9), id) && rel == layout::PackRelPath(*id);
+}
 
 // §6: index/ID, any name; temp files of an interrupted write are skipped (IsTempName).
 inline std::string IndexDir(const std::string& repo) { return In(repo, "index"); }
@@ -119,10 +125,8 @@ inline bool IsFormatName(std::string_view rel) {
   size_t slash = rel.find('/');
   if (slash == std::string_view::npos || slash + 1 == rel.size()) return false;
   std::string_view top = rel.substr(0, slash);
-  if (top == "packs") {
-    BlobId id;
-    return ParsePackName(rel.substr(rel.rfind('/') + 1), &id) && rel == layout::PackRelPath(id);
-  }
+  BlobId id;
+  if (top == "packs") return ParsePackRelPath(rel, &id);
   for (std::string_view t :
        {"keys", "index", "snapshots", "locks", "verifications", "held", "tmp", "reports"})
     if (top == t) return true;

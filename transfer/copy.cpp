@@ -32,21 +32,12 @@ Status SourceDamaged(const std::string& what, const std::string& path) {
 // The source's index, read by the copy itself (packs with their entries, which the
 // destination's index file repeats). A damaged index file stops the copy.
 Result<storage::Index> ReadSourceIndex(const storage::Repository& from) {
-  const storage::Backend& b = from.backend();
-  MV_ASSIGN_OR_RETURN(auto names, storage::ListNames(b, "index"));
+  auto read = storage::ReadIndexFiles(from.backend());
+  if (!read.ok())
+    return SourceDamaged("an index file cannot be read (" + read.status().message() + ")",
+                         read.status().path());
   storage::Index index;
-  std::set<BlobId> seen;
-  for (const auto& n : names) {
-    if (storage::layout::IsTempName(n)) continue;
-    std::string p = b.Describe("index/" + n);
-    auto data = b.Read("index/" + n);
-    auto packs = data.ok() ? storage::DecodeIndexFile(*data, p)
-                           : Result<std::vector<PackInfo>>(data.status());
-    if (!packs.ok())
-      return SourceDamaged("an index file cannot be read (" + packs.status().message() + ")", p);
-    for (auto& pk : *packs)
-      if (seen.insert(pk.pack_id).second) index.AddPack(std::move(pk));
-  }
+  for (auto& pk : read->packs) index.AddPack(std::move(pk));
   return index;
 }
 
@@ -56,9 +47,7 @@ Result<std::set<BlobId>> ListedPacks(const storage::Backend& b) {
   std::set<BlobId> out;
   for (const auto& o : objects) {
     BlobId id;
-    std::string file = o.name.substr(o.name.rfind('/') + 1);
-    if (storage::layout::ParsePackName(file, &id) && o.name == storage::layout::PackRelPath(id))
-      out.insert(id);
+    if (storage::layout::ParsePackRelPath(o.name, &id)) out.insert(id);
   }
   return out;
 }

@@ -199,9 +199,7 @@ void CheckPackFiles(const storage::Repository& repo, State& s, std::set<BlobId>*
   std::map<BlobId, uint64_t> sizes;
   for (const auto& o : *objects) {
     BlobId id;
-    if (o.name.rfind("packs/", 0) == 0 &&
-        storage::layout::ParsePackName(o.name.substr(o.name.rfind('/') + 1), &id) &&
-        o.name == storage::layout::PackRelPath(id)) {
+    if (storage::layout::ParsePackRelPath(o.name, &id)) {
       sizes[id] = o.size;
     } else if (!storage::layout::IsFormatName(o.name)) {
       CheckProblem pr{"foreign-object",
