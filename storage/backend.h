@@ -92,6 +92,12 @@ class Backend {
                                                           std::string* took_over_stale) = 0;
 
   virtual BackendStats stats() const { return {}; }
+
+  // A hint from a command that reads packs in several passes (a restore reads the packs of each
+  // batch of files, and a pack may hold files of several batches): a remote backend may keep up
+  // to `bytes` of the packs it downloads on local disk until it is destroyed, so that a pack is
+  // downloaded once. A local backend ignores it.
+  virtual void KeepReadPacks(uint64_t bytes) { (void)bytes; }
 };
 
 // The sorted names of the objects directly in `dir` (not those below a subdirectory of it).

@@ -1,8 +1,14 @@
 #include "storage/cached_backend.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <set>
@@ -46,10 +52,141 @@ class StringReader final : public ObjectReader {
   size_t pos_ = 0;
 };
 
+// Reads a spilled pack from its file, opened before the file may be evicted (an unlinked file
+// stays readable while open).
+class FdReader final : public ObjectReader {
+ public:
+  FdReader(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~FdReader() override { ::close(fd_); }
+  Result<size_t> Read(char* buf, size_t n) override {
+    for (;;) {
+      ssize_t got = ::read(fd_, buf, n);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return Status::FromErrno(errno, "read a downloaded pack", path_);
+      return static_cast<size_t>(got);
+    }
+  }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+uint64_t FreeBytes(const std::string& dir) {
+  struct statvfs v;
+  if (::statvfs(dir.c_str(), &v) != 0) return 0;
+  return static_cast<uint64_t>(v.f_bavail) * v.f_frsize;
+}
+
 }  // namespace
 
 CachedBackend::CachedBackend(std::unique_ptr<Backend> remote, std::string dir, Env* env)
     : remote_(std::move(remote)), dir_(std::move(dir)), env_(env) {}
+
+CachedBackend::~CachedBackend() {
+  if (!spill_dir_.empty()) (void)fs::RemoveTree(spill_dir_);
+}
+
+void CachedBackend::KeepReadPacks(uint64_t bytes) {
+  if (bytes == 0 || !spill_dir_.empty()) return;
+  // The spill directories of processes that are gone (killed) go first.
+  if (auto names = fs::ListDir(dir_); names.ok())
+    for (const auto& n : *names) {
+      if (n.rfind("spill-", 0) != 0) continue;
+      long pid = std::strtol(n.c_str() + 6, nullptr, 10);
+      if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+        (void)fs::RemoveTree(fs::Join(dir_, n));
+    }
+  std::string dir = fs::Join(dir_, "spill-" + std::to_string(::getpid()));
+  if (!fs::MakeDirs(dir, 0700, env_).ok()) return;  // best effort: packs stream as before
+  spill_dir_ = dir;
+  spill_budget_ = std::min(bytes, FreeBytes(dir) / 2);
+}
+
+Result<std::unique_ptr<ObjectReader>> CachedBackend::SpilledPack(const std::string& name,
+                                                                 uint64_t size) const {
+  using Reader = std::unique_ptr<ObjectReader>;
+  std::string path = fs::Join(spill_dir_, name);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto it = spilled_.begin(); it != spilled_.end(); ++it) {
+      if (it->first != name) continue;
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        spilled_.splice(spilled_.begin(), spilled_, it);
+        hits_++;
+        hit_bytes_ += it->second;
+        return Reader(std::make_unique<FdReader>(fd, path));
+      }
+      spill_bytes_ -= it->second;
+      spilled_.erase(it);
+      break;
+    }
+    if (size > spill_budget_) return Reader();
+    // Room first: the packs read least recently go.
+    while (spill_bytes_ + size > spill_budget_ && !spilled_.empty()) {
+      (void)::unlink(fs::Join(spill_dir_, spilled_.back().first).c_str());
+      spill_bytes_ -= spilled_.back().second;
+      spilled_.pop_back();
+    }
+    if (spill_bytes_ + size > spill_budget_) return Reader();  // the rest is being downloaded
+    spill_bytes_ += size;  // reserved, so that downloads in parallel stay within the budget
+  }
+  auto release = [&] {
+    std::lock_guard<std::mutex> l(mu_);
+    spill_bytes_ -= size;
+  };
+  // Downloaded into a temp file and renamed, so that no reader sees half a pack. A download that
+  // fails fails the read (after the remote's retries); a local write that fails (a full disk)
+  // only means the pack is streamed instead.
+  std::string tmp = path + ".tmp-" + fs::RandomHex(8);
+  auto in = remote_->OpenReader(name);
+  if (!in.ok()) {
+    release();
+    return in.status();
+  }
+  auto file = fs::MakeDirs(fs::Dirname(path), 0700, env_).ok()
+                  ? env_->NewWritableFile(tmp, 0600)
+                  : Result<std::unique_ptr<WritableFile>>(Status::IOError("no spill dir", path));
+  if (!file.ok()) {
+    release();
+    return Reader();
+  }
+  std::string buf(1 << 20, '\0');
+  Status wrote;
+  for (;;) {
+    auto n = (*in)->Read(buf.data(), buf.size());
+    if (!n.ok()) {
+      (void)(*file)->Close();
+      (void)env_->RemoveFile(tmp);
+      release();
+      return n.status();
+    }
+    if (*n == 0) break;
+    wrote = (*file)->Append(std::string_view(buf.data(), *n));
+    if (!wrote.ok()) break;
+  }
+  Status closed = (*file)->Close();
+  if (!wrote.ok() || !closed.ok() || !env_->Rename(tmp, path).ok()) {
+    (void)env_->RemoveFile(tmp);
+    release();
+    return Reader();
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  bool listed =
+      std::any_of(spilled_.begin(), spilled_.end(), [&](const auto& p) { return p.first == name; });
+  if (listed)  // downloaded twice at once: the file is one, counted once
+    spill_bytes_ -= size;
+  else if (fd >= 0)
+    spilled_.emplace_front(name, size);
+  else {
+    spill_bytes_ -= size;
+    (void)::unlink(path.c_str());
+  }
+  if (fd < 0) return Reader();
+  return Reader(std::make_unique<FdReader>(fd, path));
+}
 
 CachedBackend::Kind CachedBackend::KindOf(const std::string& name) {
   std::string top = TopDir(name);
@@ -164,9 +301,15 @@ Result<std::unique_ptr<ObjectReader>> CachedBackend::OpenReader(const std::strin
     std::lock_guard<std::mutex> l(mu_);
     listed_[name] = static_cast<uint64_t>(size);
   }
-  // A large pack streams from the remote, as does one the listing lacks (the remote names the
-  // error then).
-  if (size < 0 || static_cast<uint64_t>(size) > kMaxCachedPack) return remote_->OpenReader(name);
+  // A large pack streams from the remote (or is kept for this run: KeepReadPacks), as does one
+  // the listing lacks (the remote names the error then).
+  if (size < 0 || static_cast<uint64_t>(size) > kMaxCachedPack) {
+    if (size >= 0 && spill_budget_ > 0) {
+      MV_ASSIGN_OR_RETURN(auto spilled, SpilledPack(name, static_cast<uint64_t>(size)));
+      if (spilled) return spilled;
+    }
+    return remote_->OpenReader(name);
+  }
   MV_ASSIGN_OR_RETURN(std::string data, Read(name));
   return std::unique_ptr<ObjectReader>(std::make_unique<StringReader>(std::move(data)));
 }

@@ -3,7 +3,15 @@
 // only listings and its new manifest.
 //
 // What is cached: index files and manifests (sealed, docs/FORMAT.md §2), and packs of at most
-// kMaxCachedPack bytes (tree packs, §7.5, close at 4 MiB of tar). Nothing else.
+// kMaxCachedPack bytes (tree packs, §7.5, close at 4 MiB of tar; also a backup's last, small
+// data pack). Nothing else is kept across runs.
+//
+// Within one run, after KeepReadPacks(budget) (restore and verify), larger packs are also kept
+// as they are downloaded, in `<dir>/spill-<pid>/`, up to `budget` bytes (least recently used go
+// first) and never more than half the file system's free space, and removed when the backend
+// is destroyed; a spill directory whose process is gone is removed by the next one that spills.
+// So a full restore, which reads a pack again for each batch of files it holds, downloads each
+// pack once.
 //
 // A cached copy is used only when
 //   - the remote has the name with the same size: by the newest listing of its directory made
@@ -16,6 +24,7 @@
 // The cache is not the repository: losing it loses nothing, and it is written without fsync.
 #pragma once
 
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -33,6 +42,7 @@ class CachedBackend final : public Backend {
 
   // `dir` holds the copies (made when missing); `env` must outlive the backend.
   CachedBackend(std::unique_ptr<Backend> remote, std::string dir, Env* env = Env::Default());
+  ~CachedBackend() override;
 
   std::string Describe(std::string_view rel = {}) const override { return remote_->Describe(rel); }
   const std::string& local_root() const override { return remote_->local_root(); }
@@ -54,6 +64,7 @@ class CachedBackend final : public Backend {
     return remote_->LockExclusive(purpose, wait, took_over_stale);
   }
   BackendStats stats() const override;
+  void KeepReadPacks(uint64_t bytes) override;
 
  private:
   enum class Kind { kNone, kSealed, kPack };
@@ -65,6 +76,9 @@ class CachedBackend final : public Backend {
   std::optional<std::string> Cached(const std::string& name, Kind kind) const;
   void Store(const std::string& name, std::string_view data) const;
   void Forget(const std::string& name) const;
+  // A reader of pack `name` (`size` bytes) from the spill directory, downloading it there first
+  // when it is not; nullptr when it does not fit the budget (the caller streams it instead).
+  Result<std::unique_ptr<ObjectReader>> SpilledPack(const std::string& name, uint64_t size) const;
 
   std::unique_ptr<Backend> remote_;
   std::string dir_;
@@ -74,6 +88,11 @@ class CachedBackend final : public Backend {
   mutable std::map<std::string, bool> dir_listed_;  // top directory -> listed
   mutable uint64_t hits_ = 0;
   mutable uint64_t hit_bytes_ = 0;
+  // Spilled packs (KeepReadPacks), newest first; their bytes; the budget (0: none).
+  std::string spill_dir_;
+  uint64_t spill_budget_ = 0;
+  mutable std::list<std::pair<std::string, uint64_t>> spilled_;
+  mutable uint64_t spill_bytes_ = 0;
 };
 
 }  // namespace mv::storage

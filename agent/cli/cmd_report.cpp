@@ -66,6 +66,8 @@ void RegisterReport(CLI::App& app, CliContext& ctx) {
     }
     auto repo = OpenRepoOrReport(ctx);
     if (!repo) return;
+    // Against S3 only --full-verify restores; a local repository always does (and ignores this).
+    if (a->opts.full_verify) repo->backend().KeepReadPacks(kRestoreKeepPackBytes);
     auto rep = GatherReport(*repo, a->opts);
     if (!rep.ok()) return void(ctx.exit_code = ReportError(ctx, rep.status()));
     rep->exit_code = ReportExitCode(rep->damage(), rep->stale());

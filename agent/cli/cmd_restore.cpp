@@ -221,6 +221,7 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
                                                  "deleted mail: give one or the other")));
     auto repo = OpenRepoOrReport(ctx);
     if (!repo) return;
+    repo->backend().KeepReadPacks(kRestoreKeepPackBytes);
     if (held->given()) {
       ProgressPrinter pp(ctx);
       ctx.exit_code = RunHeldRestore(ctx, *repo, *held, *o, pp);

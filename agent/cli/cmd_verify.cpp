@@ -236,6 +236,7 @@ void RegisterVerify(CLI::App& app, CliContext& ctx) {
     o->against_snapshot = *against != "live";
     auto repo = OpenRepoOrReport(ctx);
     if (!repo) return;
+    repo->backend().KeepReadPacks(kRestoreKeepPackBytes);
     if (!stack->empty() && *snap == "latest") {
       auto id = LatestOfStack(*repo, *stack);
       if (!id.ok()) return void(ctx.exit_code = ReportError(ctx, id.status()));

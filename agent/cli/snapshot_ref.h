@@ -1,6 +1,7 @@
 // Opening a repository and resolving a snapshot reference, shared by the read-only commands.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -11,6 +12,10 @@ namespace mv::agent {
 
 // Opens ctx.repo; on failure reports it and sets ctx.exit_code, returning null.
 std::unique_ptr<storage::Repository> OpenRepoOrReport(CliContext& ctx);
+// What restore and verify let a remote repository keep of the packs they download, for the run
+// (storage::Backend::KeepReadPacks; at most half the cache file system's free space): a pack
+// that holds files of several restore batches is then downloaded once.
+constexpr uint64_t kRestoreKeepPackBytes = 4ull << 30;
 // Resolves "latest"/prefix/ID; on failure reports and sets ctx.exit_code, returning "".
 std::string ResolveOrReport(CliContext& ctx, const storage::Repository& repo,
                             const std::string& ref);
