@@ -8,7 +8,7 @@
 //              PUT on S3), and is durable when Put returns (fsync of the file and its directory).
 //   PutFile    the same for a finished local file (a pack), which the call consumes.
 //   List       every object below a directory, recursively, with its size.
-//   Read       a whole object, or a reader over it from the start.
+//   Read       a whole object, or a reader over it from the start; ReadAt a byte range of it.
 // A backend is thread-safe: backup workers write packs concurrently.
 #pragma once
 
@@ -67,6 +67,11 @@ class Backend {
   // kNotFound when `name` does not exist.
   virtual Result<std::string> Read(const std::string& name) const = 0;
   virtual Result<std::unique_ptr<ObjectReader>> OpenReader(const std::string& name) const = 0;
+  // Bytes [offset, offset + length) of `name`, which must hold them (kCorruption when it is
+  // shorter). Packs are read so when only some of their frames are wanted (§5.1). The default
+  // reads from the start through OpenReader; the backends read only the range.
+  virtual Result<std::string> ReadAt(const std::string& name, uint64_t offset,
+                                     uint64_t length) const;
   virtual Result<uint64_t> Size(const std::string& name) const = 0;
 
   // Creates `name` with `data`, atomically and durably. On disk an existing file is replaced;

@@ -314,6 +314,36 @@ Result<std::unique_ptr<ObjectReader>> CachedBackend::OpenReader(const std::strin
   return std::unique_ptr<ObjectReader>(std::make_unique<StringReader>(std::move(data)));
 }
 
+Result<std::string> CachedBackend::ReadAt(const std::string& name, uint64_t offset,
+                                          uint64_t length) const {
+  if (KindOf(name) != Kind::kPack) return remote_->ReadAt(name, offset, length);
+  bool spilled;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    spilled = std::any_of(spilled_.begin(), spilled_.end(),
+                          [&](const auto& p) { return p.first == name; });
+  }
+  if (spilled) {
+    std::string path = fs::Join(spill_dir_, name);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      std::string out(length, '\0');
+      Status st = fs::ReadExact(fd, out.data(), length, offset, path);
+      ::close(fd);
+      if (st.ok()) {
+        std::lock_guard<std::mutex> l(mu_);
+        hits_++;
+        hit_bytes_ += length;
+        return out;
+      }
+    }
+  }
+  if (fs::Exists(fs::Join(dir_, name)))
+    if (auto c = Cached(name, Kind::kPack); c && offset + length <= c->size())
+      return c->substr(offset, length);
+  return remote_->ReadAt(name, offset, length);
+}
+
 Status CachedBackend::Put(const std::string& name, std::string_view data) {
   MV_RETURN_IF_ERROR(remote_->Put(name, data));
   if (KindOf(name) == Kind::kSealed) {

@@ -51,6 +51,10 @@ class CachedBackend final : public Backend {
   Result<std::vector<ObjectInfo>> List(const std::string& dir) const override;
   Result<std::string> Read(const std::string& name) const override;
   Result<std::unique_ptr<ObjectReader>> OpenReader(const std::string& name) const override;
+  // From a kept copy of the pack when there is one (spilled in this run, or a small pack that
+  // checks), otherwise from the remote; ranges are not cached.
+  Result<std::string> ReadAt(const std::string& name, uint64_t offset,
+                             uint64_t length) const override;
   Result<uint64_t> Size(const std::string& name) const override { return remote_->Size(name); }
   Status Put(const std::string& name, std::string_view data) override;
   Status PutFile(const std::string& local_path, const std::string& name) override;

@@ -122,8 +122,8 @@ Status RaiseConfigVersion(const Repository& repo) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (!j.is_object() || !j.contains("version") || !j["version"].is_number_integer())
     return Status::Corruption("config has no version; restore config from a copy", path);
-  if (j["version"].get<int64_t>() >= kFormatVersion) return Status::Ok();
-  j["version"] = kFormatVersion;
+  if (j["version"].get<int64_t>() >= kHeldMailFormatVersion) return Status::Ok();
+  j["version"] = kHeldMailFormatVersion;
   return repo.backend().Overwrite("config", j.dump(2) + "\n");
 }
 

@@ -64,9 +64,14 @@ struct HeldSummary {
 };
 HeldSummary SummarizeHeld(const std::vector<HeldRecord>& records, int64_t now_ns);
 
-// Raises config's "version" to kFormatVersion when it is lower (written atomically: the old or
-// the new version, never half), so builds that do not know what is about to be written refuse
-// the repository instead of misreading it. Every other field is kept as it was.
+// The format version that brought held mail (docs/FORMAT.md, version 5): what held mail records
+// and prune raise a repository to.
+constexpr int kHeldMailFormatVersion = 5;
+
+// Raises config's "version" to kHeldMailFormatVersion when it is lower (written atomically: the
+// old or the new version, never half), so builds that do not know what is about to be written
+// refuse the repository instead of misreading it. Not higher: version-5 builds keep working with
+// it. Every other field is kept as it was.
 Status RaiseConfigVersion(const Repository& repo);
 
 }  // namespace mv::storage

@@ -58,6 +58,12 @@ class Index {
   size_t pack_count() const { return packs_.size(); }
   const std::vector<PackInfo>& packs() const { return packs_; }
   bool HasPack(const BlobId& pack) const { return pack_ix_.count(pack) != 0; }
+  // The pack as added (its first entry when added twice); nullptr when unknown. Valid until the
+  // next AddPack or assignment.
+  const PackInfo* FindPack(const BlobId& pack) const {
+    auto it = pack_ix_.find(pack);
+    return it == pack_ix_.end() ? nullptr : &packs_[it->second];
+  }
 
  private:
   struct Row {

@@ -95,6 +95,18 @@ Result<std::unique_ptr<ObjectReader>> LocalBackend::OpenReader(const std::string
   return std::unique_ptr<ObjectReader>(std::make_unique<FdReader>(fd, p));
 }
 
+Result<std::string> LocalBackend::ReadAt(const std::string& name, uint64_t offset,
+                                         uint64_t length) const {
+  std::string p = Describe(name);
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open", p);
+  std::string out(length, '\0');
+  Status st = fs::ReadExact(fd, out.data(), length, offset, p);
+  ::close(fd);
+  MV_RETURN_IF_ERROR(st);
+  return out;
+}
+
 Result<uint64_t> LocalBackend::Size(const std::string& name) const {
   std::string p = Describe(name);
   struct stat st;

@@ -21,6 +21,8 @@ class LocalBackend final : public Backend {
   Result<std::vector<ObjectInfo>> List(const std::string& dir) const override;
   Result<std::string> Read(const std::string& name) const override;
   Result<std::unique_ptr<ObjectReader>> OpenReader(const std::string& name) const override;
+  Result<std::string> ReadAt(const std::string& name, uint64_t offset,
+                             uint64_t length) const override;
   Result<uint64_t> Size(const std::string& name) const override;
   Status Put(const std::string& name, std::string_view data) override;
   Status Overwrite(const std::string& name, std::string_view data) override {

@@ -3,10 +3,12 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <zstd.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -18,6 +20,9 @@ namespace {
 
 constexpr uint64_t kTarBlock = 512;
 
+// libarchive writes the uncompressed tar (unblocked, so every byte reaches WriteCb as written);
+// this writer compresses it into independent zstd frames, ending a frame after an entry once it
+// holds kFrameTarget bytes of tar, and appends the seek table (§5.1) after the last one.
 class LibarchivePackWriter final : public PackWriter {
  public:
   LibarchivePackWriter(std::string tmp_path, std::unique_ptr<WritableFile> file, Env* env)
@@ -25,6 +30,7 @@ class LibarchivePackWriter final : public PackWriter {
   ~LibarchivePackWriter() override {
     if (a_) archive_write_free(a_);
     if (entry_) archive_entry_free(entry_);
+    if (cctx_) ZSTD_freeCCtx(cctx_);
     if (!tmp_path_.empty()) {  // not finished (or not moved into place): the temp file goes
       file_.reset();
       (void)env_->RemoveFile(tmp_path_);
@@ -34,14 +40,16 @@ class LibarchivePackWriter final : public PackWriter {
   Status Open(int level) {
     a_ = archive_write_new();
     entry_ = archive_entry_new();
-    if (!a_ || !entry_) return Status::IOError("out of memory creating pack writer", tmp_path_);
-    std::string lvl = std::to_string(level);
+    cctx_ = ZSTD_createCCtx();
+    if (!a_ || !entry_ || !cctx_)
+      return Status::IOError("out of memory creating pack writer", tmp_path_);
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, level)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_checksumFlag, 1)))
+      return Status::Invalid("zstd level " + std::to_string(level) + " is not supported",
+                             tmp_path_);
+    out_.resize(ZSTD_CStreamOutSize());
     if (archive_write_set_format_ustar(a_) != ARCHIVE_OK ||
-        archive_write_add_filter_zstd(a_) != ARCHIVE_OK ||
-        archive_write_set_filter_option(a_, "zstd", "compression-level", lvl.c_str()) !=
-            ARCHIVE_OK ||
-        archive_write_set_bytes_per_block(a_, 64 * 1024) != ARCHIVE_OK ||
-        archive_write_set_bytes_in_last_block(a_, 1) != ARCHIVE_OK)
+        archive_write_set_bytes_per_block(a_, 0) != ARCHIVE_OK)
       return Err("configure pack writer");
     if (archive_write_open2(a_, this, nullptr, &WriteCb, nullptr, nullptr) != ARCHIVE_OK)
       return Err("open pack writer");
@@ -62,8 +70,14 @@ class LibarchivePackWriter final : public PackWriter {
       la_ssize_t n = archive_write_data(a_, data, len);
       if (n < 0 || static_cast<size_t>(n) != len) return Err("write tar data");
     }
+    if (archive_write_finish_entry(a_) != ARCHIVE_OK) return Err("write tar padding");
     info_.entries.push_back({id, raw_ + kTarBlock, len});
     raw_ += kTarBlock + (len + kTarBlock - 1) / kTarBlock * kTarBlock;
+    if (fed_ != raw_)
+      return Status::IOError("pack writer out of step with libarchive (" + std::to_string(fed_) +
+                                 " tar bytes written, " + std::to_string(raw_) + " expected)",
+                             tmp_path_);
+    if (fed_ - frame_start_raw_ >= kPackFrameTarget) return EndFrame();
     return Status::Ok();
   }
 
@@ -73,6 +87,8 @@ class LibarchivePackWriter final : public PackWriter {
   Result<PackInfo> Finish(Backend& dest) override {
     if (archive_write_close(a_) != ARCHIVE_OK) return Err("close pack");
     MV_RETURN_IF_ERROR(write_status_);
+    if (fed_ > frame_start_raw_) MV_RETURN_IF_ERROR(EndFrame());
+    MV_RETURN_IF_ERROR(Emit(EncodeSeekTable(frames_)));
     MV_RETURN_IF_ERROR(file_->Sync());
     MV_RETURN_IF_ERROR(file_->Close());
     info_.pack_id = hash_.Final();
@@ -87,14 +103,41 @@ class LibarchivePackWriter final : public PackWriter {
  private:
   static la_ssize_t WriteCb(struct archive*, void* self, const void* buf, size_t n) {
     auto* w = static_cast<LibarchivePackWriter*>(self);
-    Status st = w->file_->Append(std::string_view(static_cast<const char*>(buf), n));
+    Status st = w->Compress(buf, n, ZSTD_e_continue);
     if (!st.ok()) {
       w->write_status_ = st;
       return -1;
     }
-    w->hash_.Update(buf, n);
-    w->written_ += n;
+    w->fed_ += n;
     return static_cast<la_ssize_t>(n);
+  }
+
+  Status Compress(const void* buf, size_t n, ZSTD_EndDirective mode) {
+    ZSTD_inBuffer in{buf, n, 0};
+    for (;;) {
+      ZSTD_outBuffer out{out_.data(), out_.size(), 0};
+      size_t left = ZSTD_compressStream2(cctx_, &out, &in, mode);
+      if (ZSTD_isError(left))
+        return Status::IOError(std::string("zstd: ") + ZSTD_getErrorName(left), tmp_path_);
+      MV_RETURN_IF_ERROR(Emit(std::string_view(out_.data(), out.pos)));
+      if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size) return Status::Ok();
+    }
+  }
+
+  Status EndFrame() {
+    MV_RETURN_IF_ERROR(Compress(nullptr, 0, ZSTD_e_end));
+    frames_.push_back({written_ - frame_start_, fed_ - frame_start_raw_});
+    frame_start_ = written_;
+    frame_start_raw_ = fed_;
+    return Status::Ok();
+  }
+
+  Status Emit(std::string_view bytes) {
+    if (bytes.empty()) return Status::Ok();
+    MV_RETURN_IF_ERROR(file_->Append(bytes));
+    hash_.Update(bytes.data(), bytes.size());
+    written_ += bytes.size();
+    return Status::Ok();
   }
 
   Status Err(const char* what) {
@@ -108,9 +151,15 @@ class LibarchivePackWriter final : public PackWriter {
   Env* env_;
   struct archive* a_ = nullptr;
   struct archive_entry* entry_ = nullptr;
+  ZSTD_CCtx* cctx_ = nullptr;
+  std::string out_;
   PlainHashStream hash_;
   PackInfo info_;
-  uint64_t raw_ = 0, written_ = 0;
+  std::vector<PackFrame> frames_;
+  uint64_t raw_ = 0;      // tar bytes of the entries added
+  uint64_t fed_ = 0;      // tar bytes libarchive wrote (raw_, and the trailer once closed)
+  uint64_t written_ = 0;  // compressed bytes in the file
+  uint64_t frame_start_ = 0, frame_start_raw_ = 0;  // where the open frame began
   Status write_status_;
 };
 
@@ -155,6 +204,19 @@ class PackFileReader final : public ObjectReader {
   int fd_;
   const std::string& path_;
 };
+
+constexpr uint32_t kSkippableMagic = 0x184D2A5E;  // zstd skippable frame, nibble E
+constexpr uint32_t kSeekableMagic = 0x8F92EAB1;   // zstd seekable format footer
+constexpr size_t kSeekFooter = 9;                 // frame count, descriptor, magic
+
+void PutLe32(std::string* out, uint32_t v) {
+  for (int i = 0; i < 4; i++) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+uint32_t GetLe32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; i--) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
 
 }  // namespace
 
@@ -279,6 +341,153 @@ Result<PackInfo> ListPack(ObjectReader& in, const std::string& path, const BlobI
   MV_RETURN_IF_ERROR(st);
   info.file_size = counting.size;  // the hash check read the whole pack
   return info;
+}
+
+std::string EncodeSeekTable(const std::vector<PackFrame>& frames) {
+  std::string out;
+  PutLe32(&out, kSkippableMagic);
+  PutLe32(&out, static_cast<uint32_t>(frames.size() * 8 + kSeekFooter));
+  for (const auto& f : frames) {
+    PutLe32(&out, static_cast<uint32_t>(f.compressed));
+    PutLe32(&out, static_cast<uint32_t>(f.raw));
+  }
+  PutLe32(&out, static_cast<uint32_t>(frames.size()));
+  out.push_back('\0');  // descriptor: no checksums in the table (the frames carry their own)
+  PutLe32(&out, kSeekableMagic);
+  return out;
+}
+
+std::vector<PackFrame> ParseSeekTable(std::string_view tail, uint64_t* table_bytes) {
+  *table_bytes = 0;
+  if (tail.size() < kSeekFooter + 8) return {};
+  const char* end = tail.data() + tail.size();
+  if (GetLe32(end - 4) != kSeekableMagic) return {};
+  uint8_t desc = static_cast<uint8_t>(end[-5]);
+  if (desc & 0x7f) return {};  // reserved bits set: not a table this reader knows
+  uint64_t n = GetLe32(end - 9);
+  uint64_t entry = (desc & 0x80) ? 12 : 8;
+  uint64_t total = 8 + n * entry + kSeekFooter;
+  *table_bytes = total;
+  if (total > tail.size()) return {};
+  const char* p = end - total;
+  if (GetLe32(p) != kSkippableMagic || GetLe32(p + 4) != total - 8) return {};
+  std::vector<PackFrame> frames(n);
+  for (uint64_t i = 0; i < n; i++) {
+    frames[i].compressed = GetLe32(p + 8 + i * entry);
+    frames[i].raw = GetLe32(p + 12 + i * entry);
+  }
+  return frames;
+}
+
+namespace {
+
+constexpr uint64_t kSeekTail = 16 << 10;  // bytes fetched first from a pack's end
+constexpr uint64_t kFrameGap = 64 << 10;  // unneeded bytes fetched rather than a request more
+
+struct FrameRun {
+  size_t first = 0, last = 0;  // frames [first, last]
+};
+
+}  // namespace
+
+Status ReadPackFrames(const Backend& backend, const std::string& path, const PackInfo& info,
+                      const std::vector<bool>& selected, const PackBlobFn& on_blob,
+                      bool* read_whole) {
+  *read_whole = true;
+  if (info.file_size < kMinFramedRead || selected.size() != info.entries.size())
+    return Status::Ok();
+  // Most of the pack wanted (a tree load, a full restore): one stream, without asking for the
+  // table first.
+  uint64_t want_raw = 0;
+  for (size_t k = 0; k < info.entries.size(); k++)
+    if (selected[k]) want_raw += kTarBlock + info.entries[k].length;
+  const PackEntry* last = info.entries.empty() ? nullptr : &info.entries.back();
+  if (!last || want_raw * 10 > (last->offset + last->length) * 7) return Status::Ok();
+  const std::string rel = layout::PackRelPath(info.pack_id);
+  uint64_t tail_len = std::min(info.file_size, kSeekTail);
+  MV_ASSIGN_OR_RETURN(std::string tail, backend.ReadAt(rel, info.file_size - tail_len, tail_len));
+  uint64_t table = 0;
+  std::vector<PackFrame> frames = ParseSeekTable(tail, &table);
+  if (frames.empty() && table > tail.size() && table <= info.file_size) {
+    MV_ASSIGN_OR_RETURN(tail, backend.ReadAt(rel, info.file_size - table, table));
+    frames = ParseSeekTable(tail, &table);
+  }
+  if (frames.empty()) return Status::Ok();
+  // Where each frame starts, compressed and in the tar; a table that does not add up to the
+  // file is not trusted (the whole read then checks what the pack holds).
+  std::vector<uint64_t> cstart(frames.size() + 1), rstart(frames.size() + 1);
+  for (size_t i = 0; i < frames.size(); i++) {
+    cstart[i + 1] = cstart[i] + frames[i].compressed;
+    rstart[i + 1] = rstart[i] + frames[i].raw;
+  }
+  if (cstart.back() + table != info.file_size) return Status::Ok();
+  // The frames each selected entry (its tar header and data) lies in.
+  std::vector<bool> needed(frames.size());
+  bool any = false;
+  for (size_t k = 0; k < info.entries.size(); k++) {
+    if (!selected[k]) continue;
+    const PackEntry& e = info.entries[k];
+    if (e.offset < kTarBlock || e.offset + e.length > rstart.back()) return Status::Ok();
+    size_t a =
+        std::upper_bound(rstart.begin(), rstart.end(), e.offset - kTarBlock) - rstart.begin() - 1;
+    uint64_t last_byte = (e.length > 0 ? e.offset + e.length : e.offset) - 1;
+    size_t b = std::upper_bound(rstart.begin(), rstart.end(), last_byte) - rstart.begin() - 1;
+    for (size_t f = a; f <= b; f++) needed[f] = true;
+    any = true;
+  }
+  if (!any) {
+    *read_whole = false;
+    return Status::Ok();
+  }
+  std::vector<FrameRun> runs;
+  uint64_t fetch = 0;
+  for (size_t f = 0; f < frames.size(); f++) {
+    if (!needed[f]) continue;
+    if (!runs.empty() && cstart[f] - cstart[runs.back().last + 1] <= kFrameGap)
+      runs.back().last = f;
+    else
+      runs.push_back({f, f});
+  }
+  for (const auto& r : runs) fetch += cstart[r.last + 1] - cstart[r.first];
+  if (fetch * 10 > info.file_size * 7) return Status::Ok();  // most of it: one stream is cheaper
+  *read_whole = false;
+
+  ZSTD_DCtx* dctx = ZSTD_createDCtx();
+  if (!dctx) return Status::IOError("out of memory reading pack", path);
+  std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> free_dctx(dctx, ZSTD_freeDCtx);
+  std::string raw;
+  size_t k = 0;
+  for (const auto& r : runs) {
+    uint64_t c0 = cstart[r.first], c1 = cstart[r.last + 1];
+    uint64_t r0 = rstart[r.first], r1 = rstart[r.last + 1];
+    MV_ASSIGN_OR_RETURN(std::string comp, backend.ReadAt(rel, c0, c1 - c0));
+    raw.resize(r1 - r0);
+    size_t got = ZSTD_decompressDCtx(dctx, raw.data(), raw.size(), comp.data(), comp.size());
+    if (ZSTD_isError(got) || got != raw.size())
+      return Status::Corruption("damaged pack: bytes " + std::to_string(c0) + "-" +
+                                    std::to_string(c1 - 1) + " do not decompress to the " +
+                                    std::to_string(raw.size()) +
+                                    " tar bytes its seek table names (" +
+                                    (ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short") +
+                                    "); run `mailvault check --read-data` to see what it affects",
+                                path);
+    for (; k < info.entries.size(); k++) {
+      const PackEntry& e = info.entries[k];
+      if (e.offset - kTarBlock >= r1) break;
+      if (!selected[k]) continue;
+      std::string hex = e.id.Hex();
+      const char* hdr = raw.data() + (e.offset - kTarBlock - r0);
+      if (std::memcmp(hdr, hex.data(), hex.size()) != 0 || hdr[hex.size()] != '\0')
+        return Status::Corruption("the index places blob " + hex + " at tar offset " +
+                                      std::to_string(e.offset) +
+                                      " of this pack, but another entry is there; run "
+                                      "`mailvault repair index`",
+                                  path);
+      if (!on_blob(e.id, std::string_view(raw.data() + (e.offset - r0), e.length)))
+        return Status::Ok();
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace mv::storage

@@ -185,6 +185,28 @@ Result<std::unique_ptr<HeldLock>> Repository::LockExclusive(const std::string& p
 
 Status Repository::ReadPackFile(const BlobId& pack, const PackReadOptions& opts,
                                 const PackWantFn& want, const PackBlobFn& on_blob) const {
+  // Without the pack hash to check, only the frames that hold the wanted blobs are read (§5.1),
+  // where the index describes the pack and it has a seek table.
+  const PackInfo* indexed =
+      !opts.verify_pack_hash && index_loaded_ ? index_.FindPack(pack) : nullptr;
+  if (indexed && indexed->file_size >= kMinFramedRead) {
+    PackInfo info = *indexed;  // a copy: a backup may add packs to the index meanwhile
+    std::vector<bool> selected(info.entries.size());
+    bool any = false;
+    for (size_t k = 0; k < info.entries.size(); k++)
+      any |= selected[k] = want(info.entries[k].id, info.entries[k].length);
+    if (!any) return Status::Ok();
+    bool whole = false;
+    MV_RETURN_IF_ERROR(ReadPackFrames(*backend_, PackPath(pack), info, selected, on_blob, &whole));
+    if (!whole) return Status::Ok();
+    BlobIdSet chosen;
+    for (size_t k = 0; k < info.entries.size(); k++)
+      if (selected[k]) chosen.Insert(info.entries[k].id);
+    MV_ASSIGN_OR_RETURN(auto in, backend_->OpenReader(layout::PackRelPath(pack)));
+    return ReadPack(
+        *in, PackPath(pack), pack, opts,
+        [&](const BlobId& id, uint64_t) { return chosen.Contains(id); }, on_blob);
+  }
   MV_ASSIGN_OR_RETURN(auto in, backend_->OpenReader(layout::PackRelPath(pack)));
   return ReadPack(*in, PackPath(pack), pack, opts, want, on_blob);
 }

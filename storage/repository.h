@@ -23,7 +23,7 @@ namespace mv::storage {
 
 // The version this build writes (docs/FORMAT.md). It reads every version from
 // kOldestFormatVersion up to it.
-constexpr int kFormatVersion = 5;
+constexpr int kFormatVersion = 6;
 constexpr int kOldestFormatVersion = 1;
 
 // A repository file that could not be read (a damaged manifest or index file). It affects only

@@ -7,12 +7,14 @@
 
 #include <sys/xattr.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 
 #include "storage/entry_table.h"
+#include "storage/held_mail.h"
 #include "storage/repository.h"
 #include "storage/snapshot.h"
 #include "test_util.h"
@@ -36,7 +38,8 @@ struct Fixture {
 const Fixture kFixtures[] = {{1, "4f72aec8", "c84e6254", 5},
                              {2, "b9a436fc", "20588273", 7},
                              {3, "d8c1b939", "646b0701", 7},
-                             {4, "cb8788bd", "26e3084b", 7}};
+                             {4, "cb8788bd", "26e3084b", 7},
+                             {5, "988c6cb1", "3b6bb5ab", 7}};
 
 // "./mail/..." -> sha256, as in tests/data/repo-v<N>.sha256.
 std::map<std::string, std::string> ExpectedDigests(const Fixture& fx) {
@@ -144,7 +147,7 @@ TEST_P(FormatCompat, NewBackupIntoACopyWorks) {
 
 // A prune may delete packs, which builds before version 4 cannot follow, and keeps held mail,
 // which version-4 builds do not (docs/FORMAT.md §8 "Prune", §12): it raises an old repository's
-// config to the current version and the kept snapshot still restores and checks.
+// config to version 5 and the kept snapshot still restores and checks.
 TEST_P(FormatCompat, ForgetAndPruneOfACopyRaiseItToTheCurrentVersionAndKeepTheRest) {
   const Fixture& fx = GetParam();
   TempDir copy("mvcompat-prune");
@@ -154,7 +157,9 @@ TEST_P(FormatCompat, ForgetAndPruneOfACopyRaiseItToTheCurrentVersionAndKeepTheRe
   RunResult p = RunMailvault({"prune", "--repo", copy / "r", "--max-unused", "0%"});
   ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
   auto config = nlohmann::json::parse(ReadFile(copy / "r/config"));
-  EXPECT_EQ(config["version"], storage::kFormatVersion) << "raised before any pack was deleted";
+  EXPECT_EQ(config["version"], std::max(fx.version, storage::kHeldMailFormatVersion))
+      << "raised to version 5 (not higher: version-5 builds still read it) before any pack was "
+         "deleted";
   EXPECT_EQ(config["id"], nlohmann::json::parse(ReadFile(fx.repo() + "/config"))["id"])
       << "every other field as it was";
   ExpectRestoresFixtureContent(fx, copy / "r", fx.second);

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -523,6 +524,54 @@ TEST_F(RgwRepoTest, AFullRestoreDownloadsEachPackOnceAcrossItsBatches) {
   // Nothing of the run's copies is left in the cache.
   auto left = Shell("find '" + cache_.path() + "' -path '*spill-*' | head -3");
   EXPECT_EQ(left.out, "");
+}
+
+// Incident restores read what they restore (docs/FORMAT.md §5.1): restoring one mailbox of
+// four fetches the frames that hold its messages, not the whole packs (each of the backup's two
+// workers wrote a pack with half of every mailbox). The bound is the issue's: at most twice what
+// the mailbox alone takes compressed (in a fresh repository), the index and trees included.
+TEST_F(RgwRepoTest, RestoringOneMailboxDownloadsAtMostTwiceItsCompressedSize) {
+  auto users = MakeMailVolume(vol_.path(), {.users = 4, .messages_per_user = 1500, .seed = 41});
+  ASSERT_EQ(Mv({"init"}).exit_code, 0);
+  ASSERT_EQ(Mv({"backup", "--source", "mail=" + vol_ / "mail"}).exit_code, 0);
+  const std::string mailbox = users[2];
+  auto direct = Direct();
+  ASSERT_NE(direct, nullptr);
+  auto packs = direct->List("packs");
+  ASSERT_TRUE(packs.ok()) << packs.status().ToString();
+  uint64_t pack_bytes = 0;
+  for (const auto& p : *packs) pack_bytes += p.size;
+
+  // What the mailbox alone takes, compressed: a backup of only it into a fresh local repository.
+  TempDir alone("mvalone");
+  std::filesystem::create_directories(alone / ("src/mail/" + mailbox));
+  std::filesystem::copy(vol_ / ("mail/" + mailbox), alone / ("src/mail/" + mailbox),
+                        std::filesystem::copy_options::recursive);
+  ASSERT_EQ(RunMailvault({"init", "--repo", alone / "r"}).exit_code, 0);
+  auto b = RunMailvault(
+      {"backup", "--repo", alone / "r", "--json", "--source", "mail=" + alone / "src/mail"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  uint64_t packed = Json(b)["bytes_packed"].get<uint64_t>();
+  ASSERT_GT(packed, uint64_t{1} << 20);
+
+  // As on a new host after the incident: nothing cached.
+  TempDir fresh("mvcache-new-host");
+  auto r = Mv({"restore", "--snapshot", "latest", "--include", "mail/" + mailbox, "--target",
+               out_.path(), "--cache-dir", fresh.path(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto want = ListTree(vol_ / ("mail/" + mailbox));
+  std::erase_if(want, [](const auto& kv) { return kv.first.rfind("tmp/", 0) == 0; });
+  ASSERT_GT(want.size(), 1500u);
+  EXPECT_EQ(DiffTrees(want, ListTree(out_ / ("mail/" + mailbox))), "")
+      << "every message of the mailbox (Maildir tmp/ is not restored)";
+  EXPECT_FALSE(std::filesystem::exists(out_ / ("mail/" + users[1])))
+      << "only the mailbox asked for";
+  uint64_t down = Json(r)["storage"]["bytes_down"].get<uint64_t>();
+  std::cout << "one mailbox of 4: downloaded " << down << " bytes; it takes " << packed
+            << " alone (" << static_cast<double>(down) / static_cast<double>(packed)
+            << "x); the repository's packs " << pack_bytes << " bytes\n";
+  EXPECT_LE(down, 2 * packed) << "downloaded " << down << " for a mailbox of " << packed
+                              << " compressed, in " << pack_bytes << " bytes of packs";
 }
 
 }  // namespace

@@ -70,6 +70,11 @@ class S3Backend final : public Backend {
   Result<std::string> Read(const std::string& name) const override;
   // Reads the object in ranged GETs of 8 MiB. The backend must outlive the reader.
   Result<std::unique_ptr<ObjectReader>> OpenReader(const std::string& name) const override;
+  Result<std::string> ReadAt(const std::string& name, uint64_t offset,
+                             uint64_t length) const override {
+    if (length == 0) return std::string();
+    return ReadRange(name, offset, offset + length - 1);
+  }
   Result<uint64_t> Size(const std::string& name) const override;
   // kBusy ("already exists") when `name` exists: S3 keeps the first object.
   Status Put(const std::string& name, std::string_view data) override;
