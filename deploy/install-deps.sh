@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(build-essential cmake pkg-config libarchive-dev libzstd-dev libsqlitecpp-dev libsqlite3-dev
   libxxhash-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev
-  libyaml-cpp-dev libcurl4-openssl-dev libssl-dev libexpat1-dev zstd sqlite3 tar)
+  libyaml-cpp-dev libcurl4-openssl-dev libssl-dev libexpat1-dev libsodium-dev zstd sqlite3 tar)
 # dovecot's doveadm reads restored Maildirs in the tests; docker.io, debootstrap and busybox-static
 # run the real-swarm end-to-end test (tests/e2e installs them itself too); node_exporter checks
 # that the Prometheus textfile of `mailvault report` is accepted; acl (setfacl) sets the ACLs that the
@@ -16,9 +16,10 @@ BUILD_PKGS=(build-essential cmake pkg-config libarchive-dev libzstd-dev libsqlit
 # clang-format checks the committed format (tests/check_format.sh); promtool (package prometheus)
 # lints the report's Prometheus textfile; restic is the reference whose `forget` the retention
 # policy must match (tests/retention_restic_test.cpp); radosgw, ceph-mon, ceph-osd and ceph-common
-# run the real S3 engine of tests/s3_rgw_test.cpp (tests/s3/rgw.sh).
+# run the real S3 engine of tests/s3_rgw_test.cpp (tests/s3/rgw.sh); age (and age-keygen) is the
+# reference that the age files of storage/crypto must match (tests/age_test.cpp).
 TEST_PKGS=(prometheus dovecot-core dovecot-imapd docker.io debootstrap busybox-static prometheus-node-exporter curl haproxy acl
-  clang libclang-rt-14-dev llvm-14 clang-format restic radosgw ceph-mon ceph-osd ceph-common)
+  clang libclang-rt-14-dev llvm-14 clang-format restic radosgw ceph-mon ceph-osd ceph-common age)
 
 want=("${BUILD_PKGS[@]}")
 [[ "${1:-}" == "--test" ]] && want+=("${TEST_PKGS[@]}")

@@ -15,6 +15,7 @@ declare -A allowed=(
   [storage]=""
   [storage/s3]="storage"
   [storage/mailfiles]="storage"
+  [storage/crypto]="storage"
   [hooks]="storage storage/mailfiles"
   [verify]="storage storage/mailfiles"
   [retention]="storage storage/mailfiles"
