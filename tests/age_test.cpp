@@ -173,5 +173,24 @@ TEST(Age, KeysInTheirTextFormsRoundTripAndBadOnesAreRefusedWithoutEchoingSecrets
       << "mixed case is refused";
 }
 
+// The fuzz target's seeds (tests/fuzz/corpus/age/, written by Debian's age) open with its fixed
+// identity, so its mutations reach past the header.
+TEST(Age, TheFuzzSeedsOpenWithTheFuzzIdentity) {
+  age::AgeIdentity id;
+  id.secret.fill(0x42);
+  EXPECT_EQ(age::FormatRecipient(age::RecipientOf(id)),
+            "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj");
+  std::string dir = std::string(MAILVAULT_SOURCE_DIR) + "/tests/fuzz/corpus/age/";
+  auto small = age::AgeDecrypt(ReadFile(dir + "small"), id, "small");
+  ASSERT_TRUE(small.ok()) << small.status().ToString();
+  EXPECT_EQ(*small, "hello fuzz");
+  auto two = age::AgeDecrypt(ReadFile(dir + "two-chunks"), id, "two-chunks");
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  EXPECT_EQ(two->size(), 70000u);
+  auto empty = age::AgeDecrypt(ReadFile(dir + "empty"), id, "empty");
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_EQ(*empty, "");
+}
+
 }  // namespace
 }  // namespace mv::testing
