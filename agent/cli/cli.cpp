@@ -2,11 +2,69 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <vector>
 
 namespace mv::agent {
+namespace {
+
+// The command list of `mailvault --help`: one line per command, the first line of its
+// description (a command whose description is a whole page has its summary here).
+const std::map<std::string, std::string> kSummaries = {
+    {"agent", "Run as the backup sidecar: scheduled stack backups, retention, off-site copies"}};
+
+class CommandListFormatter final : public CLI::Formatter {
+ public:
+  std::string make_subcommand(const CLI::App* sub) const override {
+    auto it = kSummaries.find(sub->get_name());
+    std::string d = it != kSummaries.end() ? it->second : sub->get_description();
+    d = d.substr(0, d.find('\n'));
+    if (!d.empty() && d.back() == '.') d.pop_back();
+    std::stringstream out;
+    CLI::detail::format_help(out, sub->get_display_name(), d, column_width_);
+    return out.str();
+  }
+};
+
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); j++) row[j] = j;
+  for (size_t i = 1; i <= a.size(); i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); j++) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// "unknown command 'restor'; did you mean 'restore'?", with the list of commands.
+int UnknownCommand(CLI::App& app, const std::string& word, bool json) {
+  std::string best, list;
+  size_t best_d = 3;  // at most two edits away, or a prefix of a command
+  for (const auto* s : app.get_subcommands([](CLI::App*) { return true; })) {
+    const std::string& n = s->get_name();
+    list += (list.empty() ? "" : ", ") + n;
+    size_t d = n.rfind(word, 0) == 0 ? 1 : EditDistance(word, n);
+    if (d < best_d) best_d = d, best = n;
+  }
+  std::string msg = "unknown command '" + word + "'";
+  if (!best.empty()) msg += "; did you mean '" + best + "'?";
+  if (json) std::cout << nlohmann::json({{"error", msg}, {"code", "usage"}}).dump() << std::endl;
+  std::cerr << "mailvault: " << msg << "\nCommands: " << list
+            << ". `mailvault help COMMAND` shows one." << std::endl;
+  return kExitUsage;
+}
+
+}  // namespace
 
 void AddRepoOption(CLI::App* sub, CliContext& ctx) {
   sub->add_option("-r,--repo", ctx.repo,
@@ -83,6 +141,7 @@ int RunCli(int argc, char** argv) {
       "mailvault"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("mailvault ") + MAILVAULT_VERSION);
+  app.formatter(std::make_shared<CommandListFormatter>());  // the commands inherit it
   RegisterInit(app, ctx);
   RegisterBackup(app, ctx);
   RegisterSnapshots(app, ctx);
@@ -98,9 +157,36 @@ int RunCli(int argc, char** argv) {
   RegisterPrune(app, ctx);
   RegisterForget(app, ctx);
   RegisterCopy(app, ctx);
+  // Before CLI11 sees them: `help [COMMAND]`, `version`, `--json` before the command, and a
+  // first word that is no command (CLI11 would only say that a subcommand is required).
+  std::vector<std::string> args(argv + 1, argv + argc);
+  const bool json = std::find(args.begin(), args.end(), "--json") != args.end();
+  auto known = [&](const std::string& n) {
+    return !app.get_subcommands([&](CLI::App* s) { return s->check_name(n); }).empty();
+  };
+  if (!args.empty() && args[0] == "version") {
+    std::cout << "mailvault " << MAILVAULT_VERSION << std::endl;
+    return kExitOk;
+  }
+  if (!args.empty() && args[0] == "help") {
+    if (args.size() == 1) {
+      args = {"--help"};
+    } else if (known(args[1])) {
+      args = {args[1], "--help"};
+    } else {
+      return UnknownCommand(app, args[1], json);
+    }
+  }
+  if (args.size() > 1 && args[0] == "--json" && known(args[1])) std::swap(args[0], args[1]);
+  if (!args.empty() && !args[0].empty() && args[0][0] != '-' && !known(args[0]))
+    return UnknownCommand(app, args[0], json);
+  std::reverse(args.begin(), args.end());  // CLI11 takes the vector last argument first
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
+    if (json && e.get_exit_code() != 0)
+      std::cout << nlohmann::json({{"error", std::string(e.what())}, {"code", "usage"}}).dump()
+                << std::endl;
     int rc = app.exit(e);
     return rc == 0 ? kExitOk : kExitUsage;
   }
