@@ -222,6 +222,11 @@ TEST_F(BadInput, MissingRepositoryOrSourceIsAnErrorSayingWhatToDo) {
   RunResult r = Backup("mail=" + vol_ / "no-such-dir");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find(vol_ / "no-such-dir"), std::string::npos) << r.err;
+  // A source that is a file, not a directory: the same exit code as a missing one.
+  WriteFile(vol_ / "a-file", "x\n");
+  RunResult f = Backup("mail=" + vol_ / "a-file");
+  EXPECT_EQ(f.exit_code, 1) << f.err;
+  EXPECT_NE(f.err.find("is not a directory"), std::string::npos) << f.err;
 }
 
 // Usage errors (exit 2) are command lines that can never work; a well-formed reference to a

@@ -256,9 +256,11 @@ Status WalkSource(const SourceSpec& src, uint16_t source_ix, WalkOutput* out) {
   struct stat st;
   if (::stat(src.path.c_str(), &st) != 0)
     return Status::FromErrno(errno, "source '" + src.name + "' cannot be read", src.path);
+  // Not a directory is an error like a missing one (exit 1, not a usage error): the command line
+  // is well-formed, the path just does not hold what it must.
   if (!S_ISDIR(st.st_mode))
-    return Status::Invalid("source '" + src.name + "' is not a directory; give a directory",
-                           src.path);
+    return Status::NotFound("source '" + src.name + "' is not a directory; give a directory",
+                            src.path);
   int root = ::open(src.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) return Status::FromErrno(errno, "open source", src.path);
   Walker w(src, source_ix, out);
