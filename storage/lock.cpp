@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -182,7 +183,18 @@ Result<std::unique_ptr<RepoLock>> RepoLock::AcquireExclusive(const std::string& 
                                                              std::string* took_over_stale,
                                                              Env* env) {
   std::string dir = layout::LocksDir(repo_path);
-  MV_RETURN_IF_ERROR(fs::MakeDirs(dir, 0700, env));
+  // A repository on a read-only mount fails here first: say that, of the repository, rather
+  // than naming the lock's temp file.
+  auto read_only = [&](const Status& st) {
+    return st.sys_errno() == EROFS
+               ? Status::IOError(
+                     "repository is read-only (its file system is mounted read-only) and this "
+                     "command writes to it: remount it read-write, or use a command that only "
+                     "reads (snapshots, ls, diff, restore, check)",
+                     repo_path)
+               : st;
+  };
+  if (Status st = fs::MakeDirs(dir, 0700, env); !st.ok()) return read_only(st);
   std::string lock = layout::ExclusiveLockFile(repo_path);
   char when[32];
   time_t now = static_cast<time_t>(env->NowNanos() / 1000000000);
@@ -193,7 +205,7 @@ Result<std::unique_ptr<RepoLock>> RepoLock::AcquireExclusive(const std::string& 
                       {"started", when},
                       {"pid_start", ProcessStartTime(::getpid())}};
   std::string tmp = fs::Join(dir, layout::NewLockName(fs::RandomHex(8)));
-  MV_RETURN_IF_ERROR(fs::WriteFileAtomic(tmp, j.dump(), env));
+  if (Status st = fs::WriteFileAtomic(tmp, j.dump(), env); !st.ok()) return read_only(st);
   struct stat mine_st;
   if (::stat(tmp.c_str(), &mine_st) != 0) return Status::FromErrno(errno, "stat", tmp);
   for (int attempt = 0; attempt < 5; attempt++) {

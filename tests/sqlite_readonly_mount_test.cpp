@@ -74,5 +74,28 @@ TEST_F(ReadOnlyMount, UncheckpointedWalIsReportedNotCopiedRaw) {
       << j.dump();
 }
 
+// A repository on a read-only mount (a restore host mounting the backup disk read-only): a
+// command that writes says the repository is read-only, naming it and what to do, instead of the
+// lock's temp file; commands that only read still work.
+TEST_F(ReadOnlyMount, ARepositoryOnAReadOnlyMountSaysSoAndStillReads) {
+  TempDir rw("mvrorw"), rorepo("mvrorepo-ro");
+  ASSERT_EQ(RunMailvault({"init", "--repo", rw / "r"}).exit_code, 0);
+  ASSERT_EQ(
+      RunMailvault({"backup", "--repo", rw / "r", "--source", "data=" + src_.path()}).exit_code, 0);
+  ASSERT_EQ(Shell("mount --bind '" + rw.path() + "' '" + rorepo.path() +
+                  "' && mount -o remount,ro,bind '" + rorepo.path() + "'")
+                .exit_code,
+            0);
+  RunResult b = RunMailvault({"backup", "--repo", rorepo / "r", "--source", "data=" + src_.path()});
+  RunResult s = RunMailvault({"snapshots", "--repo", rorepo / "r"});
+  Shell("umount '" + rorepo.path() + "'");
+  EXPECT_EQ(b.exit_code, 1) << b.err;
+  EXPECT_NE(b.err.find(rorepo / "r: repository is read-only"), std::string::npos) << b.err;
+  EXPECT_NE(b.err.find("remount it read-write"), std::string::npos) << b.err;
+  EXPECT_EQ(b.err.find(".tmp-"), std::string::npos) << "no temp file name: " << b.err;
+  EXPECT_EQ(s.exit_code, 0) << s.err;
+  EXPECT_NE(s.out.find("1 snapshot(s)"), std::string::npos) << s.out;
+}
+
 }  // namespace
 }  // namespace mv::testing
