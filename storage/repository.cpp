@@ -457,9 +457,25 @@ Result<std::string> Repository::ResolveSnapshot(const std::string& ref) const {
   if (hits.empty())
     return Status::NotFound(
         "no snapshot matches '" + ref + "'; list them with `mailvault snapshots`", path_);
-  if (hits.size() > 1)
-    return Status::Invalid("snapshot ID prefix '" + ref + "' is ambiguous (" +
-                           std::to_string(hits.size()) + " match); give more digits");
+  if (hits.size() > 1) {
+    // Name them (the first few, with time and host when readable), so the next try can pick.
+    std::string list;
+    for (size_t i = 0; i < hits.size() && i < 5; i++) {
+      list += "\n  " + hits[i].substr(0, 12);
+      for (const auto& s : snaps) {
+        if (s.id != hits[i]) continue;
+        char when[40];
+        time_t t = static_cast<time_t>(s.time);
+        struct tm tm;
+        std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+        list += std::string("  ") + when + "  " + s.host;
+      }
+    }
+    if (hits.size() > 5) list += "\n  ... and " + std::to_string(hits.size() - 5) + " more";
+    return Status::Invalid("snapshot ID prefix '" + ref +
+                           "' is ambiguous: " + std::to_string(hits.size()) +
+                           " snapshots match; give more digits:" + list);
+  }
   return hits[0];
 }
 

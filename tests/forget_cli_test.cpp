@@ -143,6 +143,9 @@ TEST_F(ForgetCli, AnAmbiguousPrefixRemovesNothing) {
   auto r = Forget({b, a.substr(0, 8)});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("'" + a.substr(0, 8) + "' is ambiguous"), std::string::npos) << r.err;
+  // The matches are named, so the next try can pick one (issue #11).
+  EXPECT_NE(r.err.find(a.substr(0, 12) + "  2026-01-01 00:00:00 UTC"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(twin.substr(0, 12)), std::string::npos) << r.err;
   EXPECT_TRUE(fs::exists(repo() + "/snapshots/" + a));
   EXPECT_TRUE(fs::exists(repo() + "/snapshots/" + b));
 }
