@@ -312,5 +312,27 @@ TEST_F(RestoreSafety, ATargetWithoutWriteAccessSaysWriteAccessIsMissing) {
   }
 }
 
+// A --target inside one of the snapshot's sources would make the next backup record the
+// restored copy as mail of that source (a phantom mailbox): refused, naming the source, unless
+// --force. A live restore (the sources' parent) is not inside and goes on as before (issue #11).
+TEST_F(RestoreSafety, ARestoreIntoADirectoryInsideASourceIsRefusedUnlessForced) {
+  WriteFile(vol_ / "mail/alice@example.org/cur/1700000000.M1P1.host:2,S", "Subject: x\n\nhi\n");
+  ASSERT_EQ(Backup("mail=" + vol_ / "mail").exit_code, 0);
+  std::string inside = vol_ / "mail/restored";
+  RunResult r = Restore("latest", inside);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("inside source 'mail' (" + vol_ / "mail" + ")"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+  EXPECT_FALSE(stdfs::exists(inside)) << "nothing written";
+
+  RunResult live = Restore("latest", vol_.path());
+  EXPECT_EQ(live.exit_code, 0) << live.err;
+
+  RunResult forced = RunMailvault(
+      {"restore", "--repo", repo(), "--snapshot", "latest", "--target", inside, "--force"});
+  EXPECT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_TRUE(stdfs::exists(inside + "/mail/alice@example.org/cur/1700000000.M1P1.host:2,S"));
+}
+
 }  // namespace
 }  // namespace mv::testing

@@ -1,6 +1,8 @@
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 
 #include "agent/cli/cli.h"
@@ -34,6 +36,32 @@ nlohmann::json ToJson(const RestoreResult& r, const std::string& id, bool dry) {
   if (dry) j["would_write"] = r.written;
   j[dry ? "would_remove" : "removed"] = r.removed;
   return j;
+}
+
+// A --target inside one of the snapshot's sources: the next backup of that source would take the
+// restored copy for mail of its own (a phantom mailbox). Refused unless --force.
+Status CheckTargetOutsideSources(const storage::Repository& repo, const std::string& id,
+                                 const std::string& target) {
+  namespace stdfs = std::filesystem;
+  MV_ASSIGN_OR_RETURN(auto metas, repo.ListSnapshots());
+  std::error_code ec;
+  const stdfs::path t = stdfs::weakly_canonical(stdfs::absolute(target, ec), ec);
+  for (const auto& m : metas) {
+    if (m.id != id) continue;
+    for (const auto& s : m.sources) {
+      if (s.path.empty()) continue;
+      stdfs::path p = stdfs::weakly_canonical(stdfs::path(s.path), ec);
+      if (ec) continue;
+      auto [pe, te] = std::mismatch(p.begin(), p.end(), t.begin(), t.end());
+      if (pe == p.end())
+        return Status::Invalid(
+            "--target " + target + " is inside source '" + s.name + "' (" + s.path +
+            ") of this snapshot: the next backup of that source would record the restored copy "
+            "as its own mail. Restore into a directory outside it (for a live restore, its "
+            "parent), or pass --force if that is what you want");
+    }
+  }
+  return Status::Ok();
 }
 
 // Restoring into live volumes from a snapshot that is not the newest, or over a day old, asks
@@ -197,6 +225,10 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
   sub->add_flag("--exact", o->exact,
                 "Make the restored trees identical to the snapshot: also remove what the snapshot "
                 "does not hold (lists it) and replace differing files");
+  auto force = std::make_shared<bool>(false);
+  sub->add_flag("--force", *force,
+                "Restore even into a directory inside one of the snapshot's sources (refused "
+                "otherwise: the next backup would take the copy for mail)");
   auto yes = std::make_shared<bool>(false);
   sub->add_flag("-y,--yes", *yes,
                 "Do not ask for confirmation before restoring an old snapshot into live volumes");
@@ -210,7 +242,7 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
                   "Without --target: only this volume (label name, e.g. mail)");
   AddStackOptions(sub, *st);
   AddOutputOptions(sub, ctx);
-  sub->callback([&ctx, o, snap, st, yes, held] {
+  sub->callback([&ctx, o, snap, st, yes, held, force] {
     if (snap->empty() == !held->given())
       return void(ctx.exit_code = ReportError(
                       ctx, Status::Invalid(snap->empty()
@@ -239,6 +271,9 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
       WarnDamagedIndex(*repo);
       return;
     }
+    if (!*force)
+      if (Status inside = CheckTargetOutsideSources(*repo, id, o->target); !inside.ok())
+        return void(ctx.exit_code = ReportError(ctx, inside));
     auto blobs = repo->OpenBlobReader();
     auto res =
         blobs.ok() ? RunRestore(**blobs, *o, pp.fn()) : Result<RestoreResult>(blobs.status());
