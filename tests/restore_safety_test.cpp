@@ -334,5 +334,50 @@ TEST_F(RestoreSafety, ARestoreIntoADirectoryInsideASourceIsRefusedUnlessForced) 
   EXPECT_TRUE(stdfs::exists(inside + "/mail/alice@example.org/cur/1700000000.M1P1.host:2,S"));
 }
 
+// Restoring over a live mailbox leaves the Dovecot state files it has as they are (an old
+// dovecot-uidlist renumbers the folder for every client, an old maildirsize is a wrong quota):
+// one summary line, not a "kept (differs)" line each; missing ones (a folder the restore creates,
+// a deleted quota file) are restored; --exact restores them all (issue #11).
+TEST_F(RestoreSafety, RestoringOverALiveMailboxLeavesDovecotsStateOfLiveFoldersAlone) {
+  const std::string box = vol_ / "mail/amy@example.org";
+  WriteFile(box + "/cur/1700000000.M1P1.host:2,S", "Subject: a\n\nhello\n");
+  WriteFile(box + "/dovecot-uidlist", "3 V1 N2 Gsnap\n1 1700000000.M1P1.host\n");
+  WriteFile(box + "/dovecot.index", "snapshot index");
+  WriteFile(box + "/maildirsize", "0S\n17 1\n");
+  WriteFile(box + "/.Sent/maildirfolder", "");
+  WriteFile(box + "/.Sent/cur/1700000001.M2P1.host:2,S", "Subject: s\n\nsent\n");
+  WriteFile(box + "/.Sent/dovecot-uidlist", "3 V2 N2 Gsent\n1 1700000001.M2P1.host\n");
+  ASSERT_EQ(Backup("mail=" + vol_ / "mail").exit_code, 0);
+  // Live since: Dovecot rewrote its uidlist, the message and .Sent were deleted, the quota
+  // file is gone.
+  WriteFile(box + "/dovecot-uidlist", "3 V1 N3 Glive\n");
+  stdfs::remove(box + "/cur/1700000000.M1P1.host:2,S");
+  stdfs::remove(box + "/maildirsize");
+  stdfs::remove_all(box + "/.Sent");
+
+  RunResult r = Restore("latest", vol_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = Json(r);
+  EXPECT_EQ(j["dovecot_files_left"], 2) << j.dump();  // the root's uidlist and index
+  EXPECT_EQ(ReadFile(box + "/dovecot-uidlist"), "3 V1 N3 Glive\n") << "the live one stays";
+  EXPECT_EQ(ReadFile(box + "/maildirsize"), "0S\n17 1\n") << "a missing one is restored";
+  EXPECT_EQ(ReadFile(box + "/cur/1700000000.M1P1.host:2,S"), "Subject: a\n\nhello\n");
+  EXPECT_EQ(ReadFile(box + "/.Sent/dovecot-uidlist"), "3 V2 N2 Gsent\n1 1700000001.M2P1.host\n")
+      << "a folder the restore creates gets its own state back";
+  EXPECT_EQ(r.err.find("dovecot"), std::string::npos) << "no line per file: " << r.err;
+
+  RunResult human =
+      RunMailvault({"restore", "--repo", repo(), "--snapshot", "latest", "--target", vol_.path()});
+  EXPECT_EQ(human.exit_code, 0) << human.err;
+  // Now maildirsize and .Sent's uidlist are there too: left alone as well.
+  EXPECT_NE(human.out.find("4 Dovecot index/control file(s)"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("doveadm quota recalc"), std::string::npos) << human.out;
+
+  RunResult exact = RunMailvault(
+      {"restore", "--repo", repo(), "--snapshot", "latest", "--target", vol_.path(), "--exact"});
+  EXPECT_EQ(exact.exit_code, 0) << exact.err;
+  EXPECT_EQ(ReadFile(box + "/dovecot-uidlist"), "3 V1 N2 Gsnap\n1 1700000000.M1P1.host\n");
+}
+
 }  // namespace
 }  // namespace mv::testing

@@ -24,6 +24,7 @@ nlohmann::json ToJson(const RestoreResult& r, const std::string& id, bool dry) {
                       {"files_failed", r.stats.files_failed},
                       {"files_unchanged", r.stats.files_unchanged},
                       {"files_conflict", r.stats.files_conflict},
+                      {"dovecot_files_left", r.stats.dovecot_files_left},
                       {"dirs_created", r.stats.dirs_created},
                       {"symlinks_created", r.stats.symlinks_created},
                       {"bytes_written", r.stats.bytes_written},
@@ -108,6 +109,11 @@ void PrintResultHuman(const RestoreResult& r, const RestoreOptions& o, const std
             << " kept (differ), " << s.dirs_created << " directories created";
   if (!o.dry_run) std::cout << ", in " << s.seconds << " s";
   std::cout << "\n";
+  if (s.dovecot_files_left)
+    std::cout << s.dovecot_files_left
+              << " Dovecot index/control file(s) the target has left as they are (an old one "
+                 "would renumber the folder for every client; --exact restores them). After "
+                 "restoring into a live mailbox: doveadm quota recalc -u USER\n";
   if (s.files_failed)
     std::cout << "PARTIAL: " << s.files_failed
               << " failed: file(s) not restored (listed above, one line "

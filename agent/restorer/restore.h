@@ -41,6 +41,9 @@ struct RestoreStats {
   // RestoreResult::problems, once), nothing left under their names.
   uint64_t files_written = 0, files_failed = 0, files_unchanged = 0, files_conflict = 0;
   uint64_t dirs_created = 0, symlinks_created = 0;
+  // Dovecot's state files (IsDovecotStateFile) the target has, left as they are (with or
+  // without a difference; not --exact): not counted as kept or unchanged.
+  uint64_t dovecot_files_left = 0;
   uint64_t bytes_written = 0;
   double seconds = 0;
 };

@@ -80,6 +80,11 @@ std::string Parent(const std::string& rel) {
   return s == std::string::npos ? "" : rel.substr(0, s);
 }
 
+std::string_view Basename(const std::string& rel) {
+  auto s = rel.find_last_of('/');
+  return s == std::string::npos ? std::string_view(rel) : std::string_view(rel).substr(s + 1);
+}
+
 }  // namespace
 
 class RestorePlanner::Impl {
@@ -390,6 +395,15 @@ class RestorePlanner::Impl {
       ::close(pfd);
       plan_->conflicts++;
       return Problem(e.path, "kept: " + why + " (" + plan_->root_paths[root] + "/" + rel + ")");
+    }
+    // Dovecot's own state that the target has is the live one (an old uidlist or index would
+    // renumber the folder for every client, an old maildirsize is a wrong quota): left alone,
+    // counted in one line, even with --overwrite; only --exact makes it the snapshot's. One that
+    // is missing (a rerun of an interrupted restore, a deleted quota file) is restored.
+    if (!opts_.exact && mailfiles::IsDovecotStateFile(Basename(rel))) {
+      ::close(fd);
+      plan_->dovecot_left++;
+      return;
     }
     AddOverExisting(f, e, fd, rel);
   }
@@ -710,6 +724,7 @@ void FinishPlanReport(const RestorePlan& plan, RestoreResult* result) {
   plan.attr_problems->list.clear();
   result->stats.files_unchanged = plan.unchanged;
   result->stats.files_conflict = plan.conflicts;
+  result->stats.dovecot_files_left = plan.dovecot_left;
   result->stats.dirs_created = plan.dirs_created;
   result->stats.symlinks_created = plan.links_created;
 }

@@ -25,6 +25,10 @@ bool IsDovecotFile(std::string_view n) {
          n == "maildirfolder";
 }
 
+bool IsDovecotStateFile(std::string_view n) {
+  return n.rfind("dovecot", 0) == 0 || n == "maildirsize";
+}
+
 void CensusBuilder::AddFolder(const std::string& source, const MaildirPlace& place) {
   acc_.try_emplace({source, place.mailbox, place.folder});
 }

@@ -33,6 +33,12 @@ std::string_view UniqueName(std::string_view file_name);
 
 // dovecot's own files, kept as ordinary files (listed here for documentation and tests).
 bool IsDovecotFile(std::string_view file_name);
+// The per-folder state Dovecot keeps for itself (control and index files: dovecot-uidlist,
+// dovecot-keywords, dovecot.index*, dovecot.list.index*, ...; and maildirsize, the quota):
+// an old copy of one must never go into a live folder (new UIDs or UIDVALIDITY for every
+// client, a wrong quota; ../shared/notes/dovecot-live-restore.md). A restore leaves the ones the
+// target has as they are, unless --exact.
+bool IsDovecotStateFile(std::string_view file_name);
 
 // Accumulates the census. Order-independent: the digest of a folder is the sum (mod 2^64, per
 // half) of its messages' content IDs, so the same messages in any order give the same digest.
