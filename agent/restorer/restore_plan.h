@@ -97,7 +97,7 @@ struct RestorePlan {
   bool chown = false;
   uint64_t unchanged = 0, conflicts = 0, dirs_created = 0, links_created = 0;
   uint64_t dovecot_left = 0;  // Dovecot state files the target has, left alone (not --exact)
-  uint64_t failed = 0;                  // files the planner could not restore (each is in problems)
+  uint64_t failed = 0;        // files the planner could not restore (each is in problems)
   uint64_t tmp_base = 0, tmp_next = 0;  // temp name tags: tmp_base + a count over the restore
   std::unique_ptr<AttrProblems> attr_problems = std::make_unique<AttrProblems>();
   RestorePlan() = default;
