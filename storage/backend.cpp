@@ -1,8 +1,36 @@
 #include "storage/backend.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 
 namespace mv::storage {
+namespace {
+
+class FdReader final : public ObjectReader {
+ public:
+  FdReader(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~FdReader() override { ::close(fd_); }
+  Result<size_t> Read(char* buf, size_t n) override {
+    for (;;) {
+      ssize_t got = ::read(fd_, buf, n);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return Status::FromErrno(errno, "read", path_);
+      return static_cast<size_t>(got);
+    }
+  }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+}  // namespace
+
+std::unique_ptr<ObjectReader> NewFdReader(int fd, std::string path) {
+  return std::make_unique<FdReader>(fd, std::move(path));
+}
 
 Result<std::string> Backend::ReadAt(const std::string& name, uint64_t offset,
                                     uint64_t length) const {

@@ -36,6 +36,11 @@ class ObjectReader {
   virtual Result<size_t> Read(char* buf, size_t n) = 0;
 };
 
+// A reader over the open file `fd` (closed with the reader: a file unlinked meanwhile stays
+// readable); `path` names it in errors. For files on this machine's disk (the local backend,
+// kept copies of downloaded packs, a pack given by path).
+std::unique_ptr<ObjectReader> NewFdReader(int fd, std::string path);
+
 // What a backend sent and received (for --verbose and --json). A local backend counts nothing.
 struct BackendStats {
   uint64_t requests = 0;

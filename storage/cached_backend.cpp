@@ -52,26 +52,6 @@ class StringReader final : public ObjectReader {
   size_t pos_ = 0;
 };
 
-// Reads a spilled pack from its file, opened before the file may be evicted (an unlinked file
-// stays readable while open).
-class FdReader final : public ObjectReader {
- public:
-  FdReader(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  ~FdReader() override { ::close(fd_); }
-  Result<size_t> Read(char* buf, size_t n) override {
-    for (;;) {
-      ssize_t got = ::read(fd_, buf, n);
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) return Status::FromErrno(errno, "read a downloaded pack", path_);
-      return static_cast<size_t>(got);
-    }
-  }
-
- private:
-  int fd_;
-  std::string path_;
-};
-
 uint64_t FreeBytes(const std::string& dir) {
   struct statvfs v;
   if (::statvfs(dir.c_str(), &v) != 0) return 0;
@@ -116,7 +96,7 @@ Result<std::unique_ptr<ObjectReader>> CachedBackend::SpilledPack(const std::stri
         spilled_.splice(spilled_.begin(), spilled_, it);
         hits_++;
         hit_bytes_ += it->second;
-        return Reader(std::make_unique<FdReader>(fd, path));
+        return NewFdReader(fd, path);
       }
       spill_bytes_ -= it->second;
       spilled_.erase(it);
@@ -185,7 +165,7 @@ Result<std::unique_ptr<ObjectReader>> CachedBackend::SpilledPack(const std::stri
     (void)::unlink(path.c_str());
   }
   if (fd < 0) return Reader();
-  return Reader(std::make_unique<FdReader>(fd, path));
+  return NewFdReader(fd, path);
 }
 
 CachedBackend::Kind CachedBackend::KindOf(const std::string& name) {

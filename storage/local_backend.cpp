@@ -13,24 +13,6 @@
 namespace mv::storage {
 namespace {
 
-class FdReader final : public ObjectReader {
- public:
-  FdReader(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  ~FdReader() override { ::close(fd_); }
-  Result<size_t> Read(char* buf, size_t n) override {
-    for (;;) {
-      ssize_t got = ::read(fd_, buf, n);
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) return Status::FromErrno(errno, "read", path_);
-      return static_cast<size_t>(got);
-    }
-  }
-
- private:
-  int fd_;
-  std::string path_;
-};
-
 // Appends the regular files below `dir` (named `rel` relative to the root) to *out.
 Status ListInto(const std::string& dir, const std::string& rel, std::vector<ObjectInfo>* out) {
   auto names = fs::ListDir(dir);
@@ -92,7 +74,7 @@ Result<std::unique_ptr<ObjectReader>> LocalBackend::OpenReader(const std::string
   std::string p = Describe(name);
   int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(errno, "open", p);
-  return std::unique_ptr<ObjectReader>(std::make_unique<FdReader>(fd, p));
+  return NewFdReader(fd, p);
 }
 
 Result<std::string> LocalBackend::ReadAt(const std::string& name, uint64_t offset,

@@ -186,25 +186,6 @@ la_ssize_t ReadCb(struct archive*, void* p, const void** out) {
   return static_cast<la_ssize_t>(*n);
 }
 
-// A pack file on this machine's disk.
-class PackFileReader final : public ObjectReader {
- public:
-  PackFileReader(int fd, const std::string& path) : fd_(fd), path_(path) {}
-  ~PackFileReader() override { ::close(fd_); }
-  Result<size_t> Read(char* buf, size_t n) override {
-    for (;;) {
-      ssize_t got = ::read(fd_, buf, n);
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) return Status::FromErrno(errno, "read pack", path_);
-      return static_cast<size_t>(got);
-    }
-  }
-
- private:
-  int fd_;
-  const std::string& path_;
-};
-
 constexpr uint32_t kSkippableMagic = 0x184D2A5E;  // zstd skippable frame, nibble E
 constexpr uint32_t kSeekableMagic = 0x8F92EAB1;   // zstd seekable format footer
 constexpr size_t kSeekFooter = 9;                 // frame count, descriptor, magic
@@ -235,8 +216,8 @@ Status ReadPack(const std::string& path, const BlobId& expected, const PackReadO
                 const PackWantFn& want, const PackBlobFn& on_blob) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(errno, "open pack", path);
-  PackFileReader in(fd, path);
-  return ReadPack(in, path, expected, opts, want, on_blob);
+  auto in = NewFdReader(fd, path);
+  return ReadPack(*in, path, expected, opts, want, on_blob);
 }
 
 Status ReadPack(ObjectReader& in, const std::string& path, const BlobId& expected,
@@ -312,8 +293,8 @@ Status ReadPack(ObjectReader& in, const std::string& path, const BlobId& expecte
 Result<PackInfo> ListPack(const std::string& path, const BlobId& expected) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(errno, "open pack", path);
-  PackFileReader in(fd, path);
-  return ListPack(in, path, expected);
+  auto in = NewFdReader(fd, path);
+  return ListPack(*in, path, expected);
 }
 
 Result<PackInfo> ListPack(ObjectReader& in, const std::string& path, const BlobId& expected) {

@@ -76,6 +76,17 @@ class RgwRepoTest : public ::testing::Test {
         storage::s3::Credentials{(*rgw_)["AWS_ACCESS_KEY_ID"], (*rgw_)["AWS_SECRET_ACCESS_KEY"]},
         "us-east-1", cache_ / "peek");
   }
+  // The bytes of every pack in the repository at url_, listed directly (0 when it cannot be).
+  uint64_t PackBytes() {
+    auto direct = Direct();
+    if (!direct) return 0;
+    auto packs = direct->List("packs");
+    EXPECT_TRUE(packs.ok()) << packs.status().ToString();
+    uint64_t bytes = 0;
+    if (packs.ok())
+      for (const auto& p : *packs) bytes += p.size;
+    return bytes;
+  }
   size_t KillOnceAPackIsUploaded(const std::vector<std::string>& args) {
     auto peek = Direct();
     if (!peek) return 0;
@@ -503,12 +514,7 @@ TEST_F(RgwRepoTest, AFullRestoreDownloadsEachPackOnceAcrossItsBatches) {
   ASSERT_EQ(Mv({"init"}).exit_code, 0);
   WriteRandomFiles(vol_ / "many", 20000, 2048, 31);  // 20,000 files: two restore batches
   ASSERT_EQ(Mv({"backup", "--source", "many=" + vol_ / "many"}).exit_code, 0);
-  auto direct = Direct();
-  ASSERT_NE(direct, nullptr);
-  auto packs = direct->List("packs");
-  ASSERT_TRUE(packs.ok()) << packs.status().ToString();
-  uint64_t pack_bytes = 0;
-  for (const auto& p : *packs) pack_bytes += p.size;
+  const uint64_t pack_bytes = PackBytes();
   ASSERT_GT(pack_bytes, uint64_t{40} << 20);
 
   auto r = Mv({"restore", "--snapshot", "latest", "--target", out_.path(), "--json"});
@@ -535,12 +541,7 @@ TEST_F(RgwRepoTest, RestoringOneMailboxDownloadsAtMostTwiceItsCompressedSize) {
   ASSERT_EQ(Mv({"init"}).exit_code, 0);
   ASSERT_EQ(Mv({"backup", "--source", "mail=" + vol_ / "mail"}).exit_code, 0);
   const std::string mailbox = users[2];
-  auto direct = Direct();
-  ASSERT_NE(direct, nullptr);
-  auto packs = direct->List("packs");
-  ASSERT_TRUE(packs.ok()) << packs.status().ToString();
-  uint64_t pack_bytes = 0;
-  for (const auto& p : *packs) pack_bytes += p.size;
+  const uint64_t pack_bytes = PackBytes();
 
   // What the mailbox alone takes, compressed: a backup of only it into a fresh local repository.
   TempDir alone("mvalone");

@@ -1,6 +1,8 @@
 // age v1 (https://c2sp.org/age), X25519 recipients only.
 #include "storage/crypto/age.h"
 
+#include "storage/crypto/base64.h"
+
 #include <sodium.h>
 
 #include <algorithm>
@@ -41,28 +43,6 @@ std::array<uint8_t, 32> Hkdf(std::string_view ikm, std::string_view salt, std::s
   std::array<uint8_t, 32> okm = Hmac(View(prk.data(), prk.size()), t);
   sodium_memzero(prk.data(), prk.size());
   return okm;
-}
-
-std::string B64(std::string_view bin) {
-  std::string out(sodium_base64_encoded_len(bin.size(), sodium_base64_VARIANT_ORIGINAL_NO_PADDING),
-                  '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bin.data()),
-                    bin.size(), sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
-  out.resize(std::strlen(out.c_str()));
-  return out;
-}
-// Canonical unpadded base64 only (age rejects anything else); false otherwise.
-bool UnB64(std::string_view text, std::string* out) {
-  out->assign(text.size(), '\0');
-  size_t len = 0;
-  const char* end = nullptr;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out->data()), out->size(), text.data(),
-                        text.size(), nullptr, &len, &end,
-                        sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0 ||
-      end != text.data() + text.size())
-    return false;
-  out->resize(len);
-  return B64(*out) == text;
 }
 
 // ChaCha20-Poly1305 (IETF) with a 12-byte nonce.
@@ -183,7 +163,7 @@ Result<std::string> X25519Stanza(const AgeRecipient& r, const uint8_t file_key[k
   sodium_memzero(shared, sizeof shared);
   sodium_memzero(key.data(), key.size());
   // A 32-byte body is 43 characters: one line, shorter than 64.
-  return "-> X25519 " + B64(View(share, 32)) + "\n" + B64(body) + "\n";
+  return "-> X25519 " + Base64(View(share, 32), false) + "\n" + Base64(body, false) + "\n";
 }
 
 Status Bad(const std::string& what, const std::string& path) {
@@ -263,7 +243,7 @@ Result<std::unique_ptr<AgeEncryptor>> AgeEncryptor::Create(
   header += "---";
   std::array<uint8_t, 32> mac_key = Hkdf(View(file_key, kFileKey), "", "header");
   std::array<uint8_t, 32> mac = Hmac(View(mac_key.data(), 32), header);
-  header += " " + B64(View(mac.data(), 32)) + "\n";
+  header += " " + Base64(View(mac.data(), 32), false) + "\n";
   uint8_t nonce[kNonce];
   randombytes_buf(nonce, sizeof nonce);
   e->payload_key_ = Hkdf(View(file_key, kFileKey), View(nonce, kNonce), "payload");
@@ -344,7 +324,8 @@ Result<AgeHeader> AgeReadHeader(std::string_view prefix, const AgeIdentity& iden
                 "its header is damaged",
             path);
       std::string mac;
-      if (!UnB64(line.substr(4), &mac) || mac.size() != 32) return Bad("bad header MAC", path);
+      if (!FromBase64(line.substr(4), false, &mac) || mac.size() != 32)
+        return Bad("bad header MAC", path);
       std::array<uint8_t, 32> mac_key = Hkdf(View(file_key.data(), kFileKey), "", "header");
       std::array<uint8_t, 32> want = Hmac(View(mac_key.data(), 32), prefix.substr(0, pos + 3));
       if (sodium_memcmp(want.data(), mac.data(), 32) != 0)
@@ -380,8 +361,8 @@ Result<AgeHeader> AgeReadHeader(std::string_view prefix, const AgeIdentity& iden
     }
     if (found || args.empty() || args[0] != "X25519") continue;
     std::string share, body;
-    if (args.size() != 2 || !UnB64(args[1], &share) || share.size() != 32 ||
-        !UnB64(body_b64, &body) || body.size() != kFileKey + kAgeTag)
+    if (args.size() != 2 || !FromBase64(args[1], false, &share) || share.size() != 32 ||
+        !FromBase64(body_b64, false, &body) || body.size() != kFileKey + kAgeTag)
       return Bad("malformed X25519 stanza", path);
     uint8_t shared[32];
     if (crypto_scalarmult(shared, identity.secret.data(),

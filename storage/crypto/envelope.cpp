@@ -1,9 +1,10 @@
 // storage/crypto/envelope.h
 #include "storage/crypto/envelope.h"
 
+#include "storage/crypto/base64.h"
+
 #include <sodium.h>
 
-#include <cstring>
 #include <nlohmann/json.hpp>
 
 namespace mv::storage::crypto {
@@ -11,24 +12,6 @@ namespace {
 
 constexpr size_t kMac = crypto_auth_hmacsha256_BYTES;
 
-std::string B64(std::string_view bin) {
-  std::string out(sodium_base64_encoded_len(bin.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bin.data()),
-                    bin.size(), sodium_base64_VARIANT_ORIGINAL);
-  out.resize(std::strlen(out.c_str()));
-  return out;
-}
-bool UnB64(const std::string& text, std::string* out) {
-  out->assign(text.size(), '\0');
-  size_t len = 0;
-  const char* end = nullptr;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out->data()), out->size(), text.data(),
-                        text.size(), nullptr, &len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-      end != text.data() + text.size())
-    return false;
-  out->resize(len);
-  return true;
-}
 std::string_view View(const std::array<uint8_t, 32>& a) {
   return std::string_view(reinterpret_cast<const char*>(a.data()), a.size());
 }
@@ -53,14 +36,14 @@ std::array<uint8_t, kMac> ObjectMac(const std::array<uint8_t, 32>& auth, std::st
 
 // S and A as JSON fields.
 nlohmann::json SecretsJson(const RepoSecrets& s) {
-  return {{"content", B64(s.content)}, {"auth", B64(View(s.auth))}};
+  return {{"content", Base64(s.content, true)}, {"auth", Base64(View(s.auth), true)}};
 }
 bool SecretsFrom(const nlohmann::json& j, RepoSecrets* s) {
   std::string auth;
   if (!j.is_object() || !j.contains("content") || !j["content"].is_string() ||
       !j.contains("auth") || !j["auth"].is_string() ||
-      !UnB64(j["content"].get<std::string>(), &s->content) || s->content.empty() ||
-      !UnB64(j["auth"].get<std::string>(), &auth) || auth.size() != s->auth.size())
+      !FromBase64(j["content"].get<std::string>(), true, &s->content) || s->content.empty() ||
+      !FromBase64(j["auth"].get<std::string>(), true, &auth) || auth.size() != s->auth.size())
     return false;
   std::memcpy(s->auth.data(), auth.data(), auth.size());
   return true;

@@ -1,34 +1,21 @@
 // Passphrase key files (storage/crypto/keyfile.h).
 #include "storage/crypto/keyfile.h"
 
+#include "storage/crypto/base64.h"
+
 #include <sodium.h>
 
-#include <cstring>
 #include <nlohmann/json.hpp>
 
 namespace mv::storage::crypto {
 namespace {
 
+std::string_view Bytes(const unsigned char* p, size_t n) {
+  return std::string_view(reinterpret_cast<const char*>(p), n);
+}
+
 constexpr std::string_view kKind = "mailvault-key";
 constexpr std::string_view kKdf = "argon2id13";
-
-std::string B64(const unsigned char* p, size_t n) {
-  std::string out(sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), p, n, sodium_base64_VARIANT_ORIGINAL);
-  out.resize(std::strlen(out.c_str()));
-  return out;
-}
-bool UnB64(const std::string& text, std::string* out) {
-  out->assign(text.size(), '\0');
-  size_t len = 0;
-  const char* end = nullptr;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out->data()), out->size(), text.data(),
-                        text.size(), nullptr, &len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-      end != text.data() + text.size())
-    return false;
-  out->resize(len);
-  return true;
-}
 
 // The secretbox key for `passphrase`; false when argon2id fails (out of memory).
 bool DeriveKey(std::string_view passphrase, const unsigned char* salt, const KdfCost& cost,
@@ -65,9 +52,9 @@ Result<std::string> WrapIdentity(const AgeIdentity& identity, std::string_view p
                       {"kdf", kKdf},
                       {"ops", cost.ops},
                       {"mem", cost.mem},
-                      {"salt", B64(salt, sizeof salt)},
-                      {"nonce", B64(nonce, sizeof nonce)},
-                      {"box", B64(box, sizeof box)}};
+                      {"salt", Base64(Bytes(salt, sizeof salt), true)},
+                      {"nonce", Base64(Bytes(nonce, sizeof nonce), true)},
+                      {"box", Base64(Bytes(box, sizeof box), true)}};
   return j.dump(2) + "\n";
 }
 
@@ -95,10 +82,10 @@ Result<AgeIdentity> UnwrapIdentity(std::string_view text, std::string_view passp
   KdfCost cost{static_cast<uint64_t>(num("ops")), static_cast<uint64_t>(num("mem"))};
   std::string salt, nonce, box;
   if (num("ops") < static_cast<int64_t>(crypto_pwhash_OPSLIMIT_MIN) ||
-      num("mem") < static_cast<int64_t>(crypto_pwhash_MEMLIMIT_MIN) || !UnB64(str("salt"), &salt) ||
-      salt.size() != crypto_pwhash_SALTBYTES || !UnB64(str("nonce"), &nonce) ||
-      nonce.size() != crypto_secretbox_NONCEBYTES || !UnB64(str("box"), &box) ||
-      box.size() != crypto_secretbox_MACBYTES + 32)
+      num("mem") < static_cast<int64_t>(crypto_pwhash_MEMLIMIT_MIN) ||
+      !FromBase64(str("salt"), true, &salt) || salt.size() != crypto_pwhash_SALTBYTES ||
+      !FromBase64(str("nonce"), true, &nonce) || nonce.size() != crypto_secretbox_NONCEBYTES ||
+      !FromBase64(str("box"), true, &box) || box.size() != crypto_secretbox_MACBYTES + 32)
     return Status::Corruption(
         "key file is damaged (a field is missing or malformed); restore it "
         "from your copy of the repository's keys/",
