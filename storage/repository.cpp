@@ -190,7 +190,9 @@ Status Repository::ReadPackFile(const BlobId& pack, const PackReadOptions& opts,
   const PackInfo* indexed =
       !opts.verify_pack_hash && index_loaded_ ? index_.FindPack(pack) : nullptr;
   if (indexed && indexed->file_size >= kMinFramedRead) {
-    PackInfo info = *indexed;  // a copy: a backup may add packs to the index meanwhile
+    // A copy, so the reads below (network round trips) do not hold a pointer into packs_ that
+    // an AddPack between them would move; the copy itself follows Index's rules for readers.
+    PackInfo info = *indexed;
     std::vector<bool> selected(info.entries.size());
     bool any = false;
     for (size_t k = 0; k < info.entries.size(); k++)
