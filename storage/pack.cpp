@@ -362,8 +362,9 @@ std::vector<PackFrame> ParseSeekTable(std::string_view tail, uint64_t* table_byt
 
 namespace {
 
-constexpr uint64_t kSeekTail = 16 << 10;  // bytes fetched first from a pack's end
-constexpr uint64_t kFrameGap = 64 << 10;  // unneeded bytes fetched rather than a request more
+constexpr uint64_t kSeekTail = 16 << 10;   // bytes fetched first from a pack's end
+constexpr uint64_t kFrameGap = 64 << 10;   // unneeded bytes fetched rather than a request more
+constexpr uint64_t kFrameFetch = 4 << 20;  // at most this many compressed bytes per request
 
 struct FrameRun {
   size_t first = 0, last = 0;  // frames [first, last]
@@ -436,36 +437,67 @@ Status ReadPackFrames(const Backend& backend, const std::string& path, const Pac
   ZSTD_DCtx* dctx = ZSTD_createDCtx();
   if (!dctx) return Status::IOError("out of memory reading pack", path);
   std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> free_dctx(dctx, ZSTD_freeDCtx);
-  std::string raw;
+  // Frames are decompressed one at a time into a window that holds the tar bytes from the next
+  // wanted entry's header on, so memory is one frame and the largest wanted blob, not the run.
+  // A run is fetched in pieces of at most kFrameFetch compressed bytes (one request each).
+  std::string comp, window;
+  uint64_t wstart = 0;  // tar offset of window[0]
   size_t k = 0;
   for (const auto& r : runs) {
-    uint64_t c0 = cstart[r.first], c1 = cstart[r.last + 1];
-    uint64_t r0 = rstart[r.first], r1 = rstart[r.last + 1];
-    MV_ASSIGN_OR_RETURN(std::string comp, backend.ReadAt(rel, c0, c1 - c0));
-    raw.resize(r1 - r0);
-    size_t got = ZSTD_decompressDCtx(dctx, raw.data(), raw.size(), comp.data(), comp.size());
-    if (ZSTD_isError(got) || got != raw.size())
-      return Status::Corruption("damaged pack: bytes " + std::to_string(c0) + "-" +
-                                    std::to_string(c1 - 1) + " do not decompress to the " +
-                                    std::to_string(raw.size()) +
-                                    " tar bytes its seek table names (" +
-                                    (ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short") +
-                                    "); run `mailvault check --read-data` to see what it affects",
-                                path);
-    for (; k < info.entries.size(); k++) {
-      const PackEntry& e = info.entries[k];
-      if (e.offset - kTarBlock >= r1) break;
-      if (!selected[k]) continue;
-      std::string hex = e.id.Hex();
-      const char* hdr = raw.data() + (e.offset - kTarBlock - r0);
-      if (std::memcmp(hdr, hex.data(), hex.size()) != 0 || hdr[hex.size()] != '\0')
-        return Status::Corruption("the index places blob " + hex + " at tar offset " +
-                                      std::to_string(e.offset) +
-                                      " of this pack, but another entry is there; run "
-                                      "`mailvault repair index`",
-                                  path);
-      if (!on_blob(e.id, std::string_view(raw.data() + (e.offset - r0), e.length)))
-        return Status::Ok();
+    window.clear();
+    wstart = rstart[r.first];
+    for (size_t f = r.first; f <= r.last;) {
+      size_t g = f;
+      while (g < r.last && cstart[g + 2] - cstart[f] <= kFrameFetch) g++;
+      MV_ASSIGN_OR_RETURN(comp, backend.ReadAt(rel, cstart[f], cstart[g + 1] - cstart[f]));
+      if (comp.size() != cstart[g + 1] - cstart[f])
+        return Status::Corruption(
+            "pack is shorter than its seek table says; run "
+            "`mailvault check --read-data` to see what it affects",
+            path);
+      for (size_t h = f; h <= g; h++) {
+        size_t at = window.size();
+        window.resize(at + frames[h].raw);
+        size_t got =
+            ZSTD_decompressDCtx(dctx, window.data() + at, frames[h].raw,
+                                comp.data() + (cstart[h] - cstart[f]), frames[h].compressed);
+        if (ZSTD_isError(got) || got != frames[h].raw)
+          return Status::Corruption(
+              "damaged pack: bytes " + std::to_string(cstart[h]) + "-" +
+                  std::to_string(cstart[h + 1] - 1) + " do not decompress to the " +
+                  std::to_string(frames[h].raw) + " tar bytes its seek table names (" +
+                  (ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short") +
+                  "); run `mailvault check --read-data` to see what it affects",
+              path);
+        const uint64_t wend = rstart[h + 1];
+        for (; k < info.entries.size(); k++) {
+          const PackEntry& e = info.entries[k];
+          if (!selected[k]) continue;
+          if (e.offset + e.length > wend) break;  // not all in the window yet
+          if (e.offset - kTarBlock < wstart)      // entries out of tar order: a damaged index
+            return Status::Corruption("the index lists blob " + e.id.Hex() +
+                                          " out of tar order; run `mailvault repair index`",
+                                      path);
+          std::string hex = e.id.Hex();
+          const char* hdr = window.data() + (e.offset - kTarBlock - wstart);
+          if (std::memcmp(hdr, hex.data(), hex.size()) != 0 || hdr[hex.size()] != '\0')
+            return Status::Corruption("the index places blob " + hex + " at tar offset " +
+                                          std::to_string(e.offset) +
+                                          " of this pack, but another entry is there; run "
+                                          "`mailvault repair index`",
+                                      path);
+          if (!on_blob(e.id, std::string_view(window.data() + (e.offset - wstart), e.length)))
+            return Status::Ok();
+        }
+        // Keep only what the next wanted entry needs (its header on), if it starts here.
+        uint64_t keep = wend;
+        if (k < info.entries.size()) keep = std::min(keep, info.entries[k].offset - kTarBlock);
+        if (keep > wstart) {
+          window.erase(0, keep - wstart);
+          wstart = keep;
+        }
+      }
+      f = g + 1;
     }
   }
   return Status::Ok();

@@ -47,7 +47,8 @@ Result<const std::string*> TreeLoader::Get(const BlobId& id, std::string_view di
 Status TreeLoader::Load(const BlobId& id, std::string_view dir, std::vector<FileEntry>* out) {
   MV_ASSIGN_OR_RETURN(const std::string* data, Get(id, dir));
   Status st = DecodeTree(*data, dir, "tree record " + id.Hex(), out);
-  if (once_) cache_.front().blobs.erase(id);  // Get() left its pack in front
+  if (keep_ == Keep::kNone || (keep_ == Keep::kSmall && data->size() >= kSmallRecord))
+    cache_.front().blobs.erase(id);  // Get() left its pack in front
   return st;
 }
 
@@ -56,7 +57,8 @@ namespace {
 class TreeCursorImpl final : public EntryCursor {
  public:
   TreeCursorImpl(const BlobReader& blobs, const BlobId& root, bool once)
-      : loader_(blobs, 4, once), pending_(root) {
+      : loader_(blobs, 4, once ? TreeLoader::Keep::kNone : TreeLoader::Keep::kSmall),
+        pending_(root) {
     descend_ = true;
   }
 

@@ -24,11 +24,18 @@ namespace mv::storage {
 // Not thread-safe: one per reader thread.
 class TreeLoader {
  public:
-  // `once`: every record is loaded at most once (a walk that skips the trees it has seen, as
-  // prune's), so a record leaves the cache as soon as it is loaded and the cache holds only
-  // records still to come. Loading one again costs a new read of its pack.
-  explicit TreeLoader(const BlobReader& blobs, size_t cache_packs = 4, bool once = false)
-      : blobs_(blobs), cache_packs_(cache_packs), once_(once) {}
+  // What stays cached once a record is loaded:
+  // - kAll: every record of the cached packs (a reader that may load a record again, as the
+  //   archiver's parent lookups do);
+  // - kSmall: records under kSmallRecord bytes (a cursor, which loads each directory once; small
+  //   records - empty tmp/, a short folder - recur at many places of one tree);
+  // - kNone: none (a walk that skips the trees it has seen, as prune's).
+  // The cache then holds records still to come, and loading a dropped one again costs a new read
+  // of its pack.
+  enum class Keep { kAll, kSmall, kNone };
+  static constexpr size_t kSmallRecord = 4096;
+  explicit TreeLoader(const BlobReader& blobs, size_t cache_packs = 4, Keep keep = Keep::kAll)
+      : blobs_(blobs), cache_packs_(cache_packs), keep_(keep) {}
   // The entries of tree `id` of directory `dir`, appended to *out with full paths. A missing or
   // damaged record fails naming the directory and `mailvault check`.
   Status Load(const BlobId& id, std::string_view dir, std::vector<FileEntry>* out);
@@ -37,7 +44,7 @@ class TreeLoader {
   Result<const std::string*> Get(const BlobId& id, std::string_view dir);
   const BlobReader& blobs_;
   size_t cache_packs_;
-  bool once_;
+  Keep keep_;
   struct CachedPack {
     BlobId pack;
     std::unordered_map<BlobId, std::string, BlobIdHash> blobs;
@@ -46,8 +53,9 @@ class TreeLoader {
 };
 
 // A cursor over the entries below root tree `root` (storage/entry_cursor.h). Holds the records
-// of the open directories only. `blobs` must outlive it. `once`: as TreeLoader's, for a walk
-// that never descends into a tree it has seen (SkipChildren).
+// of the open directories, and of cached packs the records not read yet (TreeLoader::kSmall).
+// `blobs` must outlive it. `once`: TreeLoader::kNone, for a walk that never descends into a tree
+// it has seen (SkipChildren).
 std::unique_ptr<EntryCursor> TreeCursor(const BlobReader& blobs, const BlobId& root,
                                         bool once = false);
 
