@@ -57,7 +57,10 @@ namespace {
 class TreeCursorImpl final : public EntryCursor {
  public:
   TreeCursorImpl(const BlobReader& blobs, const BlobId& root, bool once)
-      : loader_(blobs, 4, once ? TreeLoader::Keep::kNone : TreeLoader::Keep::kSmall),
+      // Records are written as their directories finish (children first) and read here
+      // parents first: the pack of the root stays unread but for a few records while the
+      // earlier packs are read in order, so two cached packs cost few extra reads.
+      : loader_(blobs, once ? 4 : 2, once ? TreeLoader::Keep::kNone : TreeLoader::Keep::kSmall),
         pending_(root) {
     descend_ = true;
   }

@@ -235,6 +235,51 @@ TEST_F(PackFrames, AnIndexThatDoesNotMatchItsPackFailsInsteadOfHandingOutOtherBy
   EXPECT_TRUE(got.empty());
 }
 
+// Blobs larger than a frame, and a wanted run longer than one request fetches: each blob comes
+// out whole and in order, though the reader holds one frame and the blob it is filling, and the
+// run is fetched in pieces of at most 4 MiB compressed.
+TEST_F(PackFrames, BlobsSpanningFramesAndARunLongerThanOneRequestComeOutWhole) {
+  TempDir d("mvframes-big");
+  CountingBackend backend(d.path());
+  ASSERT_TRUE(backend.Create().ok());
+  auto w = storage::PackWriter::Create(backend.ScratchDir(), 3);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  std::vector<std::string> blobs;
+  uint32_t x = 7;
+  for (uint32_t i = 0; i < 40; i++) {  // noise compresses poorly: ~16 MiB of pack
+    std::string b(i % 5 == 0 ? 1000 : 300000 + (i * 7919) % 400000, '\0');
+    for (char& c : b) c = static_cast<char>((x = x * 1664525u + 1013904223u) >> 24);
+    blobs.push_back(std::move(b));
+    BlobId id = hasher_.Hash(blobs.back().data(), blobs.back().size());
+    ASSERT_TRUE((*w)->Add(id, blobs.back().data(), blobs.back().size()).ok());
+  }
+  auto info = (*w)->Finish(backend);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  std::vector<bool> sel(info->entries.size());
+  std::vector<size_t> want;
+  for (size_t k = 2; k < 25; k++) want.push_back(k);  // about half the pack, in one run
+  for (size_t k : want) sel[k] = true;
+  std::vector<std::string> got;
+  bool whole = true;
+  Status st = storage::ReadPackFrames(
+      backend, backend.Describe(storage::PackRelPath(info->pack_id)), *info, sel,
+      [&](const BlobId& id, std::string_view data) {
+        EXPECT_EQ(id, info->entries[want[got.size()]].id);
+        got.emplace_back(data);
+        return true;
+      },
+      &whole);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_FALSE(whole);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); i++)
+    EXPECT_TRUE(got[i] == blobs[want[i]]) << "blob " << want[i] << " differs";
+  uint64_t data = backend.range_bytes.load();
+  EXPECT_GT(data, 6u << 20) << "the wanted half of a " << info->file_size << "-byte pack";
+  EXPECT_GE(backend.range_reads.load(), 1 + (data + (4u << 20) - 1) / (4u << 20))
+      << "the tail, then the run in pieces of at most 4 MiB";
+}
+
 TEST(SeekTable, ATableLongerThanTheTailReadSaysHowLongItIs) {
   std::vector<PackFrame> frames(3000, PackFrame{40000, 131072});
   std::string t = storage::EncodeSeekTable(frames);
