@@ -245,7 +245,12 @@ TEST_F(BadInput, UsageErrorsExitTwoAndAnUnknownSnapshotExitsOne) {
   usage({"backup", "--source", "mail=" + vol_ / "mail"}, "--repo");
   usage({"snapshots"}, "MAILVAULT_REPO");
   usage({"backup", "--repo", repo(), "--no-such-flag"}, "no-such-flag");
-  usage({"restore", "--repo", repo(), "--target", out_.path()}, "--snapshot");
+  usage({"restore", "--repo", repo(), "--tag", "stackmail", "--target", out_.path()},
+        "'stackmail' is not KEY=VALUE");
+  // restore defaults to latest: in an empty repository that is an error, not a usage error.
+  RunResult none = RunMailvault({"restore", "--repo", repo(), "--target", out_.path()});
+  EXPECT_EQ(none.exit_code, 1) << none.err;
+  EXPECT_NE(none.err.find("no snapshots yet"), std::string::npos) << none.err;
   ASSERT_EQ(Backup("mail=" + vol_ / "mail").exit_code, 0);
   usage({"restore", "--repo", repo(), "--snapshot", "ab", "--target", out_.path()},
         "at least 4 hex digits");

@@ -70,7 +70,7 @@ TEST_F(Verify, PicksTheLatestSnapshotOfAStack) {
   EXPECT_EQ(VerifyFixture::Verify({"--stack", "mailu"}).exit_code, 0);
   RunResult none = VerifyFixture::Verify({"--stack", "other"});
   EXPECT_EQ(none.exit_code, 1);
-  EXPECT_NE(none.err.find("stack=other"), std::string::npos) << none.err;
+  EXPECT_NE(none.err.find("--stack other"), std::string::npos) << none.err;
 }
 
 TEST_F(Verify, LiveMovesAndDeletionsAreShownButNormal) {

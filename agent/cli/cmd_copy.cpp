@@ -73,8 +73,10 @@ void RegisterCopy(CLI::App& app, CliContext& ctx) {
     if (!from) return;
     auto to = OpenRepositoryAt(ctx, a->to);
     if (!to.ok()) return void(ctx.exit_code = ReportError(ctx, to.status()));
+    retention::SnapshotFilter filter;  // "latest" of --stack
+    filter.stack = a->stack;
     for (const auto& ref : a->snapshots) {
-      std::string id = ResolveOrReport(ctx, *from, ref);
+      std::string id = ResolveOrReport(ctx, *from, ref, filter);
       if (id.empty()) return;
       a->opts.snapshots.push_back(id);
     }

@@ -76,19 +76,22 @@ void RegisterDiff(CLI::App& app, CliContext& ctx) {
   sub->footer(
       "Compare two snapshots: files added (+), removed (-), content changed (M),\n"
       "metadata changed (m), and Maildir messages renamed or moved (R: same unique\n"
-      "name and content, e.g. a flag change), then message counts per folder.");
+      "name and content, e.g. a flag change), then message counts per folder.\n\n" +
+      std::string(kLatestHelp));
   AddRepoOption(sub, ctx);
   auto ids = std::make_shared<std::vector<std::string>>();
   sub->add_option("snapshots", *ids, "SNAP_A SNAP_B (IDs, prefixes or 'latest')")
       ->expected(2)
       ->required();
+  auto filter = std::make_shared<retention::SnapshotFilter>();
+  AddSnapshotFilterOptions(sub, filter.get());
   AddOutputOptions(sub, ctx);
-  sub->callback([&ctx, ids] {
+  sub->callback([&ctx, ids, filter] {
     auto repo = OpenRepoOrReport(ctx);
     if (!repo) return;
-    std::string a = ResolveOrReport(ctx, *repo, (*ids)[0]);
+    std::string a = ResolveOrReport(ctx, *repo, (*ids)[0], *filter);
     if (a.empty()) return;
-    std::string b = ResolveOrReport(ctx, *repo, (*ids)[1]);
+    std::string b = ResolveOrReport(ctx, *repo, (*ids)[1], *filter);
     if (b.empty()) return;
     auto sa = repo->LoadSnapshot(a);
     if (!sa.ok()) return void(ctx.exit_code = ReportError(ctx, sa.status()));

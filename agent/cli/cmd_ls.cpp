@@ -11,17 +11,20 @@ void RegisterLs(CLI::App& app, CliContext& ctx) {
   auto* sub = app.add_subcommand("ls", "List the files of a snapshot");
   sub->footer(
       "List the entries of a snapshot under PATH (default: everything). Paths start\n"
-      "with the source name: `mailvault ls --snapshot latest mail/alice@example.org`.");
+      "with the source name: `mailvault ls --snapshot latest mail/alice@example.org`.\n\n" +
+      std::string(kLatestHelp));
   AddRepoOption(sub, ctx);
   auto snap = std::make_shared<std::string>("latest");
   auto path = std::make_shared<std::string>();
   sub->add_option("--snapshot", *snap, "Snapshot ID, unique prefix, or 'latest' (default)");
   sub->add_option("path", *path, "Only entries at or below this path");
+  auto filter = std::make_shared<retention::SnapshotFilter>();
+  AddSnapshotFilterOptions(sub, filter.get());
   AddOutputOptions(sub, ctx);
-  sub->callback([&ctx, snap, path] {
+  sub->callback([&ctx, snap, path, filter] {
     auto repo = OpenRepoOrReport(ctx);
     if (!repo) return;
-    std::string id = ResolveOrReport(ctx, *repo, *snap);
+    std::string id = ResolveOrReport(ctx, *repo, *snap, *filter);
     if (id.empty()) return;
     auto s = repo->LoadSnapshot(id);
     if (!s.ok()) return void(ctx.exit_code = ReportError(ctx, s.status()));

@@ -194,6 +194,9 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
       "reported unless --overwrite; a Maildir message already present under other flags is\n"
       "not duplicated.\n\n"
       "Without --target, restores into the live volumes of the labelled swarm stacks.\n\n"
+      "--snapshot defaults to 'latest': " +
+      std::string(kLatestHelp) +
+      " Here --stack also names the stack restored into.\n\n"
       "A file appears under its name only complete (written to a temp name, hash-checked,\n"
       "then renamed): after a kill or a full disk, run the same restore again.\n\n"
       "Deleted mail: `forget --keep-deleted-mail 30d` holds the messages that only the removed\n"
@@ -211,7 +214,9 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
   AddRepoOption(sub, ctx);
   auto o = std::make_shared<RestoreOptions>();
   auto snap = std::make_shared<std::string>();
-  sub->add_option("--snapshot", *snap, "Snapshot ID, unique prefix, or 'latest'");
+  sub->add_option("--snapshot", *snap, "Snapshot ID, unique prefix, or 'latest' (default)");
+  auto filter = std::make_shared<retention::SnapshotFilter>();
+  AddSnapshotFilterOptions(sub, filter.get(), /*stack=*/false);
   auto held = std::make_shared<HeldArgs>();
   sub->add_option("--deleted-since", held->since,
                   "Instead of a snapshot: messages held by `forget --keep-deleted-mail` that were "
@@ -242,21 +247,21 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
   auto st = std::make_shared<StackRestoreOptions>();
   sub->add_option(
       "--stack", st->stack,
-      "Without --target: the stack to restore into (default: the snapshot's stack tag)");
+      "'latest' of this stack; without --target also the stack to restore into (default: the "
+      "snapshot's stack tag)");
   sub->add_option("--service", st->service, "Without --target: only the volumes of this service");
   sub->add_option("--volume", st->volume,
                   "Without --target: only this volume (label name, e.g. mail)");
   AddStackOptions(sub, *st);
   AddOutputOptions(sub, ctx);
-  sub->callback([&ctx, o, snap, st, yes, held, force] {
-    if (snap->empty() == !held->given())
+  sub->callback([&ctx, o, snap, st, yes, held, force, filter] {
+    if (!snap->empty() && held->given())
       return void(ctx.exit_code = ReportError(
-                      ctx, Status::Invalid(snap->empty()
-                                               ? "give --snapshot ID (or 'latest'), or "
-                                                 "--deleted-since DATE for held deleted mail"
-                                               : "--snapshot restores a snapshot; --deleted-since, "
-                                                 "--mailbox, --folder and --message select held "
-                                                 "deleted mail: give one or the other")));
+                      ctx, Status::Invalid("--snapshot restores a snapshot; --deleted-since, "
+                                           "--mailbox, --folder and --message select held "
+                                           "deleted mail: give one or the other")));
+    if (snap->empty() && !held->given()) *snap = "latest";
+    filter->stack = st->stack;
     auto repo = OpenRepoOrReport(ctx);
     if (!repo) return;
     repo->backend().KeepReadPacks(kRestoreKeepPackBytes);
@@ -265,7 +270,7 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
       ctx.exit_code = RunHeldRestore(ctx, *repo, *held, *o, pp);
       return;
     }
-    std::string id = ResolveOrReport(ctx, *repo, *snap);
+    std::string id = ResolveOrReport(ctx, *repo, *snap, *filter);
     if (id.empty()) return;
     o->snapshot = id;
     if (o->target.empty() && !o->dry_run && !ConfirmOldSnapshot(ctx, *repo, id, *yes)) return;

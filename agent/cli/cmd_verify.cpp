@@ -207,17 +207,19 @@ void RegisterVerify(CLI::App& app, CliContext& ctx) {
       "A partial snapshot (its backup exited 3) that restores intact is PARTIAL (exit 3):\n"
       "the files the backup could not read are not in it.\n"
       "-q prints nothing when the snapshot is complete and consistent, else the verdict and\n"
-      "its findings. --scratch DIR is created if missing.\n\n"
+      "its findings. --scratch DIR is created if missing.\n\n" +
+      std::string(kLatestHelp) +
+      "\n\n"
       "Exit: 0 complete and consistent, 1 loss, corruption or a live-database finding (or\n"
       "error), 2 usage, 3 partial snapshot, otherwise intact.");
   AddRepoOption(sub, ctx);
   auto o = std::make_shared<VerifyRunOptions>();
   auto snap = std::make_shared<std::string>("latest");
-  auto stack = std::make_shared<std::string>();
+  auto filter = std::make_shared<retention::SnapshotFilter>();
   auto against = std::make_shared<std::string>("both");
   auto sources = std::make_shared<std::vector<std::string>>();
   sub->add_option("--snapshot", *snap, "Snapshot ID, unique prefix, or 'latest' (default)");
-  sub->add_option("--stack", *stack, "Verify the latest snapshot tagged stack=S");
+  AddSnapshotFilterOptions(sub, filter.get());
   sub->add_option(
       "--scratch", o->scratch_parent,
       "Directory for the scratch restore, created if missing (default $TMPDIR or /var/tmp)");
@@ -228,7 +230,7 @@ void RegisterVerify(CLI::App& app, CliContext& ctx) {
   sub->add_option("--table", o->sqlite_tables,
                   "SQLite table to diff (default: every user table); repeatable");
   AddOutputOptions(sub, ctx);
-  sub->callback([&ctx, o, snap, stack, against, sources] {
+  sub->callback([&ctx, o, snap, filter, against, sources] {
     Status st;
     o->live = ParseSources(*sources, &st);
     if (!st.ok()) return void(ctx.exit_code = ReportError(ctx, st));
@@ -237,14 +239,8 @@ void RegisterVerify(CLI::App& app, CliContext& ctx) {
     auto repo = OpenRepoOrReport(ctx);
     if (!repo) return;
     repo->backend().KeepReadPacks(kRestoreKeepPackBytes);
-    if (!stack->empty() && *snap == "latest") {
-      auto id = LatestOfStack(*repo, *stack);
-      if (!id.ok()) return void(ctx.exit_code = ReportError(ctx, id.status()));
-      o->snapshot = *id;
-    } else {
-      o->snapshot = ResolveOrReport(ctx, *repo, *snap);
-      if (o->snapshot.empty()) return;
-    }
+    o->snapshot = ResolveOrReport(ctx, *repo, *snap, *filter);
+    if (o->snapshot.empty()) return;
     auto run = RunVerify(*repo, *o);
     WarnDamagedIndex(*repo);
     if (!run.ok()) return void(ctx.exit_code = ReportError(ctx, run.status()));

@@ -18,13 +18,40 @@ std::unique_ptr<storage::Repository> OpenRepoOrReport(CliContext& ctx) {
 }
 
 std::string ResolveOrReport(CliContext& ctx, const storage::Repository& repo,
-                            const std::string& ref) {
-  auto id = repo.ResolveSnapshot(ref);
+                            const std::string& ref, const retention::SnapshotFilter& filter) {
+  auto id = retention::ResolveSnapshotRef(repo, ref, filter);
   if (!id.ok()) {
     ctx.exit_code = ReportError(ctx, id.status());
     return "";
   }
   return *id;
+}
+
+const char kLatestHelp[] =
+    "'latest' is the newest snapshot of one stack on one host. In a repository shared by\n"
+    "several, name the one with --stack, --host or --tag; without, 'latest' is an error that\n"
+    "lists them. A snapshot ID is used as given.";
+
+void AddSnapshotFilterOptions(CLI::App* sub, retention::SnapshotFilter* filter, bool stack) {
+  if (stack) sub->add_option("--stack", filter->stack, "'latest' of this stack (tag stack=S)");
+  sub->add_option("--host", filter->host, "'latest' of this host");
+  sub->add_option_function<std::vector<std::string>>(
+         "--tag",
+         [filter](const std::vector<std::string>& kvs) {
+           for (const auto& kv : kvs) {
+             size_t eq = kv.find('=');
+             filter->tags.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+           }
+         },
+         "'latest' of snapshots with this KEY=VALUE tag; repeatable")
+      ->check(
+          [](const std::string& kv) -> std::string {
+            size_t eq = kv.find('=');
+            return eq == std::string::npos || eq == 0
+                       ? "'" + kv + "' is not KEY=VALUE; give e.g. --tag env=prod"
+                       : "";
+          },
+          "KEY=VALUE");
 }
 
 void WarnDamagedIndex(const storage::Repository& repo) {

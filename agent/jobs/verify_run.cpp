@@ -25,17 +25,6 @@ double Since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
-Result<std::string> LatestOfStack(const storage::Repository& repo, const std::string& stack) {
-  MV_ASSIGN_OR_RETURN(auto snaps, repo.ListSnapshots());
-  for (auto it = snaps.rbegin(); it != snaps.rend(); ++it) {
-    auto t = it->tags.find("stack");
-    if (t != it->tags.end() && t->second == stack) return it->id;
-  }
-  return Status::NotFound(
-      "no snapshot is tagged stack=" + stack + "; list them with `mailvault snapshots`",
-      repo.path());
-}
-
 Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& opts) {
   // Only the metadata is kept: the comparison reads the entries through a cursor.
   storage::SnapshotMeta meta;

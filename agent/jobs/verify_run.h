@@ -37,7 +37,4 @@ struct VerifyRun {
 
 Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& opts);
 
-// The latest snapshot whose tag `stack` equals `stack`; NotFound naming the stack otherwise.
-Result<std::string> LatestOfStack(const storage::Repository& repo, const std::string& stack);
-
 }  // namespace mv::agent
