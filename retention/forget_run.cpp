@@ -4,6 +4,7 @@
 #include <set>
 
 #include "retention/deleted_mail.h"
+#include "retention/select.h"
 #include "storage/forget.h"
 #include "storage/held_mail.h"
 #include "storage/verification.h"
@@ -27,10 +28,10 @@ SnapshotFacts Facts(const storage::SnapshotMeta& m,
 }
 
 bool Selected(const ForgetRequest& r, const storage::SnapshotMeta& m) {
-  if (!r.host.empty() && m.host != r.host) return false;
-  if (r.stack.empty()) return true;
-  auto it = m.tags.find("stack");
-  return it != m.tags.end() && it->second == r.stack;
+  SnapshotFilter f;
+  f.stack = r.stack;
+  f.host = r.host;
+  return f.Matches(m);
 }
 
 }  // namespace
