@@ -79,6 +79,23 @@ class Mailvault(Tool):
         return [self.bin, "check", "--repo", self.repo, "--read-data"]
 
 
+class MailvaultEncrypted(Mailvault):
+    """The same commands on an encrypted repository (init --encrypt, docs/ENCRYPTION.md): the
+    cost of encryption is this column against the mailvault one."""
+    name, label = "mailvault-enc", "mailvault (encrypted)"
+
+    def __init__(self, work, vol, binary):
+        super().__init__(work, vol, binary)
+        self.passfile = os.path.join(work, "mailvault-enc.pass")
+        self.env["MAILVAULT_PASSWORD_FILE"] = self.passfile
+
+    def fresh_repo_cmds(self):
+        super().fresh_repo_cmds()
+        with open(self.passfile, "w") as f:
+            f.write("mv-bench\n")
+        return [[self.bin, "init", "--repo", self.repo, "--encrypt"]]
+
+
 class Restic(Tool):
     name, label = "restic", "restic"
 
@@ -160,6 +177,7 @@ def _q(path):
 
 def make_tools(names, work, vol, mailvault_bin):
     table = {"mailvault": lambda: Mailvault(work, vol, mailvault_bin),
+             "mailvault-enc": lambda: MailvaultEncrypted(work, vol, mailvault_bin),
              "restic": lambda: Restic(work, vol), "borg": lambda: Borg(work, vol),
              "tar": lambda: TarZstd(work, vol)}
     unknown = [n for n in names if n not in table]

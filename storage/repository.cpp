@@ -81,6 +81,24 @@ Result<RepoConfig> ParseRepoConfig(std::string_view text, const std::string& pat
                                      "); use a matching mailvault release",
                                  path);
     c.id = j.at("id");
+    c.version = version;
+    if (j.contains("encryption")) {
+      const auto& e = j.at("encryption");
+      c.encryption = e.at("algorithm").get<std::string>();
+      c.recipient = e.at("recipient").get<std::string>();
+      c.key_mode = e.at("keys").get<std::string>();
+      if (c.encryption != "age-x25519" || (c.key_mode != "passphrase" && c.key_mode != "recipient"))
+        return Status::Unsupported("config names encryption " + c.encryption + " with " +
+                                       c.key_mode +
+                                       " keys, which this build does not know; use a matching "
+                                       "mailvault release",
+                                   path);
+    } else if (version >= 7) {
+      return Status::Corruption(
+          "config says format version 7 (encrypted) but has no encryption entry: restore config "
+          "from your backup of the repository",
+          path);
+    }
     const auto& chunker = j.at("chunker");
     c.chunker.min_size = JsonIntAt<size_t>(chunker, "min");
     c.chunker.avg_size = JsonIntAt<size_t>(chunker, "avg");
@@ -107,18 +125,27 @@ Status Repository::Init(const std::string& path, Env* env) {
   return Init(local, env);
 }
 
-Status Repository::Init(Backend& backend, Env* env, const Repository* key_from) {
+Status Repository::Init(Backend& backend, Env* env, const Repository* key_from,
+                        const RepoEncryption* enc) {
   MV_RETURN_IF_ERROR(backend.Create());
-  std::string secret = key_from ? key_from->hasher().secret() : fs::RandomBytes(kSecretSize);
-  nlohmann::json key = {{"kdf", "none"},
-                        {"encrypted", false},
-                        {"hash", "xxh3-128-keyed"},
-                        {"secret", ToHex(secret.data(), secret.size())}};
-  MV_RETURN_IF_ERROR(backend.Put(std::string(layout::kKeyFile), key.dump(2) + "\n"));
+  std::string secret = enc        ? enc->content_secret
+                       : key_from ? key_from->hasher().secret()
+                                  : fs::RandomBytes(kSecretSize);
+  if (enc) {
+    // An encrypted repository has no keys/default: its content secret is in keys/secrets,
+    // sealed to its recipient (docs/ENCRYPTION.md "Keys").
+    for (const auto& [name, bytes] : enc->key_files) MV_RETURN_IF_ERROR(backend.Put(name, bytes));
+  } else {
+    nlohmann::json key = {{"kdf", "none"},
+                          {"encrypted", false},
+                          {"hash", "xxh3-128-keyed"},
+                          {"secret", ToHex(secret.data(), secret.size())}};
+    MV_RETURN_IF_ERROR(backend.Put(std::string(layout::kKeyFile), key.dump(2) + "\n"));
+  }
   ChunkerParams cp = key_from ? key_from->chunker().params() : ChunkerParams();
   nlohmann::json config = {{"format", "mailvault"},
-                           {"version", kFormatVersion},
-                           {"id", fs::RandomHex(16)},
+                           {"version", enc ? kFormatVersion : kPlainFormatVersion},
+                           {"id", enc ? enc->id : fs::RandomHex(16)},
                            {"created", env->NowNanos() / 1000000000},
                            {"hash", "xxh3-128-keyed"},
                            {"pack", "tar+zstd"},
@@ -129,18 +156,16 @@ Status Repository::Init(Backend& backend, Env* env, const Repository* key_from) 
                              {"avg", cp.avg_size},
                              {"max", cp.max_size},
                              {"threshold", cp.file_threshold}}}};
+  if (enc)
+    config["encryption"] = {
+        {"algorithm", "age-x25519"}, {"recipient", enc->recipient}, {"keys", enc->key_mode}};
   // config last: its presence is what makes the directory a repository.
   return backend.Put("config", config.dump(2) + "\n");
 }
 
-Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path, Env* env) {
-  return Open(std::make_unique<LocalBackend>(path, env), env);
-}
-
-Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> backend, Env* env) {
-  std::string path = backend->Describe();
-  std::string cfg_path = backend->Describe("config");
-  auto cfg = backend->Read("config");
+Result<RepoConfig> ReadRepoConfig(const Backend& backend) {
+  std::string path = backend.Describe();
+  auto cfg = backend.Read("config");
   if (!cfg.ok()) {
     if (cfg.status().code() == Code::kNotFound)
       return Status::NotFound(
@@ -150,24 +175,48 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> ba
           path);
     return cfg.status();
   }
-  MV_ASSIGN_OR_RETURN(RepoConfig config, ParseRepoConfig(*cfg, cfg_path));
+  return ParseRepoConfig(*cfg, backend.Describe("config"));
+}
+
+Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path, Env* env) {
+  return Open(std::make_unique<LocalBackend>(path, env), env);
+}
+
+Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> backend, Env* env,
+                                                     const std::string* content_secret) {
+  std::string path = backend->Describe();
+  MV_ASSIGN_OR_RETURN(RepoConfig config, ReadRepoConfig(*backend));
+  if (!config.encryption.empty() && !content_secret)
+    return Status::AccessDenied(
+        "the repository is encrypted: give its passphrase with --password-file FILE (or "
+        "MAILVAULT_PASSWORD_FILE), or its identity with --identity-file FILE (or "
+        "MAILVAULT_IDENTITY_FILE)",
+        path);
   std::unique_ptr<Repository> repo(new Repository());
   repo->path_ = path;
   repo->env_ = env;
   repo->backend_ = std::move(backend);
   repo->id_ = config.id;
+  repo->encrypted_ = !config.encryption.empty();
   ChunkerParams cp = config.chunker;
   std::string key_id = config.key_id;
-  MV_ASSIGN_OR_RETURN(std::string secret, ReadSecret(*repo->backend_));
+  std::string secret;
+  if (content_secret) {
+    secret = *content_secret;
+  } else {
+    MV_ASSIGN_OR_RETURN(secret, ReadSecret(*repo->backend_));
+  }
   repo->hasher_ = KeyedHasher(secret);
   repo->chunker_ = Chunker(secret, cp);
   // §1: version-1 repositories have no key_id; then there is nothing to compare.
-  if (!key_id.empty() && KeyId(repo->hasher_) != key_id)
-    return Status::Corruption(
-        "keys/default does not belong to this repository (key fingerprint " + KeyId(repo->hasher_) +
-            ", config expects " + key_id +
-            "): restore the repository's own keys/default from your backup of it",
-        repo->backend_->Describe(layout::kKeyFile));
+  if (!key_id.empty() && KeyId(repo->hasher_) != key_id) {
+    std::string file = repo->encrypted_ ? "keys/secrets" : std::string(layout::kKeyFile);
+    return Status::Corruption(file + " does not belong to this repository (key fingerprint " +
+                                  KeyId(repo->hasher_) + ", config expects " + key_id +
+                                  "): restore the repository's own " + file +
+                                  " from your backup of it",
+                              repo->backend_->Describe(file));
+  }
   return repo;
 }
 

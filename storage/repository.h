@@ -21,9 +21,11 @@
 
 namespace mv::storage {
 
-// The version this build writes (docs/FORMAT.md). It reads every version from
-// kOldestFormatVersion up to it.
-constexpr int kFormatVersion = 6;
+// The newest version this build reads and writes (docs/FORMAT.md): 7 is an encrypted repository
+// (docs/ENCRYPTION.md). It reads every version from kOldestFormatVersion up to it. A repository
+// without encryption is written as kPlainFormatVersion, which builds before 7 still read.
+constexpr int kFormatVersion = 7;
+constexpr int kPlainFormatVersion = 6;
 constexpr int kOldestFormatVersion = 1;
 
 // A repository file that could not be read (a damaged manifest or index file). It affects only
@@ -53,6 +55,25 @@ struct RepoConfig {
   std::string id;
   ChunkerParams chunker;
   std::string key_id;  // empty in version-1 repositories
+  int version = 0;
+  // Version 7 (docs/ENCRYPTION.md): "age-x25519" when the repository is encrypted, else empty;
+  // then `recipient` is its age recipient (age1…) and `key_mode` "passphrase" or "recipient".
+  std::string encryption;
+  std::string recipient;
+  std::string key_mode;
+};
+// Reads and parses `config` from `backend`; a missing one is kNotFound saying how to make one.
+Result<RepoConfig> ReadRepoConfig(const Backend& backend);
+
+// What Init writes for an encrypted repository (made by storage/crypto/repo_keys.h): the new
+// repository's id (which its sealed objects are bound to), its content secret, the config's
+// encryption fields, and the key files to write before config.
+struct RepoEncryption {
+  std::string id;
+  std::string content_secret;
+  std::string recipient;
+  std::string key_mode;
+  std::vector<std::pair<std::string, std::string>> key_files;  // name, bytes
 };
 // Parse the text of `config` and of `keys/default` (§1, §3); `path` is only for messages. Every
 // malformed text is a Corruption or Unsupported status, never an exception.
@@ -70,7 +91,7 @@ class Repository {
   // files have the same blob IDs in both and `mailvault copy` sends packs as they are; its own
   // ID is still new.
   static Status Init(Backend& backend, Env* env = Env::Default(),
-                     const Repository* key_from = nullptr);
+                     const Repository* key_from = nullptr, const RepoEncryption* enc = nullptr);
   // Opens and loads the config and key; the index is loaded by what needs it (OpenBlobReader,
   // AdoptOrphanPacks, RebuildIndex). Every write to the repository (packs, index, manifests,
   // locks, tmp/) goes through `env`, which must outlive the Repository; reads do not.
@@ -78,8 +99,12 @@ class Repository {
                                                   Env* env = Env::Default());
   // The same over any backend (storage/backend.h), which the repository then owns. Local temp
   // files (packs being written) are written through `env`.
+  // An encrypted repository (config "encryption") opens only with `content_secret`, from its
+  // keys/secrets (storage/crypto/repo_keys.h), and `backend` decrypting what it reads; without,
+  // Open fails with kAccessDenied.
   static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<Backend> backend,
-                                                  Env* env = Env::Default());
+                                                  Env* env = Env::Default(),
+                                                  const std::string* content_secret = nullptr);
 
   // What messages name: the directory, or the s3: URL.
   const std::string& path() const { return path_; }
@@ -97,6 +122,8 @@ class Repository {
   Result<PackInfo> ListPackFile(const BlobId& pack) const;
   Env* env() const { return env_; }
   const std::string& id() const { return id_; }
+  // Whether the repository is encrypted (format version 7).
+  bool encrypted() const { return encrypted_; }
   const KeyedHasher& hasher() const { return hasher_; }
   const Chunker& chunker() const { return chunker_; }
 
@@ -169,6 +196,7 @@ class Repository {
   std::string path_;
   Env* env_ = Env::Default();
   std::string id_;
+  bool encrypted_ = false;
   KeyedHasher hasher_{std::string(kSecretSize, '\0')};
   Chunker chunker_{""};
   Index index_;

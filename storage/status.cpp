@@ -25,6 +25,8 @@ const char* CodeName(Code c) {
       return "unsupported";
     case Code::kNoSpace:
       return "no space left";
+    case Code::kAccessDenied:
+      return "access denied";
   }
   return "unknown";
 }

@@ -20,8 +20,9 @@ enum class Code {
   kBusy,  // locked by someone else (repository lock, SQLITE_BUSY): may be retried
   kInvalidArgument,
   kCancelled,
-  kUnsupported,  // e.g. a repository format version this build does not know
-  kNoSpace,      // ENOSPC / EDQUOT
+  kUnsupported,   // e.g. a repository format version this build does not know
+  kNoSpace,       // ENOSPC / EDQUOT
+  kAccessDenied,  // an encrypted repository's key is missing or wrong (exit 1, not a usage error)
 };
 
 const char* CodeName(Code c);
@@ -53,6 +54,9 @@ class [[nodiscard]] Status {
   }
   static Status Unsupported(std::string m, std::string p = {}) {
     return {Code::kUnsupported, std::move(m), std::move(p)};
+  }
+  static Status AccessDenied(std::string m, std::string p = {}) {
+    return {Code::kAccessDenied, std::move(m), std::move(p)};
   }
   // errno -> Status, in one place. `what` names the operation ("open", "fsync"...).
   static Status FromErrno(int err, const std::string& what, const std::string& path);

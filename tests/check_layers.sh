@@ -26,7 +26,7 @@ declare -A allowed=(
   [agent/jobs]="agent/restorer agent/common verify storage storage/mailfiles"
   [agent/stack]="agent/archiver agent/restorer agent/common hooks storage storage/mailfiles"
   [agent/sidecar]="storage"
-  [agent/cli]="agent/sidecar agent/stack agent/jobs agent/archiver agent/restorer agent/common retention transfer verify hooks storage storage/mailfiles storage/s3"
+  [agent/cli]="agent/sidecar agent/stack agent/jobs agent/archiver agent/restorer agent/common retention transfer verify hooks storage storage/mailfiles storage/s3 storage/crypto"
 )
 
 violations=0

@@ -35,11 +35,10 @@ struct Fixture {
   }
   std::string sha_file() const { return repo() + ".sha256"; }
 };
-const Fixture kFixtures[] = {{1, "4f72aec8", "c84e6254", 5},
-                             {2, "b9a436fc", "20588273", 7},
-                             {3, "d8c1b939", "646b0701", 7},
-                             {4, "cb8788bd", "26e3084b", 7},
-                             {5, "988c6cb1", "3b6bb5ab", 7}};
+const Fixture kFixtures[] = {{1, "4f72aec8", "c84e6254", 5}, {2, "b9a436fc", "20588273", 7},
+                             {3, "d8c1b939", "646b0701", 7}, {4, "cb8788bd", "26e3084b", 7},
+                             {5, "988c6cb1", "3b6bb5ab", 7}, {6, "0587690d", "419fd58a", 7},
+                             {7, "fccb02d0", "1f684c61", 7}};
 
 // "./mail/..." -> sha256, as in tests/data/repo-v<N>.sha256.
 std::map<std::string, std::string> ExpectedDigests(const Fixture& fx) {
@@ -99,7 +98,17 @@ void ExpectRestoresFixtureContent(const Fixture& fx, const std::string& repo,
   EXPECT_EQ(std::string(value, n > 0 ? n : 0), "dkim") << "the user xattr comes back";
 }
 
-class FormatCompat : public ::testing::TestWithParam<Fixture> {};
+// Version 7 is encrypted: every command opens it with the passphrase of repo-v7.pass, from the
+// environment as an operator's sidecar would have it.
+class FormatCompat : public ::testing::TestWithParam<Fixture> {
+ protected:
+  void SetUp() override {
+    if (GetParam().version >= 7)
+      ::setenv("MAILVAULT_PASSWORD_FILE",
+               (std::string(MAILVAULT_SOURCE_DIR) + "/tests/data/repo-v7.pass").c_str(), 1);
+  }
+  void TearDown() override { ::unsetenv("MAILVAULT_PASSWORD_FILE"); }
+};
 
 TEST_P(FormatCompat, ListsBothSnapshots) {
   const Fixture& fx = GetParam();

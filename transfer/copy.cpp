@@ -116,6 +116,13 @@ Status CheckSameContentKey(const storage::Repository& from, const storage::Repos
 Result<CopyResult> Copy(const storage::Repository& from, storage::Repository& to,
                         const CopyOptions& opts, const CopyProgressFn& progress) {
   MV_RETURN_IF_ERROR(CheckSameContentKey(from, to));
+  if (from.encrypted() && !to.encrypted())
+    return Status::Invalid(
+        "the source is encrypted and the destination " + to.path() +
+            " is not: the copy would hold the mail in clear. Copy into a repository made with "
+            "`mailvault init --repo DEST --encrypt --copy-key-from " +
+            from.path() + "`",
+        to.path());
   if (from.id() == to.id() && from.path() == to.path())
     return Status::Invalid("the source and the destination are the same repository", to.path());
   CopyResult res;

@@ -1,5 +1,7 @@
 #include "agent/cli/cli.h"
 
+#include <fcntl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
+
+#include "storage/crypto/repo_keys.h"
+#include "storage/fs.h"
 
 namespace mv::agent {
 namespace {
@@ -84,24 +89,162 @@ void AddRepoOption(CLI::App* sub, CliContext& ctx) {
                 "Local directory for an S3 repository's temp files and its cache of index "
                 "files, manifests and tree packs, each checked before use (default: "
                 "$XDG_CACHE_HOME/mailvault, or /var/cache/mailvault for root)");
+  auto* k = sub->add_option_group("Encryption", "For an encrypted repository (docs/ENCRYPTION.md)");
+  k->add_option("--password-file", ctx.keys.password_file,
+                "File holding the repository's passphrase (one trailing newline is dropped); "
+                "default: $MAILVAULT_PASSWORD_FILE, else asked on a terminal");
+  k->add_option("--identity-file", ctx.keys.identity_file,
+                "age identity file (AGE-SECRET-KEY-1..., from `mailvault key export-identity` "
+                "or age-keygen) that opens the repository instead of a passphrase; default: "
+                "$MAILVAULT_IDENTITY_FILE");
   g->add_flag("--no-cache", ctx.s3.no_cache,
               "Read everything from S3, not from the cache (check --read-data does so always)");
 }
 
+namespace {
+
+namespace crypto = storage::crypto;
+
+std::string EnvOr(const std::string& given, const char* var) {
+  if (!given.empty()) return given;
+  const char* e = std::getenv(var);
+  return e && *e ? e : "";
+}
+
+// One line from the terminal without echo (the passphrase never shows).
+Result<std::string> PromptHidden(const std::string& label) {
+  int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return Status::Invalid("no terminal to ask for a passphrase on");
+  std::string out = label;
+  (void)!::write(fd, out.data(), out.size());
+  termios old{};
+  bool restore = ::tcgetattr(fd, &old) == 0;
+  if (restore) {
+    termios t = old;
+    t.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(fd, TCSAFLUSH, &t);
+  }
+  std::string line;
+  char c;
+  while (::read(fd, &c, 1) == 1 && c != '\n') line.push_back(c);
+  if (restore) ::tcsetattr(fd, TCSAFLUSH, &old);
+  (void)!::write(fd, "\n", 1);
+  ::close(fd);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) return Status::AccessDenied("no passphrase was typed");
+  return line;
+}
+
+Result<std::string> PassphraseFile(const std::string& file) {
+  auto text = storage::fs::ReadFile(file);
+  if (!text.ok())
+    return Status(text.status().code() == Code::kNotFound ? Code::kNotFound : Code::kIOError,
+                  "cannot read the passphrase file (" + text.status().message() +
+                      "): give the file holding the repository's passphrase",
+                  file);
+  auto pass = crypto::PassphraseFromFile(*text, file);
+  // A bad key file is an error opening the repository (exit 1), not a usage error.
+  if (!pass.ok()) return Status::AccessDenied(pass.status().message(), file);
+  return pass;
+}
+
+Result<crypto::KeySource> KeySourceOf(const CliContext& ctx, const std::string& repo) {
+  crypto::KeySource k;
+  std::string pw = ctx.keys.password_file, idf = ctx.keys.identity_file;
+  if (pw.empty() && idf.empty()) {
+    pw = EnvOr("", "MAILVAULT_PASSWORD_FILE");
+    idf = EnvOr("", "MAILVAULT_IDENTITY_FILE");
+  }
+  if (!idf.empty()) {
+    auto text = storage::fs::ReadFile(idf);
+    if (!text.ok())
+      return Status(text.status().code() == Code::kNotFound ? Code::kNotFound : Code::kIOError,
+                    "cannot read the identity file (" + text.status().message() +
+                        "): give the age identity (AGE-SECRET-KEY-1...) of the repository",
+                    idf);
+    auto id = crypto::ParseIdentity(*text, idf);
+    if (!id.ok()) return Status::AccessDenied(id.status().message(), idf);
+    k.identity = *id;
+    k.identity_from = idf;
+    return k;
+  }
+  if (!pw.empty() || !ctx.keys.passphrase->empty() || ::isatty(STDIN_FILENO)) {
+    MV_ASSIGN_OR_RETURN(std::string pass, ReadPassphrase(ctx, "repository " + repo, false));
+    k.passphrase = pass;
+    k.passphrase_from = pw.empty() ? "the prompt" : pw;
+  }
+  return k;
+}
+
+}  // namespace
+
+Result<std::string> ReadPassphrase(const CliContext& ctx, const std::string& purpose,
+                                   bool confirm) {
+  if (!ctx.keys.passphrase->empty()) return *ctx.keys.passphrase;
+  std::string file = EnvOr(ctx.keys.password_file, "MAILVAULT_PASSWORD_FILE");
+  MV_ASSIGN_OR_RETURN(std::string pass, confirm ? NewPassphrase(file, purpose)
+                                        : !file.empty()
+                                            ? PassphraseFile(file)
+                                            : PromptHidden("Passphrase for " + purpose + ": "));
+  *ctx.keys.passphrase = pass;
+  return pass;
+}
+
+Result<std::string> NewPassphrase(const std::string& file, const std::string& purpose) {
+  if (!file.empty()) return PassphraseFile(file);
+  if (!::isatty(STDIN_FILENO))
+    return Status::Invalid("no passphrase for " + purpose +
+                           ": give --password-file FILE (or set MAILVAULT_PASSWORD_FILE), or run "
+                           "on a terminal to be asked");
+  MV_ASSIGN_OR_RETURN(std::string a, PromptHidden("New passphrase for " + purpose + ": "));
+  MV_ASSIGN_OR_RETURN(std::string b, PromptHidden("Type it again: "));
+  if (a != b) return Status::Invalid("the two passphrases differ; nothing was written");
+  return a;
+}
+
 Result<std::unique_ptr<storage::Repository>> OpenRepository(const CliContext& ctx) {
-  MV_ASSIGN_OR_RETURN(auto backend, storage::s3::OpenBackend(ctx.repo, ctx.s3));
-  return storage::Repository::Open(std::move(backend));
+  return OpenRepositoryAt(ctx, ctx.repo);
 }
 
 Result<std::unique_ptr<storage::Repository>> OpenRepositoryAt(const CliContext& ctx,
                                                               const std::string& repo) {
   MV_ASSIGN_OR_RETURN(auto backend, storage::s3::OpenBackend(repo, ctx.s3));
-  return storage::Repository::Open(std::move(backend));
+  MV_ASSIGN_OR_RETURN(storage::RepoConfig config, storage::ReadRepoConfig(*backend));
+  if (config.encryption.empty()) return storage::Repository::Open(std::move(backend));
+  MV_ASSIGN_OR_RETURN(crypto::KeySource source, KeySourceOf(ctx, repo));
+  MV_ASSIGN_OR_RETURN(crypto::RepoKeys keys, crypto::Unlock(*backend, config, source));
+  auto encrypted = crypto::OpenEncrypted(std::move(backend), config, keys);
+  return storage::Repository::Open(std::move(encrypted), storage::Env::Default(),
+                                   &keys.secrets.content);
 }
 
-Status InitRepository(const CliContext& ctx, const storage::Repository* key_from) {
+Result<UnlockedRepository> UnlockRepository(const CliContext& ctx) {
+  UnlockedRepository u;
+  MV_ASSIGN_OR_RETURN(u.backend, storage::s3::OpenBackend(ctx.repo, ctx.s3));
+  MV_ASSIGN_OR_RETURN(u.config, storage::ReadRepoConfig(*u.backend));
+  if (u.config.encryption.empty())
+    return Status::Invalid(
+        "the repository is not encrypted, so it has no keys to manage: its content key is "
+        "keys/default; to have an encrypted one, `mailvault init --encrypt` a new repository "
+        "and `mailvault copy` the snapshots into it",
+        u.backend->Describe());
+  MV_ASSIGN_OR_RETURN(crypto::KeySource source, KeySourceOf(ctx, ctx.repo));
+  MV_ASSIGN_OR_RETURN(u.keys, crypto::Unlock(*u.backend, u.config, source));
+  return u;
+}
+
+Status InitRepository(const CliContext& ctx, const storage::Repository* key_from, bool encrypt,
+                      std::string* key_id) {
   MV_ASSIGN_OR_RETURN(auto backend, storage::s3::OpenBackend(ctx.repo, ctx.s3));
-  return storage::Repository::Init(*backend, storage::Env::Default(), key_from);
+  if (!encrypt) return storage::Repository::Init(*backend, storage::Env::Default(), key_from);
+  MV_ASSIGN_OR_RETURN(std::string pass,
+                      ReadPassphrase(ctx, "the new repository " + ctx.repo, /*confirm=*/true));
+  std::string secret = key_from ? key_from->hasher().secret() : "";
+  MV_ASSIGN_OR_RETURN(storage::RepoEncryption enc,
+                      crypto::NewPassphraseEncryption(pass, key_from ? &secret : nullptr));
+  for (const auto& [name, bytes] : enc.key_files)
+    if (key_id && name != "keys/secrets") *key_id = name.substr(5);
+  return storage::Repository::Init(*backend, storage::Env::Default(), key_from, &enc);
 }
 
 void AddOutputOptions(CLI::App* sub, CliContext& ctx) {
@@ -157,6 +300,7 @@ int RunCli(int argc, char** argv) {
   RegisterPrune(app, ctx);
   RegisterForget(app, ctx);
   RegisterCopy(app, ctx);
+  RegisterKey(app, ctx);
   // Before CLI11 sees them: `help [COMMAND]`, `version`, `--json` before the command, and a
   // first word that is no command (CLI11 would only say that a subcommand is required).
   std::vector<std::string> args(argv + 1, argv + argc);

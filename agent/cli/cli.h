@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "storage/crypto/repo_keys.h"
 #include "storage/repository.h"
 #include "storage/s3/open.h"
 #include "storage/status.h"
@@ -22,8 +23,19 @@ enum ExitCode : int {
   kExitStale = 4,    // report: no successful backup within the expected interval
 };
 
+// How an encrypted repository is opened (docs/ENCRYPTION.md): --password-file or
+// --identity-file, else $MAILVAULT_PASSWORD_FILE or $MAILVAULT_IDENTITY_FILE, else a prompt when
+// stdin is a terminal. What was read is kept for the run, so a command opening the repository
+// twice asks once.
+struct KeyOptions {
+  std::string password_file;
+  std::string identity_file;
+  std::shared_ptr<std::string> passphrase = std::make_shared<std::string>();  // read once
+};
+
 struct CliContext {
   std::string repo;           // --repo or $MAILVAULT_REPO
+  KeyOptions keys;            // --password-file, --identity-file
   storage::s3::S3Options s3;  // --s3-region, --s3-credentials-file, --cache-dir, ...
   bool json = false;          // --json: machine-readable output on stdout
   bool quiet = false;         // --quiet: no progress, only errors
@@ -47,8 +59,25 @@ Result<std::unique_ptr<storage::Repository>> OpenRepository(const CliContext& ct
 // The same for another repository argument (copy's --to), with the same S3 options.
 Result<std::unique_ptr<storage::Repository>> OpenRepositoryAt(const CliContext& ctx,
                                                               const std::string& repo);
-// Creates it (`init`); with `key_from`, sharing that repository's content key (copy).
-Status InitRepository(const CliContext& ctx, const storage::Repository* key_from = nullptr);
+// Creates it (`init`); with `key_from`, sharing that repository's content key (copy). With
+// `encrypt`, an encrypted repository (format 7) opening with the passphrase of ctx.keys (asked
+// twice on a terminal); *key_id is then the id of its passphrase key file.
+Status InitRepository(const CliContext& ctx, const storage::Repository* key_from = nullptr,
+                      bool encrypt = false, std::string* key_id = nullptr);
+// The passphrase ctx.keys gives (file, environment, or prompt); `purpose` words the prompt.
+// kInvalidArgument when none can be had (no file and no terminal).
+Result<std::string> ReadPassphrase(const CliContext& ctx, const std::string& purpose, bool confirm);
+// A passphrase from a file (one trailing newline dropped), or asked twice on a terminal.
+Result<std::string> NewPassphrase(const std::string& file, const std::string& purpose);
+// An encrypted repository's backend (as stored, not decrypting), config and unlocked keys, for
+// `mailvault key`. kInvalidArgument when ctx.repo is not encrypted.
+struct UnlockedRepository {
+  std::unique_ptr<storage::Backend> backend;
+  storage::RepoConfig config;
+  storage::crypto::RepoKeys keys;
+};
+Result<UnlockedRepository> UnlockRepository(const CliContext& ctx);
+void RegisterKey(CLI::App& app, CliContext& ctx);
 
 void RegisterInit(CLI::App& app, CliContext& ctx);
 void RegisterBackup(CLI::App& app, CliContext& ctx);

@@ -9,6 +9,8 @@
 # new/1700000003.M4P1.host. OUT_SHA256 lists the sha256 of every regular file of the second
 # snapshot except main.db, relative to the source root. Run once per format version; commit the
 # result as tests/data/repo-v<N> (the repository directory is written fresh: keys are random).
+# With MV_FIXTURE_PASSWORD_FILE set, the repository is encrypted with that passphrase (init
+# --encrypt, format version 7).
 set -euo pipefail
 bin=$(realpath "$1") out=$2 sha=$3
 [[ -e $out ]] && { echo "$out exists: remove it first" >&2; exit 2; }
@@ -28,7 +30,12 @@ ln "$src/data/dkim/example.org.key" "$src/data/dkim/example.org.key.link"
 python3 -c 'import os,sys; os.setxattr(sys.argv[1], "user.fixture", b"dkim")' "$src/data/dkim/example.org.key"
 stamp() { find "$src" -exec touch -h -d '2026-11-30 10:00:00 UTC' {} +; }
 stamp
-"$bin" init --repo "$out" >/dev/null
+if [[ -n ${MV_FIXTURE_PASSWORD_FILE:-} ]]; then
+  export MAILVAULT_PASSWORD_FILE=$MV_FIXTURE_PASSWORD_FILE
+  "$bin" init --repo "$out" --encrypt >/dev/null
+else
+  "$bin" init --repo "$out" >/dev/null
+fi
 "$bin" backup --repo "$out" --tag stack=fixture --source "mail=$src/mail" --source "data=$src/data" >/dev/null
 printf 'From: dave@example.org\nSubject: later\n\nanother one\n' >"$m/new/1700000003.M4P1.host"
 stamp

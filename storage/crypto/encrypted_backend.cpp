@@ -1,0 +1,359 @@
+// storage/crypto/encrypted_backend.h
+#include "storage/crypto/encrypted_backend.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+
+#include "storage/crypto/envelope.h"
+#include "storage/fs.h"
+
+namespace mv::storage::crypto {
+
+bool StoredInClear(const std::string& rel) {
+  auto under = [&](std::string_view dir) {
+    return rel.size() > dir.size() && rel.compare(0, dir.size(), dir) == 0;
+  };
+  return rel == "config" || under("keys/") || under("locks/") || under("tmp/");
+}
+
+namespace {
+
+constexpr uint64_t kMacBytes = 32;  // what a sealed object's plaintext carries after its body
+constexpr uint64_t kSealedChunk = kAgeChunk + kAgeTag;
+
+bool IsPack(const std::string& rel) { return rel.compare(0, 6, "packs/") == 0; }
+
+// The plaintext size of an age file of `file` bytes whose payload starts at `payload`.
+uint64_t PlainSize(uint64_t file, uint64_t payload) {
+  if (file < payload + kAgeTag) return 0;
+  uint64_t body = file - payload;
+  uint64_t chunks = (body + kSealedChunk - 1) / kSealedChunk;
+  return body - chunks * kAgeTag;
+}
+
+// An object encrypted to another recipient is not this repository's: say so, not "wrong key".
+Status NotOurs(const Status& st, const std::string& path) {
+  if (st.code() != Code::kInvalidArgument) return st;
+  return Status::Corruption(
+      "not encrypted to this repository's recipient (copied from another repository, or "
+      "damaged); run `mailvault check`",
+      path);
+}
+
+struct PackHead {
+  AgeHeader header;
+  uint64_t file_size = 0;
+};
+
+class DecryptingReader : public ObjectReader {
+ public:
+  DecryptingReader(std::unique_ptr<ObjectReader> in, AgeIdentity id, uint64_t file_size,
+                   std::string path)
+      : in_(std::move(in)), id_(id), file_size_(file_size), path_(std::move(path)) {}
+
+  Result<size_t> Read(char* buf, size_t n) override {
+    if (pos_ == plain_.size()) {
+      if (!started_) {
+        MV_RETURN_IF_ERROR(Start());
+      } else if (next_ >= chunks_) {
+        return size_t{0};
+      }
+      MV_RETURN_IF_ERROR(NextChunk());
+      if (pos_ == plain_.size()) return size_t{0};
+    }
+    size_t k = std::min(n, plain_.size() - pos_);
+    std::copy_n(plain_.data() + pos_, k, buf);
+    pos_ += k;
+    return k;
+  }
+
+ private:
+  Status Fill(std::string* out, uint64_t want) {
+    while (out->size() < want) {
+      size_t before = out->size();
+      out->resize(want);
+      MV_ASSIGN_OR_RETURN(size_t got, in_->Read(out->data() + before, want - before));
+      out->resize(before + got);
+      if (got == 0) break;
+    }
+    return Status::Ok();
+  }
+  Status Start() {
+    started_ = true;
+    uint64_t need = 256;
+    for (;;) {
+      MV_RETURN_IF_ERROR(Fill(&prefix_, std::min(need, file_size_)));
+      auto h = AgeReadHeader(prefix_, id_, path_, &need);
+      if (h.ok()) {
+        header_ = *h;
+        break;
+      }
+      if (h.status().code() != Code::kNotFound || need <= prefix_.size() || need > (1 << 20))
+        return NotOurs(h.status(), path_);
+    }
+    if (file_size_ < header_.payload_offset + kAgeTag)
+      return Status::Corruption("encrypted pack cut short after its header", path_);
+    chunks_ = (file_size_ - header_.payload_offset + kSealedChunk - 1) / kSealedChunk;
+    pending_ = prefix_.substr(header_.payload_offset);
+    prefix_.clear();
+    return Status::Ok();
+  }
+  Status NextChunk() {
+    uint64_t left = file_size_ - AgeChunkOffset(header_, next_);
+    uint64_t want = std::min(left, kSealedChunk);
+    MV_RETURN_IF_ERROR(Fill(&pending_, want));
+    if (pending_.size() < want)
+      return Status::Corruption("encrypted pack is shorter than its listed size", path_);
+    MV_ASSIGN_OR_RETURN(plain_,
+                        AgeDecryptChunks(header_, file_size_, next_,
+                                         std::string_view(pending_).substr(0, want), path_));
+    pending_.erase(0, want);
+    pos_ = 0;
+    next_++;
+    return Status::Ok();
+  }
+
+  std::unique_ptr<ObjectReader> in_;
+  AgeIdentity id_;
+  uint64_t file_size_;
+  std::string path_;
+  bool started_ = false;
+  AgeHeader header_;
+  std::string prefix_, pending_, plain_;
+  size_t pos_ = 0;
+  uint64_t next_ = 0, chunks_ = 0;
+};
+
+class EncryptedBackend : public Backend {
+ public:
+  EncryptedBackend(std::unique_ptr<Backend> inner, ObjectKeys keys, Env* env)
+      : inner_(std::move(inner)), keys_(std::move(keys)), env_(env) {
+    // One X25519 recipient makes a header of fixed length (every field has a fixed size), so an
+    // empty file tells where the payload starts in every file this backend writes.
+    auto empty = AgeEncrypt("", {keys_.recipient});
+    payload_ = empty.ok() ? empty->size() - kAgeTag : 0;
+  }
+
+  std::string Describe(std::string_view rel) const override { return inner_->Describe(rel); }
+  // Never a directory to read files from directly: everything goes through the decryption.
+  const std::string& local_root() const override { return no_root_; }
+  std::string ScratchDir() const override { return inner_->ScratchDir(); }
+  Status Create() override { return inner_->Create(); }
+
+  Result<std::vector<ObjectInfo>> List(const std::string& dir) const override {
+    MV_ASSIGN_OR_RETURN(auto list, inner_->List(dir));
+    for (auto& o : list) o.size = PlainSizeOf(o.name, o.size);
+    return list;
+  }
+  Result<uint64_t> Size(const std::string& name) const override {
+    MV_ASSIGN_OR_RETURN(uint64_t size, inner_->Size(name));
+    return PlainSizeOf(name, size);
+  }
+
+  Result<std::string> Read(const std::string& name) const override {
+    if (StoredInClear(name)) return inner_->Read(name);
+    MV_RETURN_IF_ERROR(CanRead(name));
+    MV_ASSIGN_OR_RETURN(std::string file, inner_->Read(name));
+    std::string path = Describe(name);
+    if (IsPack(name)) {
+      auto plain = AgeDecrypt(file, *keys_.identity, path);
+      if (!plain.ok()) return NotOurs(plain.status(), path);
+      return std::move(plain).value();
+    }
+    auto plain = OpenObject(file, name, keys_.repository, *keys_.identity, keys_.auth, path);
+    if (!plain.ok()) return NotOurs(plain.status(), path);
+    return std::move(plain).value();
+  }
+
+  Result<std::unique_ptr<ObjectReader>> OpenReader(const std::string& name) const override {
+    if (StoredInClear(name)) return inner_->OpenReader(name);
+    if (!IsPack(name)) {
+      MV_ASSIGN_OR_RETURN(std::string data, Read(name));
+      return std::unique_ptr<ObjectReader>(new StringReader(std::move(data)));
+    }
+    MV_RETURN_IF_ERROR(CanRead(name));
+    MV_ASSIGN_OR_RETURN(uint64_t size, inner_->Size(name));
+    MV_ASSIGN_OR_RETURN(auto in, inner_->OpenReader(name));
+    return std::unique_ptr<ObjectReader>(
+        new DecryptingReader(std::move(in), *keys_.identity, size, Describe(name)));
+  }
+
+  Result<std::string> ReadAt(const std::string& name, uint64_t offset,
+                             uint64_t length) const override {
+    if (StoredInClear(name)) return inner_->ReadAt(name, offset, length);
+    std::string path = Describe(name);
+    if (!IsPack(name)) {
+      MV_ASSIGN_OR_RETURN(std::string data, Read(name));
+      if (offset + length > data.size())
+        return Status::Corruption("object is shorter than the range read from it", path);
+      return data.substr(offset, length);
+    }
+    MV_RETURN_IF_ERROR(CanRead(name));
+    if (length == 0) return std::string();
+    MV_ASSIGN_OR_RETURN(auto head, Head(name));
+    const AgeHeader& h = head->header;
+    if (offset + length > PlainSize(head->file_size, h.payload_offset))
+      return Status::Corruption("pack is shorter than the range read from it", path);
+    uint64_t first = offset / kAgeChunk, last = (offset + length - 1) / kAgeChunk;
+    uint64_t start = AgeChunkOffset(h, first);
+    uint64_t end = std::min(head->file_size, AgeChunkOffset(h, last + 1));
+    MV_ASSIGN_OR_RETURN(std::string sealed, inner_->ReadAt(name, start, end - start));
+    MV_ASSIGN_OR_RETURN(std::string plain,
+                        AgeDecryptChunks(h, head->file_size, first, sealed, path));
+    uint64_t skip = offset - first * kAgeChunk;
+    if (skip + length > plain.size())
+      return Status::Corruption("pack is shorter than the range read from it", path);
+    return plain.substr(skip, length);
+  }
+
+  Status Put(const std::string& name, std::string_view data) override {
+    Forget(name);
+    if (StoredInClear(name)) return inner_->Put(name, data);
+    MV_ASSIGN_OR_RETURN(std::string sealed, Seal(name, data));
+    return inner_->Put(name, sealed);
+  }
+  Status Overwrite(const std::string& name, std::string_view data) override {
+    Forget(name);
+    if (StoredInClear(name)) return inner_->Overwrite(name, data);
+    MV_ASSIGN_OR_RETURN(std::string sealed, Seal(name, data));
+    return inner_->Overwrite(name, sealed);
+  }
+
+  Status PutFile(const std::string& local_path, const std::string& name) override {
+    Forget(name);
+    if (StoredInClear(name)) return inner_->PutFile(local_path, name);
+    if (!IsPack(name)) {
+      MV_ASSIGN_OR_RETURN(std::string data, fs::ReadFile(local_path));
+      MV_RETURN_IF_ERROR(Put(name, data));
+      return fs::RemoveFile(local_path, env_);
+    }
+    // The pack is encrypted into a sibling temp file, which then takes its place.
+    std::string enc_path = local_path + ".age";
+    Status st = EncryptFile(local_path, enc_path);
+    if (st.ok()) st = fs::RemoveFile(local_path, env_);
+    if (st.ok()) st = inner_->PutFile(enc_path, name);
+    if (!st.ok()) (void)::unlink(enc_path.c_str());
+    return st;
+  }
+
+  Status SyncDir(const std::string& dir) override { return inner_->SyncDir(dir); }
+  Status Delete(const std::string& name) override {
+    Forget(name);
+    return inner_->Delete(name);
+  }
+  Result<std::unique_ptr<HeldLock>> LockExclusive(const std::string& purpose, const LockWait& wait,
+                                                  std::string* took_over_stale) override {
+    return inner_->LockExclusive(purpose, wait, took_over_stale);
+  }
+  BackendStats stats() const override { return inner_->stats(); }
+  void KeepReadPacks(uint64_t bytes) override { inner_->KeepReadPacks(bytes); }
+
+ private:
+  class StringReader : public ObjectReader {
+   public:
+    explicit StringReader(std::string data) : data_(std::move(data)) {}
+    Result<size_t> Read(char* buf, size_t n) override {
+      size_t k = std::min(n, data_.size() - pos_);
+      std::copy_n(data_.data() + pos_, k, buf);
+      pos_ += k;
+      return k;
+    }
+
+   private:
+    std::string data_;
+    size_t pos_ = 0;
+  };
+
+  uint64_t PlainSizeOf(const std::string& name, uint64_t size) const {
+    if (StoredInClear(name)) return size;
+    uint64_t plain = PlainSize(size, payload_);
+    if (IsPack(name)) return plain;
+    return plain >= kMacBytes ? plain - kMacBytes : 0;
+  }
+
+  Status CanRead(const std::string& name) const {
+    if (keys_.identity) return Status::Ok();
+    return Status::AccessDenied(
+        "reading the repository's data needs its identity or a passphrase (--identity-file or "
+        "--password-file): the key given can only write",
+        Describe(name));
+  }
+
+  Result<std::string> Seal(const std::string& name, std::string_view data) const {
+    if (IsPack(name)) return AgeEncrypt(data, {keys_.recipient});
+    return SealObject(data, name, keys_.repository, keys_.recipient, keys_.auth);
+  }
+
+  Status EncryptFile(const std::string& from, const std::string& to) {
+    int fd = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno(errno, "open pack to encrypt", from);
+    auto in = NewFdReader(fd, from);
+    MV_ASSIGN_OR_RETURN(auto out, env_->NewWritableFile(to));
+    MV_ASSIGN_OR_RETURN(auto enc, AgeEncryptor::Create({keys_.recipient}, [&](std::string_view b) {
+                          return out->Append(b);
+                        }));
+    std::string buf(1 << 20, '\0');
+    for (;;) {
+      MV_ASSIGN_OR_RETURN(size_t n, in->Read(buf.data(), buf.size()));
+      if (n == 0) break;
+      MV_RETURN_IF_ERROR(enc->Write(std::string_view(buf.data(), n)));
+    }
+    MV_RETURN_IF_ERROR(enc->Finish());
+    MV_RETURN_IF_ERROR(out->Sync());
+    return out->Close();
+  }
+
+  // The header of a pack and its size, read once per pack and kept for the run (a restore
+  // reads several ranges of one pack).
+  Result<std::shared_ptr<const PackHead>> Head(const std::string& name) const {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      auto it = heads_.find(name);
+      if (it != heads_.end()) return it->second;
+    }
+    std::string path = Describe(name);
+    MV_ASSIGN_OR_RETURN(uint64_t size, inner_->Size(name));
+    uint64_t need = std::max<uint64_t>(payload_, 64);
+    auto head = std::make_shared<PackHead>();
+    head->file_size = size;
+    for (;;) {
+      MV_ASSIGN_OR_RETURN(std::string prefix, inner_->ReadAt(name, 0, std::min(need, size)));
+      auto h = AgeReadHeader(prefix, *keys_.identity, path, &need);
+      if (h.ok()) {
+        head->header = *h;
+        break;
+      }
+      if (h.status().code() != Code::kNotFound || need <= prefix.size() || need > (1 << 20))
+        return NotOurs(h.status(), path);
+    }
+    std::lock_guard<std::mutex> g(mu_);
+    if (heads_.size() >= 1024) heads_.clear();
+    heads_[name] = head;
+    return std::shared_ptr<const PackHead>(head);
+  }
+  void Forget(const std::string& name) {
+    std::lock_guard<std::mutex> g(mu_);
+    heads_.erase(name);
+  }
+
+  std::unique_ptr<Backend> inner_;
+  ObjectKeys keys_;
+  Env* env_;
+  uint64_t payload_ = 0;
+  std::string no_root_;
+  mutable std::mutex mu_;
+  mutable std::map<std::string, std::shared_ptr<const PackHead>> heads_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> NewEncryptedBackend(std::unique_ptr<Backend> inner, ObjectKeys keys,
+                                             Env* env) {
+  return std::make_unique<EncryptedBackend>(std::move(inner), std::move(keys), env);
+}
+
+}  // namespace mv::storage::crypto
