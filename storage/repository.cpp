@@ -281,7 +281,8 @@ namespace {
 // (§9): a prune may remove index files meanwhile, but only after the file that replaces them is
 // durable, so when a listed file has vanished the directory is listed again and the files not
 // read yet are read too.
-Status ReadIndexDir(const Backend& backend, Index* index, std::vector<DamagedFile>* damaged) {
+Status ReadIndexDir(const Backend& backend, Index* index, std::vector<DamagedFile>* damaged,
+                    size_t* locked = nullptr) {
   std::set<std::string> done;
   for (int pass = 0; pass < 100; pass++) {
     MV_ASSIGN_OR_RETURN(auto names, ListNames(backend, "index"));
@@ -295,6 +296,10 @@ Status ReadIndexDir(const Backend& backend, Index* index, std::vector<DamagedFil
         continue;
       }
       done.insert(n);
+      if (!data.ok() && data.status().code() == Code::kAccessDenied && locked) {
+        ++*locked;  // a write-only key (docs/ENCRYPTION.md): not damage, just not ours to read
+        continue;
+      }
       auto packs =
           data.ok() ? DecodeIndexFile(*data, p) : Result<std::vector<PackInfo>>(data.status());
       if (!packs.ok()) {  // derived data (§6): its packs are orphans until re-listed
@@ -313,7 +318,7 @@ Status ReadIndexDir(const Backend& backend, Index* index, std::vector<DamagedFil
 
 Status Repository::LoadIndex() {
   if (index_loaded_) return Status::Ok();
-  MV_RETURN_IF_ERROR(ReadIndexDir(*backend_, &index_, &damaged_index_));
+  MV_RETURN_IF_ERROR(ReadIndexDir(*backend_, &index_, &damaged_index_, &locked_objects_));
   index_loaded_ = true;
   // Packs only a damaged file named are re-listed in memory, so reads stay complete.
   if (!damaged_index_.empty()) MV_RETURN_IF_ERROR(ListOrphanPacks());
@@ -327,6 +332,10 @@ Status Repository::ListOrphanPacks() {
   for (const auto& id : files) {
     if (index_.HasPack(id)) continue;
     auto info = ListPackFile(id);  // checks the name against the bytes (§5)
+    if (!info.ok() && info.status().code() == Code::kAccessDenied) {
+      locked_objects_++;  // written with the identity; a write-only key does not read it
+      continue;
+    }
     if (!info.ok()) {
       orphan_rejects_.push_back({PackPath(id), info.status().message()});
       continue;
@@ -373,6 +382,7 @@ void Repository::DropIndex() {
   index_ = Index();
   index_loaded_ = false;
   damaged_index_.clear();
+  locked_objects_ = 0;
   orphans_listed_ = false;
   orphans_.clear();
   orphan_rejects_.clear();

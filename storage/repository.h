@@ -141,6 +141,10 @@ class Repository {
   Result<std::unique_ptr<BlobReader>> OpenBlobReader() const;
   // Filled when the index is loaded (empty before).
   const std::vector<DamagedFile>& damaged_index_files() const { return damaged_index_; }
+  // Index files and packs the key this repository was opened with may not read (kAccessDenied:
+  // a write-only agent key, docs/ENCRYPTION.md, meeting objects written with the identity). They
+  // are left out of the index, not reported as damage: what they hold is stored again when needed.
+  size_t locked_objects() const { return locked_objects_; }
   Result<std::vector<BlobId>> ListPackFiles() const;
   // Lists orphan packs, checks each (its name is the hash of its bytes, §5) and writes one index
   // file adopting the good ones; a file that is not a pack is listed in `rejected`, never adopted.
@@ -202,6 +206,7 @@ class Repository {
   Index index_;
   bool index_loaded_ = false;
   std::vector<DamagedFile> damaged_index_;
+  size_t locked_objects_ = 0;
   // Packs no readable index file names: listed (and added to index_) once, adopted by a backup.
   Status ListOrphanPacks();
   bool orphans_listed_ = false;

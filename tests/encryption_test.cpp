@@ -335,5 +335,104 @@ TEST_F(Encrypted, ACopyFromAPlainRepositoryIntoAnEncryptedOneRestores) {
   EXPECT_EQ(Found(dst / "r", Needles()), std::set<std::string>{});
 }
 
+// Public-key mode (init --recipient): the agent backs up with a write-only key and no identity;
+// its second backup finds its parent in its own cache and reads only what changed; it can read
+// nothing back; the identity restores bit-exact, verifies and checks; a lost agent cache costs a
+// full upload and nothing else; an agent key of another repository or a damaged one is refused.
+TEST_F(Encrypted, PublicKeyModeBacksUpWithoutTheIdentityAndOnlyTheIdentityReads) {
+  TempDir cache("mvenccache");
+  ::setenv("XDG_CACHE_HOME", cache.path().c_str(), 1);
+  ASSERT_EQ(Shell("age-keygen -o '" + keys_ / "operator.txt" + "' 2>/dev/null").exit_code, 0);
+  std::string recipient = Shell("age-keygen -y '" + keys_ / "operator.txt" + "'").out;
+  recipient.erase(recipient.find_last_not_of("\n") + 1);
+  TempDir pk("mvencpk");
+  std::string r = pk / "r", agent = keys_ / "agent.key";
+  auto init =
+      RunMailvault({"init", "--repo", r, "--recipient", recipient, "--agent-key-out", agent});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  EXPECT_NE(init.out.find("every backup in the repository is lost"), std::string::npos) << init.out;
+  EXPECT_EQ(fs::status(agent).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(Shell("cat '" + agent + "' $(find '" + r + "' -type f) | grep -c AGE-SECRET-KEY").out,
+            "0\n")
+      << "no identity is stored anywhere";
+
+  auto b1 = BackupInto(r, {"--agent-key-file", agent});
+  ASSERT_EQ(b1.exit_code, 0) << b1.err << b1.out;
+  WriteFile(vol_ / ("mail/" + users_[2] + "/new/1700000102.M3P1.host"), "Subject: later\n\nx\n");
+  auto b2 = BackupInto(r, {"--agent-key-file", agent});
+  ASSERT_EQ(b2.exit_code, 0) << b2.err;
+  EXPECT_EQ(Json(b2)["parent"], Json(b1)["snapshot"]) << "the parent, from the agent's own cache";
+  EXPECT_LE(Json(b2)["files_read"].get<int>(), 2) << "only the new message and main.db: " << b2.out;
+  EXPECT_EQ(Found(r, Needles()), std::set<std::string>{});
+
+  for (std::vector<std::string> cmd :
+       {std::vector<std::string>{"snapshots"}, {"restore", "--target", out_ / "no"}, {"check"}}) {
+    cmd.insert(cmd.end(), {"--repo", r, "--agent-key-file", agent});
+    auto denied = RunMailvault(cmd);
+    EXPECT_EQ(denied.exit_code, 1) << cmd[0] << ": " << denied.err;
+    EXPECT_NE(denied.err.find("can only back up"), std::string::npos) << denied.err;
+  }
+  EXPECT_FALSE(fs::exists(out_ / "no/mail"));
+
+  auto restore = RunMailvault(
+      {"restore", "--repo", r, "--identity-file", keys_ / "operator.txt", "--target", out_.path()});
+  ASSERT_EQ(restore.exit_code, 0) << restore.err;
+  auto want = ListTree(vol_ / "mail");
+  for (auto it = want.begin(); it != want.end();)
+    it = it->first.find("/tmp/") != std::string::npos ? want.erase(it) : std::next(it);
+  EXPECT_EQ(DiffTrees(want, ListTree(out_ / "mail")), "");
+  EXPECT_EQ(
+      RunMailvault({"verify", "--repo", r, "--identity-file", keys_ / "operator.txt"}).exit_code,
+      0);
+
+  // The agent's cache lost: the next backup uploads everything again, and all still checks.
+  fs::remove_all(cache.path() + "/mailvault");
+  auto b3 = BackupInto(r, {"--agent-key-file", agent});
+  ASSERT_EQ(b3.exit_code, 0) << b3.err;
+  EXPECT_GT(Json(b3)["files_read"].get<int>(), 20);
+  auto check = RunMailvault(
+      {"check", "--repo", r, "--identity-file", keys_ / "operator.txt", "--read-data"});
+  EXPECT_EQ(check.exit_code, 0) << check.err << check.out;
+
+  // Another repository's agent key, and a damaged one.
+  TempDir other("mvencpk2");
+  ASSERT_EQ(RunMailvault({"init", "--repo", other / "r", "--recipient", recipient,
+                          "--agent-key-out", keys_ / "other.key"})
+                .exit_code,
+            0);
+  auto wrong = BackupInto(r, {"--agent-key-file", keys_ / "other.key"});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("belongs to repository"), std::string::npos) << wrong.err;
+  std::string text = ReadFile(agent);
+  WriteFile(keys_ / "damaged.key", text.substr(0, text.size() / 2), 0600);
+  auto damaged = BackupInto(r, {"--agent-key-file", keys_ / "damaged.key"});
+  EXPECT_EQ(damaged.exit_code, 1);
+  EXPECT_NE(damaged.err.find("damaged.key"), std::string::npos) << damaged.err;
+  ::unsetenv("XDG_CACHE_HOME");
+}
+
+// A passphrase repository can hand a write-only key to its sidecar too.
+TEST_F(Encrypted, APassphraseRepositoryExportsAWriteOnlyAgentKey) {
+  TempDir cache("mvenccache");
+  ::setenv("XDG_CACHE_HOME", cache.path().c_str(), 1);
+  ASSERT_EQ(Backup().exit_code, 0);
+  auto exp = Run({"key", "export-agent-key", "--output", keys_ / "agent.key"});
+  ASSERT_EQ(exp.exit_code, 0) << exp.err;
+  WriteFile(vol_ / ("mail/" + users_[1] + "/new/1700000103.M4P1.host"), "Subject: new\n\ny\n");
+  auto b = BackupInto(repo(), {"--agent-key-file", keys_ / "agent.key"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  auto snaps = Json(Run({"snapshots", "--json"}));
+  EXPECT_EQ(snaps.size(), 2u);
+  auto r = Run({"restore", "--target", out_.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(out_ / ("mail/" + users_[1] + "/new/1700000103.M4P1.host")),
+            "Subject: new\n\ny\n");
+  auto keys =
+      RunMailvault({"key", "list", "--repo", repo(), "--agent-key-file", keys_ / "agent.key"});
+  EXPECT_EQ(keys.exit_code, 1) << "an agent key cannot manage keys";
+  ::unsetenv("XDG_CACHE_HOME");
+}
+
 }  // namespace
 }  // namespace mv::testing

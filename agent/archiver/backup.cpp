@@ -131,6 +131,11 @@ void NoteIndexRepairs(const storage::Repository& repo, const storage::AdoptResul
     result->notes.push_back(r.path + " is not a valid pack (" + r.reason +
                             "); not adopted: left in place and "
                             "ignored (`mailvault check` reports it)");
+  if (repo.locked_objects())
+    result->notes.push_back(
+        "write-only key: " + std::to_string(repo.locked_objects()) +
+        " index file(s) and pack(s) written with the repository's identity are not readable "
+        "with it; mail they hold and this agent has not stored itself is stored again");
   if (adopted.adopted)
     result->notes.push_back("adopted " + std::to_string(adopted.adopted) +
                             " pack(s) not named by any index file (left by an interrupted "

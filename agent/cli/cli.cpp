@@ -97,6 +97,10 @@ void AddRepoOption(CLI::App* sub, CliContext& ctx) {
                 "age identity file (AGE-SECRET-KEY-1..., from `mailvault key export-identity` "
                 "or age-keygen) that opens the repository instead of a passphrase; default: "
                 "$MAILVAULT_IDENTITY_FILE");
+  k->add_option("--agent-key-file", ctx.keys.agent_key_file,
+                "Write-only agent key (init --recipient --agent-key-out, or key "
+                "export-agent-key): backs up without being able to read anything; default: "
+                "$MAILVAULT_AGENT_KEY_FILE");
   g->add_flag("--no-cache", ctx.s3.no_cache,
               "Read everything from S3, not from the cache (check --read-data does so always)");
 }
@@ -150,28 +154,37 @@ Result<std::string> PassphraseFile(const std::string& file) {
 
 Result<crypto::KeySource> KeySourceOf(const CliContext& ctx, const std::string& repo) {
   crypto::KeySource k;
-  std::string pw = ctx.keys.password_file, idf = ctx.keys.identity_file;
-  if (pw.empty() && idf.empty()) {
-    pw = EnvOr("", "MAILVAULT_PASSWORD_FILE");
-    idf = EnvOr("", "MAILVAULT_IDENTITY_FILE");
-  }
-  if (!idf.empty()) {
-    auto text = storage::fs::ReadFile(idf);
+  std::string pw = EnvOr(ctx.keys.password_file, "MAILVAULT_PASSWORD_FILE");
+  std::string idf = EnvOr(ctx.keys.identity_file, "MAILVAULT_IDENTITY_FILE");
+  std::string agf = EnvOr(ctx.keys.agent_key_file, "MAILVAULT_AGENT_KEY_FILE");
+  auto read_key_file = [](const std::string& path, const std::string& what) -> Result<std::string> {
+    auto text = storage::fs::ReadFile(path);
     if (!text.ok())
       return Status(text.status().code() == Code::kNotFound ? Code::kNotFound : Code::kIOError,
-                    "cannot read the identity file (" + text.status().message() +
-                        "): give the age identity (AGE-SECRET-KEY-1...) of the repository",
-                    idf);
-    auto id = crypto::ParseIdentity(*text, idf);
+                    "cannot read the " + what + " (" + text.status().message() + ")", path);
+    return text;
+  };
+  if (!idf.empty()) {
+    MV_ASSIGN_OR_RETURN(std::string text, read_key_file(idf,
+                                                        "identity file: give the age identity "
+                                                        "(AGE-SECRET-KEY-1...) of the repository"));
+    auto id = crypto::ParseIdentity(text, idf);
     if (!id.ok()) return Status::AccessDenied(id.status().message(), idf);
     k.identity = *id;
     k.identity_from = idf;
     return k;
   }
-  if (!pw.empty() || !ctx.keys.passphrase->empty() || ::isatty(STDIN_FILENO)) {
+  if (!pw.empty() || !ctx.keys.passphrase->empty() || (agf.empty() && ::isatty(STDIN_FILENO))) {
     MV_ASSIGN_OR_RETURN(std::string pass, ReadPassphrase(ctx, "repository " + repo, false));
     k.passphrase = pass;
     k.passphrase_from = pw.empty() ? "the prompt" : pw;
+    return k;
+  }
+  if (!agf.empty()) {
+    MV_ASSIGN_OR_RETURN(std::string text, read_key_file(agf, "agent key file"));
+    MV_ASSIGN_OR_RETURN(crypto::AgentKey agent, crypto::DecodeAgentKey(text, agf, ""));
+    k.agent = agent;
+    k.agent_from = agf;
   }
   return k;
 }
@@ -213,7 +226,16 @@ Result<std::unique_ptr<storage::Repository>> OpenRepositoryAt(const CliContext& 
   if (config.encryption.empty()) return storage::Repository::Open(std::move(backend));
   MV_ASSIGN_OR_RETURN(crypto::KeySource source, KeySourceOf(ctx, repo));
   MV_ASSIGN_OR_RETURN(crypto::RepoKeys keys, crypto::Unlock(*backend, config, source));
-  auto encrypted = crypto::OpenEncrypted(std::move(backend), config, keys);
+  if (!keys.identity && !ctx.write_only_ok)
+    return Status::AccessDenied(
+        "the agent key in " + source.agent_from +
+            " can only back up (it cannot read the repository): give the passphrase "
+            "(--password-file) or the identity (--identity-file) for this command",
+        backend->Describe());
+  std::string plain_cache;
+  if (!keys.identity)
+    plain_cache = storage::fs::Join(storage::s3::CacheDir(ctx.s3), "agent-" + config.id);
+  auto encrypted = crypto::OpenEncrypted(std::move(backend), config, keys, plain_cache);
   return storage::Repository::Open(std::move(encrypted), storage::Env::Default(),
                                    &keys.secrets.content);
 }
@@ -230,16 +252,53 @@ Result<UnlockedRepository> UnlockRepository(const CliContext& ctx) {
         u.backend->Describe());
   MV_ASSIGN_OR_RETURN(crypto::KeySource source, KeySourceOf(ctx, ctx.repo));
   MV_ASSIGN_OR_RETURN(u.keys, crypto::Unlock(*u.backend, u.config, source));
+  if (!u.keys.identity)
+    return Status::AccessDenied(
+        "an agent key cannot manage keys: give the passphrase (--password-file) or the "
+        "identity (--identity-file)",
+        u.backend->Describe());
   return u;
 }
 
+Status WriteSecretFile(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return Status::FromErrno(errno,
+                             errno == EEXIST ? "the file exists already (a key is never written "
+                                               "over a file); give a new name"
+                                             : "create the key file",
+                             path);
+  Status st = storage::fs::WriteAll(fd, text.data(), text.size(), path);
+  if (st.ok() && ::fsync(fd) != 0) st = Status::FromErrno(errno, "fsync", path);
+  ::close(fd);
+  if (!st.ok()) ::unlink(path.c_str());
+  return st;
+}
+
 Status InitRepository(const CliContext& ctx, const storage::Repository* key_from, bool encrypt,
-                      std::string* key_id) {
+                      std::string* key_id, const std::string& recipient,
+                      const std::string& agent_key_out) {
   MV_ASSIGN_OR_RETURN(auto backend, storage::s3::OpenBackend(ctx.repo, ctx.s3));
+  std::string secret = key_from ? key_from->hasher().secret() : "";
+  if (!recipient.empty()) {
+    auto r = crypto::ParseRecipient(recipient);
+    if (!r.ok())
+      return Status::Invalid("--recipient '" + recipient +
+                             "' is not an age recipient (age1..., from `age-keygen -y "
+                             "identity.txt` or `mailvault key generate-identity`)");
+    if (!agent_key_out.empty() && storage::fs::Exists(agent_key_out))
+      return Status::Invalid("--agent-key-out " + agent_key_out +
+                             " exists already: a key is never written over a file");
+    MV_ASSIGN_OR_RETURN(crypto::RecipientEncryption re,
+                        crypto::NewRecipientEncryption(*r, key_from ? &secret : nullptr));
+    MV_RETURN_IF_ERROR(
+        storage::Repository::Init(*backend, storage::Env::Default(), key_from, &re.enc));
+    if (agent_key_out.empty()) return Status::Ok();
+    return WriteSecretFile(agent_key_out, crypto::EncodeAgentKey({re.enc.id, *r, re.secrets}));
+  }
   if (!encrypt) return storage::Repository::Init(*backend, storage::Env::Default(), key_from);
   MV_ASSIGN_OR_RETURN(std::string pass,
                       ReadPassphrase(ctx, "the new repository " + ctx.repo, /*confirm=*/true));
-  std::string secret = key_from ? key_from->hasher().secret() : "";
   MV_ASSIGN_OR_RETURN(storage::RepoEncryption enc,
                       crypto::NewPassphraseEncryption(pass, key_from ? &secret : nullptr));
   for (const auto& [name, bytes] : enc.key_files)

@@ -30,16 +30,18 @@ enum ExitCode : int {
 struct KeyOptions {
   std::string password_file;
   std::string identity_file;
+  std::string agent_key_file;  // write-only (docs/ENCRYPTION.md): only commands that allow it
   std::shared_ptr<std::string> passphrase = std::make_shared<std::string>();  // read once
 };
 
 struct CliContext {
-  std::string repo;           // --repo or $MAILVAULT_REPO
-  KeyOptions keys;            // --password-file, --identity-file
-  storage::s3::S3Options s3;  // --s3-region, --s3-credentials-file, --cache-dir, ...
-  bool json = false;          // --json: machine-readable output on stdout
-  bool quiet = false;         // --quiet: no progress, only errors
-  int verbose = 0;            // -v
+  std::string repo;            // --repo or $MAILVAULT_REPO
+  KeyOptions keys;             // --password-file, --identity-file, --agent-key-file
+  bool write_only_ok = false;  // this command works with a write-only agent key (backup)
+  storage::s3::S3Options s3;   // --s3-region, --s3-credentials-file, --cache-dir, ...
+  bool json = false;           // --json: machine-readable output on stdout
+  bool quiet = false;          // --quiet: no progress, only errors
+  int verbose = 0;             // -v
   int exit_code = kExitOk;
 };
 
@@ -62,8 +64,14 @@ Result<std::unique_ptr<storage::Repository>> OpenRepositoryAt(const CliContext& 
 // Creates it (`init`); with `key_from`, sharing that repository's content key (copy). With
 // `encrypt`, an encrypted repository (format 7) opening with the passphrase of ctx.keys (asked
 // twice on a terminal); *key_id is then the id of its passphrase key file.
+// With `recipient` (age1…), an encrypted repository in public-key mode: no identity is stored;
+// with `agent_key_out`, the write-only agent key is written there (WriteSecretFile).
 Status InitRepository(const CliContext& ctx, const storage::Repository* key_from = nullptr,
-                      bool encrypt = false, std::string* key_id = nullptr);
+                      bool encrypt = false, std::string* key_id = nullptr,
+                      const std::string& recipient = "", const std::string& agent_key_out = "");
+// Creates `path` (mode 0600, never over an existing file) holding `text`, durably: identity and
+// agent key files.
+Status WriteSecretFile(const std::string& path, const std::string& text);
 // The passphrase ctx.keys gives (file, environment, or prompt); `purpose` words the prompt.
 // kInvalidArgument when none can be had (no file and no terminal).
 Result<std::string> ReadPassphrase(const CliContext& ctx, const std::string& purpose, bool confirm);

@@ -142,6 +142,7 @@ void RegisterBackup(CLI::App& app, CliContext& ctx) {
     auto wait = ParseRetryLock(a->retry_lock, ctx);
     if (!wait.ok()) return void(ctx.exit_code = ReportError(ctx, wait.status()));
     a->opts.lock_wait = *wait;
+    ctx.write_only_ok = true;  // a write-only agent key may back up (docs/ENCRYPTION.md)
     auto repo = OpenRepository(ctx);
     if (!repo.ok()) return void(ctx.exit_code = ReportError(ctx, repo.status()));
     ProgressPrinter pp(ctx);

@@ -15,32 +15,24 @@ namespace {
 
 namespace crypto = storage::crypto;
 
-// Writes the identity file: to `output` (created, mode 0600, never over an existing file) or to
-// stdout when that is not a terminal.
-Status WriteIdentity(const crypto::RepoKeys& keys, const std::string& output) {
-  std::string text =
-      "# mailvault repository identity: opens every pack and object of the "
-      "repository.\n# public key: " +
-      crypto::FormatRecipient(keys.recipient) + "\n" + crypto::FormatIdentity(keys.identity) + "\n";
+// Writes `text` (a key) to `output` (WriteSecretFile) or to stdout when that is not a terminal.
+Status WriteKey(const std::string& text, const std::string& output, const std::string& what) {
   if (output.empty() || output == "-") {
     if (::isatty(STDOUT_FILENO))
-      return Status::Invalid(
-          "refusing to print the identity on a terminal: give --output FILE, or redirect "
-          "stdout to a file or a pipe");
+      return Status::Invalid("refusing to print the " + what +
+                             " on a terminal: give --output FILE, or redirect stdout to a file "
+                             "or a pipe");
     std::cout << text << std::flush;
     return Status::Ok();
   }
-  int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return Status::FromErrno(errno,
-                             errno == EEXIST ? "the file exists already (an identity is never "
-                                               "written over a file); give a new name"
-                                             : "create the identity file",
-                             output);
-  Status st = storage::fs::WriteAll(fd, text.data(), text.size(), output);
-  if (st.ok() && ::fsync(fd) != 0) st = Status::FromErrno(errno, "fsync", output);
-  ::close(fd);
-  return st;
+  return WriteSecretFile(output, text);
+}
+
+std::string IdentityText(const crypto::RepoKeys& keys) {
+  return "# mailvault repository identity: opens every pack and object of the repository.\n"
+         "# public key: " +
+         crypto::FormatRecipient(keys.recipient) + "\n" + crypto::FormatIdentity(*keys.identity) +
+         "\n";
 }
 
 }  // namespace
@@ -61,6 +53,7 @@ void RegisterKey(CLI::App& app, CliContext& ctx) {
       "                       --new-password-file /root/mv.pass.new\n"
       "  mailvault key remove --repo /srv/backup/mv --password-file /root/mv.pass 3f2a...\n"
       "  mailvault key export-identity --repo /srv/backup/mv --output /root/identity.txt\n"
+      "  mailvault key export-agent-key --repo /srv/backup/mv --output /root/agent.key\n"
       "  age -d -i /root/identity.txt /srv/backup/mv/packs/ab/ab....tar.zst | tar --zstd -tvf -\n\n"
       "Exit: 0 done, 1 error (wrong passphrase, unknown key, ...), 2 usage.");
   key->require_subcommand(1);
@@ -106,7 +99,7 @@ void RegisterKey(CLI::App& app, CliContext& ctx) {
     if (!u.ok()) return fail(u.status());
     auto pass = NewPassphrase(*new_file, "the new key of " + ctx.repo);
     if (!pass.ok()) return fail(pass.status());
-    auto id = crypto::AddKey(*u->backend, u->keys.identity, *pass);
+    auto id = crypto::AddKey(*u->backend, *u->keys.identity, *pass);
     if (!id.ok()) return fail(id.status());
     if (ctx.json)
       PrintJson({{"repository", ctx.repo}, {"added", *id}});
@@ -129,7 +122,7 @@ void RegisterKey(CLI::App& app, CliContext& ctx) {
           "passphrase to change: use `mailvault key add`, then `key remove ID`"));
     auto pass = NewPassphrase(*new_file, "the key replacing " + u->keys.key_id);
     if (!pass.ok()) return fail(pass.status());
-    auto id = crypto::AddKey(*u->backend, u->keys.identity, *pass);
+    auto id = crypto::AddKey(*u->backend, *u->keys.identity, *pass);
     if (!id.ok()) return fail(id.status());
     // The new key is durable before the old one goes: a crash between leaves both.
     if (Status st = crypto::RemoveKey(*u->backend, u->keys.key_id); !st.ok()) return fail(st);
@@ -169,13 +162,38 @@ void RegisterKey(CLI::App& app, CliContext& ctx) {
     if (Status st = ResolveRepo(ctx); !st.ok()) return fail(st);
     auto u = UnlockRepository(ctx);
     if (!u.ok()) return fail(u.status());
-    if (Status st = WriteIdentity(u->keys, *output); !st.ok()) return fail(st);
+    if (Status st = WriteKey(IdentityText(u->keys), *output, "identity"); !st.ok()) return fail(st);
     if (!output->empty() && *output != "-") {
       if (ctx.json)
         PrintJson({{"repository", ctx.repo}, {"identity_file", *output}});
       else
         std::cout << "wrote the identity to " << *output
                   << ": whoever has this file can read every backup in the repository\n";
+    }
+  });
+
+  auto agent_out = std::make_shared<std::string>();
+  auto* agent = key->add_subcommand(
+      "export-agent-key",
+      "Write a write-only agent key: backs up into the repository, reads nothing in it");
+  AddRepoOption(agent, ctx);
+  agent->add_option("-o,--output", *agent_out,
+                    "File to create (mode 0600; never over an existing file); default: stdout, "
+                    "which must not be a terminal");
+  AddOutputOptions(agent, ctx);
+  agent->callback([&ctx, fail, agent_out] {
+    if (Status st = ResolveRepo(ctx); !st.ok()) return fail(st);
+    auto u = UnlockRepository(ctx);
+    if (!u.ok()) return fail(u.status());
+    if (Status st = WriteKey(crypto::AgentKeyFile(u->keys, u->config.id), *agent_out, "agent key");
+        !st.ok())
+      return fail(st);
+    if (!agent_out->empty() && *agent_out != "-") {
+      if (ctx.json)
+        PrintJson({{"repository", ctx.repo}, {"agent_key_file", *agent_out}});
+      else
+        std::cout << "wrote a write-only agent key to " << *agent_out
+                  << ": it adds backups (--agent-key-file) and reads nothing\n";
     }
   });
 }

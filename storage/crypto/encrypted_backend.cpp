@@ -2,11 +2,13 @@
 #include "storage/crypto/encrypted_backend.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "storage/crypto/envelope.h"
 #include "storage/fs.h"
@@ -156,6 +158,9 @@ class EncryptedBackend : public Backend {
 
   Result<std::string> Read(const std::string& name) const override {
     if (StoredInClear(name)) return inner_->Read(name);
+    if (!keys_.identity) {
+      if (auto plain = ReadPlain(name)) return std::move(*plain);
+    }
     MV_RETURN_IF_ERROR(CanRead(name));
     MV_ASSIGN_OR_RETURN(std::string file, inner_->Read(name));
     std::string path = Describe(name);
@@ -171,7 +176,7 @@ class EncryptedBackend : public Backend {
 
   Result<std::unique_ptr<ObjectReader>> OpenReader(const std::string& name) const override {
     if (StoredInClear(name)) return inner_->OpenReader(name);
-    if (!IsPack(name)) {
+    if (!IsPack(name) || !keys_.identity) {
       MV_ASSIGN_OR_RETURN(std::string data, Read(name));
       return std::unique_ptr<ObjectReader>(new StringReader(std::move(data)));
     }
@@ -186,7 +191,7 @@ class EncryptedBackend : public Backend {
                              uint64_t length) const override {
     if (StoredInClear(name)) return inner_->ReadAt(name, offset, length);
     std::string path = Describe(name);
-    if (!IsPack(name)) {
+    if (!IsPack(name) || !keys_.identity) {
       MV_ASSIGN_OR_RETURN(std::string data, Read(name));
       if (offset + length > data.size())
         return Status::Corruption("object is shorter than the range read from it", path);
@@ -214,7 +219,9 @@ class EncryptedBackend : public Backend {
     Forget(name);
     if (StoredInClear(name)) return inner_->Put(name, data);
     MV_ASSIGN_OR_RETURN(std::string sealed, Seal(name, data));
-    return inner_->Put(name, sealed);
+    MV_RETURN_IF_ERROR(inner_->Put(name, sealed));
+    KeepPlain(name, data);
+    return Status::Ok();
   }
   Status Overwrite(const std::string& name, std::string_view data) override {
     Forget(name);
@@ -233,16 +240,26 @@ class EncryptedBackend : public Backend {
     }
     // The pack is encrypted into a sibling temp file, which then takes its place.
     std::string enc_path = local_path + ".age";
+    std::string plain;  // a small (tree) pack a write-only agent keeps for its next backup
+    struct stat st_plain;
+    if (!keys_.identity && !keys_.plain_cache.empty() &&
+        ::stat(local_path.c_str(), &st_plain) == 0 &&
+        static_cast<uint64_t>(st_plain.st_size) <= kMaxPlainPack) {
+      auto data = fs::ReadFile(local_path);
+      if (data.ok()) plain = std::move(data).value();
+    }
     Status st = EncryptFile(local_path, enc_path);
     if (st.ok()) st = fs::RemoveFile(local_path, env_);
     if (st.ok()) st = inner_->PutFile(enc_path, name);
     if (!st.ok()) (void)::unlink(enc_path.c_str());
+    if (st.ok() && !plain.empty()) KeepPlain(name, plain);
     return st;
   }
 
   Status SyncDir(const std::string& dir) override { return inner_->SyncDir(dir); }
   Status Delete(const std::string& name) override {
     Forget(name);
+    if (!keys_.plain_cache.empty()) (void)::unlink(fs::Join(keys_.plain_cache, name).c_str());
     return inner_->Delete(name);
   }
   Result<std::unique_ptr<HeldLock>> LockExclusive(const std::string& purpose, const LockWait& wait,
@@ -281,6 +298,40 @@ class EncryptedBackend : public Backend {
         "reading the repository's data needs its identity or a passphrase (--identity-file or "
         "--password-file): the key given can only write",
         Describe(name));
+  }
+
+  // The write-only cache (ObjectKeys::plain_cache): index files, manifests, small packs.
+  static constexpr uint64_t kMaxPlainPack = 8u << 20;
+  void KeepPlain(const std::string& name, std::string_view data) const {
+    if (keys_.identity || keys_.plain_cache.empty()) return;
+    if (!IsPack(name) && name.compare(0, 6, "index/") != 0 &&
+        name.compare(0, 10, "snapshots/") != 0)
+      return;
+    // Best effort: a cache that cannot be written costs uploads, never a wrong snapshot.
+    std::string path = fs::Join(keys_.plain_cache, name);
+    if (!fs::MakeDirs(fs::Dirname(path), 0700, env_).ok()) return;
+    std::string tmp = path + ".tmp-" + fs::RandomHex(8);
+    auto file = env_->NewWritableFile(tmp, 0600);
+    if (!file.ok()) return;
+    Status st = (*file)->Append(data);
+    Status closed = (*file)->Close();
+    if (st.ok() && closed.ok() && env_->Rename(tmp, path).ok()) return;
+    (void)env_->RemoveFile(tmp);
+  }
+  // The kept plaintext of `name` while the repository still has it (a prune elsewhere may have
+  // removed it: then the copy goes too).
+  std::optional<std::string> ReadPlain(const std::string& name) const {
+    if (keys_.plain_cache.empty()) return std::nullopt;
+    std::string path = fs::Join(keys_.plain_cache, name);
+    if (!fs::Exists(path)) return std::nullopt;
+    auto there = inner_->Size(name);
+    if (!there.ok()) {
+      if (there.status().code() == Code::kNotFound) (void)::unlink(path.c_str());
+      return std::nullopt;
+    }
+    auto data = fs::ReadFile(path);
+    if (!data.ok()) return std::nullopt;
+    return std::move(data).value();
   }
 
   Result<std::string> Seal(const std::string& name, std::string_view data) const {

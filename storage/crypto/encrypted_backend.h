@@ -12,7 +12,9 @@
 //   config, keys/…, locks/…
 //                  passed through: config and the key files are what opens the repository;
 //                  locks carry a host name and a pid (docs/ENCRYPTION.md says so).
-// Sizes (List, Size) are the plaintext's, as the index records them. The backend never prints.
+// Sizes (List, Size) are the plaintext's, as the index records them. Without the identity every
+// read of an encrypted object is kAccessDenied, except from the write-only cache (ObjectKeys).
+// The backend never prints.
 #pragma once
 
 #include <array>
@@ -31,6 +33,11 @@ struct ObjectKeys {
   AgeRecipient recipient;
   std::array<uint8_t, 32> auth{};  // A: authenticates sealed objects
   std::string repository;          // the repository id sealed objects are bound to
+  // Without the identity (a write-only agent key): a local directory where the backend keeps
+  // the plaintext of the index files, manifests and small (tree) packs it writes, and reads them
+  // back from while the repository still has them, so the agent's next backup finds its parent
+  // and dedups against what it stored itself. Losing it costs one full upload. Empty: none.
+  std::string plain_cache;
 };
 
 // Whether `rel` is stored as it is (config, keys/, locks/, tmp/) in an encrypted repository.

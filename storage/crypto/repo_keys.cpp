@@ -43,6 +43,25 @@ Result<RepoEncryption> NewPassphraseEncryption(std::string_view passphrase,
   return enc;
 }
 
+Result<RecipientEncryption> NewRecipientEncryption(const AgeRecipient& recipient,
+                                                   const std::string* content_secret) {
+  RecipientEncryption out;
+  MV_ASSIGN_OR_RETURN(
+      out.secrets,
+      GenerateRepoSecrets(content_secret ? *content_secret : fs::RandomBytes(kSecretSize)));
+  out.enc.id = fs::RandomHex(16);
+  out.enc.content_secret = out.secrets.content;
+  out.enc.recipient = FormatRecipient(recipient);
+  out.enc.key_mode = "recipient";
+  MV_ASSIGN_OR_RETURN(std::string sealed, SealSecrets(out.secrets, recipient));
+  out.enc.key_files.emplace_back(kSecretsFile, std::move(sealed));
+  return out;
+}
+
+std::string AgentKeyFile(const RepoKeys& keys, const std::string& repository_id) {
+  return EncodeAgentKey({repository_id, keys.recipient, keys.secrets});
+}
+
 Result<std::vector<std::string>> ListKeyIds(const Backend& backend) {
   MV_ASSIGN_OR_RETURN(auto names, ListNames(backend, "keys"));
   std::vector<std::string> ids;
@@ -62,6 +81,20 @@ Result<RepoKeys> Unlock(const Backend& backend, const RepoConfig& config, const 
         backend.Describe("config"));
   RepoKeys keys;
   keys.recipient = *recipient;
+  if (key.agent && !key.identity && !key.passphrase) {
+    if (key.agent->repository != config.id)
+      return Status::AccessDenied("the agent key in " + key.agent_from + " belongs to repository " +
+                                      key.agent->repository + ", not to this one (" + config.id +
+                                      "): use the agent key written for this repository",
+                                  repo);
+    if (!(key.agent->recipient == *recipient))
+      return Status::AccessDenied("the agent key in " + key.agent_from +
+                                      " encrypts to another recipient than the repository's (" +
+                                      config.recipient + "): it is damaged or not this one's",
+                                  repo);
+    keys.secrets = key.agent->secrets;
+    return keys;
+  }
   if (key.identity) {
     if (!(RecipientOf(*key.identity) == *recipient))
       return Status::AccessDenied(
@@ -104,7 +137,7 @@ Result<RepoKeys> Unlock(const Backend& backend, const RepoConfig& config, const 
                                       " opens none of the " + std::to_string(ids.size()) +
                                       " key files under keys/ (wrong passphrase?)" + damaged,
                                   repo);
-    if (!(RecipientOf(keys.identity) == *recipient))
+    if (!(RecipientOf(*keys.identity) == *recipient))
       return Status::Corruption("keys/" + keys.key_id +
                                     " opens, but holds another repository's identity: remove it "
                                     "with `mailvault key remove " +
@@ -112,9 +145,12 @@ Result<RepoKeys> Unlock(const Backend& backend, const RepoConfig& config, const 
                                 backend.Describe("keys/" + keys.key_id));
   } else {
     return Status::AccessDenied(
-        "the repository is encrypted: give its passphrase with --password-file FILE (or "
-        "MAILVAULT_PASSWORD_FILE), or its identity with --identity-file FILE (or "
-        "MAILVAULT_IDENTITY_FILE)",
+        std::string("the repository is encrypted: give ") +
+            (config.key_mode == "passphrase"
+                 ? "its passphrase with --password-file FILE (or MAILVAULT_PASSWORD_FILE), or "
+                 : "") +
+            "its identity with --identity-file FILE (or MAILVAULT_IDENTITY_FILE); a backup "
+            "also opens it with a write-only --agent-key-file FILE (or MAILVAULT_AGENT_KEY_FILE)",
         repo);
   }
   std::string secrets_path = backend.Describe(kSecretsFile);
@@ -126,7 +162,7 @@ Result<RepoKeys> Unlock(const Backend& backend, const RepoConfig& config, const 
           secrets_path);
     return sealed.status();
   }
-  auto secrets = OpenSecrets(*sealed, keys.identity, secrets_path);
+  auto secrets = OpenSecrets(*sealed, *keys.identity, secrets_path);
   if (!secrets.ok()) {
     if (secrets.status().code() == Code::kInvalidArgument)
       return Status::Corruption(
@@ -143,8 +179,10 @@ Result<RepoKeys> Unlock(const Backend& backend, const RepoConfig& config, const 
 }
 
 std::unique_ptr<Backend> OpenEncrypted(std::unique_ptr<Backend> backend, const RepoConfig& config,
-                                       const RepoKeys& keys, Env* env) {
+                                       const RepoKeys& keys, const std::string& plain_cache,
+                                       Env* env) {
   ObjectKeys ok;
+  if (!keys.identity) ok.plain_cache = plain_cache;
   ok.identity = keys.identity;
   ok.recipient = keys.recipient;
   ok.auth = keys.secrets.auth;

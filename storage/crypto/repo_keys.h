@@ -29,12 +29,14 @@ struct KeySource {
   std::string passphrase_from;
   std::optional<AgeIdentity> identity;
   std::string identity_from;
-  bool empty() const { return !passphrase && !identity; }
+  std::optional<AgentKey> agent;  // a write-only agent key (init --recipient --agent-key-out)
+  std::string agent_from;
+  bool empty() const { return !passphrase && !identity && !agent; }
 };
 
 // An unlocked repository's keys.
 struct RepoKeys {
-  AgeIdentity identity;
+  std::optional<AgeIdentity> identity;  // absent when opened with an agent key: write-only
   AgeRecipient recipient;
   RepoSecrets secrets;
   std::string key_id;  // the passphrase key file that opened it (keys/<key_id>); empty otherwise
@@ -50,15 +52,29 @@ Result<RepoEncryption> NewPassphraseEncryption(std::string_view passphrase,
                                                const std::string* content_secret,
                                                const KdfCost& cost = DefaultKdfCost());
 
+// What `init --recipient` writes: no identity anywhere, keys/secrets sealed to `recipient`. The
+// secrets are returned too, for the agent key file (--agent-key-out).
+struct RecipientEncryption {
+  RepoEncryption enc;
+  RepoSecrets secrets;
+};
+Result<RecipientEncryption> NewRecipientEncryption(const AgeRecipient& recipient,
+                                                   const std::string* content_secret);
+// The agent key file of an unlocked repository (EncodeAgentKey).
+std::string AgentKeyFile(const RepoKeys& keys, const std::string& repository_id);
+
 // Unlocks an encrypted repository (config says so): tries the passphrase on every key file, or
-// takes the identity, checks it is the repository's recipient and opens keys/secrets.
+// takes the identity, checks it is the repository's recipient and opens keys/secrets; or takes
+// an agent key of this repository (no identity: the backend will only write).
 // kAccessDenied naming what was given when it opens nothing; kCorruption for a damaged
 // keys/secrets.
 Result<RepoKeys> Unlock(const Backend& backend, const RepoConfig& config, const KeySource& key);
 
-// The backend of the unlocked repository, decrypting what it reads.
+// The backend of the unlocked repository, decrypting what it reads. Opened with an agent key,
+// `plain_cache` is the agent's own cache (ObjectKeys::plain_cache).
 std::unique_ptr<Backend> OpenEncrypted(std::unique_ptr<Backend> backend, const RepoConfig& config,
-                                       const RepoKeys& keys, Env* env = Env::Default());
+                                       const RepoKeys& keys, const std::string& plain_cache = "",
+                                       Env* env = Env::Default());
 
 // Passphrase key files, sorted by id.
 Result<std::vector<std::string>> ListKeyIds(const Backend& backend);

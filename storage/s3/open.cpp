@@ -24,6 +24,11 @@ std::string DefaultCacheDir(const std::function<const char*(const char*)>& geten
 
 }  // namespace
 
+std::string CacheDir(const S3Options& opts) {
+  if (!opts.cache_dir.empty()) return opts.cache_dir;
+  return DefaultCacheDir([](const char* v) { return std::getenv(v); });
+}
+
 Result<std::unique_ptr<Backend>> OpenBackend(
     const std::string& repo, const S3Options& opts, Env* env,
     const std::function<const char*(const char*)>& getenv_in) {

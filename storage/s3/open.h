@@ -23,6 +23,9 @@ struct S3Options {
   bool no_cache = false;         // read everything from S3 (check --read-data proves the remote)
 };
 
+// The cache directory `opts` names: --cache-dir, else the default above.
+std::string CacheDir(const S3Options& opts);
+
 // Opens the backend `repo` names. For S3 it parses the URL and loads the credentials (named
 // errors for each, never quoting a secret) and makes its scratch directory under the cache
 // directory; it sends no request. Index files, manifests and tree packs are cached under the
