@@ -158,6 +158,19 @@ int Run(CliContext& ctx, AgentArgs& a) {
   if (Status st = ParsePolicy(a.keep, &a.policy); !st.ok()) return ReportError(ctx, st);
   if (Status st = ParseKeepDeletedMail(a.keep, &a.keep_deleted_mail_ns); !st.ok())
     return ReportError(ctx, st);
+  // A write-only agent key (docs/ENCRYPTION.md) backs up; retention, the off-site copy and the
+  // integrity report read the repository, which needs the identity.
+  bool agent_key =
+      !ctx.keys.agent_key_file.empty() ||
+      (ctx.keys.password_file.empty() && ctx.keys.identity_file.empty() &&
+       std::getenv("MAILVAULT_AGENT_KEY_FILE") && *std::getenv("MAILVAULT_AGENT_KEY_FILE") &&
+       !std::getenv("MAILVAULT_PASSWORD_FILE") && !std::getenv("MAILVAULT_IDENTITY_FILE"));
+  if (agent_key && (!a.policy.empty() || !a.copy_to.empty() || !a.integrity_report.empty()))
+    return ReportError(
+        ctx, Status::Invalid("the agent key only backs up: --keep, --copy-to and "
+                             "--integrity-report read the repository and need its identity; run "
+                             "them where the identity is (mailvault forget/copy/report)"));
+  ctx.write_only_ok = true;
   AgentOptions opts;
   opts.once = a.once;
   opts.health_file = a.health_file;

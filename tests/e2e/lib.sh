@@ -65,7 +65,7 @@ e2e_summary() { echo "$E2E_PASSED passed, $E2E_FAILED failed"; }
 e2e_install_packages() {
   local need=() pair
   for pair in dockerd:docker.io debootstrap:debootstrap busybox:busybox-static zstd:zstd \
-              curl:curl haproxy:haproxy; do
+              curl:curl haproxy:haproxy age-keygen:age; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || [[ -x "/usr/sbin/${pair%%:*}" ]] || need+=("${pair#*:}")
   done
   [[ -x "$E2E_DOCKER_CLI" ]] || need+=(docker.io)
