@@ -116,7 +116,7 @@ def tool_versions(tl):
             "tar": ["zstd", "-V"]}
     out = {}
     for t in tl:
-        cmd = [t.bin, "--version"] if t.name == "mailvault" else cmds[t.name]
+        cmd = [t.bin, "--version"] if t.name.startswith("mailvault") else cmds[t.name]
         out[t.name] = "%s: unavailable" % t.name
         try:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

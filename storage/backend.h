@@ -103,6 +103,11 @@ class Backend {
 
   virtual BackendStats stats() const { return {}; }
 
+  // Drops any local copy of `name` (storage/cached_backend.h), so that the next read fetches it
+  // from the repository itself: what a reader that found the copy damaged asks for (an encrypted
+  // object is checked only when decrypted, above the cache). Nothing for a backend without one.
+  virtual void Evict(const std::string& name) const { (void)name; }
+
   // A hint from a command that reads packs in several passes (a restore reads the packs of each
   // batch of files, and a pack may hold files of several batches): a remote backend may keep up
   // to `bytes` of the packs it downloads on local disk until it is destroyed, so that a pack is

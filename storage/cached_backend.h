@@ -16,7 +16,9 @@
 // A cached copy is used only when
 //   - the remote has the name with the same size: by the newest listing of its directory made
 //     through this backend, or, when there was none, by a HEAD (Size) request; and
-//   - its bytes check: a sealed file's trailing hash, a pack's name (the hash of its bytes).
+//   - its bytes check: a sealed file's trailing hash, a pack's name (the hash of its bytes); an
+//     age file (an encrypted repository, docs/ENCRYPTION.md) is checked by the decrypting
+//     backend above, which evicts a copy that does not authenticate (Evict) and reads again.
 // Otherwise the object is read from the remote and the copy replaced, so a deleted, truncated
 // or damaged cache is rebuilt, never trusted. A listing also removes cached copies of objects
 // the remote no longer has (a prune on another host).
@@ -68,6 +70,7 @@ class CachedBackend final : public Backend {
     return remote_->LockExclusive(purpose, wait, took_over_stale);
   }
   BackendStats stats() const override;
+  void Evict(const std::string& name) const override { Forget(name); }
   void KeepReadPacks(uint64_t bytes) override;
 
  private:
