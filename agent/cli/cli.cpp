@@ -154,9 +154,8 @@ Result<std::string> PassphraseFile(const std::string& file) {
 
 Result<crypto::KeySource> KeySourceOf(const CliContext& ctx, const std::string& repo) {
   crypto::KeySource k;
-  std::string pw = EnvOr(ctx.keys.password_file, "MAILVAULT_PASSWORD_FILE");
-  std::string idf = EnvOr(ctx.keys.identity_file, "MAILVAULT_IDENTITY_FILE");
-  std::string agf = EnvOr(ctx.keys.agent_key_file, "MAILVAULT_AGENT_KEY_FILE");
+  KeyFiles files = KeyFilesOf(ctx);
+  const std::string &pw = files.password, &idf = files.identity, &agf = files.agent;
   auto read_key_file = [](const std::string& path, const std::string& what) -> Result<std::string> {
     auto text = storage::fs::ReadFile(path);
     if (!text.ok())
@@ -190,6 +189,18 @@ Result<crypto::KeySource> KeySourceOf(const CliContext& ctx, const std::string& 
 }
 
 }  // namespace
+
+KeyFiles KeyFilesOf(const CliContext& ctx) {
+  return {EnvOr(ctx.keys.password_file, "MAILVAULT_PASSWORD_FILE"),
+          EnvOr(ctx.keys.identity_file, "MAILVAULT_IDENTITY_FILE"),
+          EnvOr(ctx.keys.agent_key_file, "MAILVAULT_AGENT_KEY_FILE")};
+}
+
+bool OpensWithAgentKeyOnly(const CliContext& ctx) {
+  KeyFiles f = KeyFilesOf(ctx);
+  return !f.agent.empty() && f.password.empty() && f.identity.empty() &&
+         ctx.keys.passphrase->empty();
+}
 
 Result<std::string> ReadPassphrase(const CliContext& ctx, const std::string& purpose,
                                    bool confirm) {

@@ -72,6 +72,14 @@ Status InitRepository(const CliContext& ctx, const storage::Repository* key_from
 // Creates `path` (mode 0600, never over an existing file) holding `text`, durably: identity and
 // agent key files.
 Status WriteSecretFile(const std::string& path, const std::string& text);
+// The key files ctx.keys names, each from its option or else its environment variable.
+struct KeyFiles {
+  std::string password, identity, agent;
+};
+KeyFiles KeyFilesOf(const CliContext& ctx);
+// Whether an encrypted repository would be opened with the write-only agent key: one is given
+// and neither a passphrase nor an identity, which take precedence (KeySourceOf in cli.cpp).
+bool OpensWithAgentKeyOnly(const CliContext& ctx);
 // The passphrase ctx.keys gives (file, environment, or prompt); `purpose` words the prompt.
 // kInvalidArgument when none can be had (no file and no terminal).
 Result<std::string> ReadPassphrase(const CliContext& ctx, const std::string& purpose, bool confirm);

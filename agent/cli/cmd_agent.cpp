@@ -160,11 +160,7 @@ int Run(CliContext& ctx, AgentArgs& a) {
     return ReportError(ctx, st);
   // A write-only agent key (docs/ENCRYPTION.md) backs up; retention, the off-site copy and the
   // integrity report read the repository, which needs the identity.
-  bool agent_key =
-      !ctx.keys.agent_key_file.empty() ||
-      (ctx.keys.password_file.empty() && ctx.keys.identity_file.empty() &&
-       std::getenv("MAILVAULT_AGENT_KEY_FILE") && *std::getenv("MAILVAULT_AGENT_KEY_FILE") &&
-       !std::getenv("MAILVAULT_PASSWORD_FILE") && !std::getenv("MAILVAULT_IDENTITY_FILE"));
+  bool agent_key = OpensWithAgentKeyOnly(ctx);
   if (agent_key && (!a.policy.empty() || !a.copy_to.empty() || !a.integrity_report.empty()))
     return ReportError(
         ctx, Status::Invalid("the agent key only backs up: --keep, --copy-to and "

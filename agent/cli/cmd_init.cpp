@@ -89,11 +89,8 @@ void RegisterInit(CLI::App& app, CliContext& ctx) {
                                : Result<storage::RepoConfig>(backend.status());
     if (!config.ok()) return void(ctx.exit_code = ReportError(ctx, config.status()));
     int version = config->version;
-    std::string pass_from = ctx.keys.password_file.empty()
-                                ? (std::getenv("MAILVAULT_PASSWORD_FILE")
-                                       ? std::string(std::getenv("MAILVAULT_PASSWORD_FILE"))
-                                       : std::string("the passphrase you typed"))
-                                : ctx.keys.password_file;
+    std::string pass_from = KeyFilesOf(ctx).password;
+    if (pass_from.empty()) pass_from = "the passphrase you typed";
     if (ctx.json) {
       nlohmann::json j = {{"repository", ctx.repo},
                           {"id", config->id},
