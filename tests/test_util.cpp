@@ -231,24 +231,29 @@ uint64_t DirBytes(const std::string& dir) {
   return n;
 }
 
-std::map<std::string, uint64_t> DoveadmCounts(const std::string& maildir, std::string* err) {
-  TempDir t("mvdove");
-  WriteFile(t / "empty.conf", "");
-  std::string cmd = "mkdir -p '" + t.path() + "/index' '" + t.path() +
-                    "/control' && chown -R 8:8 '" + t.path() +
-                    "' && "
-                    "chmod 755 '" +
-                    t.path() + "' && USER=check HOME='" + t.path() + "' doveadm -c '" + t.path() +
-                    "/empty.conf' "
-                    "-o mail_location=maildir:'" +
-                    maildir + "':INDEX='" + t.path() + "/index':CONTROL='" + t.path() +
-                    "/control' "
-                    "-o mail_uid=8 -o mail_gid=8 -o first_valid_uid=1 -o first_valid_gid=1 "
-                    "-f tab mailbox status messages '*' 2>'" +
-                    t.path() + "/stderr'";
+namespace {
+
+// doveadm without a daemon, as the mail user uid 8, index and control files in `state`.
+std::string DoveadmCommand(const std::string& maildir, const std::string& state) {
+  return "USER=check HOME='" + state + "' doveadm -c '" + state +
+         "/empty.conf' -o mail_location=maildir:'" + maildir + "':INDEX='" + state +
+         "/index':CONTROL='" + state +
+         "/control' -o mail_uid=8 -o mail_gid=8 -o first_valid_uid=1 -o first_valid_gid=1 ";
+}
+
+std::map<std::string, uint64_t> Counts(const std::string& maildir, const std::string& state,
+                                       std::string* err, std::vector<std::string>* subscribed) {
+  WriteFile(state + "/empty.conf", "");
+  std::string subs = maildir + "/subscriptions";
+  std::string cmd = "mkdir -p '" + state + "/index' '" + state + "/control' && " + "{ [ ! -f '" +
+                    subs + "' ] || cp '" + subs + "' '" + state +
+                    "/control/subscriptions'; } && chown -R 8:8 '" + state + "' && chmod 755 '" +
+                    state + "' && " + DoveadmCommand(maildir, state) +
+                    "-f tab mailbox status messages '*' 2>>'" + state + "/stderr'";
+  (void)::unlink((state + "/stderr").c_str());
   RunResult r = Shell(cmd);
-  *err = ReadFile(t / "stderr");
-  if (r.exit_code != 0) *err += "\nexit code " + std::to_string(r.exit_code);
+  std::string failed = r.exit_code ? "\nexit code " + std::to_string(r.exit_code) : "";
+  *err = ReadFile(state + "/stderr") + failed;
   std::map<std::string, uint64_t> out;
   std::istringstream lines(r.out);
   std::string line;
@@ -257,7 +262,29 @@ std::map<std::string, uint64_t> DoveadmCounts(const std::string& maildir, std::s
     auto tab = line.find('\t');
     if (tab != std::string::npos) out[line.substr(0, tab)] = std::stoull(line.substr(tab + 1));
   }
+  if (subscribed) {
+    subscribed->clear();
+    RunResult l =
+        Shell(DoveadmCommand(maildir, state) + "mailbox list -s 2>>'" + state + "/stderr'");
+    std::istringstream names(l.out);
+    while (std::getline(names, line)) subscribed->push_back(line);
+    *err = ReadFile(state + "/stderr") + failed;
+  }
   return out;
+}
+
+}  // namespace
+
+std::map<std::string, uint64_t> DoveadmCounts(const std::string& maildir, std::string* err) {
+  TempDir t("mvdove");
+  return Counts(maildir, t.path(), err, nullptr);
+}
+
+std::map<std::string, uint64_t> DoveadmCountsKeepingState(const std::string& maildir,
+                                                          const std::string& state,
+                                                          std::string* err,
+                                                          std::vector<std::string>* subscribed) {
+  return Counts(maildir, state, err, subscribed);
 }
 
 }  // namespace mv::testing

@@ -84,4 +84,14 @@ uint64_t DirBytes(const std::string& dir);  // sum of file sizes below dir
 // exits 0 even when it prints errors, so a caller fails on a non-empty *err.
 std::map<std::string, uint64_t> DoveadmCounts(const std::string& maildir, std::string* err);
 
+// The same, as a live server would see the mailbox over time: its index and control files
+// (dovecot-uidlist included) stay in `state` between calls, so a second call after a change
+// logs what Dovecot logs about it ("Fixed a duplicate", "Expunged message reappeared") in *err.
+// The mailbox's `subscriptions` file is copied into the control directory first (Dovecot reads
+// it there), and *subscribed gets `doveadm mailbox list -s` when not null.
+std::map<std::string, uint64_t> DoveadmCountsKeepingState(const std::string& maildir,
+                                                          const std::string& state,
+                                                          std::string* err,
+                                                          std::vector<std::string>* subscribed);
+
 }  // namespace mv::testing

@@ -9,6 +9,7 @@
 #include "agent/cli/output.h"
 #include "agent/restorer/restore.h"
 #include "agent/restorer/restore_held.h"
+#include "agent/restorer/restore_into_folder.h"
 #include "agent/cli/time_arg.h"
 #include "storage/held_mail.h"
 #include "agent/cli/snapshot_ref.h"
@@ -89,9 +90,13 @@ bool ConfirmOldSnapshot(CliContext& ctx, const storage::Repository& repo, const 
 }
 
 struct HeldArgs {
-  std::string since, mailbox, folder, message;
+  std::string since, mailbox, into;
+  std::vector<std::string> folders, messages;
+  bool into_folder() const { return !into.empty(); }
+  // Held deleted mail: --deleted-since, or a mailbox/folder/message filter without --into-folder.
   bool given() const {
-    return !since.empty() || !mailbox.empty() || !folder.empty() || !message.empty();
+    return !since.empty() ||
+           (!into_folder() && (!mailbox.empty() || !folders.empty() || !messages.empty()));
   }
 };
 
@@ -134,9 +139,12 @@ int RunHeldRestore(CliContext& ctx, storage::Repository& repo, const HeldArgs& h
   auto since = ParseTimeArg("--deleted-since", h.since, true);
   if (!since.ok()) return ReportError(ctx, since.status());
   f.since_ns = *since;
+  if (h.folders.size() > 1 || h.messages.size() > 1)
+    return ReportError(ctx, Status::Invalid("--deleted-since takes one --folder and one --message "
+                                            "(run it once for each)"));
   f.mailbox = h.mailbox;
-  f.folder = h.folder;
-  f.name = h.message;
+  f.folder = h.folders.empty() ? "" : h.folders[0];
+  f.name = h.messages.empty() ? "" : h.messages[0];
   std::vector<std::string> damaged;
   auto records = storage::LoadHeldMail(repo, &damaged);
   if (!records.ok()) return ReportError(ctx, records.status());
@@ -150,8 +158,8 @@ int RunHeldRestore(CliContext& ctx, storage::Repository& repo, const HeldArgs& h
     return ReportError(
         ctx, Status::NotFound("no held deleted mail matches (last seen since " + h.since +
                               (h.mailbox.empty() ? "" : ", mailbox " + h.mailbox) +
-                              (h.folder.empty() ? "" : ", folder " + h.folder) +
-                              (h.message.empty() ? "" : ", message " + h.message) +
+                              (f.folder.empty() ? "" : ", folder " + f.folder) +
+                              (f.name.empty() ? "" : ", message " + f.name) +
                               "): " + std::to_string(held.messages) +
                               " message(s) are held in all (`mailvault snapshots` says how many; "
                               "forget holds them with --keep-deleted-mail)"));
@@ -181,6 +189,140 @@ int RunHeldRestore(CliContext& ctx, storage::Repository& repo, const HeldArgs& h
   return res->problems.empty() ? kExitOk : kExitPartial;
 }
 
+nlohmann::json IntoFolderJson(const IntoFolderResult& r, const std::string& mailbox,
+                              const std::string& id, bool dry) {
+  nlohmann::json j = ToJson(r.restore, id, dry);
+  j["mailbox"] = mailbox;
+  j["mailbox_dir"] = r.mailbox_dir;
+  j["source"] = r.source;
+  j["messages_selected"] = r.selected;
+  j["messages_already_present"] = r.already_present;
+  j["folders"] = nlohmann::json::array();
+  for (const auto& f : r.folders)
+    j["folders"].push_back({{"name", f.name},
+                            {"dir", f.dir},
+                            {"from", f.from},
+                            {"messages", f.messages},
+                            {"bytes", f.bytes}});
+  j["subscribed"] = r.subscribed;
+  if (!r.subscribe_problem.empty()) j["subscribe_problem"] = r.subscribe_problem;
+  if (dry) j["would_write"] = r.would_write;
+  return j;
+}
+
+// The user a mailbox directory belongs to, for doveadm -u: Mailu's and most layouts name it by
+// the address ("alice@example.org"; "example.org/alice" -> alice@example.org).
+std::string DoveadmUser(const std::string& mailbox) {
+  auto slash = mailbox.find('/');
+  if (slash == std::string::npos || mailbox.find('@') != std::string::npos) return mailbox;
+  return mailbox.substr(slash + 1) + "@" + mailbox.substr(0, slash);
+}
+
+void PrintIntoFolderHuman(const IntoFolderResult& r, const HeldArgs& h, const std::string& id,
+                          bool dry) {
+  for (const auto& p : r.restore.problems) std::cerr << p.path << ": " << p.message << "\n";
+  const std::string user = DoveadmUser(h.mailbox);
+  if (r.folders.empty()) {
+    std::cout << "nothing to restore: the " << r.selected << " selected message(s) of " << h.mailbox
+              << " in snapshot " << id.substr(0, 8)
+              << " are all in the live mailbox already (same unique name and content); no folder "
+                 "was made\n";
+    return;
+  }
+  if (dry)
+    for (const auto& w : r.would_write) std::cout << "would restore " << w << "\n";
+  uint64_t n = 0, bytes = 0;
+  for (const auto& f : r.folders) n += f.messages, bytes += f.bytes;
+  if (!dry) n = r.restore.stats.files_written, bytes = r.restore.stats.bytes_written;
+  std::cout << (dry ? "dry run: would restore " : "restored ") << n << " message(s) ("
+            << HumanBytes(bytes) << ") of " << h.mailbox << " from snapshot " << id.substr(0, 8)
+            << " into " << (dry ? "new folder(s)" : "new folder(s), subscribed") << ":\n";
+  for (const auto& f : r.folders)
+    std::cout << "  '" << f.name << "' (from " << f.from << "): " << f.messages << " message(s) -> "
+              << f.dir << "\n";
+  if (r.already_present)
+    std::cout << r.already_present
+              << " selected message(s) are in the live mailbox already (same unique name and "
+                 "content): skipped\n";
+  if (dry) return;
+  if (!r.subscribed)
+    std::cerr << "mailvault: warning: the folder(s) are there, but not subscribed ("
+              << r.subscribe_problem << "): doveadm mailbox subscribe -u " << user << " '"
+              << r.folders[0].name << "'\n";
+  if (r.restore.stats.files_failed)
+    std::cout << "PARTIAL: " << r.restore.stats.files_failed
+              << " message(s) failed (listed above); run again with a new --into-folder to add "
+                 "the missing ones\n";
+  std::cout << "next: doveadm quota recalc -u " << user
+            << "   (Maildir++ quota does not see files added from outside)\n";
+}
+
+int IntoFolderExit(const IntoFolderResult& r) {
+  return r.restore.problems.empty() ? kExitOk : kExitPartial;
+}
+
+// restore --into-folder: into --target (the parent of the source directories) or, without it,
+// the live volumes of the snapshot's stack (through its restore hooks).
+void RunIntoFolder(CliContext& ctx, storage::Repository& repo, const HeldArgs& h,
+                   const RestoreOptions& o, StackRestoreOptions st, ProgressPrinter& pp) {
+  if (h.mailbox.empty())
+    return void(ctx.exit_code = ReportError(
+                    ctx, Status::Invalid("--into-folder needs --mailbox (alice@example.org): the "
+                                         "new folder is made in that live mailbox")));
+  if (!o.includes.empty() || o.exact || o.overwrite)
+    return void(ctx.exit_code = ReportError(
+                    ctx, Status::Invalid("--into-folder selects with --mailbox, --folder and "
+                                         "--message, and only adds: --include, --exact and "
+                                         "--overwrite do not apply")));
+  IntoFolderOptions io;
+  io.snapshot = o.snapshot;
+  io.mailbox = h.mailbox;
+  io.folders = h.folders;
+  io.messages = h.messages;
+  io.into = h.into;
+  io.target = o.target;
+  io.dry_run = o.dry_run;
+  io.threads = o.threads;
+  if (auto name = MaildirFolderDir(h.into); !name.ok())
+    return void(ctx.exit_code = ReportError(ctx, name.status()));
+  IntoFolderResult result;
+  if (!o.target.empty()) {
+    auto blobs = repo.OpenBlobReader();
+    auto res = blobs.ok() ? RestoreIntoFolder(**blobs, io, pp.fn())
+                          : Result<IntoFolderResult>(blobs.status());
+    pp.Done();
+    WarnDamagedIndex(repo);
+    if (!res.ok()) return void(ctx.exit_code = ReportError(ctx, res.status()));
+    result = std::move(*res);
+  } else {
+    st.base = o;
+    st.run = [&](const storage::BlobReader& blobs, const RestoreOptions& r,
+                 const ProgressFn& progress) -> Result<RestoreResult> {
+      io.source_dirs = r.source_targets;
+      MV_ASSIGN_OR_RETURN(result, RestoreIntoFolder(blobs, io, progress));
+      return result.restore;
+    };
+    if (!st.on_event) st.on_event = StackEventLogger(ctx);
+    auto out = RestoreStack(repo, st, pp.fn());
+    pp.Done();
+    WarnDamagedIndex(repo);
+    if (!out.ok()) return void(ctx.exit_code = ReportError(ctx, out.status()));
+    if (out->status == StackStatus::kFailed) {
+      if (ctx.json)
+        PrintJson(StackRestoreOutcomeToJson(*out));
+      else
+        std::cerr << "mailvault: stack " << out->stack << ": " << out->message << "\n";
+      return void(ctx.exit_code = kExitError);
+    }
+  }
+  if (ctx.json)
+    PrintJson(WithStorage(IntoFolderJson(result, h.mailbox, o.snapshot, o.dry_run),
+                          repo.backend().stats()));
+  else
+    PrintIntoFolderHuman(result, h, o.snapshot, o.dry_run);
+  ctx.exit_code = IntoFolderExit(result);
+}
+
 }  // namespace
 
 void RegisterRestore(CLI::App& app, CliContext& ctx) {
@@ -202,10 +344,20 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
       "Deleted mail: `forget --keep-deleted-mail 30d` holds the messages that only the removed\n"
       "snapshots had; --deleted-since DATE (with --mailbox, --folder, --message to narrow it)\n"
       "restores those last seen at or after DATE, under their original paths below --target.\n\n"
+      "Into a new folder: --mailbox M --into-folder NAME adds the snapshot's messages of M\n"
+      "(--folder and --message narrow them) to a NEW Maildir++ folder of the live mailbox,\n"
+      "subscribed, flags and received dates kept: one folder lands in NAME itself, several in\n"
+      "NAME.<folder> (INBOX in NAME). Messages the live mailbox has (same unique name and\n"
+      "content, any folder) are skipped, so running it twice adds nothing. It never writes into\n"
+      "an existing folder, nor touches Dovecot's uidlist, indexes or quota file, so clients see\n"
+      "one new folder and nothing else changes. Live means --target DIR is the parent of the\n"
+      "source directories (as for a whole restore), or without --target the stack's volumes.\n\n"
       "Examples:\n"
       "  mailvault restore -r /srv/repo --snapshot latest --target /tmp/r\n"
       "  mailvault restore -r /srv/repo --snapshot 1a2b3c4d -i mail/alice@example.org/.Sent \\\n"
       "      --target /srv/mail-volume-parent\n"
+      "  mailvault restore -r /srv/repo --snapshot 1a2b3c4d --mailbox alice@example.org \\\n"
+      "      --folder .Sent --into-folder \"Restored 2026-11-30\" --target /srv/mailu\n"
       "  mailvault restore -r /srv/repo --deleted-since 2026-11-01 --mailbox alice@example.org \\\n"
       "      --target /tmp/alice-deleted\n\n"
       "Exit: 0 ok (files kept because they differ are listed, not an error), 1 error (e.g. no\n"
@@ -222,11 +374,17 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
                   "Instead of a snapshot: messages held by `forget --keep-deleted-mail` that were "
                   "last seen at or after this date (\"2026-11-30\", \"2026-11-30 03:00:00\")");
   sub->add_option("--mailbox", held->mailbox,
-                  "With --deleted-since: only this mailbox (alice@example.org)");
-  sub->add_option("--folder", held->folder,
-                  "With --deleted-since: only this folder (INBOX, .Sent, ...)");
-  sub->add_option("--message", held->message,
-                  "With --deleted-since: only the message with this unique name (or file name)");
+                  "With --into-folder: the mailbox (alice@example.org); with --deleted-since: "
+                  "only this mailbox");
+  sub->add_option("--folder", held->folders,
+                  "With --into-folder or --deleted-since: only this folder (INBOX, .Sent or "
+                  "Sent, ...); repeatable with --into-folder");
+  sub->add_option("--message", held->messages,
+                  "With --into-folder or --deleted-since: only the message with this unique name "
+                  "(or file name); repeatable with --into-folder");
+  sub->add_option("--into-folder", held->into,
+                  "Add the messages --mailbox/--folder/--message select to a NEW folder of the "
+                  "live mailbox, named so (\"Restored 2026-11-30\"); never touches another folder");
   sub->add_option("-t,--target", o->target, "Directory to restore into (created if missing)");
   sub->add_option("-i,--include", o->includes,
                   "Only this path and below, e.g. mail/alice@example.org; repeatable");
@@ -255,6 +413,11 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
   AddStackOptions(sub, *st);
   AddOutputOptions(sub, ctx);
   sub->callback([&ctx, o, snap, st, yes, held, force, filter] {
+    if (held->into_folder() && !held->since.empty())
+      return void(ctx.exit_code = ReportError(
+                      ctx, Status::Invalid("--into-folder restores from a snapshot; "
+                                           "--deleted-since restores held deleted mail under its "
+                                           "original path: give one or the other")));
     if (!snap->empty() && held->given())
       return void(ctx.exit_code = ReportError(
                       ctx, Status::Invalid("--snapshot restores a snapshot; --deleted-since, "
@@ -273,6 +436,10 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
     std::string id = ResolveOrReport(ctx, *repo, *snap, *filter);
     if (id.empty()) return;
     o->snapshot = id;
+    if (held->into_folder()) {  // additive: no confirmation needed, nothing live changes
+      ProgressPrinter pp(ctx);
+      return RunIntoFolder(ctx, *repo, *held, *o, *st, pp);
+    }
     if (o->target.empty() && !o->dry_run && !ConfirmOldSnapshot(ctx, *repo, id, *yes)) return;
     ProgressPrinter pp(ctx);
     if (o->target.empty()) {

@@ -5,62 +5,10 @@
 #include <map>
 #include <string_view>
 
-#include "storage/blob_reader.h"
-#include "storage/entry_cursor.h"
+#include "agent/restorer/entries_restore.h"
 
 namespace mv::agent {
 namespace {
-
-using storage::FileEntry;
-
-// Walk order (docs/FORMAT.md §7.1): depth first, siblings sorted bytewise; so paths compare by
-// their components ("a/b" before "a.b", which plain string order would reverse).
-std::vector<std::string_view> Parts(const std::string& s) {
-  std::vector<std::string_view> v;
-  for (size_t i = 0;;) {
-    size_t e = s.find('/', i);
-    v.emplace_back(s.data() + i, (e == std::string::npos ? s.size() : e) - i);
-    if (e == std::string::npos) return v;
-    i = e + 1;
-  }
-}
-
-// A BlobReader that reads blobs from `base` and whose only "snapshot" is `entries`.
-class HeldReader final : public storage::BlobReader {
- public:
-  HeldReader(const storage::BlobReader& base, std::vector<FileEntry> entries,
-             storage::SnapshotMeta meta)
-      : base_(base), entries_(std::move(entries)), meta_(std::move(meta)) {}
-  const storage::KeyedHasher& hasher() const override { return base_.hasher(); }
-  std::optional<storage::BlobLocation> Find(const storage::BlobId& id) const override {
-    return base_.Find(id);
-  }
-  bool index_damaged() const override { return base_.index_damaged(); }
-  std::string PackPath(const storage::BlobId& pack) const override { return base_.PackPath(pack); }
-  Status ReadPackBlobs(const storage::BlobId& pack, const WantFn& want,
-                       const VisitFn& visit) const override {
-    return base_.ReadPackBlobs(pack, want, visit);
-  }
-  Result<std::string> ReadBlob(const storage::BlobId& id) const override {
-    return base_.ReadBlob(id);
-  }
-  Result<storage::Snapshot> LoadSnapshot(const std::string&) const override {
-    return storage::Snapshot{meta_, entries_, {}};
-  }
-  Result<std::unique_ptr<storage::EntryCursor>> OpenEntries(
-      const std::string&, storage::SnapshotMeta* meta) const override {
-    *meta = meta_;
-    return storage::VectorCursor(entries_);
-  }
-  Result<std::vector<std::string>> SnapshotIds() const override {
-    return std::vector<std::string>{};
-  }
-
- private:
-  const storage::BlobReader& base_;
-  std::vector<FileEntry> entries_;
-  storage::SnapshotMeta meta_;
-};
 
 bool Matches(const storage::HeldMessage& m, const HeldMailFilter& f) {
   if (m.last_seen_ns < f.since_ns) return false;
@@ -74,6 +22,8 @@ bool Matches(const storage::HeldMessage& m, const HeldMailFilter& f) {
 }
 
 }  // namespace
+
+using storage::FileEntry;
 
 std::vector<storage::HeldMessage> SelectHeldMail(const std::vector<storage::HeldRecord>& records,
                                                  const HeldMailFilter& filter, int64_t now_ns) {
@@ -122,15 +72,8 @@ Result<RestoreResult> RestoreHeldMail(const storage::BlobReader& blobs,
     e.gid = ug.second;
     entries.push_back(std::move(e));
   }
-  std::sort(entries.begin(), entries.end(), [](const FileEntry& a, const FileEntry& b) {
-    auto pa = Parts(a.path), pb = Parts(b.path);
-    return std::lexicographical_compare(pa.begin(), pa.end(), pb.begin(), pb.end());
-  });
-  HeldReader reader(blobs, std::move(entries), std::move(meta));
-  RestoreOptions o = opts;
-  o.snapshot = "held-mail";
-  o.exact = false;  // the held messages are not a whole tree: never remove anything
-  return RunRestore(reader, o, progress);
+  SortInWalkOrder(&entries);
+  return RestoreEntries(blobs, std::move(entries), std::move(meta), opts, progress);
 }
 
 }  // namespace mv::agent

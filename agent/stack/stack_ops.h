@@ -98,6 +98,11 @@ struct StackRestoreOptions : StackOpsCommon {
   std::string volume;   // only this volume (label name, e.g. "mail")
   RestoreOptions base;  // snapshot (full ID), includes, overwrite, dry_run, threads;
                         // target and source_targets are set here
+  // What restores into the live volumes (between the hooks; also in a dry run): RunRestore
+  // unless set (restore --into-folder sets its own).
+  std::function<Result<RestoreResult>(const storage::BlobReader&, const RestoreOptions&,
+                                      const ProgressFn&)>
+      run;
 };
 
 struct StackRestoreOutcome {

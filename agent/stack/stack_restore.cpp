@@ -89,7 +89,7 @@ Result<StackRestoreOutcome> RestoreStack(storage::Repository& repo, const StackR
   r.source_targets = out.targets;
   auto restore = [&]() -> Result<RestoreResult> {
     MV_ASSIGN_OR_RETURN(auto blobs, repo.OpenBlobReader());
-    return RunRestore(*blobs, r, progress);
+    return opts.run ? opts.run(*blobs, r, progress) : RunRestore(*blobs, r, progress);
   };
   if (r.dry_run) {
     auto res = restore();
