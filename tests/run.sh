@@ -19,5 +19,5 @@ fi
 cmake --build build -j"$(nproc)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-(cd build && ctest --output-on-failure --timeout 3000 "$@") | tee "$log"
+(cd build && ctest -j"$(nproc)" --output-on-failure --timeout 3000 "$@") | tee "$log"
 bash tests/check_skips.sh "$log"

@@ -27,7 +27,7 @@ symbolizer=$(command -v llvm-symbolizer || ls /usr/lib/llvm-*/bin/llvm-symbolize
 [[ -n "$symbolizer" ]] && export ASAN_SYMBOLIZER_PATH=$symbolizer
 
 echo "sanitize: unit suite under ASan+UBSan" >&2
-(cd "$out" && ctest -L unit --output-on-failure --timeout 3000 -j1) | tee "$out/ctest.log"
+(cd "$out" && ctest -L unit --output-on-failure --timeout 3000 -j"$(nproc)") | tee "$out/ctest.log"
 bash tests/check_skips.sh "$out/ctest.log"
 
 findings=$out/fuzz-findings
