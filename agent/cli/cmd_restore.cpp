@@ -10,6 +10,8 @@
 #include "agent/restorer/restore.h"
 #include "agent/restorer/restore_held.h"
 #include "agent/restorer/restore_into_folder.h"
+#include "agent/restorer/restore_user.h"
+#include "storage/fs.h"
 #include "agent/cli/time_arg.h"
 #include "storage/held_mail.h"
 #include "agent/cli/snapshot_ref.h"
@@ -323,6 +325,155 @@ void RunIntoFolder(CliContext& ctx, storage::Repository& repo, const HeldArgs& h
   ctx.exit_code = IntoFolderExit(result);
 }
 
+struct UserArgs {
+  std::string user, tables_file, db;
+};
+
+const char* OutcomeName(hooks::UserRow::Outcome o) {
+  switch (o) {
+    case hooks::UserRow::Outcome::kInserted:
+      return "inserted";
+    case hooks::UserRow::Outcome::kPresent:
+      return "present";
+    case hooks::UserRow::Outcome::kDiffers:
+      return "differs";
+  }
+  return "?";
+}
+
+nlohmann::json UserJson(const UserRestoreResult& r, const std::string& user, const std::string& id,
+                        bool dry) {
+  nlohmann::json j = {{"snapshot", id},         {"user", user},
+                      {"dry_run", dry},         {"mailbox_dir", r.mailbox_dir},
+                      {"notes", r.notes},       {"mail", nullptr},
+                      {"into_folder", nullptr}, {"database", nullptr}};
+  if (r.mail) j["mail"] = ToJson(*r.mail, id, dry);
+  if (r.into) j["into_folder"] = IntoFolderJson(*r.into, user, id, dry);
+  if (r.rows) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& row : r.rows->rows)
+      rows.push_back({{"table", row.table},
+                      {"key", row.key},
+                      {"outcome", OutcomeName(row.outcome)},
+                      {"columns", row.columns}});
+    j["database"] = {{"path", r.db},
+                     {"live", r.live_db},
+                     {"inserted", r.rows->inserted},
+                     {"present", r.rows->present},
+                     {"differs", r.rows->differs},
+                     {"missing_tables", r.rows->missing_tables},
+                     {"rows", rows}};
+  }
+  return j;
+}
+
+void PrintUserHuman(const UserRestoreResult& r, const std::string& user, const std::string& id,
+                    const RestoreOptions& o) {
+  const bool dry = o.dry_run;
+  std::cout << (dry ? "dry run: " : "") << "user " << user << " from snapshot " << id.substr(0, 8)
+            << ":\n";
+  if (r.mail) {
+    RestoreOptions shown = o;
+    shown.target = r.mailbox_dir;
+    PrintResultHuman(*r.mail, shown, "mailbox " + user);
+  }
+  if (r.into) {
+    HeldArgs h;
+    h.mailbox = user;
+    PrintIntoFolderHuman(*r.into, h, id, dry);
+  }
+  if (r.rows) {
+    std::cout << "database " << r.db << " -> " << r.live_db << ": " << r.rows->inserted
+              << (dry ? " row(s) would be inserted, " : " row(s) inserted, ") << r.rows->present
+              << " present, " << r.rows->differs << " differ live (left as they are)\n";
+    for (const auto& row : r.rows->rows) {
+      if (row.outcome == hooks::UserRow::Outcome::kPresent) continue;
+      std::cout << "  "
+                << (row.outcome == hooks::UserRow::Outcome::kInserted
+                        ? (dry ? "would insert " : "inserted ")
+                        : "left (live differs in ");
+      if (row.outcome == hooks::UserRow::Outcome::kDiffers) {
+        for (size_t i = 0; i < row.columns.size(); i++)
+          std::cout << (i ? ", " : "") << row.columns[i];
+        std::cout << ") ";
+      }
+      std::cout << row.table << " " << row.key << "\n";
+    }
+    for (const auto& t : r.rows->missing_tables)
+      std::cout << "  table " << t << " is not in the snapshot's database: skipped\n";
+  }
+  for (const auto& n : r.notes) std::cout << "note: " << n << "\n";
+}
+
+// restore --user: her mailbox (merged, or --into-folder) and her database rows.
+void RunUserRestore(CliContext& ctx, storage::Repository& repo, const UserArgs& u,
+                    const HeldArgs& h, const RestoreOptions& o, StackRestoreOptions st,
+                    ProgressPrinter& pp) {
+  if (!h.mailbox.empty() || !h.folders.empty() || !h.messages.empty() || !o.includes.empty() ||
+      o.exact || o.overwrite)
+    return void(ctx.exit_code = ReportError(
+                    ctx, Status::Invalid("--user restores the user's whole mailbox and rows, "
+                                         "adding only: --mailbox, --folder, --message, --include, "
+                                         "--exact and --overwrite do not apply (use --mailbox M "
+                                         "--into-folder NAME for one folder)")));
+  UserRestoreOptions uo;
+  uo.snapshot = o.snapshot;
+  uo.user = u.user;
+  uo.target = o.target;
+  uo.into = h.into;
+  uo.db = u.db;
+  uo.dry_run = o.dry_run;
+  uo.threads = o.threads;
+  if (!u.tables_file.empty()) {
+    auto text = storage::fs::ReadFile(u.tables_file);
+    if (!text.ok())
+      return void(ctx.exit_code = ReportError(
+                      ctx, Status::Invalid("--user-tables " + u.tables_file +
+                                           " cannot be read: " + text.status().message())));
+    auto tables = hooks::ParseUserTables(*text, u.tables_file);
+    if (!tables.ok()) return void(ctx.exit_code = ReportError(ctx, tables.status()));
+    uo.tables = std::move(*tables);
+  }
+  UserRestoreResult result;
+  if (!o.target.empty()) {
+    auto blobs = repo.OpenBlobReader();
+    auto res =
+        blobs.ok() ? RestoreUser(**blobs, uo, pp.fn()) : Result<UserRestoreResult>(blobs.status());
+    pp.Done();
+    WarnDamagedIndex(repo);
+    if (!res.ok()) return void(ctx.exit_code = ReportError(ctx, res.status()));
+    result = std::move(*res);
+  } else {
+    st.base = o;
+    st.run = [&](const storage::BlobReader& blobs, const RestoreOptions& r,
+                 const ProgressFn& progress) -> Result<RestoreResult> {
+      uo.source_dirs = r.source_targets;
+      MV_ASSIGN_OR_RETURN(result, RestoreUser(blobs, uo, progress));
+      if (result.mail) return *result.mail;
+      return result.into ? result.into->restore : RestoreResult{};
+    };
+    if (!st.on_event) st.on_event = StackEventLogger(ctx);
+    auto out = RestoreStack(repo, st, pp.fn());
+    pp.Done();
+    WarnDamagedIndex(repo);
+    if (!out.ok()) return void(ctx.exit_code = ReportError(ctx, out.status()));
+    if (out->status == StackStatus::kFailed) {
+      if (ctx.json)
+        PrintJson(StackRestoreOutcomeToJson(*out));
+      else
+        std::cerr << "mailvault: stack " << out->stack << ": " << out->message << "\n";
+      return void(ctx.exit_code = kExitError);
+    }
+  }
+  if (ctx.json)
+    PrintJson(WithStorage(UserJson(result, u.user, o.snapshot, o.dry_run), repo.backend().stats()));
+  else
+    PrintUserHuman(result, u.user, o.snapshot, o);
+  bool partial = (result.mail && !result.mail->problems.empty()) ||
+                 (result.into && !result.into->restore.problems.empty());
+  ctx.exit_code = partial ? kExitPartial : kExitOk;
+}
+
 }  // namespace
 
 void RegisterRestore(CLI::App& app, CliContext& ctx) {
@@ -352,12 +503,21 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
       "an existing folder, nor touches Dovecot's uidlist, indexes or quota file, so clients see\n"
       "one new folder and nothing else changes. Live means --target DIR is the parent of the\n"
       "source directories (as for a whole restore), or without --target the stack's volumes.\n\n"
+      "One user: --user alice@example.org merges her mailbox into the live one (what the live\n"
+      "mailbox lacks goes back into its folders; live mail stays; or --into-folder NAME) and\n"
+      "inserts her rows of the stack's SQLite database (Mailu: user, alias rows whose\n"
+      "destination lists her, token, fetch, manager) where the live database lacks them, in one\n"
+      "transaction. Rows the live database has with other values are left and named by column;\n"
+      "other users' rows are never touched. A whole-database restore (--include data/main.db)\n"
+      "instead rolls the database back, other users' changes since included. --user-tables FILE\n"
+      "describes another schema (docs/RESTORE.md).\n\n"
       "Examples:\n"
       "  mailvault restore -r /srv/repo --snapshot latest --target /tmp/r\n"
       "  mailvault restore -r /srv/repo --snapshot 1a2b3c4d -i mail/alice@example.org/.Sent \\\n"
       "      --target /srv/mail-volume-parent\n"
       "  mailvault restore -r /srv/repo --snapshot 1a2b3c4d --mailbox alice@example.org \\\n"
       "      --folder .Sent --into-folder \"Restored 2026-11-30\" --target /srv/mailu\n"
+      "  mailvault restore -r /srv/repo --user alice@example.org --target /srv/mailu --dry-run\n"
       "  mailvault restore -r /srv/repo --deleted-since 2026-11-01 --mailbox alice@example.org \\\n"
       "      --target /tmp/alice-deleted\n\n"
       "Exit: 0 ok (files kept because they differ are listed, not an error), 1 error (e.g. no\n"
@@ -382,6 +542,16 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
   sub->add_option("--message", held->messages,
                   "With --into-folder or --deleted-since: only the message with this unique name "
                   "(or file name); repeatable with --into-folder");
+  auto user = std::make_shared<UserArgs>();
+  sub->add_option("--user", user->user,
+                  "One account back: her mailbox merged into the live one (or --into-folder) and "
+                  "her rows of the stack's SQLite database inserted where the live one lacks them");
+  sub->add_option("--user-tables", user->tables_file,
+                  "With --user: which rows belong to a user, for a schema other than Mailu's "
+                  "(lines \"<table> <column> equals|list\"; docs/RESTORE.md)");
+  sub->add_option("--user-db", user->db,
+                  "With --user: the database holding the users, as the snapshot names it "
+                  "(data/main.db); default: the one with the first described table");
   sub->add_option("--into-folder", held->into,
                   "Add the messages --mailbox/--folder/--message select to a NEW folder of the "
                   "live mailbox, named so (\"Restored 2026-11-30\"); never touches another folder");
@@ -412,23 +582,31 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
                   "Without --target: only this volume (label name, e.g. mail)");
   AddStackOptions(sub, *st);
   AddOutputOptions(sub, ctx);
-  sub->callback([&ctx, o, snap, st, yes, held, force, filter] {
+  sub->callback([&ctx, o, snap, st, yes, held, force, filter, user] {
+    if (user->user.empty() && (!user->tables_file.empty() || !user->db.empty()))
+      return void(ctx.exit_code = ReportError(
+                      ctx, Status::Invalid("--user-tables and --user-db go with --user EMAIL")));
+    if (!user->user.empty() && !held->since.empty())
+      return void(ctx.exit_code = ReportError(
+                      ctx, Status::Invalid("--user restores from a snapshot; --deleted-since "
+                                           "restores held deleted mail: give one or the other")));
     if (held->into_folder() && !held->since.empty())
       return void(ctx.exit_code = ReportError(
                       ctx, Status::Invalid("--into-folder restores from a snapshot; "
                                            "--deleted-since restores held deleted mail under its "
                                            "original path: give one or the other")));
-    if (!snap->empty() && held->given())
+    const bool held_mode = held->given() && user->user.empty();
+    if (!snap->empty() && held_mode)
       return void(ctx.exit_code = ReportError(
                       ctx, Status::Invalid("--snapshot restores a snapshot; --deleted-since, "
                                            "--mailbox, --folder and --message select held "
                                            "deleted mail: give one or the other")));
-    if (snap->empty() && !held->given()) *snap = "latest";
+    if (snap->empty() && !held_mode) *snap = "latest";
     filter->stack = st->stack;
     auto repo = OpenRepoOrReport(ctx);
     if (!repo) return;
     repo->backend().KeepReadPacks(kRestoreKeepPackBytes);
-    if (held->given()) {
+    if (held_mode) {
       ProgressPrinter pp(ctx);
       ctx.exit_code = RunHeldRestore(ctx, *repo, *held, *o, pp);
       return;
@@ -436,6 +614,10 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
     std::string id = ResolveOrReport(ctx, *repo, *snap, *filter);
     if (id.empty()) return;
     o->snapshot = id;
+    if (!user->user.empty()) {  // additive: no confirmation needed, nothing live is replaced
+      ProgressPrinter pp(ctx);
+      return RunUserRestore(ctx, *repo, *user, *held, *o, *st, pp);
+    }
     if (held->into_folder()) {  // additive: no confirmation needed, nothing live changes
       ProgressPrinter pp(ctx);
       return RunIntoFolder(ctx, *repo, *held, *o, *st, pp);
