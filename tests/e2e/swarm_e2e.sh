@@ -200,6 +200,33 @@ e2e_check_eq "doveadm counts alice's messages as the agent backed them up" "$PRE
 mv_run verify --repo "$ENC" --identity-file "$E2E_ROOT/operator.txt" --snapshot latest \
   --against snapshot </dev/null || e2e_check "verify of the encrypted snapshot with the identity" false
 
+# ---- 7d. incident restore on the running stack: bob deletes a folder through Dovecot; it comes ----
+# ---- back as a new, subscribed folder, and nothing else in his mailbox changes (docs/RESTORE.md) ----
+e2e_exec imap doveadm mailbox create -s -u "bob@$DOMAIN" Projects || e2e_die "doveadm mailbox create failed"
+e2e_exec imap doveadm move -u "bob@$DOMAIN" Projects mailbox INBOX header Message-ID bob-1@e2e \
+  || e2e_die "doveadm move failed"
+mv_run backup --repo "$REPO" --json </dev/null || e2e_check "backup before the folder is deleted" false
+BOB_BEFORE=$(e2e_count "bob@$DOMAIN")
+e2e_exec imap doveadm mailbox delete -u "bob@$DOMAIN" Projects || e2e_die "doveadm mailbox delete failed"
+e2e_check_eq "deleting the folder took its message" "$((BOB_BEFORE - 1))" "$(e2e_count "bob@$DOMAIN")"
+mv_run restore --repo "$REPO" --snapshot latest --mailbox "bob@$DOMAIN" --folder Projects \
+  --into-folder "Restored Projects" </dev/null \
+  || e2e_check "mailvault restore --into-folder on the live stack exits 0" false
+e2e_check_eq "doveadm sees the restored folder with the deleted folder's message" 1 \
+  "$(e2e_exec imap doveadm -f tab mailbox status -u "bob@$DOMAIN" messages "Restored Projects" | awk -F'\t' 'NR > 1 { print $NF }')"
+e2e_check "the restored folder is subscribed (doveadm mailbox list -s)" \
+  e2e_exec imap sh -c "doveadm mailbox list -s -u bob@$DOMAIN | grep -qx 'Restored Projects'"
+e2e_check_eq "bob's other mail is as it was: the mailbox counts what it had before the delete" \
+  "$BOB_BEFORE" "$(e2e_count "bob@$DOMAIN")"
+e2e_check_eq "the deleted folder's message is found once" 1 "$(e2e_count_msgid "bob@$DOMAIN" bob-1@e2e)"
+e2e_check_eq "the restored folder belongs to uid/gid 8 (mail)" "" \
+  "$(e2e_exec imap find "/mail/bob@$DOMAIN" ! -user 8 -o ! -group 8 | head -3)"
+mv_run restore --repo "$REPO" --snapshot latest --mailbox "bob@$DOMAIN" --folder Projects \
+  --into-folder "Restored Projects 2" </dev/null \
+  || e2e_check "the same restore again exits 0" false
+e2e_check "the same restore again adds nothing" \
+  grep -q 'nothing to restore' "$E2E_ROOT/mailvault-restore.log.out"
+
 # ---- 8. the sidecar image, run once as a service of the stack ----
 source "$E2E_LIB_DIR/sidecar.sh"
 e2e_sidecar_run
