@@ -18,8 +18,8 @@ constexpr std::array<const char*, 6> kTopDirs = {"packs", "index", "snapshots",
 
 // Whether `rel` (a name relative to the repository root) is a name the format defines (§1): the
 // config, keys/, packs/XX/ID.tar.zst (well-formed), index/, snapshots/, locks/, verifications/,
-// held/ and tmp/, and reports/, which the sidecar writes and readers ignore. Anything else is
-// not part of the repository; `check` names it.
+// held/, headers/ and tmp/, and reports/, which the sidecar writes and readers ignore. Anything
+// else is not part of the repository; `check` names it.
 bool IsFormatName(std::string_view rel);
 
 inline std::string In(const std::string& repo, std::string_view rel) {
@@ -91,6 +91,10 @@ inline bool IsHeldName(std::string_view name) {
   return true;
 }
 
+// §15: headers/<16 hex>, one sealed header record per backup (or index-headers batch) that read
+// messages; named like held mail records.
+inline bool IsHeadersName(std::string_view name) { return IsHeldName(name); }
+
 // True when `name` in verifications/ is a record's name; then *snapshot is its snapshot's ID.
 inline bool ParseVerificationName(std::string_view name, std::string* snapshot) {
   if (name.size() != 32 + 1 + 16 || name[32] != '-') return false;
@@ -127,8 +131,8 @@ inline bool IsFormatName(std::string_view rel) {
   std::string_view top = rel.substr(0, slash);
   BlobId id;
   if (top == "packs") return ParsePackRelPath(rel, &id);
-  for (std::string_view t :
-       {"keys", "index", "snapshots", "locks", "verifications", "held", "tmp", "reports"})
+  for (std::string_view t : {"keys", "index", "snapshots", "locks", "verifications", "held",
+                             "headers", "tmp", "reports"})
     if (top == t) return true;
   return false;
 }

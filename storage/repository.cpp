@@ -93,7 +93,7 @@ Result<RepoConfig> ParseRepoConfig(std::string_view text, const std::string& pat
                                        " keys, which this build does not know; use a matching "
                                        "mailvault release",
                                    path);
-    } else if (version >= 7) {
+    } else if (version == 7) {
       return Status::Corruption(
           "config says format version 7 (encrypted) but has no encryption entry: restore config "
           "from your backup of the repository",
@@ -144,7 +144,7 @@ Status Repository::Init(Backend& backend, Env* env, const Repository* key_from,
   }
   ChunkerParams cp = key_from ? key_from->chunker().params() : ChunkerParams();
   nlohmann::json config = {{"format", "mailvault"},
-                           {"version", enc ? kFormatVersion : kPlainFormatVersion},
+                           {"version", kFormatVersion},
                            {"id", enc ? enc->id : fs::RandomHex(16)},
                            {"created", env->NowNanos() / 1000000000},
                            {"hash", "xxh3-128-keyed"},

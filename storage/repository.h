@@ -22,10 +22,10 @@
 namespace mv::storage {
 
 // The newest version this build reads and writes (docs/FORMAT.md): 7 is an encrypted repository
-// (docs/ENCRYPTION.md). It reads every version from kOldestFormatVersion up to it. A repository
-// without encryption is written as kPlainFormatVersion, which builds before 7 still read.
-constexpr int kFormatVersion = 7;
-constexpr int kPlainFormatVersion = 6;
+// (docs/ENCRYPTION.md), 8 one that may hold header records (§15), encrypted or not (its config's
+// "encryption" entry says). It reads every version from kOldestFormatVersion up to it; `init`
+// writes it.
+constexpr int kFormatVersion = 8;
 constexpr int kOldestFormatVersion = 1;
 
 // A repository file that could not be read (a damaged manifest or index file). It affects only

@@ -188,7 +188,7 @@ TEST_F(Encrypted, BackupRestoreVerifyAndCheckWorkAndTheRestoreIsBitExact) {
   auto c = Run({"check", "--read-data"});
   EXPECT_EQ(c.exit_code, 0) << c.err << c.out;
   auto config = nlohmann::json::parse(ReadFile(repo() + "/config"));
-  EXPECT_EQ(config["version"], 7);
+  EXPECT_EQ(config["version"], 8) << "the newest version; encrypted as its config says";
   EXPECT_EQ(config["encryption"]["algorithm"], "age-x25519");
   EXPECT_FALSE(fs::exists(repo() + "/keys/default")) << "no content key in clear";
 }

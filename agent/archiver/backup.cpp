@@ -19,12 +19,14 @@
 #include <unordered_map>
 
 #include "agent/archiver/file_store.h"
+#include "agent/archiver/header_log.h"
 #include "agent/archiver/parent.h"
 #include "agent/archiver/pipeline.h"
 #include "agent/archiver/walk.h"
 #include "agent/common/workers.h"
 #include "hooks/sqlite_backup.h"
 #include "storage/blob_writer.h"
+#include "storage/header_index.h"
 #include "storage/fs.h"
 #include "storage/lock.h"
 #include "storage/repository.h"
@@ -265,6 +267,11 @@ Result<BackupResult> RunBackupLocked(storage::Repository& repo, const BackupOpti
                               .index_batch_blobs = kIndexBatchBlobs});
   storage::BlobWriter tree_writer(repo, *existing, TreePackOptions(opts.compression_level));
   FileStore store(writer, opts);
+  // The header fields of the messages read go into header records (§15) as the backup runs.
+  HeaderLog headers([&repo, started_ns](std::vector<storage::MessageHeaders> batch) {
+    return storage::RecordHeaders(repo, started_ns, batch);
+  });
+  store.set_header_log(&headers);
   WalkOutput walk;
   storage::BlobId root;
   {
@@ -277,6 +284,11 @@ Result<BackupResult> RunBackupLocked(storage::Repository& repo, const BackupOpti
     // Packs durable, then the index, then the manifest (the commit point, §8).
     if (progress) progress({0, 0, 0, 0, "commit"});
     MV_RETURN_IF_ERROR(WritePacksAndIndex(repo, writer, tree_writer, store, &result.stats));
+    if (Status h = headers.Finish(); !h.ok())
+      result.notes.push_back("the header index of the messages read was not written (" +
+                             h.ToString() +
+                             "); `mailvault find` will not see them until `mailvault "
+                             "index-headers` runs");
     storage::Snapshot snap =
         BuildSnapshot(opts, pipe, root, walk, host, started, started_ns, result);
     result.stats.seconds = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -11,6 +11,7 @@
 
 #include "hooks/sqlite_backup.h"
 #include "storage/fs.h"
+#include "storage/mailfiles/headers.h"
 #include "storage/mailfiles/maildir.h"
 
 namespace mv::agent {
@@ -70,7 +71,8 @@ Status FileStore::Put(int worker, const storage::BlobId& id, const char* data, s
 }
 
 Status FileStore::StoreStream(int worker, int fd, const std::string& path, storage::FileEntry* e,
-                              std::string* read_error, uint64_t limit) {
+                              std::string* read_error, uint64_t limit,
+                              const std::function<void(std::string_view)>& head) {
   const auto& chunker = sink_.chunker();
   const size_t max = chunker.params().max_size;
   // Most files are small messages: a buffer sized to the file, kept per thread, grown to the
@@ -111,6 +113,8 @@ Status FileStore::StoreStream(int worker, int fd, const std::string& path, stora
       if (total >= limit) eof = true;  // what was read so far is stored; the caller sees the change
     }
     if (have == 0) break;
+    if (head && total == have)  // the first bytes of the file are in the buffer
+      head(std::string_view(bp->data(), std::min(have, mailfiles::kHeaderScanBytes)));
     // Files up to the threshold are one blob.
     if (!chunked && eof && total <= chunker.params().file_threshold) {
       storage::BlobId id = sink_.hasher().Hash(bp->data(), have);
@@ -235,7 +239,15 @@ FileOutcome FileStore::Store(int worker, int root_fd, const std::string& host_pa
       return out;
     }
     std::string read_error;
-    out.fatal = StoreStream(worker, fd, host_path, e, &read_error, read_limit);
+    mailfiles::HeaderFields fields;
+    bool parsed = false;
+    std::function<void(std::string_view)> on_head;
+    if (headers_ && IsMessagePath(rel))
+      on_head = [&](std::string_view data) {
+        fields = mailfiles::ParseHeaders(data);
+        parsed = true;
+      };
+    out.fatal = StoreStream(worker, fd, host_path, e, &read_error, read_limit, on_head);
     ::fstat(fd, &post);
     ::close(fd);
     if (!out.fatal.ok()) return out;
@@ -249,6 +261,18 @@ FileOutcome FileStore::Store(int worker, int root_fd, const std::string& host_pa
     bool changed = pre.st_size != post.st_size || Ns(pre.st_mtim) != Ns(post.st_mtim) ||
                    static_cast<int64_t>(e->size) != pre.st_size;
     if (!changed || attempt == 2) files_read_++;  // one file, however many tries
+    if (parsed && (!changed || attempt == 2)) {
+      storage::MessageHeaders h;
+      h.content = e->content;
+      h.size = e->size;
+      h.date = std::move(fields.date);
+      h.from = std::move(fields.from);
+      h.to = std::move(fields.to);
+      h.subject = std::move(fields.subject);
+      h.message_id = std::move(fields.message_id);
+      h.date_unix = fields.date_unix;
+      headers_->Add(std::move(h));
+    }
     if (!changed) return out;
     if (attempt == 2) {
       // What was read is stored, with the stat taken after the read (its real mtime). The

@@ -5,9 +5,12 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "agent/archiver/backup.h"
+#include "agent/archiver/header_log.h"
 #include "storage/blob_sink.h"
 #include "storage/snapshot.h"
 
@@ -29,6 +32,9 @@ class FileStore {
   FileOutcome Store(int worker, int root_fd, const std::string& host_path, const std::string& rel,
                     storage::FileEntry* e);
 
+  // Messages read from now on have their header fields added to `log` (none when null).
+  void set_header_log(HeaderLog* log) { headers_ = log; }
+
   uint64_t files_read() const { return files_read_; }
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t blobs_new() const { return blobs_new_; }
@@ -39,14 +45,17 @@ class FileStore {
   // Reads fd to EOF, or to at most `limit` bytes (a file growing faster than it is read must not
   // keep the backup reading forever), into blobs. Returns a non-ok Status only for repository
   // failures; read errors go to *read_error.
+  // `head`, when given, gets the first bytes of the content (up to the header scan size).
   Status StoreStream(int worker, int fd, const std::string& path, storage::FileEntry* e,
-                     std::string* read_error, uint64_t limit = UINT64_MAX);
+                     std::string* read_error, uint64_t limit = UINT64_MAX,
+                     const std::function<void(std::string_view)>& head = {});
   Status Put(int worker, const storage::BlobId& id, const char* data, size_t len);
   // `fd` is the open database file, read raw when the online backup API cannot open it.
   FileOutcome StoreSqlite(int worker, int fd, const std::string& host_path, storage::FileEntry* e);
 
   storage::BlobSink& sink_;
   const BackupOptions& opts_;
+  HeaderLog* headers_ = nullptr;
   std::atomic<uint64_t> files_read_{0}, bytes_read_{0}, blobs_new_{0}, bytes_new_{0}, sqlite_{0};
 };
 

@@ -370,6 +370,7 @@ int RunCli(int argc, char** argv) {
   RegisterPrune(app, ctx);
   RegisterForget(app, ctx);
   RegisterCopy(app, ctx);
+  RegisterFind(app, ctx);
   RegisterKey(app, ctx);
   // Before CLI11 sees them: `help [COMMAND]`, `version`, `--json` before the command, and a
   // first word that is no command (CLI11 would only say that a subcommand is required).

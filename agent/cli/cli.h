@@ -110,6 +110,7 @@ void RegisterRepair(CLI::App& app, CliContext& ctx);
 void RegisterPrune(CLI::App& app, CliContext& ctx);
 void RegisterForget(CLI::App& app, CliContext& ctx);
 void RegisterCopy(CLI::App& app, CliContext& ctx);
+void RegisterFind(CLI::App& app, CliContext& ctx);  // find, history, index-headers
 
 int RunCli(int argc, char** argv);
 
