@@ -7,6 +7,7 @@
 #include "agent/cli/snapshot_ref.h"
 #include "agent/cli/time_arg.h"
 #include "agent/jobs/find_mail.h"
+#include "storage/mailfiles/maildir.h"
 
 namespace mv::agent {
 namespace {
@@ -46,14 +47,6 @@ void PrintFoundHuman(const FoundMessage& m, bool with_snapshots) {
     std::cout << "  in " << m.snapshots << " snapshot(s): first " << Short(m.first_snapshot) << " ("
               << HumanTime(m.first_time) << "), last " << Short(m.last_snapshot) << " ("
               << HumanTime(m.last_time) << ")\n";
-}
-
-std::string NormalizeFolder(const std::string& f) {
-  if (f.empty()) return f;
-  std::string lower = f;
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (lower == "inbox") return "INBOX";
-  return f[0] == '.' ? f : "." + f;
 }
 
 // The snapshots the filter selects (every one without a filter).
@@ -115,7 +108,7 @@ void RegisterFindCmd(CLI::App& app, CliContext& ctx) {
                       ctx, Status::Invalid("give at least one of --message-id, --from, --to, "
                                            "--subject, --since, --until (to list a folder: "
                                            "`mailvault ls`; its history: `mailvault history`)")));
-    q->folder = NormalizeFolder(q->folder);
+    q->folder = mailfiles::FolderArg(q->folder);
     auto repo = OpenRepoOrReport(ctx);
     if (!repo) return;
     auto snaps = Selected(*repo, *filter);

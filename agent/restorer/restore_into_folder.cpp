@@ -104,11 +104,6 @@ std::string Lower(std::string s) {
   return s;
 }
 
-std::string NormalizeFolder(const std::string& f) {
-  if (Lower(f) == "inbox") return "INBOX";
-  return f.empty() || f[0] == '.' ? f : "." + f;
-}
-
 std::string Joined(const std::vector<std::string>& v, size_t max = 12) {
   std::string s;
   for (size_t i = 0; i < v.size() && i < max; i++) s += (i ? ", " : "") + v[i];
@@ -370,7 +365,7 @@ Result<IntoFolderResult> RestoreIntoFolder(const storage::BlobReader& blobs,
   res.source = sources[0];
   std::set<std::string> folders;
   for (const auto& f : opts.folders) {
-    std::string n = NormalizeFolder(f);
+    std::string n = mailfiles::FolderArg(f);
     if (std::find(mb_folders.begin(), mb_folders.end(), n) == mb_folders.end())
       return Status::NotFound("folder " + f + " is not in mailbox " + opts.mailbox +
                               " in snapshot " + sid + "; its folders: " + Joined(mb_folders, 40));

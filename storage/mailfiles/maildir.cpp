@@ -1,5 +1,6 @@
 #include "storage/mailfiles/maildir.h"
 
+#include <cctype>
 #include <cstring>
 
 namespace mv::mailfiles {
@@ -12,6 +13,14 @@ MaildirPlace PlaceOf(const std::string& rel_dir, bool parent_is_maildir) {
   std::string parent = slash == std::string::npos ? "" : rel_dir.substr(0, slash);
   if (parent_is_maildir && base.size() > 1 && base[0] == '.') return {parent, base};
   return {rel_dir, "INBOX"};
+}
+
+std::string FolderArg(std::string_view folder) {
+  if (folder.empty()) return {};
+  std::string lower(folder);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "inbox") return "INBOX";
+  return folder[0] == '.' ? std::string(folder) : "." + std::string(folder);
 }
 
 std::string_view UniqueName(std::string_view name) {

@@ -28,6 +28,10 @@ struct MaildirPlace {
 };
 MaildirPlace PlaceOf(const std::string& rel_dir, bool parent_is_maildir);
 
+// A folder as an operator types it, as the census names it: "inbox" (any case) is "INBOX",
+// "Sent" is ".Sent", ".Sent" stays; "" stays "".
+std::string FolderArg(std::string_view folder);
+
 // The unique part of a Maildir message file name: everything before the ":2," info suffix.
 std::string_view UniqueName(std::string_view file_name);
 
