@@ -36,21 +36,32 @@ Status RecordHeaders(const Repository& repo, int64_t now_ns,
                      const std::vector<MessageHeaders>& messages) {
   if (messages.empty()) return Status::Ok();
   MV_RETURN_IF_ERROR(RaiseConfigVersionTo(repo, kHeadersFormatVersion));
-  nlohmann::json list = nlohmann::json::array();
-  for (const auto& m : messages) {
-    nlohmann::json e = {{"c", m.content.Hex()}, {"s", m.size}};
-    if (!m.date.empty()) e["d"] = m.date;
-    if (m.date_unix) e["t"] = m.date_unix;
-    if (!m.from.empty()) e["f"] = m.from;
-    if (!m.to.empty()) e["r"] = m.to;
-    if (!m.subject.empty()) e["j"] = m.subject;
-    if (!m.message_id.empty()) e["m"] = m.message_id;
-    list.push_back(std::move(e));
+  // The body is written as text, not built as a json value: a record of 10,000 messages as
+  // json objects costs several times its size, and a backup holds one while it runs.
+  std::string body = "{\"messages\":[";
+  auto field = [&body](const char* key, const std::string& v) {
+    if (v.empty()) return;
+    body += ",\"";
+    body += key;
+    body += "\":";
+    body += Dump(v);
+  };
+  for (size_t i = 0; i < messages.size(); i++) {
+    const MessageHeaders& m = messages[i];
+    if (i) body += ',';
+    body += "{\"c\":\"" + m.content.Hex() + "\",\"s\":" + std::to_string(m.size);
+    field("d", m.date);
+    if (m.date_unix) body += ",\"t\":" + std::to_string(m.date_unix);
+    field("f", m.from);
+    field("r", m.to);
+    field("j", m.subject);
+    field("m", m.message_id);
+    body += '}';
   }
+  body += "]}";
   nlohmann::json h = {
       {"kind", "headers"}, {"version", 1}, {"time_ns", now_ns}, {"messages", messages.size()}};
-  nlohmann::json body = {{"messages", std::move(list)}};
-  return repo.backend().Put("headers/" + fs::RandomHex(8), Seal(kMagic, Dump(h), Dump(body)));
+  return repo.backend().Put("headers/" + fs::RandomHex(8), Seal(kMagic, Dump(h), body));
 }
 
 Result<std::vector<MessageHeaders>> DecodeHeaderRecord(std::string_view data,
@@ -103,6 +114,26 @@ Status ForEachRecordedHeaders(const Repository& repo,
       continue;
     }
     for (auto& m : *r) fn(std::move(m));
+  }
+  return Status::Ok();
+}
+
+Status CopyHeaderRecords(const Repository& from, const Repository& to, uint64_t* copied) {
+  MV_ASSIGN_OR_RETURN(auto src, ListNames(from.backend(), "headers"));
+  MV_ASSIGN_OR_RETURN(auto dst, ListNames(to.backend(), "headers"));
+  std::sort(dst.begin(), dst.end());
+  bool raised = false;
+  for (const auto& n : src) {
+    if (layout::IsTempName(n) || !layout::IsHeadersName(n) ||
+        std::binary_search(dst.begin(), dst.end(), n))
+      continue;
+    MV_ASSIGN_OR_RETURN(std::string data, from.backend().Read("headers/" + n));
+    // Decoded first: a damaged record is not spread to the copy.
+    MV_RETURN_IF_ERROR(DecodeHeaderRecord(data, from.backend().Describe("headers/" + n)).status());
+    if (!raised) MV_RETURN_IF_ERROR(RaiseConfigVersionTo(to, kHeadersFormatVersion));
+    raised = true;
+    MV_RETURN_IF_ERROR(to.backend().Put("headers/" + n, data));
+    (*copied)++;
   }
   return Status::Ok();
 }

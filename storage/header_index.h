@@ -29,6 +29,10 @@ struct MessageHeaders {
 // repository to before the first record is written.
 constexpr int kHeadersFormatVersion = 8;
 
+// How many messages the writers here put in one record: what a backup holds in memory for them
+// (a few MB), and a record count that stays in the hundreds for a million messages.
+constexpr size_t kMessagesPerHeaderRecord = 10000;
+
 // Writes one record (a sealed file, through a temp name), after raising config to version 8.
 Status RecordHeaders(const Repository& repo, int64_t now_ns,
                      const std::vector<MessageHeaders>& messages);
@@ -42,6 +46,10 @@ Status ForEachRecordedHeaders(const Repository& repo,
 // Decodes a record file's bytes; `path` names it in errors (kCorruption).
 Result<std::vector<MessageHeaders>> DecodeHeaderRecord(std::string_view data,
                                                        const std::string& path);
+
+// Copies the records of `from` that `to` lacks (by name), after raising `to` to version 8: what
+// `copy` does, so find works on the copy. *copied counts them.
+Status CopyHeaderRecords(const Repository& from, const Repository& to, uint64_t* copied);
 
 // Raises config's "version" to `version` when it is lower, atomically, every other field kept.
 Status RaiseConfigVersionTo(const Repository& repo, int version);

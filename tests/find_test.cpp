@@ -164,6 +164,18 @@ TEST_F(Find, MalformedMessagesNeverFailABackupAndTheIndexHoldsEveryMessageOnce) 
   EXPECT_EQ(all["indexed"], 7) << "every message once, the junk ones included";
   auto config = nlohmann::json::parse(ReadFile(repo() + "/config"));
   EXPECT_EQ(config["version"], 8);
+
+  // A damaged record loses no mail: check names it as a warning, find says so and goes on.
+  const std::string rec = *files.begin();
+  std::string bytes = ReadFile(rec);
+  bytes[bytes.size() / 2] ^= 0x40;
+  WriteFile(rec, bytes);
+  auto c = RunMailvault({"check", "--repo", repo()});
+  EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
+  EXPECT_NE((c.out + c.err).find("headers-damaged"), std::string::npos) << c.out << c.err;
+  auto f = RunMailvault({"find", "--repo", repo(), "--subject", "invoice"});
+  EXPECT_EQ(f.exit_code, 1);
+  EXPECT_NE(f.err.find(rec.substr(rec.rfind('/') + 1)), std::string::npos) << f.err;
 }
 
 // A repository written before header records (tests/data/repo-v6): find says how to fill the

@@ -261,7 +261,7 @@ TEST_F(BackupFaults,
   ASSERT_TRUE(clean.ok()) << clean.status().ToString();
   const uint64_t syncs = counter.syncs();
   // The order docs/FORMAT.md §8 documents: lock, the content pack and its directories, the tree
-  // records' pack and its directories, index, manifest.
+  // records' pack and its directories, index, header record (§15), manifest.
   std::vector<std::string> order;
   for (const auto& p : counter.sync_log()) {
     std::string rel = p.substr(counted.size() + 1);
@@ -271,10 +271,10 @@ TEST_F(BackupFaults,
     if (rel.rfind("packs/", 0) == 0 && rel.size() == 8) rel = "packs/XX";
     order.push_back(rel);
   }
-  EXPECT_EQ(order,
-            (std::vector<std::string>{"locks/<file>", "locks", "tmp/<pack>", "packs/XX", "packs",
-                                      "tmp/<pack>", "packs/XX", "packs", "index/<file>", "index",
-                                      "snapshots/<file>", "snapshots"}));
+  EXPECT_EQ(order, (std::vector<std::string>{"locks/<file>", "locks", "tmp/<pack>", "packs/XX",
+                                             "packs", "tmp/<pack>", "packs/XX", "packs",
+                                             "index/<file>", "index", "headers/<file>", "headers",
+                                             "snapshots/<file>", "snapshots"}));
   EXPECT_TRUE(ExpectIntact(counted, "clean run"));
 
   // Cut n = 1..syncs: the power goes at that sync (it is not done) and the backup fails. Cut

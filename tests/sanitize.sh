@@ -41,7 +41,7 @@ for corpus in tests/fuzz/corpus/*/; do
   case $name in
     cron) dict=(-dict=tests/fuzz/cron.dict) ;;
     s3_xml) dict=(-dict=tests/fuzz/s3_xml.dict) ;;
-    config | manifest | index | engine | held) dict=(-dict=tests/fuzz/json.dict) ;;
+    config | manifest | index | engine | held | headers) dict=(-dict=tests/fuzz/json.dict) ;;
   esac
   echo "sanitize: fuzzing $name for ${seconds}s" >&2
   if ! "$out/tests/fuzz/mv_fuzz_$name" "${dict[@]}" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=25 \

@@ -10,6 +10,7 @@
 
 #include "storage/blob_id_set.h"
 #include "storage/fs.h"
+#include "storage/header_index.h"
 #include "storage/index.h"
 #include "storage/index_blob_reader.h"
 #include "storage/layout.h"
@@ -154,6 +155,8 @@ Result<CopyResult> Copy(const storage::Repository& from, storage::Repository& to
   std::set<std::string> dest_snaps(there.begin(), there.end());
   std::vector<std::string> todo;
   for (const auto& id : wanted) (dest_snaps.count(id) ? res.present : todo).push_back(id);
+  // The header index goes first (it only adds files): find works on the copy as on the source.
+  if (!opts.dry_run) MV_RETURN_IF_ERROR(storage::CopyHeaderRecords(from, to, &res.header_records));
   if (todo.empty()) return res;
 
   MV_ASSIGN_OR_RETURN(storage::Index src_index, ReadSourceIndex(from));

@@ -46,9 +46,10 @@ struct CopyResult {
   std::vector<std::string> copied;          // snapshot IDs written to the destination (or to be)
   std::vector<std::string> present;         // selected snapshots the destination had already
   uint64_t packs_sent = 0, bytes_sent = 0;  // pack files transferred (compressed bytes)
-  uint64_t packs_resumed = 0;  // found in the destination (an interrupted copy), only indexed
-  uint64_t blobs_present = 0;  // blobs of the copied snapshots the destination had already
-  uint64_t blobs_sent = 0;     // blobs in the packs sent or indexed (resumed)
+  uint64_t packs_resumed = 0;   // found in the destination (an interrupted copy), only indexed
+  uint64_t blobs_present = 0;   // blobs of the copied snapshots the destination had already
+  uint64_t blobs_sent = 0;      // blobs in the packs sent or indexed (resumed)
+  uint64_t header_records = 0;  // header records (docs/FORMAT.md §15) the destination lacked
   std::string took_over_stale;
 };
 

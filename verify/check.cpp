@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "storage/fs.h"
+#include "storage/header_index.h"
 #include "storage/held_mail.h"
 #include "storage/index.h"
 #include "storage/layout.h"
@@ -156,6 +157,23 @@ void CheckSnapshots(const storage::Repository& repo, State& s) {
            "held mail record cannot be read: " + b +
                "; the deleted mail it holds cannot be restored, and prune refuses to run until "
                "the record is removed (which gives that mail up)"});
+  // Header records (§15): a damaged one loses nothing but what find can see.
+  std::vector<std::string> bad_headers;
+  Status hs = storage::ForEachRecordedHeaders(
+      repo, [](storage::MessageHeaders&&) {}, &bad_headers);
+  if (!hs.ok()) bad_headers.push_back(hs.ToString());
+  for (const auto& b : bad_headers) {
+    CheckProblem pr{"headers-damaged",
+                    repo.backend().Describe("headers"),
+                    "",
+                    "",
+                    "",
+                    "header record cannot be read: " + b +
+                        "; no mail is affected, but `mailvault find` does not see the messages "
+                        "it indexed: remove the file and run `mailvault index-headers`"};
+    pr.warning = true;
+    s.Add(std::move(pr));
+  }
   std::set<BlobId> held_unindexed;
   if (held.ok()) {
     int64_t now = repo.env()->NowNanos();

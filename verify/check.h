@@ -55,7 +55,8 @@ struct CheckProblem {
   // Closed set: index-damaged, snapshot-damaged, pack-missing, pack-size, pack-damaged,
   // blob-not-indexed, blob-missing-from-pack, index-wrong-pack, blob-length, blob-hash,
   // index-conflict, pack-not-indexed (warning), held-mail-damaged, held-blob-not-indexed,
-  // foreign-object (warning: a file or object that is not part of the format, §1).
+  // foreign-object (warning: a file or object that is not part of the format, §1),
+  // headers-damaged (warning: a header record, §15, that cannot be read).
   std::string kind;
   std::string where;                 // file path of the pack / index file / manifest
   std::string pack, blob, snapshot;  // hex IDs when relevant

@@ -284,11 +284,9 @@ Result<BackupResult> RunBackupLocked(storage::Repository& repo, const BackupOpti
     // Packs durable, then the index, then the manifest (the commit point, §8).
     if (progress) progress({0, 0, 0, 0, "commit"});
     MV_RETURN_IF_ERROR(WritePacksAndIndex(repo, writer, tree_writer, store, &result.stats));
-    if (Status h = headers.Finish(); !h.ok())
-      result.notes.push_back("the header index of the messages read was not written (" +
-                             h.ToString() +
-                             "); `mailvault find` will not see them until `mailvault "
-                             "index-headers` runs");
+    // A record that cannot be written fails the backup like any other repository write: the
+    // disk that refused it would not take the manifest either, and the operator must know.
+    MV_RETURN_IF_ERROR(headers.Finish());
     storage::Snapshot snap =
         BuildSnapshot(opts, pipe, root, walk, host, started, started_ns, result);
     result.stats.seconds = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -1,7 +1,7 @@
 // The header fields of the messages a backup reads (storage/header_index.h), gathered from the
 // workers and written as header records in batches, so `mailvault find` knows them without
-// reading the messages again. A record that cannot be written does not fail the backup: the
-// mail is stored either way, and `mailvault index-headers` fills the gap.
+// reading the messages again. A record that cannot be written fails the backup (before its
+// manifest), as any repository write does.
 #pragma once
 
 #include <functional>
@@ -20,7 +20,7 @@ bool IsMessagePath(std::string_view rel);
 class HeaderLog {
  public:
   using FlushFn = std::function<Status(std::vector<storage::MessageHeaders>)>;
-  explicit HeaderLog(FlushFn flush, size_t batch = 20000)
+  explicit HeaderLog(FlushFn flush, size_t batch = storage::kMessagesPerHeaderRecord)
       : flush_(std::move(flush)), batch_(batch) {}
   // Thread-safe. Writes a record once `batch` messages are gathered.
   void Add(storage::MessageHeaders h);

@@ -113,11 +113,17 @@ void RegisterCopy(CLI::App& app, CliContext& ctx) {
     storage::BackendStats up = (*to)->backend().stats();
     storage::BackendStats down = from->backend().stats();
     if (ctx.json) {
-      nlohmann::json j = {{"from", from->path()},          {"to", (*to)->path()},
-                          {"dry_run", res->dry_run},       {"copied", res->copied},
-                          {"present", res->present},       {"packs_sent", res->packs_sent},
-                          {"bytes_sent", res->bytes_sent}, {"packs_resumed", res->packs_resumed},
-                          {"blobs_sent", res->blobs_sent}, {"blobs_present", res->blobs_present}};
+      nlohmann::json j = {{"from", from->path()},
+                          {"to", (*to)->path()},
+                          {"dry_run", res->dry_run},
+                          {"copied", res->copied},
+                          {"present", res->present},
+                          {"packs_sent", res->packs_sent},
+                          {"bytes_sent", res->bytes_sent},
+                          {"packs_resumed", res->packs_resumed},
+                          {"blobs_sent", res->blobs_sent},
+                          {"blobs_present", res->blobs_present},
+                          {"header_records", res->header_records}};
       if (!res->took_over_stale.empty()) j["notes"] = {res->took_over_stale};
       j["storage"] = {{"requests", up.requests + down.requests},
                       {"retries", up.retries + down.retries},

@@ -339,7 +339,7 @@ Result<IndexHeadersResult> IndexHeaders(const storage::Repository& repo,
           }
         });
     if (!st.ok()) res.problems.push_back(st.ToString());
-    if (batch.size() >= 20000) {
+    if (batch.size() >= storage::kMessagesPerHeaderRecord) {
       MV_RETURN_IF_ERROR(storage::RecordHeaders(repo, now, batch));
       batch.clear();
     }
