@@ -8,6 +8,8 @@
 
 #include <filesystem>
 
+#include "storage/header_index.h"
+#include "storage/repository.h"
 #include "test_util.h"
 
 namespace mv::testing {
@@ -176,6 +178,41 @@ TEST_F(Find, MalformedMessagesNeverFailABackupAndTheIndexHoldsEveryMessageOnce) 
   auto f = RunMailvault({"find", "--repo", repo(), "--subject", "invoice"});
   EXPECT_EQ(f.exit_code, 1);
   EXPECT_NE(f.err.find(rec.substr(rec.rfind('/') + 1)), std::string::npos) << f.err;
+}
+
+// Hostile records: entries whose content no snapshot holds (a crash leaves such entries; a
+// tampered record may name anything) are never reported, and an entry that claims the content of
+// a real message with other fields does not move that message out of its mailbox or folder.
+TEST_F(Find, AnEntryForContentNoSnapshotHoldsIsNeverReported) {
+  BackupNow();
+  auto opened = storage::Repository::Open(repo());
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  storage::MessageHeaders phantom;
+  ASSERT_TRUE(storage::BlobId::FromHex(std::string(32, 'e'), &phantom.content));
+  phantom.size = 42;
+  phantom.subject = "Phantom invoice";
+  phantom.message_id = "phantom@example.net";
+  phantom.from = "mallory@example.net";
+  auto real = FindJson({"--message-id", "inv-117@example.net"});
+  ASSERT_EQ(real["messages"].size(), 1u) << real.dump(1);
+  storage::MessageHeaders twin;
+  ASSERT_TRUE(
+      storage::BlobId::FromHex(real["messages"][0]["content"].get<std::string>(), &twin.content));
+  twin.size = 1;
+  twin.subject = "Invoice 2023-117";
+  twin.message_id = "inv-117@example.net";
+  twin.from = "../../etc/passwd";
+  ASSERT_TRUE(storage::RecordHeaders(**opened, 1, {phantom, twin}).ok());
+
+  FindJson({"--subject", "phantom"}, 1);
+  FindJson({"--message-id", "phantom@example.net"}, 1);
+  FindJson({"--from", "mallory"}, 1);
+  auto again = FindJson({"--message-id", "<inv-117@example.net>"});
+  ASSERT_EQ(again["messages"].size(), 1u) << "the content is reported once: " << again.dump(1);
+  EXPECT_EQ(again["messages"][0]["mailbox"], kBox);
+  EXPECT_EQ(again["messages"][0]["folder"], "INBOX");
+  auto c = RunMailvault({"check", "--repo", repo(), "--read-data"});
+  EXPECT_EQ(c.exit_code, 0) << c.out << c.err;
 }
 
 // A repository written before header records (tests/data/repo-v6): find says how to fill the

@@ -19,6 +19,7 @@ nlohmann::json FoundJson(const FoundMessage& m) {
           {"source", m.place.source},
           {"name", m.place.unique},
           {"file", m.place.file},
+          {"content", h.content.Hex()},
           {"size", h.size},
           {"date", h.date},
           {"date_unix", h.date_unix},
