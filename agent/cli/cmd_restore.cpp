@@ -263,6 +263,45 @@ int IntoFolderExit(const IntoFolderResult& r) {
   return r.restore.problems.empty() ? kExitOk : kExitPartial;
 }
 
+// The part --into-folder and --user share: run `restore` on --target, or without it between the
+// stack's restore hooks on its live volumes (`run` gets the source directories discovery found).
+// `mail_of` is what of the result counts as the restore the stack's outcome reports. False: the
+// error is reported and ctx.exit_code set.
+template <typename R, typename Run, typename MailOf>
+bool RunPartial(CliContext& ctx, storage::Repository& repo, const RestoreOptions& o,
+                StackRestoreOptions& st, ProgressPrinter& pp, Run run, MailOf mail_of, R* result) {
+  if (!o.target.empty()) {
+    auto blobs = repo.OpenBlobReader();
+    auto res = blobs.ok() ? run(**blobs, std::map<std::string, std::string>{}, pp.fn())
+                          : Result<R>(blobs.status());
+    pp.Done();
+    WarnDamagedIndex(repo);
+    if (!res.ok()) return ctx.exit_code = ReportError(ctx, res.status()), false;
+    *result = std::move(*res);
+    return true;
+  }
+  st.base = o;
+  st.run = [&](const storage::BlobReader& blobs, const RestoreOptions& r,
+               const ProgressFn& progress) -> Result<RestoreResult> {
+    MV_ASSIGN_OR_RETURN(*result, run(blobs, r.source_targets, progress));
+    return mail_of(*result);
+  };
+  if (!st.on_event) st.on_event = StackEventLogger(ctx);
+  auto out = RestoreStack(repo, st, pp.fn());
+  pp.Done();
+  WarnDamagedIndex(repo);
+  if (!out.ok()) return ctx.exit_code = ReportError(ctx, out.status()), false;
+  if (out->status == StackStatus::kFailed) {
+    if (ctx.json)
+      PrintJson(StackRestoreOutcomeToJson(*out));
+    else
+      std::cerr << "mailvault: stack " << out->stack << ": " << out->message << "\n";
+    ctx.exit_code = kExitError;
+    return false;
+  }
+  return true;
+}
+
 // restore --into-folder: into --target (the parent of the source directories) or, without it,
 // the live volumes of the snapshot's stack (through its restore hooks).
 void RunIntoFolder(CliContext& ctx, storage::Repository& repo, const HeldArgs& h,
@@ -288,35 +327,13 @@ void RunIntoFolder(CliContext& ctx, storage::Repository& repo, const HeldArgs& h
   if (auto name = MaildirFolderDir(h.into); !name.ok())
     return void(ctx.exit_code = ReportError(ctx, name.status()));
   IntoFolderResult result;
-  if (!o.target.empty()) {
-    auto blobs = repo.OpenBlobReader();
-    auto res = blobs.ok() ? RestoreIntoFolder(**blobs, io, pp.fn())
-                          : Result<IntoFolderResult>(blobs.status());
-    pp.Done();
-    WarnDamagedIndex(repo);
-    if (!res.ok()) return void(ctx.exit_code = ReportError(ctx, res.status()));
-    result = std::move(*res);
-  } else {
-    st.base = o;
-    st.run = [&](const storage::BlobReader& blobs, const RestoreOptions& r,
-                 const ProgressFn& progress) -> Result<RestoreResult> {
-      io.source_dirs = r.source_targets;
-      MV_ASSIGN_OR_RETURN(result, RestoreIntoFolder(blobs, io, progress));
-      return result.restore;
-    };
-    if (!st.on_event) st.on_event = StackEventLogger(ctx);
-    auto out = RestoreStack(repo, st, pp.fn());
-    pp.Done();
-    WarnDamagedIndex(repo);
-    if (!out.ok()) return void(ctx.exit_code = ReportError(ctx, out.status()));
-    if (out->status == StackStatus::kFailed) {
-      if (ctx.json)
-        PrintJson(StackRestoreOutcomeToJson(*out));
-      else
-        std::cerr << "mailvault: stack " << out->stack << ": " << out->message << "\n";
-      return void(ctx.exit_code = kExitError);
-    }
-  }
+  auto run = [&](const storage::BlobReader& blobs, std::map<std::string, std::string> dirs,
+                 const ProgressFn& progress) {
+    io.source_dirs = std::move(dirs);
+    return RestoreIntoFolder(blobs, io, progress);
+  };
+  auto mail_of = [](const IntoFolderResult& r) { return r.restore; };
+  if (!RunPartial(ctx, repo, o, st, pp, run, mail_of, &result)) return;
   if (ctx.json)
     PrintJson(WithStorage(IntoFolderJson(result, h.mailbox, o.snapshot, o.dry_run),
                           repo.backend().stats()));
@@ -435,36 +452,16 @@ void RunUserRestore(CliContext& ctx, storage::Repository& repo, const UserArgs& 
     uo.tables = std::move(*tables);
   }
   UserRestoreResult result;
-  if (!o.target.empty()) {
-    auto blobs = repo.OpenBlobReader();
-    auto res =
-        blobs.ok() ? RestoreUser(**blobs, uo, pp.fn()) : Result<UserRestoreResult>(blobs.status());
-    pp.Done();
-    WarnDamagedIndex(repo);
-    if (!res.ok()) return void(ctx.exit_code = ReportError(ctx, res.status()));
-    result = std::move(*res);
-  } else {
-    st.base = o;
-    st.run = [&](const storage::BlobReader& blobs, const RestoreOptions& r,
-                 const ProgressFn& progress) -> Result<RestoreResult> {
-      uo.source_dirs = r.source_targets;
-      MV_ASSIGN_OR_RETURN(result, RestoreUser(blobs, uo, progress));
-      if (result.mail) return *result.mail;
-      return result.into ? result.into->restore : RestoreResult{};
-    };
-    if (!st.on_event) st.on_event = StackEventLogger(ctx);
-    auto out = RestoreStack(repo, st, pp.fn());
-    pp.Done();
-    WarnDamagedIndex(repo);
-    if (!out.ok()) return void(ctx.exit_code = ReportError(ctx, out.status()));
-    if (out->status == StackStatus::kFailed) {
-      if (ctx.json)
-        PrintJson(StackRestoreOutcomeToJson(*out));
-      else
-        std::cerr << "mailvault: stack " << out->stack << ": " << out->message << "\n";
-      return void(ctx.exit_code = kExitError);
-    }
-  }
+  auto run = [&](const storage::BlobReader& blobs, std::map<std::string, std::string> dirs,
+                 const ProgressFn& progress) {
+    uo.source_dirs = std::move(dirs);
+    return RestoreUser(blobs, uo, progress);
+  };
+  auto mail_of = [](const UserRestoreResult& r) {
+    if (r.mail) return *r.mail;
+    return r.into ? r.into->restore : RestoreResult{};
+  };
+  if (!RunPartial(ctx, repo, o, st, pp, run, mail_of, &result)) return;
   if (ctx.json)
     PrintJson(WithStorage(UserJson(result, u.user, o.snapshot, o.dry_run), repo.backend().stats()));
   else
