@@ -310,8 +310,9 @@ Result<IndexHeadersResult> IndexHeaders(const storage::Repository& repo,
   std::vector<storage::MessageHeaders> batch;
   const int64_t now = repo.env()->NowNanos();
   uint64_t done = 0;
-  for (const auto& [pack, first_blobs] : by_pack) {
-    std::unordered_set<BlobId, BlobIdHash> want(first_blobs.begin(), first_blobs.end());
+  for (const auto& pack_blobs : by_pack) {
+    const auto& pack = pack_blobs.first;  // a plain name: lambdas below capture it (clang 14)
+    std::unordered_set<BlobId, BlobIdHash> want(pack_blobs.second.begin(), pack_blobs.second.end());
     Status st = blobs->ReadPackBlobs(
         pack, [&](const BlobId& id) { return want.count(id) > 0; },
         [&](const BlobId& id, std::string_view data, bool intact) {
@@ -343,7 +344,7 @@ Result<IndexHeadersResult> IndexHeaders(const storage::Repository& repo,
       MV_RETURN_IF_ERROR(storage::RecordHeaders(repo, now, batch));
       batch.clear();
     }
-    done += first_blobs.size();
+    done += pack_blobs.second.size();
     if (progress) progress({done, todo.size(), 0, 0, "index"});
   }
   MV_RETURN_IF_ERROR(storage::RecordHeaders(repo, now, batch));
