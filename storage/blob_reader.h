@@ -55,6 +55,10 @@ class BlobReader {
   // to this reader, which must outlive it.
   virtual Result<std::unique_ptr<EntryCursor>> OpenEntries(const std::string& id,
                                                            SnapshotMeta* meta) const = 0;
+  // The root tree record (§7.5) of snapshot `id`, for a walk that reads the tree records itself
+  // (storage/tree.h TreeLoader) and skips the ones it has already seen. Zero for a version-1/2
+  // manifest, and from a reader that has no trees: read those with OpenEntries.
+  virtual Result<BlobId> RootTree(const std::string& id) const { return BlobId{}; }
   // Every snapshot's ID (its manifest's name, §7), sorted; damaged ones included (LoadSnapshot
   // tells). For verify, which names the other snapshots that hold a damaged blob.
   virtual Result<std::vector<std::string>> SnapshotIds() const = 0;

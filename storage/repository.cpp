@@ -590,6 +590,13 @@ class IndexedBlobReader final : public BlobReader {
     if (!snap->tree.IsZero()) return TreeCursor(*this, snap->tree);
     return VectorCursor(std::move(snap->files));
   }
+  Result<BlobId> RootTree(const std::string& id) const override {
+    std::string p = repo_.backend_->Describe("snapshots/" + id);
+    MV_ASSIGN_OR_RETURN(std::string data, repo_.backend_->Read("snapshots/" + id));
+    auto snap = DecodeSnapshot(data, p);
+    if (!snap.ok()) return DamagedManifest(snap.status(), p);
+    return snap->tree;
+  }
   Result<std::vector<std::string>> SnapshotIds() const override;
 
  private:

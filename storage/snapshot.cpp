@@ -345,8 +345,13 @@ Result<SnapshotMeta> ForEachRecord(std::string_view data, const std::string& pat
 
 }  // namespace
 
-Status DecodeTree(std::string_view data, std::string_view dir, const std::string& where,
-                  std::vector<FileEntry>* out) {
+namespace {
+
+// The one decoder of tree records (§7.5): calls sink(name, const RawRecord&) for each entry, with
+// r.path set by `path_of(name)` (the full path, or the name where no caller needs more).
+template <class PathOf, class Sink>
+Status ForEachTreeRecord(std::string_view data, std::string_view dir, const std::string& where,
+                         PathOf&& path_of, Sink&& sink) {
   Decoder dec(data);
   uint64_t version = dec.U();
   if (!dec.ok() || version != kTreeRecordVersion)
@@ -357,8 +362,6 @@ Status DecodeTree(std::string_view data, std::string_view dir, const std::string
   if (!dec.ok() || n > data.size() / kMinRecordBytes)
     return Status::Corruption("bad entry count in the tree record of '" + std::string(dir) + "'",
                               where);
-  out->reserve(out->size() + n);
-  std::string full;
   std::string_view prev_name;
   RawRecord r{};
   for (uint64_t i = 0; i < n; i++) {
@@ -368,19 +371,60 @@ Status DecodeTree(std::string_view data, std::string_view dir, const std::string
       return Status::Corruption(
           "bad or unsorted entry name in the tree record of '" + std::string(dir) + "'", where);
     prev_name = name;
-    full.assign(dir);
-    if (!full.empty()) full += '/';
-    full.append(name);
-    r.path = full;
-    MV_RETURN_IF_ERROR(DecodeFields(dec, data, true, full, where, &r));
+    r.path = path_of(name);
+    MV_RETURN_IF_ERROR(DecodeFields(dec, data, true, r.path, where, &r));
     if (r.type == FileType::kDirectory && r.tree.IsZero())
-      return Status::Corruption("directory '" + full + "' has no tree record", where);
-    ToEntry(r, out->emplace_back());
+      return Status::Corruption("directory '" + std::string(dir) + (dir.empty() ? "" : "/") +
+                                    std::string(name) + "' has no tree record",
+                                where);
+    MV_RETURN_IF_ERROR(sink(name, r));
   }
   if (!dec.done())
     return Status::Corruption("trailing bytes in the tree record of '" + std::string(dir) + "'",
                               where);
   return Status::Ok();
+}
+
+}  // namespace
+
+Status DecodeTree(std::string_view data, std::string_view dir, const std::string& where,
+                  std::vector<FileEntry>* out) {
+  std::string full;
+  return ForEachTreeRecord(
+      data, dir, where,
+      [&](std::string_view name) -> std::string_view {
+        full.assign(dir);
+        if (!full.empty()) full += '/';
+        full.append(name);
+        return full;
+      },
+      [&](std::string_view, const RawRecord& r) {
+        ToEntry(r, out->emplace_back());
+        return Status::Ok();
+      });
+}
+
+BlobId TreeItem::FirstBlob() const {
+  BlobId b;
+  if (blobs.size() >= 16) std::memcpy(b.bytes.data(), blobs.data(), 16);
+  return b;
+}
+
+Status ForEachTreeItem(std::string_view data, std::string_view dir, const std::string& where,
+                       const std::function<Status(const TreeItem&)>& fn) {
+  TreeItem item;
+  return ForEachTreeRecord(
+      data, dir, where, [](std::string_view name) { return name; },
+      [&](std::string_view name, const RawRecord& r) {
+        item.name = name;
+        item.type = r.type;
+        item.size = r.size;
+        item.content = r.content;
+        item.tree = r.tree;
+        item.blobs =
+            r.blob_bytes ? std::string_view(r.blob_bytes, r.blob_count * 16) : std::string_view();
+        return fn(item);
+      });
 }
 
 Result<Snapshot> DecodeSnapshot(std::string_view data, const std::string& path) {

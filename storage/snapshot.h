@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -103,6 +104,21 @@ std::string EncodeTree(std::span<const FileEntry* const> children);
 // full paths. `where` names the record for messages.
 Status DecodeTree(std::string_view data, std::string_view dir, const std::string& where,
                   std::vector<FileEntry>* out);
+// One entry of a tree record, as views into its bytes (valid during the call): for walks that
+// look at a few fields of many entries (find, history), without building a FileEntry each.
+struct TreeItem {
+  std::string_view name;  // the last path component
+  FileType type = FileType::kRegular;
+  uint64_t size = 0;
+  BlobId content;            // regular files
+  BlobId tree;               // directories
+  std::string_view blobs;    // regular files: the blob IDs, 16 bytes each
+  BlobId FirstBlob() const;  // zero when there is none
+};
+// Calls fn for each entry of tree record `data` (directory `dir`), validated as DecodeTree does;
+// stops at the first error fn returns.
+Status ForEachTreeItem(std::string_view data, std::string_view dir, const std::string& where,
+                       const std::function<Status(const TreeItem&)>& fn);
 Result<SnapshotMeta> DecodeSnapshotHeader(const std::string& header_json, const std::string& path);
 std::string_view SnapshotMagic();  // the version written (3)
 uint8_t SnapshotOldestVersion();   // the oldest version read (1)

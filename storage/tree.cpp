@@ -47,9 +47,21 @@ Result<const std::string*> TreeLoader::Get(const BlobId& id, std::string_view di
 Status TreeLoader::Load(const BlobId& id, std::string_view dir, std::vector<FileEntry>* out) {
   MV_ASSIGN_OR_RETURN(const std::string* data, Get(id, dir));
   Status st = DecodeTree(*data, dir, "tree record " + id.Hex(), out);
-  if (keep_ == Keep::kNone || (keep_ == Keep::kSmall && data->size() >= kSmallRecord))
-    cache_.front().blobs.erase(id);  // Get() left its pack in front
+  Release(id, data->size());
   return st;
+}
+
+Status TreeLoader::Visit(const BlobId& id, std::string_view dir,
+                         const std::function<Status(const TreeItem&)>& fn) {
+  MV_ASSIGN_OR_RETURN(const std::string* data, Get(id, dir));
+  Status st = ForEachTreeItem(*data, dir, "tree record " + id.Hex(), fn);
+  Release(id, data->size());
+  return st;
+}
+
+void TreeLoader::Release(const BlobId& id, size_t size) {
+  if (keep_ == Keep::kNone || (keep_ == Keep::kSmall && size >= kSmallRecord))
+    cache_.front().blobs.erase(id);  // Get() left its pack in front
 }
 
 namespace {

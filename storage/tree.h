@@ -39,9 +39,14 @@ class TreeLoader {
   // The entries of tree `id` of directory `dir`, appended to *out with full paths. A missing or
   // damaged record fails naming the directory and `mailvault check`.
   Status Load(const BlobId& id, std::string_view dir, std::vector<FileEntry>* out);
+  // The same record's entries as views (storage/snapshot.h ForEachTreeItem), none copied. `fn`
+  // must not use this loader (its views point into the loader's cache).
+  Status Visit(const BlobId& id, std::string_view dir,
+               const std::function<Status(const TreeItem&)>& fn);
 
  private:
   Result<const std::string*> Get(const BlobId& id, std::string_view dir);
+  void Release(const BlobId& id, size_t size);  // drops a record read, as keep_ says
   const BlobReader& blobs_;
   size_t cache_packs_;
   Keep keep_;

@@ -120,12 +120,13 @@ void RegisterFindCmd(CLI::App& app, CliContext& ctx) {
     if (!res.ok()) return void(ctx.exit_code = ReportError(ctx, res.status()));
     for (const auto& d : res->damaged) std::cerr << "mailvault: warning: " << d << "\n";
     if (ctx.json) {
-      nlohmann::json j = {{"messages", nlohmann::json::array()},
-                          {"indexed", res->indexed},
-                          {"snapshots_searched", res->snapshots_searched},
-                          {"damaged", res->damaged}};
-      for (const auto& m : res->messages) j["messages"].push_back(FoundJson(m));
-      PrintJson(j);
+      // Written a message at a time, as one json document would print (keys sorted): a broad
+      // search finds tens of thousands, and their document costs several times their text.
+      std::cout << "{\"damaged\":" << Dump(res->damaged) << ",\"indexed\":" << res->indexed
+                << ",\"messages\":[";
+      for (size_t i = 0; i < res->messages.size(); i++)
+        std::cout << (i ? "," : "") << Dump(FoundJson(res->messages[i]));
+      std::cout << "],\"snapshots_searched\":" << res->snapshots_searched << "}" << std::endl;
     } else {
       for (const auto& m : res->messages) PrintFoundHuman(m, true);
       std::cout << res->messages.size() << " message(s) found in " << res->snapshots_searched

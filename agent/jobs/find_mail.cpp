@@ -2,13 +2,19 @@
 #include "agent/jobs/find_mail.h"
 
 #include <algorithm>
+#include <atomic>
+#include <deque>
+#include <functional>
 #include <map>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "agent/common/workers.h"
+#include "storage/blob_id_set.h"
 #include "storage/blob_reader.h"
 #include "storage/entry_cursor.h"
+#include "storage/tree.h"
 #include "storage/mailfiles/headers.h"
 #include "storage/mailfiles/maildir.h"
 
@@ -20,84 +26,119 @@ using storage::BlobIdHash;
 using storage::FileEntry;
 using storage::FileType;
 
-struct Hit {
-  std::string path;
-  BlobId content;
-  uint64_t size = 0;
-  BlobId first_blob;
-};
+// What the walker reports for a file `keep` selected: an index the caller chose for it.
+using Slot = uint32_t;
+constexpr Slot kNoHit = UINT32_MAX;
 
-bool Under(const std::string& path, const std::string& dir) {
-  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
-         path[dir.size()] == '/';
-}
-
-// Walks snapshots' entries, calling `keep` on each message entry to decide whether it is a hit;
-// what a directory tree shared by several snapshots holds is found once and reused (its tree
-// record ID is the same: docs/FORMAT.md §7.5).
+// Walks snapshots' trees and reports the files `keep` selects. What a directory tree holds is
+// found once and shared by every snapshot that has the same tree at the same path (its tree
+// record ID is then the same: docs/FORMAT.md §7.5): a node holds the slots of its own files and
+// the nodes of its subdirectories that hold any, so a selected file costs 4 bytes per distinct
+// tree that holds it, and a snapshot's hits are the slots reached from its root. Trees are
+// decoded into views (storage/snapshot.h TreeItem), no entry is built.
 class SharedTreeWalker {
  public:
-  explicit SharedTreeWalker(std::function<bool(const FileEntry&)> keep) : keep_(std::move(keep)) {}
+  // For each regular file: its slot, or kNoHit. `dir` is the directory's path (§7.1), and the
+  // same (dir, name, content) is asked again only from another tree.
+  using KeepFn = std::function<Slot(std::string_view dir, const storage::TreeItem&)>;
+  SharedTreeWalker(const storage::BlobReader& blobs, KeepFn keep)
+      : blobs_(blobs),
+        keep_(std::move(keep)),
+        loader_(blobs, 4, storage::TreeLoader::Keep::kSmall) {}
 
-  Status Walk(storage::EntryCursor& cur, std::vector<Hit>* out) {
-    struct Open {
-      std::string path;
-      BlobId tree;
-      bool has_tree;
-      size_t start;
-    };
-    std::vector<Open> open;
-    auto close = [&](const Open& o) {
-      if (!o.has_tree) return;
-      std::vector<Hit> rel;
-      for (size_t i = o.start; i < out->size(); i++) {
-        Hit h = (*out)[i];
-        h.path = h.path.substr(o.path.size());
-        rel.push_back(std::move(h));
-      }
-      memo_.emplace(o.tree, std::move(rel));
-    };
-    FileEntry e;
-    for (;;) {
-      MV_ASSIGN_OR_RETURN(bool more, cur.Next(&e));
-      if (!more) break;
-      while (!open.empty() && !Under(e.path, open.back().path)) {
-        close(open.back());
-        open.pop_back();
-      }
-      if (e.type == FileType::kDirectory) {
-        bool has_tree = e.tree != BlobId{};
-        if (has_tree) {
-          auto it = memo_.find(e.tree);
-          if (it != memo_.end()) {
-            for (const auto& h : it->second) {
-              Hit x = h;
-              x.path = e.path + h.path;
-              out->push_back(std::move(x));
-            }
-            cur.SkipChildren();
-            continue;
-          }
-        }
-        open.push_back({e.path, e.tree, has_tree, out->size()});
-        continue;
-      }
-      if (e.type != FileType::kRegular || !keep_(e)) continue;
-      out->push_back({e.path, e.content, e.size, e.blobs.empty() ? BlobId{} : e.blobs[0]});
-    }
-    while (!open.empty()) {
-      close(open.back());
-      open.pop_back();
-    }
+  // Calls hit(slot) for every file of snapshot `id` that keep selects.
+  Status Walk(const std::string& id, const std::function<void(Slot)>& hit) {
+    MV_ASSIGN_OR_RETURN(BlobId root, blobs_.RootTree(id));
+    if (root.IsZero()) return WalkFlat(id, hit);
+    MV_ASSIGN_OR_RETURN(const Node* n, Visit(root, ""));
+    Emit(n, hit);
     return Status::Ok();
   }
 
  private:
-  std::function<bool(const FileEntry&)> keep_;
-  std::unordered_map<BlobId, std::vector<Hit>, BlobIdHash> memo_;
+  struct Node {
+    std::vector<Slot> slots;
+    std::vector<const Node*> dirs;
+  };
+
+  // nullptr: nothing selected below `tree`.
+  Result<const Node*> Visit(const BlobId& tree, const std::string& dir) {
+    if (barren_.count(tree)) return nullptr;
+    std::string key = dir;
+    key.append(reinterpret_cast<const char*>(tree.bytes.data()), tree.bytes.size());
+    if (auto it = memo_.find(key); it != memo_.end()) return it->second;
+    Node n;
+    bool files = false;
+    std::vector<std::pair<std::string, BlobId>> subdirs;
+    MV_RETURN_IF_ERROR(loader_.Visit(tree, dir, [&](const storage::TreeItem& it) {
+      if (it.type == FileType::kDirectory) {
+        subdirs.emplace_back(std::string(it.name), it.tree);
+      } else if (it.type == FileType::kRegular) {
+        files = true;
+        if (Slot s = keep_(dir, it); s != kNoHit) n.slots.push_back(s);
+      }
+      return Status::Ok();
+    }));
+    for (const auto& [name, sub] : subdirs) {
+      MV_ASSIGN_OR_RETURN(const Node* c, Visit(sub, dir.empty() ? name : dir + "/" + name));
+      if (c) n.dirs.push_back(c);
+      files = files || !barren_.count(sub);
+    }
+    if (!files) {  // e.g. every Maildir's empty tmp/: one tree at many places
+      barren_.insert(tree);
+      return nullptr;
+    }
+    const Node* r = nullptr;
+    if (!n.slots.empty() || !n.dirs.empty()) r = &nodes_.emplace_back(std::move(n));
+    memo_.emplace(std::move(key), r);
+    return r;
+  }
+
+  static void Emit(const Node* n, const std::function<void(Slot)>& hit) {
+    if (!n) return;
+    for (Slot s : n->slots) hit(s);
+    for (const Node* c : n->dirs) Emit(c, hit);
+  }
+
+  // A version-1/2 snapshot (one flat list, no trees): every entry, every time.
+  Status WalkFlat(const std::string& id, const std::function<void(Slot)>& hit) {
+    storage::SnapshotMeta meta;
+    MV_ASSIGN_OR_RETURN(auto cur, blobs_.OpenEntries(id, &meta));
+    FileEntry e;
+    for (;;) {
+      MV_ASSIGN_OR_RETURN(bool more, cur->Next(&e));
+      if (!more) break;
+      if (e.type != FileType::kRegular) continue;
+      size_t slash = e.path.find_last_of('/');
+      std::string_view path(e.path);
+      storage::TreeItem it;
+      it.name = slash == std::string::npos ? path : path.substr(slash + 1);
+      it.size = e.size;
+      it.content = e.content;
+      if (!e.blobs.empty())
+        it.blobs = std::string_view(reinterpret_cast<const char*>(e.blobs[0].bytes.data()), 16);
+      Slot s = keep_(slash == std::string::npos ? std::string_view() : path.substr(0, slash), it);
+      if (s != kNoHit) hit(s);
+    }
+    return Status::Ok();
+  }
+
+  const storage::BlobReader& blobs_;
+  KeepFn keep_;
+  storage::TreeLoader loader_;
+  std::unordered_map<std::string, const Node*> memo_;  // dir + tree ID bytes
+  std::unordered_set<BlobId, BlobIdHash> barren_;      // trees without a file below them
+  std::deque<Node> nodes_;
 };
 
-bool IsMessageEntry(const FileEntry& e) { return PlaceOfMessage(e.path).has_value(); }
+// "<dir>/<name>" when that is a message's path (a file directly in cur/ or new/ of a Maildir).
+std::optional<MessagePlace> PlaceOfFile(std::string_view dir, std::string_view name) {
+  if (!(dir.ends_with("/cur") || dir.ends_with("/new"))) return std::nullopt;
+  std::string path(dir);
+  path += '/';
+  path.append(name);
+  return PlaceOfMessage(path);
+}
 
 std::string StripAngles(std::string s) {
   while (!s.empty() && (s.front() == '<' || s.front() == ' ')) s.erase(0, 1);
@@ -143,7 +184,11 @@ Result<FindResult> FindMail(const storage::Repository& repo,
   FindResult res;
   const std::string from = mailfiles::FoldCase(q.from), to = mailfiles::FoldCase(q.to),
                     subject = mailfiles::FoldCase(q.subject), id = StripAngles(q.message_id);
-  std::unordered_map<BlobId, storage::MessageHeaders, BlobIdHash> wanted;
+  // The matching headers; `wanted` says whether a content is one of them in a flat table, since
+  // it is asked for every file of every tree read.
+  std::vector<storage::MessageHeaders> matched;
+  std::unordered_map<BlobId, uint32_t, BlobIdHash> matched_of;
+  storage::BlobIdSet wanted;
   MV_RETURN_IF_ERROR(storage::ForEachRecordedHeaders(
       repo,
       [&](storage::MessageHeaders&& m) {
@@ -152,57 +197,119 @@ Result<FindResult> FindMail(const storage::Repository& repo,
         if (!Contains(m.from, from) || !Contains(m.to, to) || !Contains(m.subject, subject)) return;
         if (q.since && (!m.date_unix || m.date_unix < q.since)) return;
         if (q.until && (!m.date_unix || m.date_unix > q.until)) return;
-        wanted.emplace(m.content, std::move(m));
+        if (!wanted.Insert(m.content)) return;  // recorded twice: the same headers
+        matched_of.emplace(m.content, static_cast<uint32_t>(matched.size()));
+        matched.push_back(std::move(m));
       },
       &res.damaged));
-  if (wanted.empty()) return res;
+  if (matched.empty()) return res;
 
   MV_ASSIGN_OR_RETURN(auto blobs, repo.OpenBlobReader());
-  SharedTreeWalker walker([&](const FileEntry& e) { return wanted.count(e.content) > 0; });
-  // (mailbox place, content) -> what was found
-  std::map<std::tuple<std::string, std::string, std::string, std::string, BlobId>, FoundMessage>
-      found;
   std::vector<const storage::SnapshotMeta*> order;
   for (const auto& s : snapshots) order.push_back(&s);
   std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->time_ns < b->time_ns; });
-  uint64_t done = 0;
-  for (const auto* s : order) {
-    if (progress) progress({done, order.size(), 0, 0, "search"});
-    done++;
-    storage::SnapshotMeta meta;
-    auto cur = blobs->OpenEntries(s->id, &meta);
-    if (!cur.ok()) {
-      res.damaged.push_back(cur.status().ToString());
-      continue;
+
+  // The snapshots are split among workers in runs of consecutive ones, each with its own walker
+  // (consecutive snapshots share most of their unchanged trees) and its own slots: one per (path,
+  // content) it saw.
+  struct Seen {
+    MessagePlace place;
+    BlobId content;
+  };
+  struct Worker {
+    size_t begin = 0, end = 0;  // in `order`
+    std::vector<Seen> seen;
+    std::vector<uint32_t> message;  // of each slot, after the walks
+  };
+  const size_t nworkers = std::min<size_t>({static_cast<size_t>(WorkerCount(0)), 4, order.size()});
+  std::vector<Worker> workers(nworkers);
+  std::vector<std::vector<Slot>> hits(order.size());  // per snapshot, its worker's slots
+  std::vector<Status> status(order.size());
+  std::atomic<uint64_t> done{0};
+  RunWorkers(
+      static_cast<int>(nworkers),
+      [&](int w) {
+        Worker& me = workers[w];
+        me.begin = order.size() * w / nworkers;
+        me.end = order.size() * (w + 1) / nworkers;
+        std::unordered_map<std::string, Slot> slot_of;  // path + content bytes
+        std::string key, last_dir;
+        std::optional<MessagePlace> dir_place;  // of last_dir's messages
+        SharedTreeWalker walker(*blobs, [&](std::string_view dir, const storage::TreeItem& it) {
+          if (!wanted.Contains(it.content)) return kNoHit;
+          if (dir != last_dir || last_dir.empty()) {
+            last_dir.assign(dir);
+            dir_place = PlaceOfFile(dir, "x");
+          }
+          if (!dir_place) return kNoHit;
+          if (!q.mailbox.empty() && dir_place->mailbox != q.mailbox) return kNoHit;
+          if (!q.folder.empty() && dir_place->folder != q.folder) return kNoHit;
+          key.assign(dir).append("/").append(it.name);
+          key.append(reinterpret_cast<const char*>(it.content.bytes.data()), 16);
+          auto [at, fresh] = slot_of.try_emplace(key, static_cast<Slot>(me.seen.size()));
+          if (fresh) {
+            Seen& x = me.seen.emplace_back(Seen{*dir_place, it.content});
+            x.place.file.assign(it.name);
+            x.place.unique = std::string(mailfiles::UniqueName(x.place.file));
+          }
+          return at->second;
+        });
+        for (size_t i = me.begin; i < me.end; i++) {
+          status[i] = walker.Walk(order[i]->id, [&](Slot s) { hits[i].push_back(s); });
+          done++;
+        }
+      },
+      [&] {
+        if (progress) progress({done.load(), order.size(), 0, 0, "search"});
+      });
+
+  // A message is (place by unique name, content): renamed for a flag change, it stays one.
+  struct Message {
+    MessagePlace place;  // file: the name in the newest snapshot that holds it
+    uint32_t headers;    // in `matched`
+    size_t first = SIZE_MAX, last = 0, count = 0, last_seen = SIZE_MAX;  // indexes in `order`
+  };
+  std::vector<Message> messages;
+  std::map<std::tuple<std::string, std::string, std::string, std::string, BlobId>, uint32_t>
+      message_of;
+  for (Worker& w : workers)
+    for (const Seen& x : w.seen) {
+      auto [m, fresh] =
+          message_of.try_emplace(std::make_tuple(x.place.source, x.place.mailbox, x.place.folder,
+                                                 x.place.unique, x.content),
+                                 static_cast<uint32_t>(messages.size()));
+      if (fresh) messages.push_back({x.place, matched_of.at(x.content)});
+      w.message.push_back(m->second);
     }
-    std::vector<Hit> hits;
-    if (Status st = walker.Walk(**cur, &hits); !st.ok()) {
-      res.damaged.push_back(st.ToString());
-      continue;
-    }
-    res.snapshots_searched++;
-    for (const auto& h : hits) {
-      auto place = PlaceOfMessage(h.path);
-      if (!place) continue;
-      if (!q.mailbox.empty() && place->mailbox != q.mailbox) continue;
-      if (!q.folder.empty() && place->folder != q.folder) continue;
-      auto key =
-          std::make_tuple(place->source, place->mailbox, place->folder, place->unique, h.content);
-      auto [it, fresh] = found.try_emplace(key);
-      FoundMessage& f = it->second;
-      if (fresh) {
-        f.place = *place;
-        f.headers = wanted.at(h.content);
-        f.first_snapshot = s->id;
-        f.first_time = s->time;
+  for (const Worker& w : workers)
+    for (size_t i = w.begin; i < w.end; i++) {
+      if (!status[i].ok()) {
+        res.damaged.push_back(status[i].ToString());
+        continue;
       }
-      f.place.file = place->file;  // the newest name (flags change it)
-      f.last_snapshot = s->id;
-      f.last_time = s->time;
-      f.snapshots++;
+      res.snapshots_searched++;
+      for (Slot s : hits[i]) {
+        Message& m = messages[w.message[s]];
+        m.place.file = w.seen[s].place.file;  // the newest name (flags change it)
+        if (m.last_seen == i) continue;
+        m.last_seen = i;
+        if (m.first == SIZE_MAX) m.first = i;
+        m.last = i;
+        m.count++;
+      }
+      hits[i] = {};
     }
+  for (auto& m : messages) {
+    if (!m.count) continue;
+    FoundMessage& f = res.messages.emplace_back();
+    f.place = std::move(m.place);
+    f.headers = matched[m.headers];  // a copy: a content may be in several places
+    f.first_snapshot = order[m.first]->id;
+    f.first_time = order[m.first]->time;
+    f.last_snapshot = order[m.last]->id;
+    f.last_time = order[m.last]->time;
+    f.snapshots = m.count;
   }
-  for (auto& [_, f] : found) res.messages.push_back(std::move(f));
   std::sort(res.messages.begin(), res.messages.end(), [](const auto& a, const auto& b) {
     return std::tie(a.headers.date_unix, a.place.mailbox, a.place.folder, a.place.unique) <
            std::tie(b.headers.date_unix, b.place.mailbox, b.place.folder, b.place.unique);
@@ -213,24 +320,29 @@ Result<FindResult> FindMail(const storage::Repository& repo,
 Result<Disappeared> MailboxDiff(const storage::Repository& repo, const std::string& mailbox,
                                 const storage::SnapshotMeta& a, const storage::SnapshotMeta& b) {
   MV_ASSIGN_OR_RETURN(auto blobs, repo.OpenBlobReader());
-  auto in_mailbox = [&](const FileEntry& e) {
-    auto p = PlaceOfMessage(e.path);
-    return p && p->mailbox == mailbox;
+  struct Hit {
+    std::string path;
+    BlobId content;
+    uint64_t size;
   };
-  SharedTreeWalker walker(in_mailbox);
-  std::vector<Hit> ha, hb;
-  storage::SnapshotMeta m;
-  MV_ASSIGN_OR_RETURN(auto ca, blobs->OpenEntries(a.id, &m));
-  MV_RETURN_IF_ERROR(walker.Walk(*ca, &ha));
-  MV_ASSIGN_OR_RETURN(auto cb, blobs->OpenEntries(b.id, &m));
-  MV_RETURN_IF_ERROR(walker.Walk(*cb, &hb));
+  std::vector<Hit> hits;
+  SharedTreeWalker walker(*blobs, [&](std::string_view dir, const storage::TreeItem& it) -> Slot {
+    auto p = PlaceOfFile(dir, it.name);
+    if (!p || p->mailbox != mailbox) return kNoHit;
+    hits.push_back({std::string(dir) + "/" + std::string(it.name), it.content, it.size});
+    return static_cast<Slot>(hits.size() - 1);
+  });
+  std::vector<Slot> sa, sb;
+  MV_RETURN_IF_ERROR(walker.Walk(a.id, [&](Slot s) { sa.push_back(s); }));
+  MV_RETURN_IF_ERROR(walker.Walk(b.id, [&](Slot s) { sb.push_back(s); }));
   std::unordered_set<BlobId, BlobIdHash> in_a, in_b;
-  for (const auto& h : ha) in_a.insert(h.content);
-  for (const auto& h : hb) in_b.insert(h.content);
+  for (Slot s : sa) in_a.insert(hits[s].content);
+  for (Slot s : sb) in_b.insert(hits[s].content);
   Disappeared d;
   for (const auto& c : in_b) d.appeared += !in_a.count(c);
   std::unordered_map<BlobId, FoundMessage*, BlobIdHash> by_content;
-  for (const auto& h : ha) {
+  for (Slot s : sa) {
+    const Hit& h = hits[s];
     if (in_b.count(h.content)) continue;
     FoundMessage f;
     f.place = *PlaceOfMessage(h.path);
@@ -267,31 +379,21 @@ Result<IndexHeadersResult> IndexHeaders(const storage::Repository& repo,
   for (auto& d : damaged) res.problems.push_back(d);
   MV_ASSIGN_OR_RETURN(auto snapshots, repo.ListSnapshots());
   MV_ASSIGN_OR_RETURN(auto blobs, repo.OpenBlobReader());
-  SharedTreeWalker walker(IsMessageEntry);
   // content -> (size, first blob), for the messages not yet indexed
   std::unordered_map<BlobId, std::pair<uint64_t, BlobId>, BlobIdHash> todo;
   std::unordered_set<BlobId, BlobIdHash> seen;
-  for (const auto& s : snapshots) {
-    storage::SnapshotMeta m;
-    auto cur = blobs->OpenEntries(s.id, &m);
-    if (!cur.ok()) {
-      res.problems.push_back(cur.status().ToString());
-      continue;
+  SharedTreeWalker walker(*blobs, [&](std::string_view dir, const storage::TreeItem& it) -> Slot {
+    if (!PlaceOfFile(dir, it.name) || !seen.insert(it.content).second) return kNoHit;
+    if (known.count(it.content)) {
+      res.already++;
+      return kNoHit;
     }
-    std::vector<Hit> hits;
-    if (Status st = walker.Walk(**cur, &hits); !st.ok()) {
-      res.problems.push_back(st.ToString());
-      continue;
-    }
-    for (const auto& h : hits) {
-      if (!seen.insert(h.content).second) continue;
-      if (known.count(h.content)) {
-        res.already++;
-        continue;
-      }
-      if (h.first_blob != BlobId{}) todo.emplace(h.content, std::make_pair(h.size, h.first_blob));
-    }
-  }
+    BlobId first = it.FirstBlob();
+    if (!first.IsZero()) todo.emplace(it.content, std::make_pair(it.size, first));
+    return kNoHit;
+  });
+  for (const auto& s : snapshots)
+    if (Status st = walker.Walk(s.id, [](Slot) {}); !st.ok()) res.problems.push_back(st.ToString());
   res.messages_seen = seen.size();
   // Read the first blob of each message, pack by pack.
   std::map<BlobId, std::vector<BlobId>> by_pack;                        // pack -> contents
