@@ -347,11 +347,12 @@ Result<SnapshotMeta> ForEachRecord(std::string_view data, const std::string& pat
 
 namespace {
 
-// The one decoder of tree records (§7.5): calls sink(name, const RawRecord&) for each entry, with
-// r.path set by `path_of(name)` (the full path, or the name where no caller needs more).
-template <class PathOf, class Sink>
+// The one decoder of tree records (§7.5): calls start(entry_count) once, then sink(name, const
+// RawRecord&) for each entry, with r.path set by `path_of(name)` (the full path, or the name
+// where no caller needs more).
+template <class Start, class PathOf, class Sink>
 Status ForEachTreeRecord(std::string_view data, std::string_view dir, const std::string& where,
-                         PathOf&& path_of, Sink&& sink) {
+                         Start&& start, PathOf&& path_of, Sink&& sink) {
   Decoder dec(data);
   uint64_t version = dec.U();
   if (!dec.ok() || version != kTreeRecordVersion)
@@ -362,6 +363,7 @@ Status ForEachTreeRecord(std::string_view data, std::string_view dir, const std:
   if (!dec.ok() || n > data.size() / kMinRecordBytes)
     return Status::Corruption("bad entry count in the tree record of '" + std::string(dir) + "'",
                               where);
+  start(n);
   std::string_view prev_name;
   RawRecord r{};
   for (uint64_t i = 0; i < n; i++) {
@@ -391,7 +393,7 @@ Status DecodeTree(std::string_view data, std::string_view dir, const std::string
                   std::vector<FileEntry>* out) {
   std::string full;
   return ForEachTreeRecord(
-      data, dir, where,
+      data, dir, where, [&](uint64_t n) { out->reserve(out->size() + n); },
       [&](std::string_view name) -> std::string_view {
         full.assign(dir);
         if (!full.empty()) full += '/';
@@ -414,7 +416,7 @@ Status ForEachTreeItem(std::string_view data, std::string_view dir, const std::s
                        const std::function<Status(const TreeItem&)>& fn) {
   TreeItem item;
   return ForEachTreeRecord(
-      data, dir, where, [](std::string_view name) { return name; },
+      data, dir, where, [](uint64_t) {}, [](std::string_view name) { return name; },
       [&](std::string_view name, const RawRecord& r) {
         item.name = name;
         item.type = r.type;
