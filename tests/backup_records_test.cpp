@@ -122,6 +122,65 @@ TEST_F(BackupRecords, UserXattrAndPosixAclSurviveARoundTrip) {
   EXPECT_EQ(Stat(rf).st_mode & 07777, Stat(f).st_mode & 07777);
 }
 
+// A backup reads a file's xattrs only when its ctime moved (setting or removing one moves it);
+// otherwise the parent snapshot's are recorded. Each later snapshot must restore the xattrs the
+// file had at its backup: unchanged, changed, removed, and on a message a client renamed.
+TEST_F(BackupRecords, XattrsOfEachSnapshotAreTheFilesAtItsBackup) {
+  std::string f = vol_ / "data/shared.txt";
+  WriteFile(f, "shared\n");
+  std::string box = vol_ / "data/bob@example.org";
+  for (const char* d : {"cur", "new", "tmp"}) stdfs::create_directories(box + "/" + d);
+  std::string msg = box + "/cur/1700000001.M1P1.host:2,";
+  WriteFile(msg, "Subject: x\n\nbody\n");
+  auto set = [](const std::string& p, const std::string& v) {
+    ASSERT_EQ(::setxattr(p.c_str(), "user.x", v.data(), v.size(), 0), 0) << std::strerror(errno);
+  };
+  auto get = [](const std::string& p) -> std::string {
+    char buf[64];
+    ssize_t n = ::getxattr(p.c_str(), "user.x", buf, sizeof buf);
+    return n < 0 ? "<none>" : std::string(buf, static_cast<size_t>(n));
+  };
+  // Backs up, checks how many files were read, and restores the snapshot into a fresh `out`.
+  auto backup_and_restore = [&](const TempDir& out, const char* label, int files_read) {
+    RunResult b = Backup("data=" + vol_ / "data");
+    ASSERT_EQ(b.exit_code, 0) << label << b.err << b.out;
+    EXPECT_EQ(Json(b)["files_read"], files_read) << label << b.out;
+    ASSERT_EQ(Restore("latest", out.path()).exit_code, 0) << label;
+  };
+  set(f, "one");
+  set(msg, "m1");
+  {
+    TempDir out("mvrec-xattr");
+    backup_and_restore(out, "first", 2);
+    EXPECT_EQ(get(out / "data/shared.txt"), "one");
+    EXPECT_EQ(get(out / "data/bob@example.org/cur/1700000001.M1P1.host:2,"), "m1");
+  }
+  {
+    TempDir out("mvrec-xattr");
+    backup_and_restore(out, "unchanged: taken from the parent", 0);
+    EXPECT_EQ(get(out / "data/shared.txt"), "one");
+    EXPECT_EQ(get(out / "data/bob@example.org/cur/1700000001.M1P1.host:2,"), "m1");
+  }
+  set(f, "two");  // the content is the same: only ctime tells
+  {
+    TempDir out("mvrec-xattr");
+    backup_and_restore(out, "changed xattr", 1);
+    EXPECT_EQ(get(out / "data/shared.txt"), "two");
+  }
+  ASSERT_EQ(::removexattr(f.c_str(), "user.x"), 0);
+  // A flag change renames the message (its content is reused through the rename, §7.2), and here
+  // its xattr changes as well: the new name's must be recorded, not the parent's.
+  std::string seen = box + "/cur/1700000001.M1P1.host:2,S";
+  ASSERT_EQ(::rename(msg.c_str(), seen.c_str()), 0);
+  set(seen, "m2");
+  {
+    TempDir out("mvrec-xattr");
+    backup_and_restore(out, "removed xattr, renamed message", 1);
+    EXPECT_EQ(get(out / "data/shared.txt"), "<none>");
+    EXPECT_EQ(get(out / "data/bob@example.org/cur/1700000001.M1P1.host:2,S"), "m2");
+  }
+}
+
 TEST_F(BackupRecords, FileGrowingWhileReadIsStoredAsLastReadWithItsRealMtime) {
   std::string log = vol_ / "mail/grow.log";
   WriteFile(log, std::string(32u << 20, 'x'));

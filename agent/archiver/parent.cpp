@@ -130,10 +130,13 @@ class Tree final : public ParentIndex {
 
   Result<bool> Find(const FileEntry& e, bool maildir_message, Reuse* out) override {
     if (stack_.size() < 2) return false;
-    if (const FileEntry* p = Child(stack_.back(), BaseName(e.path)))
+    if (const FileEntry* p = NextChild(stack_.back(), BaseName(e.path)))
       if (p->type == FileType::kRegular &&
-          SameFile(e, p->dev, p->ino, p->size, p->mtime_ns, p->ctime_ns, p->flags))
+          SameFile(e, p->dev, p->ino, p->size, p->mtime_ns, p->ctime_ns, p->flags)) {
+        out->xattrs = p->xattrs;  // ctime unchanged: so are they
+        out->xattrs_known = true;
         return Take(*p, out);
+      }
     if (!maildir_message) return false;
     MV_RETURN_IF_ERROR(LoadMailbox());
     auto range = messages_.equal_range(std::string(mailfiles::UniqueName(BaseName(e.path))));
@@ -149,7 +152,18 @@ class Tree final : public ParentIndex {
     std::string path;
     std::vector<FileEntry> entries;  // sorted by name
     bool known = false;              // the parent has this directory
+    size_t next = 0;                 // where the last NextChild lookup ended
   };
+
+  // Child() for the walk's files, which come in name order like the record: an unchanged
+  // directory's files are found one step ahead, without a search.
+  static const FileEntry* NextChild(Frame& f, std::string_view name) {
+    if (f.next < f.entries.size() && BaseName(f.entries[f.next].path) == name)
+      return &f.entries[f.next++];
+    const FileEntry* c = Child(f, name);
+    if (c) f.next = static_cast<size_t>(c - f.entries.data()) + 1;
+    return c;
+  }
 
   static const FileEntry* Child(const Frame& f, std::string_view name) {
     auto it = std::lower_bound(

@@ -18,10 +18,14 @@
 namespace mv::agent {
 
 // What a reused file takes from the parent: its content, and the flags that describe content.
+// When the file's ctime is unchanged too, its extended attributes are the parent's (setting or
+// removing one moves ctime), and `xattrs_known` says so: the backup need not read them.
 struct Reuse {
   storage::BlobId content;
   std::vector<storage::BlobId> blobs;
   uint32_t flags = 0;
+  bool xattrs_known = false;
+  std::vector<storage::Xattr> xattrs;
 };
 
 class ParentIndex {

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "storage/mailfiles/maildir.h"
+#include "storage/xattr.h"
 
 namespace mv::agent {
 namespace {
@@ -83,8 +84,8 @@ void Pipeline::Report(const char* phase) {
 
 Status Pipeline::Add(WalkOutput& batch) {
   for (size_t i = 0; i < batch.entries.size(); i++)
-    MV_RETURN_IF_ERROR(
-        AddEntry(std::move(batch.entries[i]), batch.maildir_message[i] != 0, batch.source[i]));
+    MV_RETURN_IF_ERROR(AddEntry(std::move(batch.entries[i]), batch.maildir_message[i] != 0,
+                                batch.source[i], &batch.xattrs_not_kept));
   batch.entries.clear();
   batch.maildir_message.clear();
   batch.source.clear();
@@ -92,7 +93,7 @@ Status Pipeline::Add(WalkOutput& batch) {
   return Status::Ok();
 }
 
-Status Pipeline::AddEntry(FileEntry&& e, bool message, uint16_t source) {
+Status Pipeline::AddEntry(FileEntry&& e, bool message, uint16_t source, uint64_t* xattrs_not_kept) {
   std::string_view dir = DirName(e.path);
   while (open_.size() > 1 && open_.back()->path != dir) MV_RETURN_IF_ERROR(CloseTop());
   if (open_.back()->path != dir)
@@ -128,6 +129,14 @@ Status Pipeline::AddEntry(FileEntry&& e, bool message, uint16_t source) {
   }
   Reuse r;
   MV_ASSIGN_OR_RETURN(bool reused, parent_.Find(k.e, message, &r));
+  if (reused && r.xattrs_known) {
+    k.e.xattrs = std::move(r.xattrs);
+  } else if (source < root_fds_.size() && root_fds_[source] >= 0) {
+    // Through the source root's descriptor, like the walk: nothing above the root is looked up.
+    const SourceSpec& src = opts_.sources[source];
+    k.e.xattrs = storage::ReadXattrs(root_fds_[source], std::string(RelPath(k.e, src.name)),
+                                     xattrs_not_kept);
+  }
   if (reused) {
     k.e.content = r.content;
     k.e.blobs = std::move(r.blobs);
@@ -258,9 +267,12 @@ Status Pipeline::Finalize(Level& l) {
     kept.push_back(&k.e);
   }
   // A record is sorted by name; a name given twice (overlapping selected paths) is kept once.
-  std::stable_sort(kept.begin(), kept.end(), [](const FileEntry* a, const FileEntry* b) {
+  // The walk lists each directory sorted, so the sort is usually a check.
+  auto by_name = [](const FileEntry* a, const FileEntry* b) {
     return BaseName(a->path) < BaseName(b->path);
-  });
+  };
+  if (!std::is_sorted(kept.begin(), kept.end(), by_name))
+    std::stable_sort(kept.begin(), kept.end(), by_name);
   kept.erase(std::unique(kept.begin(), kept.end(),
                          [](const FileEntry* a, const FileEntry* b) {
                            return BaseName(a->path) == BaseName(b->path);

@@ -62,7 +62,8 @@ class Pipeline {
     Kid* kid;
   };
 
-  Status AddEntry(storage::FileEntry&& e, bool message, uint16_t source);
+  // `xattrs_not_kept` counts the attributes of files read here that a backup does not keep.
+  Status AddEntry(storage::FileEntry&& e, bool message, uint16_t source, uint64_t* xattrs_not_kept);
   Status CloseTop();
   Status FinalizeReady(bool wait_all);
   Status Finalize(Level& l);
