@@ -29,16 +29,6 @@ bool IsBusyCode(int rc) {
   return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
 }
 
-// Byte 18 of the header is 2 when the database is in WAL mode (docs: fileformat2 1.3.4).
-bool HeaderSaysWal(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  unsigned char b[20] = {};
-  ssize_t n = ::pread(fd, b, sizeof b, 0);
-  ::close(fd);
-  return n == static_cast<ssize_t>(sizeof b) && b[18] == 2;
-}
-
 // Exponential backoff within a total budget. The one place that decides how long we wait.
 class BusyWaiter {
  public:
@@ -94,7 +84,7 @@ Status FromSqlite(int rc, const std::string& what, const std::string& path,
       return Status(Code::kNoSpace, text + " (free space on that filesystem and run again)", path);
     case SQLITE_CANTOPEN:
     case SQLITE_READONLY:
-      if (HeaderSaysWal(path)) {
+      if (mailfiles::HeaderSaysWal(path)) {
         return Status::IOError(
             text + " (the database is in WAL mode: even a read-only reader needs " + path +
                 "-shm and " + path +
@@ -198,23 +188,8 @@ struct QuietKey {
 
 bool ReadQuietKey(const std::string& src, QuietKey* k) {
   if (::stat(src.c_str(), &k->db) != 0) return false;
-  struct stat wal;
-  k->wal_has_content = ::stat((src + "-wal").c_str(), &wal) == 0 && wal.st_size > 0;
+  k->wal_has_content = mailfiles::WalHasContent(src);
   return true;
-}
-
-std::string UriPath(const std::string& path) {
-  std::string out = "file:";
-  for (unsigned char c : path) {
-    if (c == '%' || c == '?' || c == '#') {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "?immutable=1";
 }
 
 // A WAL database on a read-only mount whose -shm does not exist cannot be opened by SQLite at
@@ -235,7 +210,8 @@ Status CopyQuiescedReadOnly(SQLite::Database& image, const std::string& src, con
                                  "(PRAGMA wal_checkpoint(TRUNCATE))",
                              src);
     try {
-      SQLite::Database source(UriPath(src), SQLite::OPEN_READONLY | SQLITE_OPEN_URI);
+      SQLite::Database source(mailfiles::ImmutableUri(src),
+                              SQLite::OPEN_READONLY | SQLITE_OPEN_URI);
       SQLite::Backup backup(image, source);
       Status st = RunSteps(backup, opts, src, "source");
       if (!st.ok()) return st;
@@ -252,12 +228,6 @@ Status CopyQuiescedReadOnly(SQLite::Database& image, const std::string& src, con
   }
 }
 
-bool DirectoryWritable(const std::string& path) {
-  auto slash = path.find_last_of('/');
-  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  return ::access(dir.c_str(), W_OK) == 0;
-}
-
 Status CopyInto(SQLite::Database& image, const std::string& src, const std::string& dst,
                 const SqliteBackupOptions& opts) {
   for (int flags : {SQLite::OPEN_READONLY, SQLite::OPEN_READWRITE}) {
@@ -268,8 +238,8 @@ Status CopyInto(SQLite::Database& image, const std::string& src, const std::stri
     } catch (const SQLite::Exception& e) {
       if (CodeOf(e) == SQLITE_READONLY_ROLLBACK && flags == SQLite::OPEN_READONLY) continue;
       int primary = CodeOf(e) & 0xff;
-      if ((primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY) && HeaderSaysWal(src) &&
-          !DirectoryWritable(src))
+      if ((primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY) &&
+          mailfiles::HeaderSaysWal(src) && !mailfiles::DirectoryWritable(src))
         return CopyQuiescedReadOnly(image, src, dst, opts);
       return FromException(e, "SQLite online backup " + src + " -> " + dst, src);
     }

@@ -177,6 +177,43 @@ TEST(HealthVerdict, SilentAgentIsUnhealthyEvenMidRun) {
   EXPECT_TRUE(HealthVerdict(h, T(1180), seconds{180}, &s).ok());
 }
 
+TEST(HealthVerdict, NotReadyForTheNextRunIsUnhealthyAndReadyIsSaid) {
+  nlohmann::json h = {{"state", "idle"},
+                      {"heartbeat_unix", 1000},
+                      {"ready",
+                       {{"ok", false},
+                        {"checked", "2026-11-23T10:00:00Z"},
+                        {"problem", "cannot talk to the Docker daemon"}}}};
+  std::string s;
+  EXPECT_EQ(HealthVerdict(h, T(1000), seconds{180}, &s).message(),
+            "not ready for the next backup (checked 2026-11-23T10:00:00Z): cannot talk to the "
+            "Docker daemon");
+  h["ready"] = {{"ok", true}, {"checked", "2026-11-23T10:05:00Z"}, {"detail", "stack(s) mailu"}};
+  ASSERT_TRUE(HealthVerdict(h, T(1000), seconds{180}, &s).ok());
+  EXPECT_EQ(s, "healthy: idle, no run yet; ready: stack(s) mailu");
+}
+
+TEST_F(SidecarTest, ReadinessIsCheckedAtStartAndWhileIdleAndLoggedWhenItChanges) {
+  opts_.schedule = CronSchedule::Parse("0 3 * * *").value();
+  opts_.check_every = seconds{1};
+  std::atomic<int> checks = 0;
+  opts_.readiness = [&]() -> Result<std::string> {
+    if (++checks < 3) return Status::NotFound("no stack is enabled");
+    return std::string("stack(s) mailu");
+  };
+  std::thread term = TermWhen([&] { return checks.load() >= 4; });
+  EXPECT_EQ(Loop([] { return kExitOk; }), -1);
+  term.join();
+  int not_ready = 0, ready = 0;
+  for (const auto& l : log_) {
+    not_ready += l.find("not ready for the next backup: no stack is enabled") != std::string::npos;
+    ready += l.find("ready for the next backup: stack(s) mailu") == 0;
+  }
+  EXPECT_EQ(not_ready, 1) << "a problem that stays is logged once";
+  EXPECT_EQ(ready, 1);
+  EXPECT_EQ(Health()["ready"]["ok"], true);
+}
+
 TEST(HealthVerdict, MissingOrForeignFileIsUnhealthy) {
   std::string s;
   EXPECT_FALSE(CheckHealthFile("/nonexistent/health.json", T(0), seconds{180}, &s).ok());

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+
 #include "test_util.h"
 
 namespace mv::testing {
@@ -52,6 +54,29 @@ TEST_F(ReadOnlyMount, CheckpointedWalDatabaseIsCopiedConsistently) {
                   "' 'pragma integrity_check; select count(*) from user'")
                 .out,
             "ok\n2\n");
+}
+
+// The nightly report verifies against the live database through the same read-only mount: it
+// must be read (as immutable: every commit is in the main file), not reported unreadable, and a
+// user deleted live since the backup must be named.
+TEST_F(ReadOnlyMount, VerifyComparesWithTheLiveWalDatabaseThroughTheReadOnlyMount) {
+  RunResult b =
+      RunMailvault({"backup", "--repo", repo_ / "r", "--source", "data=" + ro_.path(), "--json"});
+  ASSERT_EQ(b.exit_code, 0) << b.err << b.out;
+  RunResult v = RunMailvault({"verify", "--repo", repo_ / "r", "--json"});
+  EXPECT_EQ(v.exit_code, 0) << v.err << v.out;
+  auto j = nlohmann::json::parse(v.out);
+  ASSERT_EQ(j["databases"].size(), 1u) << j.dump();
+  EXPECT_EQ(j["databases"][0]["live"], "ok") << j["databases"][0].dump();
+  // A user deleted live: the same comparison names the difference.
+  ASSERT_EQ(Sql(src_ / "main.db", "DELETE FROM user WHERE email='b@example.org'"), SQLITE_OK);
+  ASSERT_FALSE(std::filesystem::exists(src_ / "main.db-shm")) << "the writer checkpointed";
+  v = RunMailvault({"verify", "--repo", repo_ / "r", "--json"});
+  j = nlohmann::json::parse(v.out);
+  ASSERT_EQ(j["databases"].size(), 1u) << j.dump();
+  EXPECT_EQ(j["databases"][0]["live"], "ok") << j["databases"][0].dump();
+  EXPECT_NE(j["databases"][0].dump().find("b@example.org"), std::string::npos)
+      << "the deleted row is named: " << j["databases"][0].dump();
 }
 
 TEST_F(ReadOnlyMount, UncheckpointedWalIsReportedNotCopiedRaw) {

@@ -15,6 +15,8 @@
 #include <optional>
 #include <set>
 
+#include "storage/mailfiles/sqlite_file.h"
+
 namespace mv::verify {
 namespace {
 
@@ -150,6 +152,33 @@ Status FromSqlite(const SQLite::Exception& e, const std::string& what, const std
   return Status::IOError(msg, path);
 }
 
+// Opens `path` read-only. SQLite cannot open a WAL database whose directory this process
+// cannot write (a reader must create the -shm): the sidecar's volumes are mounted read-only.
+// With an empty -wal every commit is in the main file, and the database is opened as immutable
+// (mailfiles::ImmutableUri). Commits still in the -wal cannot be read that way: the error says
+// what to do.
+std::unique_ptr<SQLite::Database> OpenReadOnly(const std::string& path) {
+  try {
+    auto db = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READONLY, kBusyTimeoutMs);
+    db->execAndGet("PRAGMA schema_version");  // SQLite opens lazily: the -shm is made here
+    return db;
+  } catch (const SQLite::Exception& e) {
+    int primary = e.getErrorCode() & 0xff;
+    if ((primary != SQLITE_CANTOPEN && primary != SQLITE_READONLY) ||
+        !mailfiles::HeaderSaysWal(path) || mailfiles::DirectoryWritable(path))
+      throw;
+    if (mailfiles::WalHasContent(path))
+      throw SQLite::Exception(
+          std::string(e.what()) +
+              " (a WAL database with commits still in its -wal, in a directory this process "
+              "cannot write: mount the volume read-write, or checkpoint it in a pre-hook with "
+              "PRAGMA wal_checkpoint(TRUNCATE))",
+          e.getErrorCode());
+    return std::make_unique<SQLite::Database>(mailfiles::ImmutableUri(path),
+                                              SQLite::OPEN_READONLY | SQLITE_OPEN_URI);
+  }
+}
+
 struct TableInfo {
   std::vector<std::string> columns;
   std::vector<std::string> key;  // primary key columns in key order, or {"rowid"}
@@ -165,7 +194,7 @@ class Side {
       return Status::FromErrno(errno, "open SQLite database", path);
     try {
       auto side = std::unique_ptr<Side>(new Side(path));
-      side->db_.exec("BEGIN");  // deferred: the read transaction starts at the first read
+      side->db_->exec("BEGIN");  // deferred: the read transaction starts at the first read
       side->LoadSchema();
       return side;
     } catch (const SQLite::Exception& e) {
@@ -174,20 +203,19 @@ class Side {
   }
   ~Side() {
     try {
-      db_.exec("COMMIT");
+      db_->exec("COMMIT");
     } catch (...) {
     }  // read-only: nothing to commit, ends the read
   }
   const std::string& path() const { return path_; }
   const std::map<std::string, TableInfo>& tables() const { return tables_; }
-  SQLite::Database& db() { return db_; }
+  SQLite::Database& db() { return *db_; }
 
  private:
-  explicit Side(const std::string& path)
-      : path_(path), db_(path, SQLite::OPEN_READONLY, kBusyTimeoutMs) {}
+  explicit Side(const std::string& path) : path_(path), db_(OpenReadOnly(path)) {}
 
   void LoadSchema() {
-    SQLite::Statement q(db_,
+    SQLite::Statement q(*db_,
                         "SELECT name, coalesce(sql,'') FROM sqlite_master WHERE type='table' "
                         "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name");
     while (q.executeStep()) {
@@ -197,7 +225,7 @@ class Side {
     }
     for (auto& [name, t] : tables_) {
       if (t.is_virtual) continue;
-      SQLite::Statement cols(db_, "SELECT name, pk FROM pragma_table_info(?) ORDER BY cid");
+      SQLite::Statement cols(*db_, "SELECT name, pk FROM pragma_table_info(?) ORDER BY cid");
       cols.bind(1, name);
       std::vector<std::pair<int, std::string>> pk;
       while (cols.executeStep()) {
@@ -211,7 +239,7 @@ class Side {
   }
 
   std::string path_;
-  SQLite::Database db_;
+  std::unique_ptr<SQLite::Database> db_;
   std::map<std::string, TableInfo> tables_;
 };
 
@@ -394,16 +422,29 @@ Result<IntegrityResult> CheckSqliteIntegrity(const std::string& path) {
   if (!S_ISREG(st.st_mode))
     return Status::Invalid("not a regular file; cannot check it as SQLite", path);
   IntegrityResult r;
-  try {
-    SQLite::Database db(path, SQLite::OPEN_READONLY, kBusyTimeoutMs);
-    SQLite::Statement q(db, "PRAGMA integrity_check(100)");
-    while (q.executeStep()) r.problems.push_back(q.getColumn(0).getString());
-  } catch (const SQLite::Exception& e) {
-    int primary = e.getErrorCode() & 0xff;
-    if (primary != SQLITE_CORRUPT && primary != SQLITE_NOTADB) {
-      return FromSqlite(e, "PRAGMA integrity_check", path);
+  // Read as immutable (OpenReadOnly), a database that a writer changes meanwhile can look
+  // damaged: a check that saw the file change is made again.
+  for (int attempt = 0;; attempt++) {
+    r.problems.clear();
+    struct stat before;
+    if (::stat(path.c_str(), &before) != 0)
+      return Status::FromErrno(errno, "open SQLite database", path);
+    try {
+      auto db = OpenReadOnly(path);
+      SQLite::Statement q(*db, "PRAGMA integrity_check(100)");
+      while (q.executeStep()) r.problems.push_back(q.getColumn(0).getString());
+    } catch (const SQLite::Exception& e) {
+      int primary = e.getErrorCode() & 0xff;
+      if (primary != SQLITE_CORRUPT && primary != SQLITE_NOTADB) {
+        return FromSqlite(e, "PRAGMA integrity_check", path);
+      }
+      r.problems.push_back(e.what());
     }
-    r.problems.push_back(e.what());
+    struct stat after;
+    bool same = ::stat(path.c_str(), &after) == 0 && after.st_ino == before.st_ino &&
+                after.st_size == before.st_size && after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+                after.st_mtim.tv_nsec == before.st_mtim.tv_nsec;
+    if (same || attempt == 4) break;
   }
   r.ok = r.problems.size() == 1 && r.problems[0] == "ok";
   if (r.ok) r.problems.clear();

@@ -1,5 +1,9 @@
 // `mailvault agent`: the sidecar. Backs up the labelled stacks on a cron schedule (or once, for
 // swarm-cronjob), writes a health file, and answers the Docker healthcheck.
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -10,9 +14,11 @@
 #include "agent/cli/output.h"
 #include "agent/cli/policy_flags.h"
 #include "agent/cli/stack_report.h"
+#include "agent/stack/stack_ops.h"
 #include "retention/forget_run.h"
 #include "retention/prune.h"
 #include "storage/repository.h"
+#include "storage/s3/open.h"
 #include "transfer/copy.h"
 
 namespace mv::agent {
@@ -25,10 +31,11 @@ struct AgentArgs {
   std::string integrity_report;  // after each run, write `mailvault report` files here
   std::string copy_to;           // after each run that committed a snapshot, copy it there
   bool once = false, health_check = false;
-  bool full_verify = false;  // --full-verify: the report restores even from a remote repository
-  StackBackupOptions stack;  // --stack, --docker-host, --hook-timeout
-  PolicyFlags keep;          // --keep-*: forget and prune after each successful run
-  retention::Policy policy;  // parsed from `keep` when the agent starts
+  bool init_if_missing = false;  // --init-if-missing: create the repository at start if absent
+  bool full_verify = false;      // --full-verify: the report restores even from a remote repository
+  StackBackupOptions stack;      // --stack, --docker-host, --hook-timeout
+  PolicyFlags keep;              // --keep-*: forget and prune after each successful run
+  retention::Policy policy;      // parsed from `keep` when the agent starts
   int64_t keep_deleted_mail_ns = 0;  // --keep-deleted-mail, likewise
 };
 
@@ -144,6 +151,55 @@ int RunOnceCode(CliContext& ctx, const AgentArgs& a) {
   return code;
 }
 
+// --init-if-missing: a repository that does not exist yet (no config) is created at start, as
+// `mailvault init` would: encrypted with the passphrase when one is given, plain otherwise.
+Status InitIfMissing(const CliContext& ctx) {
+  MV_ASSIGN_OR_RETURN(auto backend, storage::s3::OpenBackend(ctx.repo, ctx.s3));
+  auto config = storage::ReadRepoConfig(*backend);
+  if (config.ok() || config.status().code() != Code::kNotFound) return Status::Ok();
+  KeyFiles keys = KeyFilesOf(ctx);
+  if (keys.password.empty() && (!keys.identity.empty() || !keys.agent.empty()))
+    return Status::Invalid(
+        "--init-if-missing cannot create a public-key repository from an identity or agent key: "
+        "create it once with `mailvault init --repo " +
+        ctx.repo + " --recipient age1...`, or give --password-file");
+  MV_RETURN_IF_ERROR(InitRepository(ctx, nullptr, !keys.password.empty()));
+  Log("created the repository " + ctx.repo + (keys.password.empty() ? "" : " (encrypted)") +
+      " (--init-if-missing)");
+  return Status::Ok();
+}
+
+// What the next run needs, checked while the agent idles (AgentOptions::readiness): the
+// repository opens (with the key given), a local one is writable, the Docker daemon answers and
+// a stack is enabled for backup.
+Result<std::string> NextRunReady(const CliContext& ctx, const AgentArgs& a) {
+  auto opened = OpenRepository(ctx);
+  if (!opened.ok() && opened.status().code() == Code::kNotFound && !a.init_if_missing)
+    return Status::NotFound(
+        opened.status().message() + ", or start the agent with --init-if-missing",
+        opened.status().path());
+  MV_ASSIGN_OR_RETURN(auto repo, std::move(opened));
+  std::string detail = "repository " + ctx.repo;
+  if (!ctx.repo.starts_with("s3:")) {
+    struct statvfs vfs;
+    if (::statvfs(repo->path().c_str(), &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+      return Status::IOError(
+          "repository is read-only (its file system is mounted read-only): "
+          "mount it read-write for the agent",
+          repo->path());
+    if (::access(repo->path().c_str(), W_OK) != 0)
+      return Status::FromErrno(
+          errno,
+          "repository cannot be written by the agent (uid " + std::to_string(::geteuid()) + ")",
+          repo->path());
+    detail += " (writable)";
+  }
+  MV_ASSIGN_OR_RETURN(auto stacks, StacksReady(a.stack));
+  std::string names;
+  for (const auto& n : stacks) names += (names.empty() ? "" : ", ") + n;
+  return detail + ", stack(s) " + names;
+}
+
 RunResult RunOnce(CliContext& ctx, const AgentArgs& a) {
   int code = RunOnceCode(ctx, a);
   RunOutcome o = code == kExitOk        ? RunOutcome::kOk
@@ -167,7 +223,10 @@ int Run(CliContext& ctx, AgentArgs& a) {
                              "--integrity-report read the repository and need its identity; run "
                              "them where the identity is (mailvault forget/copy/report)"));
   ctx.write_only_ok = true;
+  if (a.init_if_missing)
+    if (Status st = InitIfMissing(ctx); !st.ok()) return ReportError(ctx, st);
   AgentOptions opts;
+  opts.readiness = [&ctx, &a] { return NextRunReady(ctx, a); };
   opts.once = a.once;
   opts.health_file = a.health_file;
   opts.report_dir = a.report_dir;
@@ -240,8 +299,14 @@ void RegisterAgent(CLI::App& app, CliContext& ctx) {
       "here: run forget/prune on it from a host whose credential may delete (docs/S3.md).\n"
       "  mailvault agent -r /backup --schedule \"0 3 * * *\" \\\n"
       "      --copy-to s3:https://s3.example.net/mail-backups/mailu\n\n"
-      "--health-check exits 0 when the agent writing --health-file is alive and its last run\n"
-      "did not fail; use it as the container's HEALTHCHECK.\n\n"
+      "--health-check exits 0 when the agent writing --health-file is alive, ready for its next\n"
+      "run, and its last run did not fail; use it as the container's HEALTHCHECK. Ready means:\n"
+      "the repository opens with the key given (a local one is writable), the Docker daemon\n"
+      "answers, and a stack is enabled for backup. The agent checks that at start and every\n"
+      "5 minutes while idle, and logs what is missing, so a wrong mount or label shows now and\n"
+      "not at the night's run. With --init-if-missing a repository that does not exist yet is\n"
+      "created at start (the shipped deploy/stack.yml does this for its named volume).\n"
+      "  mailvault agent --health-check            # in the container: exit 0 healthy, 1 not\n\n"
       "Exit: --once returns the run's code (0 ok, 1 error, 3 partial); otherwise 0 after a\n"
       "clean stop, 2 on a bad command line.");
   auto a = std::make_shared<AgentArgs>();
@@ -270,6 +335,9 @@ void RegisterAgent(CLI::App& app, CliContext& ctx) {
                 "snapshots, downloading their data (as `mailvault report --full-verify`)");
   sub->add_flag("--health-check", a->health_check,
                 "Check the health file and exit 0 (healthy) or 1; for a Docker HEALTHCHECK");
+  sub->add_flag("--init-if-missing", a->init_if_missing,
+                "Create the repository at start if it does not exist yet (as `mailvault init`; "
+                "encrypted when a passphrase is given)");
   sub->add_option("--max-silence", a->max_silence,
                   "--health-check: unhealthy when the heartbeat is older than this (default 3m)");
   AddPolicyOptions(sub, &a->keep);

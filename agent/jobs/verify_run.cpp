@@ -60,6 +60,9 @@ Result<VerifyRun> RunVerify(storage::Repository& repo, const VerifyRunOptions& o
   ro.target = run.scratch;
   ro.threads = opts.threads;
   ro.sync = false;  // a scratch tree, read once and removed: no need to wait for the disk
+  // Owners are not compared, and the sidecar runs without CAP_CHOWN (deploy/stack.yml): the
+  // scratch tree stays the verifier's own.
+  ro.numeric_owner = false;
   auto blobs = repo.OpenBlobReader();
   auto restored = blobs.ok() ? RunRestore(**blobs, ro) : Result<RestoreResult>(blobs.status());
   if (!restored.ok()) {

@@ -41,6 +41,11 @@ class Health {
     if (o.schedule) doc_["schedule"] = o.schedule->expression();
   }
   void SetState(const char* state) { doc_["state"] = state; }
+  void SetReady(const Result<std::string>& r, Seconds when) {
+    doc_["ready"] = {{"ok", r.ok()},
+                     {"checked", FormatUtc(when)},
+                     {r.ok() ? "detail" : "problem", r.ok() ? r.value() : r.status().ToString()}};
+  }
   void SetNext(std::optional<Seconds> t) {
     if (t)
       doc_["next_run"] = FormatUtc(*t), doc_["next_run_unix"] = t->time_since_epoch().count();
@@ -103,11 +108,44 @@ std::optional<Seconds> NextStart(const AgentOptions& o, Seconds after, std::mt19
   return *slot + seconds{dist(rng)};
 }
 
-// Idles until `due`, beating the heart; returns the stop signal that came first, or 0 at `due`.
-int IdleUntil(Seconds due, const sigset_t& stop_set, const AgentOptions& opts, Health& health) {
+// AgentOptions::readiness, run at start and every check_every while idle. The log says when it
+// fails, and when it is ready again; the health file has each verdict.
+class Readiness {
+ public:
+  Readiness(const AgentOptions& o, Health& h, const AgentLogFn& log)
+      : opts_(o), health_(h), log_(log) {}
+  void Check() {
+    if (!opts_.readiness || opts_.once) return;
+    last_ = Now();
+    Result<std::string> r = opts_.readiness();
+    health_.SetReady(r, last_);
+    if (!r.ok() && (ok_ || r.status().ToString() != problem_))
+      log_("not ready for the next backup: " + r.status().ToString());
+    if (r.ok() && !ok_) log_("ready for the next backup: " + r.value());
+    ok_ = r.ok();
+    problem_ = r.ok() ? "" : r.status().ToString();
+  }
+  void MaybeCheck() {
+    if (Now() - last_ >= opts_.check_every) Check();
+  }
+
+ private:
+  const AgentOptions& opts_;
+  Health& health_;
+  const AgentLogFn& log_;
+  Seconds last_{};
+  bool ok_ = false;
+  std::string problem_;
+};
+
+// Idles until `due`, beating the heart and checking readiness; returns the stop signal that came
+// first, or 0 at `due`.
+int IdleUntil(Seconds due, const sigset_t& stop_set, const AgentOptions& opts, Health& health,
+              Readiness& ready) {
   Seconds last_beat = Now();
   while (Now() < due) {
     if (int sig = WaitSignal(stop_set, milliseconds{500})) return sig;
+    ready.MaybeCheck();
     if (Now() - last_beat >= opts.heartbeat) health.Beat(), last_beat = Now();
   }
   return 0;
@@ -173,13 +211,15 @@ LoopResult RunAgentLoop(const AgentOptions& opts, const AgentRunFn& run, const A
   }
   std::optional<RunResult> last;
   bool stopping = false;
+  Readiness ready(opts, health, log);
+  ready.Check();
   while (!stopping) {
     health.SetState("idle");
     health.SetNext(due);
     health.Beat();
     if (!opts.once) log("next backup at " + FormatUtc(*due));
     // Idle until the start time, beating the heart, or until a stop signal.
-    if (int sig = IdleUntil(*due, stop_set, opts, health)) {
+    if (int sig = IdleUntil(*due, stop_set, opts, health, ready)) {
       log(std::string("received ") + strsignal(sig) + " while idle: stopping");
       health.SetState("stopped");
       health.Beat();
@@ -219,7 +259,13 @@ Status HealthVerdict(const nlohmann::json& h, Seconds now, std::chrono::seconds 
   if (now - beat > max_silence)
     return Status::Busy("no heartbeat since " + FormatUtc(beat) + " (" +
                         std::to_string((now - beat).count()) + " s): the agent is hung or gone");
+  if (h.contains("ready") && h["ready"].is_object() && !h["ready"].value("ok", true))
+    return Status::IOError("not ready for the next backup (checked " +
+                           h["ready"].value("checked", std::string("?")) +
+                           "): " + h["ready"].value("problem", std::string("?")));
   std::string next = h.contains("next_run") ? ", next " + h["next_run"].get<std::string>() : "";
+  if (h.contains("ready") && h["ready"].is_object())
+    next += "; ready: " + h["ready"].value("detail", std::string("?"));
   if (!h.contains("last_run")) {
     *summary = "healthy: " + state + ", no run yet" + next;
     return Status::Ok();

@@ -24,6 +24,12 @@ struct AgentOptions {
   std::string health_file;               // rewritten at least every heartbeat; "" = none
   std::string report_dir;                // one run-<time>.json per run; "" = none
   std::chrono::seconds heartbeat{30};
+  // What the next run needs (the repository opens and takes writes, the daemon answers, a stack
+  // is enabled), checked at start and every `check_every` while idle. Its verdict goes into the
+  // health file ("ready"): the Docker healthcheck fails now, not at the night's run. Ok gives a
+  // one-line description of what is ready. Unset (and with `once`): not checked.
+  std::function<Result<std::string>()> readiness;
+  std::chrono::seconds check_every{300};
 };
 
 // How one backup run ended. `exit_code` is the code the caller (the CLI) gives the run; the loop
@@ -59,8 +65,9 @@ LoopResult RunAgentLoop(const AgentOptions& opts, const AgentRunFn& run, const A
 
 // The verdict on a health file's content at `now`: Ok (healthy, with a one-line summary in
 // *summary) or an error saying why the agent is unhealthy. Unhealthy when the heartbeat is
-// older than `max_silence` (the agent hung or died) or the last run failed (its "result" is
-// neither "ok" nor "partial"). A partial run is healthy but says so in the summary.
+// older than `max_silence` (the agent hung or died), when its last readiness check failed (the
+// next run would fail), or when the last run failed (its "result" is neither "ok" nor
+// "partial"). A partial run is healthy but says so in the summary.
 Status HealthVerdict(const nlohmann::json& health, Seconds now, std::chrono::seconds max_silence,
                      std::string* summary);
 

@@ -128,6 +128,30 @@ bool StackBackupReport::AnyPartial() const {
   return false;
 }
 
+Result<std::vector<std::string>> StacksReady(const StackBackupOptions& opts) {
+  detail::StackHooks hooks(opts);
+  MV_RETURN_IF_ERROR(hooks.Init(opts.stack));
+  std::vector<std::string> enabled;
+  bool found = false;
+  for (const auto& st : hooks.plan().stacks) {
+    if (!opts.stack.empty() && st.name != opts.stack) continue;
+    found = true;
+    if (st.enabled) enabled.push_back(st.name);
+  }
+  if (!opts.stack.empty() && !found)
+    return Status::NotFound("no stack named '" + opts.stack + "' is deployed on this swarm");
+  if (enabled.empty())
+    return Status::NotFound(
+        opts.stack.empty()
+            ? "no stack on this swarm is enabled for backup: label a service of each stack to back "
+              "up with backupbot.backup=true (deploy.labels), then check with `mailvault discover`"
+            : "stack " + opts.stack +
+                  " is not enabled: no service has backupbot.backup=true (see `mailvault "
+                  "discover --stack " +
+                  opts.stack + "`)");
+  return enabled;
+}
+
 Result<StackBackupReport> BackupStacks(storage::Repository& repo, const StackBackupOptions& opts,
                                        const ProgressFn& progress) {
   detail::StackHooks hooks(opts);

@@ -87,6 +87,11 @@ struct StackBackupReport {
   bool AnyPartial() const;
 };
 
+// What the next BackupStacks needs from the swarm, checked without running a hook or reading a
+// volume: the daemon answers, and some stack is enabled (opts.stack: that one is). Ok gives the
+// enabled stacks' names; an error says what is missing and how to fix it.
+Result<std::vector<std::string>> StacksReady(const StackBackupOptions& opts);
+
 // Errors are for the run as a whole (daemon unreachable, no such stack); per-stack failures
 // are outcomes.
 Result<StackBackupReport> BackupStacks(storage::Repository& repo, const StackBackupOptions& opts,

@@ -17,6 +17,22 @@ bool HasSqliteHeader(std::string_view first_bytes);
 // Reads the first 16 bytes of `path`. False for anything unreadable, short or not SQLite.
 bool LooksLikeSqlite(const std::string& path);
 
+// Byte 18 of the header is 2 when the database is in WAL mode (SQLite file format 1.3.4).
+bool HeaderSaysWal(const std::string& path);
+
+// Whether the directory holding `path` is writable by this process: a reader of a WAL database
+// must be able to create its -shm there, unless the database is opened as immutable.
+bool DirectoryWritable(const std::string& path);
+
+// Whether `path`-wal holds content (uncheckpointed commits). A missing -wal holds none.
+bool WalHasContent(const std::string& path);
+
+// "file:<path>?immutable=1" ('%', '?' and '#' escaped), to open with SQLITE_OPEN_URI a database
+// that SQLite could not open read-only otherwise: a WAL database on a read-only mount with no
+// -shm. Only sound while the -wal is empty and the file does not change during the read: the
+// caller checks both.
+std::string ImmutableUri(const std::string& path);
+
 // True for names SQLite keeps beside a database: "<db>-wal", "<db>-shm", "<db>-journal".
 // They are part of the live database's state and are never stored as files: the image made
 // by OnlineBackup already contains every committed transaction.

@@ -8,6 +8,7 @@
 E2E_AGENT_IMAGE=local/mailvault:e2e
 E2E_PROXY_DIR="$E2E_ROOT/proxy"
 E2E_PROXY_SOCK="$E2E_PROXY_DIR/docker.sock"
+E2E_REPORT_DIR="$E2E_ROOT/integrity-report"
 
 # Starts haproxy with deploy/socket-proxy/haproxy.cfg, its sockets moved under $E2E_ROOT.
 e2e_proxy_start() {
@@ -42,10 +43,12 @@ e2e_sidecar_run() {
     "$(e2e_proxy_status POST /v1.41/containers/create)"
   local probes; probes=$(wc -l <"$E2E_PROXY_DIR/haproxy.log")
   local before; before=$(e2e_snapshot_count)
-  rm -rf "$REPO/reports"
+  rm -rf "$REPO/reports" "$E2E_REPORT_DIR"
+  mkdir -p "$E2E_REPORT_DIR"
   e2e_log "deploying deploy/stack.yml into $E2E_STACK (every minute, no jitter, via the proxy)"
   (cd "$E2E_LIB_DIR" && MAILVAULT_IMAGE="$E2E_AGENT_IMAGE" MAILVAULT_DOCKER_SOCK="$E2E_PROXY_SOCK" \
      MAILVAULT_VOLUMES_ROOT="$E2E_DATA_ROOT/volumes" MAILVAULT_REPO_DIR="$REPO" \
+     MAILVAULT_REPORT_DIR="$E2E_REPORT_DIR" \
      MAILVAULT_SCHEDULE="* * * * *" MAILVAULT_JITTER=0 \
      dk stack deploy --resolve-image never -c stack.yml -c "$SRC_DIR/deploy/stack.yml" \
        "$E2E_STACK" >/dev/null) \
@@ -57,9 +60,19 @@ e2e_sidecar_run() {
   e2e_check "the agent's run succeeded (report exit_code 0)" \
     grep -qE '"exit_code": 0\b' "${report:-/dev/null}"
   e2e_check_eq "the agent committed one snapshot" "$((before + 1))" "$(e2e_snapshot_count)"
+  # deploy/stack.yml runs the integrity report after each backup, into MAILVAULT_REPORT_DIR.
+  e2e_check "the shipped stack wrote the integrity report's textfile for node_exporter" \
+    test -s "$E2E_REPORT_DIR/mailvault.prom"
+  e2e_check "the report's verify restored the night's snapshot of the stack and found it whole" \
+    grep -qE "^mailvault_verify_ok\{[^}]*stack=\"$E2E_STACK\"[^}]*\} 1$" "$E2E_REPORT_DIR/mailvault.prom"
   e2e_check "mailvault agent --health-check says healthy inside the sidecar" \
     e2e_exec backup /usr/local/bin/mailvault agent --health-check \
       --health-file /tmp/mailvault-health.json
+  local health; health=$(e2e_exec backup /usr/local/bin/mailvault agent --health-check \
+    --health-file /tmp/mailvault-health.json 2>&1)
+  e2e_log "health: $health"
+  e2e_check "the agent's readiness check found the repository and the stack through the proxy" \
+    grep -q "ready: repository /repo (writable), stack(s) .*$E2E_STACK" <<<"$health"
   local cid; cid=$(e2e_cid backup)
   e2e_check_eq "the agent runs with only DAC_READ_SEARCH (deploy/stack.yml cap_drop/cap_add)" \
     "[ALL] [CAP_DAC_READ_SEARCH]" \
