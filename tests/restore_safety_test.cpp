@@ -379,5 +379,62 @@ TEST_F(RestoreSafety, RestoringOverALiveMailboxLeavesDovecotsStateOfLiveFoldersA
   EXPECT_EQ(ReadFile(box + "/dovecot-uidlist"), "3 V1 N2 Gsnap\n1 1700000000.M1P1.host\n");
 }
 
+// --to SOURCE=DIR restores a source into DIR itself: a mail volume outside a stack gets a
+// folder back at the place it had in that volume, not one level deeper (--target puts sources in
+// TARGET/<source>). The dry run names every destination as an absolute path (issue #11).
+TEST_F(RestoreSafety, ToPutsASourceIntoTheLiveVolumeItselfAndTheDryRunShowsAbsolutePaths) {
+  const std::string volume = vol_ / "volumes/mailu_mail/_data";
+  const std::string msg = "amy@example.org/.Sent/cur/1700000001.M2P1.host:2,S";
+  WriteFile(volume + "/" + msg, "Subject: s\n\nsent\n");
+  WriteFile(volume + "/amy@example.org/cur/1700000000.M1P1.host:2,S", "Subject: a\n\nhi\n");
+  WriteFile(vol_ / "data/main.db.txt", "not a database");
+  ASSERT_EQ(RunMailvault({"backup", "--repo", repo(), "--source", "mail=" + volume, "--source",
+                          "data=" + vol_ / "data"})
+                .exit_code,
+            0);
+  stdfs::remove_all(volume + "/amy@example.org/.Sent");
+  WriteFile(volume + "/amy@example.org/cur/1700000002.M3P1.host:2,", "Subject: new\n\nlive\n");
+
+  // A relative --to directory, run from the volume's parent: the dry run still prints absolute
+  // destinations, each inside the volume itself.
+  RunResult dry =
+      Shell("cd '" + vol_ / "volumes/mailu_mail" + "' && '" + MAILVAULT_BIN + "' restore --repo '" +
+            repo() + "' --include mail/amy@example.org/.Sent --to mail=_data --dry-run");
+  ASSERT_EQ(dry.exit_code, 0) << dry.err << dry.out;
+  EXPECT_NE(dry.out.find("would restore " + volume + "/" + msg + "\n"), std::string::npos)
+      << dry.out;
+  EXPECT_EQ(dry.out.find("would restore mail/"), std::string::npos) << "no snapshot paths";
+  EXPECT_FALSE(stdfs::exists(volume + "/amy@example.org/.Sent")) << "a dry run writes nothing";
+
+  RunResult r = RunMailvault({"restore", "--repo", repo(), "--include",
+                              "mail/amy@example.org/.Sent", "--to", "mail=" + volume, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_EQ(ReadFile(volume + "/" + msg), "Subject: s\n\nsent\n");
+  EXPECT_FALSE(stdfs::exists(volume + "/mail")) << "not one level too deep";
+  EXPECT_EQ(ReadFile(volume + "/amy@example.org/cur/1700000002.M3P1.host:2,"),
+            "Subject: new\n\nlive\n")
+      << "mail that arrived since stays";
+  EXPECT_FALSE(stdfs::exists(vol_ / "data/mail")) << "sources not named are not restored";
+
+  // Bad mappings name the value and the fix; --to and --target exclude each other; a --to into
+  // a subdirectory of a source is the phantom-mailbox case --target refuses too.
+  RunResult bad = RunMailvault({"restore", "--repo", repo(), "--to", "mail"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--to 'mail': expected SOURCE=DIR"), std::string::npos) << bad.err;
+  RunResult both = RunMailvault(
+      {"restore", "--repo", repo(), "--to", "mail=" + volume, "--target", out_.path()});
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_NE(both.err.find("exclude each other"), std::string::npos) << both.err;
+  RunResult unknown = RunMailvault({"restore", "--repo", repo(), "--to", "mial=" + out_.path()});
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.err.find("source 'mial' is not in snapshot"), std::string::npos) << unknown.err;
+  RunResult inside =
+      RunMailvault({"restore", "--repo", repo(), "--to", "mail=" + volume + "/amy@example.org"});
+  EXPECT_EQ(inside.exit_code, 2) << inside.err;
+  EXPECT_NE(inside.err.find("inside source 'mail'"), std::string::npos) << inside.err;
+  EXPECT_NE(inside.err.find("--to mail=" + volume), std::string::npos)
+      << "names the fix: " << inside.err;
+}
+
 }  // namespace
 }  // namespace mv::testing

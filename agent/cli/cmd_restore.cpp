@@ -42,28 +42,58 @@ nlohmann::json ToJson(const RestoreResult& r, const std::string& id, bool dry) {
   return j;
 }
 
-// A --target inside one of the snapshot's sources: the next backup of that source would take the
-// restored copy for mail of its own (a phantom mailbox). Refused unless --force.
-Status CheckTargetOutsideSources(const storage::Repository& repo, const std::string& id,
-                                 const std::string& target) {
+// A restore directory inside one of the snapshot's sources: the next backup of that source would
+// take the restored copy for mail of its own (a phantom mailbox). Refused unless --force. `what`
+// names the option ("--target DIR", "--to mail=DIR"); `own` is the source a --to maps, whose own
+// directory is where it belongs (a restore into the live volume), not a phantom.
+Status CheckOutsideSources(const storage::Repository& repo, const std::string& id,
+                           const std::string& dir, const std::string& what,
+                           const std::string& own = "") {
   namespace stdfs = std::filesystem;
   MV_ASSIGN_OR_RETURN(auto metas, repo.ListSnapshots());
   std::error_code ec;
-  const stdfs::path t = stdfs::weakly_canonical(stdfs::absolute(target, ec), ec);
+  const stdfs::path t = stdfs::weakly_canonical(stdfs::absolute(dir, ec), ec);
   for (const auto& m : metas) {
     if (m.id != id) continue;
     for (const auto& s : m.sources) {
       if (s.path.empty()) continue;
       stdfs::path p = stdfs::weakly_canonical(stdfs::path(s.path), ec);
       if (ec) continue;
+      if (s.name == own && p == t) continue;
       auto [pe, te] = std::mismatch(p.begin(), p.end(), t.begin(), t.end());
       if (pe == p.end())
         return Status::Invalid(
-            "--target " + target + " is inside source '" + s.name + "' (" + s.path +
+            what + " is inside source '" + s.name + "' (" + s.path +
             ") of this snapshot: the next backup of that source would record the restored copy "
             "as its own mail. Restore into a directory outside it (for a live restore, its "
-            "parent), or pass --force if that is what you want");
+            "parent, or --to " +
+            s.name + "=" + s.path + "), or pass --force if that is what you want");
     }
+  }
+  return Status::Ok();
+}
+
+// --to NAME=DIR (repeatable): source NAME is restored into DIR itself (absolute), not into
+// --target/NAME. The two exclude each other.
+Status ParseSourceTargets(const std::vector<std::string>& to, const std::string& target,
+                          std::map<std::string, std::string>* out) {
+  if (!to.empty() && !target.empty())
+    return Status::Invalid(
+        "--target DIR (every source into DIR/<source>) and --to SOURCE=DIR (each source into a "
+        "directory of its own) exclude each other: give one");
+  for (const auto& m : to) {
+    auto eq = m.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == m.size())
+      return Status::Invalid("--to '" + m +
+                             "': expected SOURCE=DIR, e.g. --to "
+                             "mail=/var/lib/docker/volumes/mailu_mail/_data (the source names "
+                             "are those `mailvault ls` shows at the top)");
+    std::string name = m.substr(0, eq);
+    std::error_code ec;
+    std::string dir = std::filesystem::absolute(m.substr(eq + 1), ec).lexically_normal().string();
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    if (!out->emplace(name, dir).second)
+      return Status::Invalid("--to names source '" + name + "' twice: give one directory for it");
   }
   return Status::Ok();
 }
@@ -483,7 +513,11 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
       "Onto a non-empty target nothing is deleted; an existing file that differs is kept and\n"
       "reported unless --overwrite; a Maildir message already present under other flags is\n"
       "not duplicated.\n\n"
-      "Without --target, restores into the live volumes of the labelled swarm stacks.\n\n"
+      "--to SOURCE=DIR puts one source into DIR itself instead (repeatable; only the sources\n"
+      "named are restored): a live volume outside a stack, e.g. one mailbox folder back into\n"
+      "a running Mailu's mail volume (its files land at the paths they had in that volume).\n"
+      "--dry-run prints every destination as an absolute path: check it before the real run.\n\n"
+      "Without --target or --to, restores into the live volumes of the labelled swarm stacks.\n\n"
       "--snapshot defaults to 'latest': " +
       std::string(kLatestHelp) +
       " Here --stack also names the stack restored into.\n\n"
@@ -512,6 +546,8 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
       "  mailvault restore -r /srv/repo --snapshot latest --target /tmp/r\n"
       "  mailvault restore -r /srv/repo --snapshot 1a2b3c4d -i mail/alice@example.org/.Sent \\\n"
       "      --target /srv/mail-volume-parent\n"
+      "  mailvault restore -r /srv/repo -i mail/amy@example.org/.Sent --dry-run \\\n"
+      "      --to mail=/var/lib/docker/volumes/mailu_mail/_data\n"
       "  mailvault restore -r /srv/repo --snapshot 1a2b3c4d --mailbox alice@example.org \\\n"
       "      --folder .Sent --into-folder \"Restored 2026-11-30\" --target /srv/mailu\n"
       "  mailvault restore -r /srv/repo --user alice@example.org --target /srv/mailu --dry-run\n"
@@ -552,12 +588,20 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
   sub->add_option("--into-folder", held->into,
                   "Add the messages --mailbox/--folder/--message select to a NEW folder of the "
                   "live mailbox, named so (\"Restored 2026-11-30\"); never touches another folder");
-  sub->add_option("-t,--target", o->target, "Directory to restore into (created if missing)");
+  sub->add_option("-t,--target", o->target,
+                  "Directory to restore into (created if missing): each source lands in "
+                  "TARGET/<source name>");
+  auto to = std::make_shared<std::vector<std::string>>();
+  sub->add_option("--to", *to,
+                  "SOURCE=DIR: restore that source into DIR itself, e.g. a live volume "
+                  "outside a stack (mail=/var/lib/docker/volumes/mailu_mail/_data); repeatable; "
+                  "only the sources named are restored");
   sub->add_option("-i,--include", o->includes,
                   "Only this path and below, e.g. mail/alice@example.org; repeatable");
   sub->add_flag("--overwrite", o->overwrite, "Replace existing files whose content differs");
   sub->add_flag("-n,--dry-run", o->dry_run,
-                "Print what would be written (and, with --exact, removed); change nothing");
+                "Print where each file would be written, as absolute paths (and, with --exact, "
+                "what would be removed); change nothing");
   sub->add_flag("--exact", o->exact,
                 "Make the restored trees identical to the snapshot: also remove what the snapshot "
                 "does not hold (lists it) and replace differing files");
@@ -579,7 +623,19 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
                   "Without --target: only this volume (label name, e.g. mail)");
   AddStackOptions(sub, *st);
   AddOutputOptions(sub, ctx);
-  sub->callback([&ctx, o, snap, st, yes, held, force, filter, user] {
+  sub->callback([&ctx, o, snap, st, yes, held, force, filter, user, to] {
+    if (Status m = ParseSourceTargets(*to, o->target, &o->source_targets); !m.ok())
+      return void(ctx.exit_code = ReportError(ctx, m));
+    if (!to->empty() && (!user->user.empty() || held->given() || held->into_folder()))
+      return void(ctx.exit_code = ReportError(
+                      ctx, Status::Invalid("--to restores whole sources or --include paths of a "
+                                           "snapshot; --user, --into-folder and --deleted-since "
+                                           "take --target (or the stack's volumes)")));
+    if (!o->target.empty()) {  // absolute, so that --dry-run and messages name real places
+      std::error_code ec;
+      auto abs = std::filesystem::absolute(o->target, ec);
+      if (!ec) o->target = abs.lexically_normal().string();
+    }
     if (user->user.empty() && (!user->tables_file.empty() || !user->db.empty()))
       return void(ctx.exit_code = ReportError(
                       ctx, Status::Invalid("--user-tables and --user-db go with --user EMAIL")));
@@ -619,18 +675,25 @@ void RegisterRestore(CLI::App& app, CliContext& ctx) {
       ProgressPrinter pp(ctx);
       return RunIntoFolder(ctx, *repo, *held, *o, *st, pp);
     }
+    // Without --target the restore goes into live directories: the stack's volumes, or --to's.
     if (o->target.empty() && !o->dry_run && !ConfirmOldSnapshot(ctx, *repo, id, *yes)) return;
     ProgressPrinter pp(ctx);
-    if (o->target.empty()) {
+    if (o->target.empty() && o->source_targets.empty()) {
       st->base = *o;
       ctx.exit_code = RunAndReportStackRestore(ctx, *repo, *st, pp.fn());
       pp.Done();
       WarnDamagedIndex(*repo);
       return;
     }
-    if (!*force)
-      if (Status inside = CheckTargetOutsideSources(*repo, id, o->target); !inside.ok())
-        return void(ctx.exit_code = ReportError(ctx, inside));
+    if (!*force) {
+      Status inside = o->target.empty()
+                          ? Status::Ok()
+                          : CheckOutsideSources(*repo, id, o->target, "--target " + o->target);
+      for (const auto& [name, dir] : o->source_targets)
+        if (inside.ok())
+          inside = CheckOutsideSources(*repo, id, dir, "--to " + name + "=" + dir, name);
+      if (!inside.ok()) return void(ctx.exit_code = ReportError(ctx, inside));
+    }
     auto blobs = repo->OpenBlobReader();
     auto res =
         blobs.ok() ? RunRestore(**blobs, *o, pp.fn()) : Result<RestoreResult>(blobs.status());

@@ -50,8 +50,9 @@ struct RestoreStats {
 
 struct RestoreResult {
   RestoreStats stats;
-  // Dry run only: the snapshot paths that would be written (a real restore counts them in
-  // stats.files_written without listing them, so its memory does not grow with the snapshot).
+  // Dry run only: where each file would be written (host paths: the restore root and the path
+  // below it; absolute when the target is). A real restore counts them in stats.files_written
+  // without listing them, so its memory does not grow with the snapshot.
   std::vector<std::string> written;
   std::vector<std::string> removed;   // --exact: host paths removed (or that would be)
   std::vector<FileProblem> problems;  // refused paths, obstacles, I/O, damaged blobs: partial

@@ -709,11 +709,11 @@ void ReportBatch(const RestorePlan& plan, RestoreResult* result, const RestoreOp
     if (!f.write) continue;
     result->stats.files_written++;
     result->stats.bytes_written += f.entry->size;
-    if (opts.dry_run) result->written.push_back(f.entry->path);
+    if (opts.dry_run) result->written.push_back(HostPath(plan, f.root, f.rel()));
   }
   for (const auto& h : plan.hard_links) {
     result->stats.files_written++;
-    if (opts.dry_run) result->written.push_back(h.entry->path);
+    if (opts.dry_run) result->written.push_back(HostPath(plan, h.root, h.rel()));
   }
 }
 
