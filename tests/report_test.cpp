@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "verify/report.h"
@@ -207,6 +208,49 @@ TEST_F(Report, ShowsTheOldestRestorablePointAndTheNewestVerifiedSnapshot) {
   ASSERT_EQ(Shell("command -v promtool").exit_code, 0) << "install prometheus (promtool)";
   RunResult lint = Shell("promtool check metrics < '" + (out_ / "mailvault.prom") + "'");
   EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
+}
+
+// The alerting rules shipped in deploy/prometheus/alerts.yml load, and their unit tests (a
+// healthy night, a bad night, an agent that stopped reporting, nothing scraped) pass, both with
+// the real promtool. Every mailvault_* metric the rules and the Grafana dashboard use is one a
+// real report writes, so renaming a metric cannot silently disarm an alert. The two a report
+// writes only after an agent run (the run's exit codes) are checked on the swarm e2e
+// (tests/e2e/sidecar.sh), where the shipped stack runs the agent.
+TEST_F(Report, ShippedAlertsLoadPassTheirUnitTestsAndUseOnlyMetricsAReportWrites) {
+  ASSERT_EQ(Shell("command -v promtool").exit_code, 0) << "install prometheus (promtool)";
+  const std::string dir = std::string(MAILVAULT_SOURCE_DIR) + "/deploy/prometheus";
+  RunResult check = Shell("promtool check rules '" + dir + "/alerts.yml'");
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  RunResult unit = Shell("cd '" + dir + "' && promtool test rules alerts_test.yml");
+  EXPECT_EQ(unit.exit_code, 0) << unit.out << unit.err;
+
+  ASSERT_EQ(Run({"--format", "prom"}).exit_code, 0);
+  std::string prom = ReadFile(out_ / "mailvault.prom");
+  std::set<std::string> written;
+  const std::regex family("# TYPE (mailvault_[a-z0-9_]+) "), metric("mailvault_[a-z0-9_]+");
+  for (std::sregex_iterator it(prom.begin(), prom.end(), family), end; it != end; ++it)
+    written.insert((*it)[1]);
+  EXPECT_TRUE(written.count("mailvault_build_info")) << prom;
+  EXPECT_NE(prom.find("mailvault_build_info{version=\""), std::string::npos) << prom;
+  const std::set<std::string> agent_only = {"mailvault_run_exit_code",
+                                            "mailvault_last_run_exit_code"};
+  EXPECT_EQ(prom.find("mailvault_run_exit_code"), std::string::npos)
+      << "a report on its own has seen no run";
+  for (const char* file :
+       {"/deploy/prometheus/alerts.yml", "/deploy/grafana/mailvault-dashboard.json"}) {
+    std::string text = ReadFile(std::string(MAILVAULT_SOURCE_DIR) + file);
+    std::set<std::string> used;
+    for (std::sregex_iterator it(text.begin(), text.end(), metric), end; it != end; ++it)
+      used.insert(it->str());
+    EXPECT_GT(used.size(), 3u) << file;
+    for (const auto& m : used)
+      EXPECT_TRUE(written.count(m) || agent_only.count(m))
+          << file << " uses " << m << ", which no report writes";
+  }
+  auto dash = nlohmann::json::parse(
+      ReadFile(std::string(MAILVAULT_SOURCE_DIR) + "/deploy/grafana/mailvault-dashboard.json"));
+  EXPECT_GE(dash["panels"].size(), 8u);
+  for (const auto& p : dash["panels"]) EXPECT_FALSE(p["targets"].empty()) << p["title"];
 }
 
 }  // namespace

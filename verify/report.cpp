@@ -135,6 +135,8 @@ class Prom {
 
 std::string RenderPrometheus(const Report& r) {
   Prom p;
+  p.Family("mailvault_build_info", "gauge", "Always 1; the version of mailvault that wrote this.");
+  p.Sample("mailvault_build_info", {{"version", r.version.empty() ? "unknown" : r.version}}, 1);
   auto per_group = [&](const char* name, const char* type, const char* help, auto value) {
     p.Family(name, type, help);
     for (const auto& g : r.groups) p.Sample(name, {{"stack", g.name}}, value(g));
@@ -157,6 +159,24 @@ std::string RenderPrometheus(const Report& r) {
   per_group("mailvault_lost_messages", "gauge",
             "Messages of the latest snapshot that did not restore intact.",
             [](const GroupReport& g) { return static_cast<double>(g.lost_messages); });
+  per_group("mailvault_backup_duration_seconds", "gauge",
+            "How long the backup that made the stack's latest snapshot took.",
+            [](const GroupReport& g) { return g.backup_seconds; });
+  per_group("mailvault_backup_added_bytes", "gauge",
+            "Packed bytes the stack's latest snapshot added to the repository.",
+            [](const GroupReport& g) { return static_cast<double>(g.added_bytes); });
+  // Only in reports the agent writes after its run: a report on its own has not seen a run.
+  if (r.run_exit_code >= 0) {
+    p.Family("mailvault_run_exit_code", "gauge",
+             "Exit code of the agent's backup run before this report (0 ok, 1 failed, 3 partial).");
+    p.Sample("mailvault_run_exit_code", {}, r.run_exit_code);
+    p.Family("mailvault_last_run_exit_code", "gauge",
+             "Exit code of the stack's backup in the agent's last run (0 ok, 1 failed, 3 "
+             "partial).");
+    for (const auto& g : r.groups)
+      if (g.last_run_exit_code >= 0)
+        p.Sample("mailvault_last_run_exit_code", {{"stack", g.name}}, g.last_run_exit_code);
+  }
   per_group("mailvault_snapshots", "gauge", "Snapshots kept for the stack.",
             [](const GroupReport& g) { return static_cast<double>(g.snapshots); });
   per_group("mailvault_oldest_snapshot_timestamp_seconds", "gauge",
@@ -175,9 +195,9 @@ std::string RenderPrometheus(const Report& r) {
   p.Family("mailvault_report_downloaded_bytes", "gauge",
            "Bytes this report read from a remote (S3) repository; 0 for a local one.");
   p.Sample("mailvault_report_downloaded_bytes", {}, r.downloaded_bytes);
-  p.Family("mailvault_repository_growth_bytes_24h", "gauge",
+  p.Family("mailvault_repository_growth_24h_bytes", "gauge",
            "Packed bytes added by snapshots of the last 24 hours.");
-  p.Sample("mailvault_repository_growth_bytes_24h", {}, r.growth_bytes_24h);
+  p.Sample("mailvault_repository_growth_24h_bytes", {}, r.growth_bytes_24h);
   p.Family("mailvault_dedup_ratio", "gauge",
            "Logical bytes of all snapshots divided by packed bytes.");
   p.Sample("mailvault_dedup_ratio", {}, r.dedup_ratio);

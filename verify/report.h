@@ -49,6 +49,9 @@ struct GroupReport {
   // are unproven.
   std::string last_verified_snapshot;
   int64_t last_verified_time = 0;
+  double backup_seconds = 0;    // how long the latest snapshot's backup took (its stats)
+  uint64_t added_bytes = 0;     // packed bytes the latest snapshot added to the repository
+  int last_run_exit_code = -1;  // the agent's run that preceded this report; -1: not known
   std::map<std::string, uint64_t> mailbox_messages;  // from the latest census
   std::map<std::string, std::string> hooks;          // "hook.*" tags of the latest snapshot
   std::vector<HistoryPoint> history;                 // oldest first
@@ -57,6 +60,8 @@ struct GroupReport {
 
 struct Report {
   int64_t generated = 0;
+  std::string version;     // of the mailvault that wrote the report (mailvault_build_info)
+  int run_exit_code = -1;  // the agent's whole run before this report; -1: not run by the agent
   std::string repository;
   int64_t max_age_seconds = 0;
   uint32_t rotate_nights = 0, rotation_bucket = 0;

@@ -117,7 +117,8 @@ Status CopyOffsite(const CliContext& ctx, const storage::Repository& repo, const
 int RunOnceCode(CliContext& ctx, const AgentArgs& a) {
   auto repo = OpenRepository(ctx);
   if (!repo.ok()) return ReportError(ctx, repo.status());
-  int code = RunAndReportStackBackup(ctx, **repo, a.stack);
+  std::map<std::string, int> per_stack;
+  int code = RunAndReportStackBackup(ctx, **repo, a.stack, {}, &per_stack);
   // A partial snapshot is still the newest copy of most of the mail: it goes off-site too.
   bool committed = code == kExitOk || code == kExitPartial;
   int64_t reclaimed = -1;
@@ -143,6 +144,9 @@ int RunOnceCode(CliContext& ctx, const AgentArgs& a) {
   ro.out = a.integrity_report;
   ro.full_verify = a.full_verify;
   ro.prune_reclaimed_bytes = reclaimed;
+  ro.version = MAILVAULT_VERSION;
+  ro.run_exit_code = code;
+  ro.stack_exit_codes = per_stack;
   auto rep = GatherReport(**repo, ro);
   if (rep.ok()) rep->exit_code = ReportExitCode(rep->damage(), rep->stale());
   std::vector<std::string> written;

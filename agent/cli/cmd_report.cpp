@@ -33,7 +33,11 @@ void RegisterReport(CLI::App& app, CliContext& ctx) {
       "2 usage, 4 stale (no successful backup within --max-age).");
   AddRepoOption(sub, ctx);
   struct Args {
-    NightlyReportOptions opts;
+    NightlyReportOptions opts = [] {
+      NightlyReportOptions o;
+      o.version = MAILVAULT_VERSION;
+      return o;
+    }();
     std::string max_age = "26h";
     std::vector<std::string> sources;
   };

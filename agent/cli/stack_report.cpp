@@ -132,10 +132,15 @@ nlohmann::json StackRestoreOutcomeToJson(const StackRestoreOutcome& out) {
 }
 
 int RunAndReportStackBackup(CliContext& ctx, storage::Repository& repo, StackBackupOptions opts,
-                            const ProgressFn& progress) {
+                            const ProgressFn& progress, std::map<std::string, int>* per_stack) {
   if (!opts.on_event) opts.on_event = StackEventLogger(ctx);
   auto report = BackupStacks(repo, opts, progress);
   if (!report.ok()) return ReportError(ctx, report.status());
+  if (per_stack)
+    for (const auto& s : report->stacks)
+      if (s.status != StackStatus::kSkipped)
+        (*per_stack)[s.stack] =
+            ExitCodeFor(s.status == StackStatus::kFailed, s.status == StackStatus::kPartial);
   if (ctx.json) {
     std::cout << StackBackupReportToJson(*report).dump() << std::endl;
   } else {

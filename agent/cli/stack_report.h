@@ -3,6 +3,8 @@
 // cmd_backup / cmd_agent (no --source) and cmd_restore (no --target).
 #pragma once
 
+#include <map>
+
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -24,9 +26,11 @@ nlohmann::json StackRestoreOutcomeToJson(const StackRestoreOutcome& out);
 
 // Runs, prints (summary on stdout, or JSON with --json) and returns the exit code:
 // 1 if a stack failed (its pre-hook, its labels, its backup or a post-hook), 3 if one was
-// partial, else 0. opts.on_event defaults to StackEventLogger(ctx).
+// partial, else 0. opts.on_event defaults to StackEventLogger(ctx). `per_stack`, when given,
+// gets each stack's own code the same way (the nightly report's mailvault_last_run_exit_code).
 int RunAndReportStackBackup(CliContext& ctx, storage::Repository& repo, StackBackupOptions opts,
-                            const ProgressFn& progress = {});
+                            const ProgressFn& progress = {},
+                            std::map<std::string, int>* per_stack = nullptr);
 int RunAndReportStackRestore(CliContext& ctx, storage::Repository& repo, StackRestoreOptions opts,
                              const ProgressFn& progress = {});
 

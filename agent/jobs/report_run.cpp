@@ -52,6 +52,11 @@ void FillGroup(storage::Repository& repo, const std::vector<storage::SnapshotMet
     if (k.rfind("hook", 0) == 0) g.hooks[k] = v;
   auto stats =
       nlohmann::json::parse(last.stats_json.empty() ? "{}" : last.stats_json, nullptr, false);
+  if (stats.is_object() && stats.contains("seconds") && stats["seconds"].is_number())
+    g.backup_seconds = stats["seconds"].get<double>();
+  g.added_bytes = last.bytes_packed;
+  if (auto code = a.stack_exit_codes.find(g.name); code != a.stack_exit_codes.end())
+    g.last_run_exit_code = code->second;
   if (stats.is_object() && stats.contains("hooks") && stats["hooks"].is_object())
     for (const auto& [k, v] : stats["hooks"].items())
       g.hooks["hook." + k] = v.is_string() ? v.get<std::string>() : v.dump();
@@ -89,6 +94,8 @@ Result<verify::Report> GatherReport(storage::Repository& repo, const NightlyRepo
   rep.rotate_nights = a.rotate_nights;
   rep.rotation_bucket = verify::RotationBucket(rep.generated, a.rotate_nights);
   rep.prune_reclaimed_bytes = a.prune_reclaimed_bytes;
+  rep.version = a.version;
+  rep.run_exit_code = a.run_exit_code;
   std::vector<std::string> bad_held;  // the rotating check below reports a damaged record
   if (auto held = storage::LoadHeldMail(repo, &bad_held); held.ok()) {
     auto sum = storage::SummarizeHeld(*held, repo.env()->NowNanos());

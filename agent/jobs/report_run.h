@@ -26,6 +26,11 @@ struct NightlyReportOptions {
   // remote (S3), which downloads all of its data. Without it a remote repository's report checks
   // structure and tonight's rotating share of packs only; a local one always verifies.
   bool full_verify = false;
+  std::string version;  // mailvault's version, for mailvault_build_info
+  // Set by `mailvault agent`: the exit code of the run before the report, as a whole and per
+  // stack (0 ok, 1 failed, 3 partial). -1 / empty when the report runs on its own.
+  int run_exit_code = -1;
+  std::map<std::string, int> stack_exit_codes;
 };
 
 // Verifies the latest snapshot of each group, runs tonight's rotating check, gathers statistics.

@@ -63,6 +63,12 @@ e2e_sidecar_run() {
   # deploy/stack.yml runs the integrity report after each backup, into MAILVAULT_REPORT_DIR.
   e2e_check "the shipped stack wrote the integrity report's textfile for node_exporter" \
     test -s "$E2E_REPORT_DIR/mailvault.prom"
+  e2e_check "the agent's report gives the run's exit code per stack (mailvault_last_run_exit_code)" \
+    grep -qE "^mailvault_last_run_exit_code\{stack=\"$E2E_STACK\"\} 0$" "$E2E_REPORT_DIR/mailvault.prom"
+  e2e_check "the agent's report gives the whole run's exit code (mailvault_run_exit_code)" \
+    grep -qE "^mailvault_run_exit_code 0$" "$E2E_REPORT_DIR/mailvault.prom"
+  e2e_check "the shipped stack's textfile passes promtool check metrics" \
+    promtool check metrics <"$E2E_REPORT_DIR/mailvault.prom"
   e2e_check "the report's verify restored the night's snapshot of the stack and found it whole" \
     grep -qE "^mailvault_verify_ok\{[^}]*stack=\"$E2E_STACK\"[^}]*\} 1$" "$E2E_REPORT_DIR/mailvault.prom"
   e2e_check "mailvault agent --health-check says healthy inside the sidecar" \
