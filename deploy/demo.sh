@@ -5,7 +5,7 @@
 # integrity report. Prints what it did and DEMO OK / DEMO FAILED.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash deploy/install-deps.sh
+bash deploy/install-deps.sh --demo
 M=$PWD/build/agent/mailvault
 D=${MAILVAULT_DEMO_DIR:-/tmp/mailvault-demo}
 rm -rf "$D"
