@@ -3,6 +3,7 @@
 // message and loses nothing. Crafted manifests: restore_traversal_test.cpp.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/xattr.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -168,6 +169,11 @@ TEST_F(BadInput, PathsLongerThan4096BytesBackUpAndRestoreBitExact) {
     if (i == 12) WriteAt(cur, "middle", MessageText(1, 3000));
   }
   WriteAt(cur, "bottom", MessageText(2, 5000));
+  {  // an xattr there too: the backup reads it through the directory, not the whole path
+    int fd = ::openat(cur, "bottom", O_RDONLY | O_CLOEXEC);
+    ASSERT_EQ(::fsetxattr(fd, "user.deep", "yes", 3, 0), 0) << std::strerror(errno);
+    ::close(fd);
+  }
   ::close(cur);
   ASSERT_GT((vol_ / "mail" + rel + "/bottom").size(), 4096u);
 
@@ -183,6 +189,16 @@ TEST_F(BadInput, PathsLongerThan4096BytesBackUpAndRestoreBitExact) {
   auto want = ListDeep(vol_ / "mail");
   EXPECT_EQ(want.size(), 26u);
   EXPECT_EQ(DiffTrees(want, ListDeep(out_ / "mail")), "");
+  int root = ::open((out_ / "mail").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int restored = storage::fs::OpenBeneath(root, rel.substr(1) + "/bottom", O_RDONLY);
+  ::close(root);
+  ASSERT_GE(restored, 0) << std::strerror(errno);
+  char value[8] = {};
+  EXPECT_EQ(::fgetxattr(restored, "user.deep", value, sizeof value), 3) << std::strerror(errno);
+  EXPECT_EQ(std::string(value), "yes");
+  ::close(restored);
+  EXPECT_EQ((b.out + b.err).find("extended attribute"), std::string::npos)
+      << "none left out: " << b.out << b.err;
 }
 
 // --- Repositories and command lines -----------------------------------------------------------

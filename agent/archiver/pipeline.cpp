@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <set>
 
+#include "storage/fs.h"
 #include "storage/mailfiles/maildir.h"
 #include "storage/xattr.h"
 
@@ -22,6 +24,24 @@ std::string_view BaseName(std::string_view p) { return p.substr(p.find_last_of('
 std::string_view DirName(std::string_view p) {
   size_t s = p.find_last_of('/');
   return s == std::string_view::npos ? std::string_view() : p.substr(0, s);
+}
+
+// The xattrs of file `rel` of a source, through the source root's descriptor like the walk:
+// nothing above the root is looked up. A path too long for one lookup ("/proc/self/fd/N/" + rel
+// must stay under PATH_MAX) goes through its directory's descriptor, opened beneath the root.
+std::vector<storage::Xattr> ReadFileXattrs(int root_fd, const std::string& rel,
+                                           uint64_t* not_kept) {
+  constexpr size_t kDirect = 3000;
+  if (rel.size() < kDirect) return storage::ReadXattrs(root_fd, rel, not_kept);
+  std::string name;
+  int dir = storage::fs::OpenParentBeneath(root_fd, rel, &name);
+  if (dir < 0) {
+    if (errno != ENOENT) (*not_kept)++;  // vanished since the walk: no attributes to keep
+    return {};
+  }
+  auto xattrs = storage::ReadXattrs(dir, name, not_kept);
+  ::close(dir);
+  return xattrs;
 }
 
 }  // namespace
@@ -132,10 +152,9 @@ Status Pipeline::AddEntry(FileEntry&& e, bool message, uint16_t source, uint64_t
   if (reused && r.xattrs_known) {
     k.e.xattrs = std::move(r.xattrs);
   } else if (source < root_fds_.size() && root_fds_[source] >= 0) {
-    // Through the source root's descriptor, like the walk: nothing above the root is looked up.
     const SourceSpec& src = opts_.sources[source];
-    k.e.xattrs = storage::ReadXattrs(root_fds_[source], std::string(RelPath(k.e, src.name)),
-                                     xattrs_not_kept);
+    k.e.xattrs =
+        ReadFileXattrs(root_fds_[source], std::string(RelPath(k.e, src.name)), xattrs_not_kept);
   }
   if (reused) {
     k.e.content = r.content;
