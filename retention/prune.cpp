@@ -132,7 +132,8 @@ class Repacker {
   Status Add(bool tree, const BlobId& id, std::string_view data) {
     auto& w = tree ? tree_ : data_;
     if (!w) {
-      MV_ASSIGN_OR_RETURN(w, storage::PackWriter::Create(repo_.TmpDir(), level_, repo_.env()));
+      MV_ASSIGN_OR_RETURN(
+          w, storage::PackWriter::Create(repo_.TmpDir(), level_, repo_.env(), &repo_.backend()));
     }
     MV_RETURN_IF_ERROR(w->Add(id, data.data(), data.size()));
     if (w->raw_bytes() >= (tree ? kTreePackBytes : kDataPackBytes)) return Close(w);

@@ -26,7 +26,44 @@ class FdReader final : public ObjectReader {
   std::string path_;
 };
 
+class FilePackSink final : public PackSink {
+ public:
+  FilePackSink(std::unique_ptr<WritableFile> file, Env* env)
+      : path_(file->path()), file_(std::move(file)), env_(env) {}
+  ~FilePackSink() override {
+    if (path_.empty()) return;
+    file_.reset();
+    (void)env_->RemoveFile(path_);
+  }
+  Status Append(std::string_view bytes) override {
+    MV_RETURN_IF_ERROR(file_->Append(bytes));
+    hash_.Update(bytes.data(), bytes.size());
+    return Status::Ok();
+  }
+  Result<BlobId> Close() override {
+    MV_RETURN_IF_ERROR(file_->Sync());
+    MV_RETURN_IF_ERROR(file_->Close());
+    return hash_.Final();
+  }
+  Status Commit(Backend& dest, const std::string& name) override {
+    MV_RETURN_IF_ERROR(dest.PutFile(path_, name));
+    path_.clear();
+    return Status::Ok();
+  }
+
+ private:
+  std::string path_;  // empty once committed
+  std::unique_ptr<WritableFile> file_;
+  Env* env_;
+  PlainHashStream hash_;
+};
+
 }  // namespace
+
+Result<std::unique_ptr<PackSink>> NewFilePackSink(const std::string& tmp_path, Env* env) {
+  MV_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(tmp_path, 0600));
+  return std::unique_ptr<PackSink>(new FilePackSink(std::move(file), env));
+}
 
 std::unique_ptr<ObjectReader> NewFdReader(int fd, std::string path) {
   return std::make_unique<FdReader>(fd, std::move(path));

@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/env.h"
+#include "storage/hash.h"
 #include "storage/lock.h"
 #include "storage/status.h"
 
@@ -50,6 +52,25 @@ struct BackendStats {
   uint64_t cache_hits = 0;   // objects read from the local cache instead (storage/cached_backend.h)
   uint64_t cache_bytes = 0;  // their bytes
 };
+
+// A pack on its way into the repository (storage/pack.h's writer appends its bytes in order):
+// a temp file in the form the backend stores it, hashed the way FORMAT.md names packs. The
+// temp file is removed when the sink goes without a successful Commit.
+class PackSink {
+ public:
+  virtual ~PackSink() = default;
+  virtual Status Append(std::string_view bytes) = 0;
+  // Syncs and closes the temp file. Returns the pack's ID, its name: the XXH3-128 of the bytes
+  // appended (§5), or in an encrypted repository of version 9 the BLAKE2b-128 of the age file
+  // stored (§14.2).
+  virtual Result<BlobId> Close() = 0;
+  // Moves the closed file into `dest` as `name` (Backend::PutFile). `dest` is the backend that
+  // made the sink (an encrypted one hands the age file to the backend below it).
+  virtual Status Commit(class Backend& dest, const std::string& name) = 0;
+};
+
+// The sink of a backend that stores packs as they are: a file at `tmp_path` made through `env`.
+Result<std::unique_ptr<PackSink>> NewFilePackSink(const std::string& tmp_path, Env* env);
 
 class Backend {
  public:
@@ -87,6 +108,12 @@ class Backend {
   // addressed: when `name` exists already it holds the same bytes, and that is success.
   // On success `local_path` is gone. Durable only after SyncDir of `name`'s directory.
   virtual Status PutFile(const std::string& local_path, const std::string& name) = 0;
+  // Where a new pack is written (a temp file at `tmp_path`, under ScratchDir()) before Commit
+  // puts it in place. The default stores the bytes as they are (NewFilePackSink); an encrypted
+  // backend encrypts them as they come, so the pack is written once.
+  virtual Result<std::unique_ptr<PackSink>> NewPackSink(const std::string& tmp_path, Env* env) {
+    return NewFilePackSink(tmp_path, env);
+  }
   // Makes the entries created or removed in `dir` so far durable (fsync of the directory on
   // disk; nothing on S3, where a PUT is durable when it returns).
   virtual Status SyncDir(const std::string& dir) = 0;

@@ -26,7 +26,8 @@ Result<bool> BlobWriter::Put(int worker, const BlobId& id, const void* data, siz
   }
   auto& w = open_[static_cast<size_t>(worker)];
   if (!w) {
-    MV_ASSIGN_OR_RETURN(w, PackWriter::Create(repo_.TmpDir(), opts_.zstd_level, repo_.env()));
+    MV_ASSIGN_OR_RETURN(
+        w, PackWriter::Create(repo_.TmpDir(), opts_.zstd_level, repo_.env(), &repo_.backend()));
   }
   MV_RETURN_IF_ERROR(w->Add(id, data, len));
   if (w->raw_bytes() >= opts_.pack_target_bytes) MV_RETURN_IF_ERROR(FinishPack(worker));

@@ -46,8 +46,8 @@ std::string LockHostName() { return HostName(); }
 std::string LockProcessStartTime(long pid) { return ProcessStartTime(pid); }
 
 bool LockHolderGone(const std::string& host, long pid, const std::string& pid_start,
-                    std::string* why) {
-  if (host != HostName() || pid <= 0) return false;
+                    std::string* why, const std::string& me) {
+  if (host != (me.empty() ? HostName() : me) || pid <= 0) return false;
   if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
     *why = "stale lock of pid " + std::to_string(pid) + " on this host, which is gone";
     return true;
@@ -68,7 +68,8 @@ namespace {
 
 // True when the lock file `data` (read from the lock at `path`, status `st`) may be taken over;
 // `why` says why (or who holds it).
-bool IsStale(const std::string& data, const struct stat& st, int64_t now, std::string* why) {
+bool IsStale(const std::string& data, const struct stat& st, int64_t now, const std::string& me,
+             std::string* why) {
   nlohmann::json j = nlohmann::json::parse(data, nullptr, false);
   std::string host = j.is_object() ? j.value("host", "") : "";
   long pid = j.is_object() ? j.value("pid", 0L) : 0;
@@ -76,7 +77,8 @@ bool IsStale(const std::string& data, const struct stat& st, int64_t now, std::s
                        (j.is_object() ? j.value("purpose", "") : "") + " since " +
                        (j.is_object() ? j.value("started", "") : "") + ")";
   *why = holder;
-  if (LockHolderGone(host, pid, j.is_object() ? j.value("pid_start", "") : "", why)) return true;
+  if (LockHolderGone(host, pid, j.is_object() ? j.value("pid_start", "") : "", why, me))
+    return true;
   if (now - st.st_mtime > kStaleSeconds) {
     *why = "stale lock not refreshed for over 30 minutes (" + holder + ")";
     return true;
@@ -180,8 +182,8 @@ RepoLock::~RepoLock() {
 
 Result<std::unique_ptr<RepoLock>> RepoLock::AcquireExclusive(const std::string& repo_path,
                                                              const std::string& purpose,
-                                                             std::string* took_over_stale,
-                                                             Env* env) {
+                                                             std::string* took_over_stale, Env* env,
+                                                             const std::string& host) {
   std::string dir = layout::LocksDir(repo_path);
   // A repository on a read-only mount fails here first: say that, of the repository, rather
   // than naming the lock's temp file.
@@ -199,7 +201,7 @@ Result<std::unique_ptr<RepoLock>> RepoLock::AcquireExclusive(const std::string& 
   char when[32];
   time_t now = static_cast<time_t>(env->NowNanos() / 1000000000);
   std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  nlohmann::json j = {{"host", HostName()},
+  nlohmann::json j = {{"host", host.empty() ? HostName() : host},
                       {"pid", ::getpid()},
                       {"purpose", purpose},
                       {"started", when},
@@ -221,7 +223,7 @@ Result<std::unique_ptr<RepoLock>> RepoLock::AcquireExclusive(const std::string& 
     Found found = ReadLock(lock);
     if (!found.exists) continue;  // released meanwhile
     std::string why;
-    if (!IsStale(found.data, found.st, static_cast<int64_t>(now), &why)) {
+    if (!IsStale(found.data, found.st, static_cast<int64_t>(now), host, &why)) {
       (void)env->RemoveFile(tmp);
       return Status::Busy("repository is locked: " + why +
                               ". Wait for it to finish; if that process is gone on another host, "
@@ -250,7 +252,7 @@ Result<std::unique_ptr<RepoLock>> RepoLock::AcquireExclusive(const std::string& 
   using SteadyClock = std::chrono::steady_clock;
   auto deadline = SteadyClock::now() + std::chrono::milliseconds(wait.timeout_ms);
   for (;;) {
-    auto lock = AcquireExclusive(repo_path, purpose, took_over_stale, env);
+    auto lock = AcquireExclusive(repo_path, purpose, took_over_stale, env, wait.host);
     if (lock.ok() || lock.status().code() != Code::kBusy || wait.timeout_ms <= 0) return lock;
     auto now = SteadyClock::now();
     if (now >= deadline)

@@ -29,6 +29,10 @@ struct LockWait {
   // Called each time the lock is found held (with the kBusy status naming the holder), before
   // the pause; for a message such as "waiting for the lock held by ...".
   std::function<void(const Status& held)> on_held;
+  // What the lock records as this host, and compares a holder's host with: empty for the host
+  // name. An encrypted repository gives a keyed hash of it (docs/ENCRYPTION.md "Locks"), so the
+  // lock names no host to whoever holds the bucket.
+  std::string host;
 };
 
 // What a lock's content says of its holder on this machine (docs/FORMAT.md §9): the host name
@@ -37,8 +41,9 @@ struct LockWait {
 // process's (then *why says so). Used by the lock on disk and the one on S3 alike.
 std::string LockHostName();
 std::string LockProcessStartTime(long pid);
+// `me`: this host as the lock records it (LockWait::host; empty: the host name).
 bool LockHolderGone(const std::string& host, long pid, const std::string& pid_start,
-                    std::string* why);
+                    std::string* why, const std::string& me = "");
 
 // A lock held until this object is destroyed (a RepoLock on disk, an S3 lock object).
 class HeldLock {
@@ -55,7 +60,8 @@ class RepoLock final : public HeldLock {
   static Result<std::unique_ptr<RepoLock>> AcquireExclusive(const std::string& repo_path,
                                                             const std::string& purpose,
                                                             std::string* took_over_stale = nullptr,
-                                                            Env* env = Env::Default());
+                                                            Env* env = Env::Default(),
+                                                            const std::string& host = "");
   // The same, retrying while the lock is held (not on other errors) until `wait.timeout_ms` has
   // passed; then kBusy naming the holder and how long it waited.
   static Result<std::unique_ptr<RepoLock>> AcquireExclusive(const std::string& repo_path,

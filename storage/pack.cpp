@@ -25,16 +25,12 @@ constexpr uint64_t kTarBlock = 512;
 // holds kFrameTarget bytes of tar, and appends the seek table (§5.1) after the last one.
 class LibarchivePackWriter final : public PackWriter {
  public:
-  LibarchivePackWriter(std::string tmp_path, std::unique_ptr<WritableFile> file, Env* env)
-      : tmp_path_(std::move(tmp_path)), file_(std::move(file)), env_(env) {}
-  ~LibarchivePackWriter() override {
+  LibarchivePackWriter(std::string tmp_path, std::unique_ptr<PackSink> sink)
+      : tmp_path_(std::move(tmp_path)), sink_(std::move(sink)) {}
+  ~LibarchivePackWriter() override {  // the sink removes its temp file unless committed
     if (a_) archive_write_free(a_);
     if (entry_) archive_entry_free(entry_);
     if (cctx_) ZSTD_freeCCtx(cctx_);
-    if (!tmp_path_.empty()) {  // not finished (or not moved into place): the temp file goes
-      file_.reset();
-      (void)env_->RemoveFile(tmp_path_);
-    }
   }
 
   Status Open(int level) {
@@ -89,14 +85,10 @@ class LibarchivePackWriter final : public PackWriter {
     MV_RETURN_IF_ERROR(write_status_);
     if (fed_ > frame_start_raw_) MV_RETURN_IF_ERROR(EndFrame());
     MV_RETURN_IF_ERROR(Emit(EncodeSeekTable(frames_)));
-    MV_RETURN_IF_ERROR(file_->Sync());
-    MV_RETURN_IF_ERROR(file_->Close());
-    info_.pack_id = hash_.Final();
+    MV_ASSIGN_OR_RETURN(info_.pack_id, sink_->Close());
     info_.file_size = written_;
-    file_.reset();
-    // On failure the destructor removes the temp file.
-    MV_RETURN_IF_ERROR(dest.PutFile(tmp_path_, layout::PackRelPath(info_.pack_id)));
-    tmp_path_.clear();
+    // On failure the sink removes the temp file.
+    MV_RETURN_IF_ERROR(sink_->Commit(dest, layout::PackRelPath(info_.pack_id)));
     return std::move(info_);
   }
 
@@ -134,8 +126,7 @@ class LibarchivePackWriter final : public PackWriter {
 
   Status Emit(std::string_view bytes) {
     if (bytes.empty()) return Status::Ok();
-    MV_RETURN_IF_ERROR(file_->Append(bytes));
-    hash_.Update(bytes.data(), bytes.size());
+    MV_RETURN_IF_ERROR(sink_->Append(bytes));
     written_ += bytes.size();
     return Status::Ok();
   }
@@ -146,14 +137,12 @@ class LibarchivePackWriter final : public PackWriter {
     return Status::IOError(std::string(what) + ": " + (msg ? msg : "libarchive error"), tmp_path_);
   }
 
-  std::string tmp_path_;
-  std::unique_ptr<WritableFile> file_;  // null once renamed into place
-  Env* env_;
+  std::string tmp_path_;  // for messages
+  std::unique_ptr<PackSink> sink_;
   struct archive* a_ = nullptr;
   struct archive_entry* entry_ = nullptr;
   ZSTD_CCtx* cctx_ = nullptr;
   std::string out_;
-  PlainHashStream hash_;
   PackInfo info_;
   std::vector<PackFrame> frames_;
   uint64_t raw_ = 0;      // tar bytes of the entries added
@@ -204,10 +193,10 @@ uint32_t GetLe32(const char* p) {
 std::string PackRelPath(const BlobId& pack_id) { return layout::PackRelPath(pack_id); }
 
 Result<std::unique_ptr<PackWriter>> PackWriter::Create(const std::string& tmp_dir, int level,
-                                                       Env* env) {
+                                                       Env* env, Backend* dest) {
   std::string tmp = fs::Join(tmp_dir, "pack-" + fs::RandomHex(8) + ".tmp");
-  MV_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(tmp, 0600));
-  auto w = std::make_unique<LibarchivePackWriter>(tmp, std::move(file), env);
+  MV_ASSIGN_OR_RETURN(auto sink, dest ? dest->NewPackSink(tmp, env) : NewFilePackSink(tmp, env));
+  auto w = std::make_unique<LibarchivePackWriter>(tmp, std::move(sink));
   MV_RETURN_IF_ERROR(w->Open(level));
   return std::unique_ptr<PackWriter>(std::move(w));
 }
@@ -280,7 +269,9 @@ Status ReadPack(ObjectReader& in, const std::string& path, const BlobId& expecte
     const void* p;
     while (ReadCb(a, &ctx, &p) > 0) {
     }
-    if (ctx.hash.Final() != expected)
+    if (!ctx.status.ok())
+      st = ctx.status;
+    else if (!opts.reader_checks_name && ctx.hash.Final() != expected)
       st = Status::Corruption(
           "pack content does not match its name (bit rot or tampering); "
           "run `mailvault check` to see what it affects",
@@ -297,7 +288,8 @@ Result<PackInfo> ListPack(const std::string& path, const BlobId& expected) {
   return ListPack(*in, path, expected);
 }
 
-Result<PackInfo> ListPack(ObjectReader& in, const std::string& path, const BlobId& expected) {
+Result<PackInfo> ListPack(ObjectReader& in, const std::string& path, const BlobId& expected,
+                          const PackReadOptions& opts) {
   PackInfo info;
   info.pack_id = expected;
   uint64_t offset = 0;
@@ -312,7 +304,7 @@ Result<PackInfo> ListPack(ObjectReader& in, const std::string& path, const BlobI
     }
   } counting(&in);
   Status st = ReadPack(
-      counting, path, expected, {},
+      counting, path, expected, opts,
       [&](const BlobId& id, uint64_t len) {
         info.entries.push_back({id, offset + kTarBlock, len});
         offset += kTarBlock + (len + kTarBlock - 1) / kTarBlock * kTarBlock;

@@ -55,17 +55,21 @@ struct PackInfo {
 // Writes one pack. Not thread-safe: each backup worker owns one at a time.
 class PackWriter {
  public:
-  // The pack is written to a temp file under `tmp_dir` until Finish(), through `env`.
+  // The pack is written to a temp file under `tmp_dir` until Finish(), through `env`: into
+  // `dest`'s PackSink (an encrypted backend encrypts it as it is written), or as it is when
+  // `dest` is null. Finish must then be given the same `dest`.
   static Result<std::unique_ptr<PackWriter>> Create(const std::string& tmp_dir, int zstd_level,
-                                                    Env* env = Env::Default());
+                                                    Env* env = Env::Default(),
+                                                    Backend* dest = nullptr);
   virtual ~PackWriter() = default;
   virtual Status Add(const BlobId& id, const void* data, size_t len) = 0;
   // Uncompressed tar bytes written so far (to decide when the pack is full).
   virtual uint64_t raw_bytes() const = 0;
   virtual size_t count() const = 0;
   // Closes the archive, fsyncs, and moves it to packs/<id[0:2]>/<id>.tar.zst in `dest`
-  // (Backend::PutFile: a rename on disk, an upload to S3). The directory sync is left to the
-  // caller (one per batch, before the index is written).
+  // (PackSink::Commit: a rename on disk, an upload to S3). PackInfo::file_size is the size of
+  // the tar.zst (in an encrypted repository, of the age file's plaintext). The directory sync is
+  // left to the caller (one per batch, before the index is written).
   virtual Result<PackInfo> Finish(Backend& dest) = 0;
 };
 
@@ -77,6 +81,10 @@ std::string PackRelPath(const BlobId& pack_id);  // "packs/ab/ab12....tar.zst"
 // (skipped when stopping early). Errors name the pack path and the entry.
 struct PackReadOptions {
   bool verify_pack_hash = true;
+  // The reader checks the pack against its name when it reaches the end (an encrypted pack of
+  // version 9, named by the hash of its age file): with verify_pack_hash the pack is read to
+  // its end and the reader's error returned, instead of comparing the XXH3 of what was read.
+  bool reader_checks_name = false;
 };
 using PackWantFn = std::function<bool(const BlobId& id, uint64_t length)>;
 using PackBlobFn = std::function<bool(const BlobId& id, std::string_view data)>;
@@ -99,6 +107,7 @@ Status ReadPackFrames(const Backend& backend, const std::string& path, const Pac
 
 // Lists a pack's entries (decompressing it), for index rebuild and orphan recovery.
 Result<PackInfo> ListPack(const std::string& path, const BlobId& expected);
-Result<PackInfo> ListPack(ObjectReader& in, const std::string& path, const BlobId& expected);
+Result<PackInfo> ListPack(ObjectReader& in, const std::string& path, const BlobId& expected,
+                          const PackReadOptions& opts = {});
 
 }  // namespace mv::storage

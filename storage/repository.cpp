@@ -198,6 +198,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Backend> ba
   repo->backend_ = std::move(backend);
   repo->id_ = config.id;
   repo->encrypted_ = !config.encryption.empty();
+  repo->pack_names_hash_age_file_ = repo->encrypted_ && config.version >= 9;
   ChunkerParams cp = config.chunker;
   std::string key_id = config.key_id;
   std::string secret;
@@ -232,8 +233,10 @@ Result<std::unique_ptr<HeldLock>> Repository::LockExclusive(const std::string& p
   return backend_->LockExclusive(purpose, wait, took_over_stale);
 }
 
-Status Repository::ReadPackFile(const BlobId& pack, const PackReadOptions& opts,
+Status Repository::ReadPackFile(const BlobId& pack, const PackReadOptions& opts_in,
                                 const PackWantFn& want, const PackBlobFn& on_blob) const {
+  PackReadOptions opts = opts_in;
+  opts.reader_checks_name = pack_names_hash_age_file_;
   // Without the pack hash to check, only the frames that hold the wanted blobs are read (§5.1),
   // where the index describes the pack and it has a seek table.
   const PackInfo* indexed =
@@ -264,7 +267,7 @@ Status Repository::ReadPackFile(const BlobId& pack, const PackReadOptions& opts,
 
 Result<PackInfo> Repository::ListPackFile(const BlobId& pack) const {
   MV_ASSIGN_OR_RETURN(auto in, backend_->OpenReader(layout::PackRelPath(pack)));
-  return ListPack(*in, PackPath(pack), pack);
+  return ListPack(*in, PackPath(pack), pack, {.reader_checks_name = pack_names_hash_age_file_});
 }
 
 void Repository::CleanTmp() const {

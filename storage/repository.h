@@ -23,9 +23,10 @@ namespace mv::storage {
 
 // The newest version this build reads and writes (docs/FORMAT.md): 7 is an encrypted repository
 // (docs/ENCRYPTION.md), 8 one that may hold header records (§15), encrypted or not (its config's
-// "encryption" entry says). It reads every version from kOldestFormatVersion up to it; `init`
-// writes it.
-constexpr int kFormatVersion = 8;
+// "encryption" entry says), 9 one whose encrypted packs are named by the hash of their age file
+// (§14.2; a plain version-9 repository is a version-8 one). It reads every version from
+// kOldestFormatVersion up to it; `init` writes it.
+constexpr int kFormatVersion = 9;
 constexpr int kOldestFormatVersion = 1;
 
 // A repository file that could not be read (a damaged manifest or index file). It affects only
@@ -124,6 +125,9 @@ class Repository {
   const std::string& id() const { return id_; }
   // Whether the repository is encrypted (format version 7).
   bool encrypted() const { return encrypted_; }
+  // Whether a pack's name is the hash of its age file (encrypted, version 9: §14.2), checked by
+  // the backend when it reads a pack whole, rather than the XXH3 of its plaintext.
+  bool pack_names_hash_age_file() const { return pack_names_hash_age_file_; }
   const KeyedHasher& hasher() const { return hasher_; }
   const Chunker& chunker() const { return chunker_; }
 
@@ -201,6 +205,7 @@ class Repository {
   Env* env_ = Env::Default();
   std::string id_;
   bool encrypted_ = false;
+  bool pack_names_hash_age_file_ = false;
   KeyedHasher hasher_{std::string(kSecretSize, '\0')};
   Chunker chunker_{""};
   Index index_;

@@ -91,9 +91,9 @@ TEST_F(DeletedMail, AMessageOnlyForgottenSnapshotsHadIsHeldThroughPruneAndRestor
   EXPECT_EQ(j["held_mail"]["messages"], 3) << j.dump() << ": A, B and C, not K (kept)";
   EXPECT_EQ(j["held_mail"]["bytes"], a_.size() + b_.size() + c_.size());
   auto config = nlohmann::json::parse(ReadFile(repo() + "/config"));
-  // init wrote the newest version (8), which has held mail: nothing to raise, nothing lowered.
+  // init wrote the newest version (9), which has held mail: nothing to raise, nothing lowered.
   // Older repositories are raised to 5 (format_compat_test.cpp, repo-v1 to repo-v4).
-  EXPECT_EQ(config["version"], 8);
+  EXPECT_EQ(config["version"], 9);
 
   RunResult p = Run({"prune", "--max-unused", "0%", "--json"});
   ASSERT_EQ(p.exit_code, 0) << p.err << p.out;

@@ -12,6 +12,11 @@
 #include <set>
 #include <sstream>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "storage/crypto/encrypted_backend.h"
+#include "storage/local_backend.h"
 #include "tests/test_util.h"
 
 namespace mv::testing {
@@ -188,7 +193,7 @@ TEST_F(Encrypted, BackupRestoreVerifyAndCheckWorkAndTheRestoreIsBitExact) {
   auto c = Run({"check", "--read-data"});
   EXPECT_EQ(c.exit_code, 0) << c.err << c.out;
   auto config = nlohmann::json::parse(ReadFile(repo() + "/config"));
-  EXPECT_EQ(config["version"], 8) << "the newest version; encrypted as its config says";
+  EXPECT_EQ(config["version"], 9) << "the newest version; encrypted as its config says";
   EXPECT_EQ(config["encryption"]["algorithm"], "age-x25519");
   EXPECT_FALSE(fs::exists(repo() + "/keys/default")) << "no content key in clear";
 }
@@ -367,13 +372,18 @@ TEST_F(Encrypted, PublicKeyModeBacksUpWithoutTheIdentityAndOnlyTheIdentityReads)
   EXPECT_EQ(Found(r, Needles()), std::set<std::string>{});
 
   for (std::vector<std::string> cmd :
-       {std::vector<std::string>{"snapshots"}, {"restore", "--target", out_ / "no"}, {"check"}}) {
+       {std::vector<std::string>{"snapshots"}, {"restore", "--target", out_ / "no"}}) {
     cmd.insert(cmd.end(), {"--repo", r, "--agent-key-file", agent});
     auto denied = RunMailvault(cmd);
     EXPECT_EQ(denied.exit_code, 1) << cmd[0] << ": " << denied.err;
     EXPECT_NE(denied.err.find("can only back up"), std::string::npos) << denied.err;
   }
   EXPECT_FALSE(fs::exists(out_ / "no/mail"));
+  // The agent can still prove its packs arrived whole (FORMAT.md §14.2): check without a key.
+  auto agent_check = RunMailvault({"check", "--repo", r, "--agent-key-file", agent});
+  EXPECT_EQ(agent_check.exit_code, 0) << agent_check.err << agent_check.out;
+  EXPECT_NE(agent_check.out.find("check (without a key): OK"), std::string::npos)
+      << agent_check.out;
 
   auto restore = RunMailvault(
       {"restore", "--repo", r, "--identity-file", keys_ / "operator.txt", "--target", out_.path()});
@@ -432,6 +442,131 @@ TEST_F(Encrypted, APassphraseRepositoryExportsAWriteOnlyAgentKey) {
       RunMailvault({"key", "list", "--repo", repo(), "--agent-key-file", keys_ / "agent.key"});
   EXPECT_EQ(keys.exit_code, 1) << "an agent key cannot manage keys";
   ::unsetenv("XDG_CACHE_HOME");
+}
+
+// Version 9 (docs/FORMAT.md §14.2): a pack's name is the BLAKE2b-128 of its age file, which
+// Python's hashlib computes independently; whoever holds only the bucket can check every pack
+// without a key, and a damaged pack or manifest is found and named.
+TEST_F(Encrypted, PacksAreNamedByTheHashOfTheirAgeFileSoCheckWithoutAKeyFindsDamage) {
+  ASSERT_EQ(Backup().exit_code, 0);
+  EXPECT_EQ(nlohmann::json::parse(ReadFile(repo() + "/config"))["version"], 9);
+  RunResult names =
+      Shell("cd '" + repo() +
+            "' && python3 -c 'import hashlib,pathlib\n"
+            "bad=[p.name for p in pathlib.Path(\"packs\").rglob(\"*.tar.zst\") if "
+            "hashlib.blake2b(p.read_bytes(),digest_size=16).hexdigest()+\".tar.zst\"!=p.name]\n"
+            "n=len(list(pathlib.Path(\"packs\").rglob(\"*.tar.zst\")))\n"
+            "print(n, len(bad))'");
+  ASSERT_EQ(names.exit_code, 0);
+  int packs = 0, bad = -1;
+  std::istringstream(names.out) >> packs >> bad;
+  EXPECT_GT(packs, 0);
+  EXPECT_EQ(bad, 0) << "every pack is named by the BLAKE2b-128 of its file";
+
+  auto clean = RunMailvault({"check", "--repo", repo(), "--without-key", "--json"});
+  ASSERT_EQ(clean.exit_code, 0) << clean.err << clean.out;
+  auto j = Json(clean);
+  EXPECT_EQ(j["without_key"], true);
+  EXPECT_EQ(j["packs"], packs);
+  EXPECT_EQ(j["snapshots"], 1);
+  EXPECT_EQ(j["ok"], true);
+  // No key and no terminal to ask on (a cron job): the same check, and it says so.
+  auto nokey = RunMailvault({"check", "--repo", repo()});
+  EXPECT_EQ(nokey.exit_code, 0) << nokey.err;
+  EXPECT_NE(nokey.out.find("check (without a key): OK"), std::string::npos) << nokey.out;
+  EXPECT_NE(nokey.out.find("--password-file"), std::string::npos) << "says what a key adds";
+
+  auto refused = RunMailvault({"check", "--repo", repo(), "--without-key", "--read-data"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("needs the key"), std::string::npos) << refused.err;
+
+  // A flipped byte in a pack, and a manifest cut short, in a copy.
+  TempDir copy("mvenckeyless");
+  fs::copy(repo(), copy / "r", fs::copy_options::recursive);
+  std::string pack, manifest;
+  for (const auto& e : fs::recursive_directory_iterator(copy / "r/packs"))
+    if (e.is_regular_file() && (pack.empty() || e.file_size() > fs::file_size(pack)))
+      pack = e.path();
+  for (const auto& e : fs::directory_iterator(copy / "r/snapshots")) manifest = e.path();
+  std::string bytes = ReadFile(pack);
+  bytes[bytes.size() / 2] ^= 0x01;
+  WriteFile(pack, bytes, 0600);
+  WriteFile(manifest, ReadFile(manifest).substr(0, 30), 0600);
+  auto damaged = RunMailvault({"check", "--repo", copy / "r", "--without-key", "--json"});
+  EXPECT_EQ(damaged.exit_code, 1) << damaged.err;
+  auto d = Json(damaged);
+  EXPECT_EQ(d["ok"], false);
+  std::map<std::string, std::string> kinds;  // kind -> where
+  for (const auto& p : d["problems"]) kinds[p["kind"]] = p["where"];
+  EXPECT_EQ(kinds["pack-damaged"], pack) << damaged.out;
+  EXPECT_EQ(kinds["snapshot-damaged"], manifest) << damaged.out;
+  // With the key, the pack is refused by its name too (no --read-data needed: check reads packs).
+  auto keyed_copy =
+      RunMailvault({"check", "--repo", copy / "r", "--password-file", pass_, "--json"});
+  EXPECT_EQ(keyed_copy.exit_code, 1);
+  EXPECT_NE(keyed_copy.out.find(fs::path(pack).filename().string()), std::string::npos)
+      << keyed_copy.out;
+
+  // An unencrypted repository needs no key: --without-key says so.
+  TempDir plain("mvencplain");
+  ASSERT_EQ(RunMailvault({"init", "--repo", plain / "r"}).exit_code, 0);
+  auto p = RunMailvault({"check", "--repo", plain / "r", "--without-key"});
+  EXPECT_EQ(p.exit_code, 2) << p.err;
+  EXPECT_NE(p.err.find("not encrypted"), std::string::npos) << p.err;
+}
+
+// A version-7 repository names packs by their plaintext: without a key, check says it cannot.
+TEST(EncryptedV7, CheckWithoutAKeySaysTheVersionNeedsTheKey) {
+  std::string repo = std::string(MAILVAULT_SOURCE_DIR) + "/tests/data/repo-v7";
+  auto r = RunMailvault({"check", "--repo", repo, "--without-key"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("format version 7"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--password-file"), std::string::npos) << r.err;
+}
+
+// docs/FORMAT.md §14.3: the lock of an encrypted repository names no host, yet this host still
+// finds its own stale lock at once, while a holder with another key (another host's label) is
+// left alone until it goes stale by age.
+TEST(EncryptedLock, NamesNoHostButItsOwnHostStillTakesOverItsStaleLock) {
+  TempDir dir("mvenclock");
+  auto open = [&](uint8_t key_byte) {
+    storage::crypto::ObjectKeys keys;
+    keys.recipient = storage::crypto::RecipientOf(storage::crypto::GenerateAgeIdentity());
+    keys.auth.fill(key_byte);
+    keys.repository = "fixture";
+    return storage::crypto::NewEncryptedBackend(std::make_unique<storage::LocalBackend>(dir.path()),
+                                                keys);
+  };
+  auto backend = open(7);
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  nlohmann::json written;
+  {
+    auto lock = backend->LockExclusive("backup", {}, nullptr);
+    ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+    written = nlohmann::json::parse(ReadFile(dir / "locks/exclusive"));
+  }
+  std::string label = written["host"];
+  EXPECT_EQ(label.rfind("keyed-", 0), 0u) << label;
+  EXPECT_EQ(ReadFile(dir / "locks/exclusive").find(host), std::string::npos)
+      << "the host name is nowhere in the lock";
+  EXPECT_FALSE(fs::exists(dir / "locks/exclusive")) << "released";
+
+  // The same lock left behind by a process of this host that is gone.
+  pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ::waitpid(dead, nullptr, 0);
+  written["pid"] = dead;
+  written.erase("pid_start");
+  WriteFile(dir / "locks/exclusive", written.dump(), 0600);
+  auto other_key = open(8);
+  auto busy = other_key->LockExclusive("backup", {}, nullptr);
+  ASSERT_FALSE(busy.ok()) << "another key's label is another host: not judged by its pid";
+  EXPECT_EQ(busy.status().code(), Code::kBusy);
+  std::string why;
+  auto taken = open(7)->LockExclusive("backup", {}, &why);
+  ASSERT_TRUE(taken.ok()) << taken.status().ToString();
+  EXPECT_NE(why.find("on this host, which is gone"), std::string::npos) << why;
 }
 
 }  // namespace

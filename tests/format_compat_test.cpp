@@ -35,10 +35,10 @@ struct Fixture {
   }
   std::string sha_file() const { return repo() + ".sha256"; }
 };
-const Fixture kFixtures[] = {{1, "4f72aec8", "c84e6254", 5}, {2, "b9a436fc", "20588273", 7},
-                             {3, "d8c1b939", "646b0701", 7}, {4, "cb8788bd", "26e3084b", 7},
-                             {5, "988c6cb1", "3b6bb5ab", 7}, {6, "0587690d", "419fd58a", 7},
-                             {7, "fccb02d0", "1f684c61", 7}, {8, "252fb391", "1ddbe2d4", 7}};
+const Fixture kFixtures[] = {
+    {1, "4f72aec8", "c84e6254", 5}, {2, "b9a436fc", "20588273", 7}, {3, "d8c1b939", "646b0701", 7},
+    {4, "cb8788bd", "26e3084b", 7}, {5, "988c6cb1", "3b6bb5ab", 7}, {6, "0587690d", "419fd58a", 7},
+    {7, "fccb02d0", "1f684c61", 7}, {8, "252fb391", "1ddbe2d4", 7}, {9, "fe6e59bf", "d60eb28b", 7}};
 
 // "./mail/..." -> sha256, as in tests/data/repo-v<N>.sha256.
 std::map<std::string, std::string> ExpectedDigests(const Fixture& fx) {
@@ -98,14 +98,13 @@ void ExpectRestoresFixtureContent(const Fixture& fx, const std::string& repo,
   EXPECT_EQ(std::string(value, n > 0 ? n : 0), "dkim") << "the user xattr comes back";
 }
 
-// Version 7 is encrypted: every command opens it with the passphrase of repo-v7.pass, from the
-// environment as an operator's sidecar would have it.
+// Versions 7 and 9 are encrypted: every command opens them with the passphrase of
+// repo-v<N>.pass, from the environment as an operator's sidecar would have it.
 class FormatCompat : public ::testing::TestWithParam<Fixture> {
  protected:
   void SetUp() override {
-    if (GetParam().version == 7)
-      ::setenv("MAILVAULT_PASSWORD_FILE",
-               (std::string(MAILVAULT_SOURCE_DIR) + "/tests/data/repo-v7.pass").c_str(), 1);
+    if (GetParam().version == 7 || GetParam().version == 9)
+      ::setenv("MAILVAULT_PASSWORD_FILE", (GetParam().repo() + ".pass").c_str(), 1);
   }
   void TearDown() override { ::unsetenv("MAILVAULT_PASSWORD_FILE"); }
 };
@@ -254,6 +253,27 @@ TEST(FormatFields, Version2FieldsRoundTripAndTheEntryTableSkipsThem) {
   ASSERT_EQ(table->size(), 4u);
   EXPECT_EQ(table->path(table->row(3)), "m/c");
   EXPECT_EQ(table->row(1).flags, kFlagSqliteRaw | kFlagChangedWhileRead | kFlagXattrs);
+}
+
+// Version 9 names an encrypted repository's packs by the hash of their age files (docs/FORMAT.md
+// §14.2): the committed one checks without a key, and a flipped byte in a copy's pack is named.
+TEST(FormatCompatV9, TheCommittedRepositoryChecksWithoutAKeyAndADamagedPackIsNamed) {
+  std::string repo = std::string(MAILVAULT_SOURCE_DIR) + "/tests/data/repo-v9";
+  RunResult r = RunMailvault({"check", "--repo", repo, "--without-key", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  auto j = Json(r);
+  EXPECT_EQ(j["packs"], 5);
+  EXPECT_EQ(j["snapshots"], 2);
+  TempDir copy("mvcompat-v9");
+  stdfs::copy(repo, copy / "r", stdfs::copy_options::recursive);
+  std::string pack = copy / "r/packs/04/048a450b4b3c2e2244e2ab74e2767705.tar.zst";
+  std::string bytes = ReadFile(pack);
+  bytes[bytes.size() - 20] ^= 0x40;
+  WriteFile(pack, bytes, 0600);
+  RunResult d = RunMailvault({"check", "--repo", copy / "r", "--without-key"});
+  EXPECT_EQ(d.exit_code, 1) << d.err << d.out;
+  EXPECT_NE(d.out.find("pack-damaged"), std::string::npos) << d.out;
+  EXPECT_NE(d.out.find("048a450b4b3c2e2244e2ab74e2767705"), std::string::npos) << d.out;
 }
 
 }  // namespace

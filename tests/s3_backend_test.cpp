@@ -480,16 +480,18 @@ TEST_F(RgwBackendTest, AWaitingLockerGetsTheLockWhenItIsReleased) {
     first->reset();
   });
   int held_calls = 0;
-  LockWait wait{10000, 100, [&](const Status& s) {
+  LockWait wait{10000, 100,
+                [&](const Status& s) {
                   held_calls++;
                   EXPECT_EQ(s.code(), Code::kBusy);
-                }};
+                },
+                ""};
   auto second = b->LockExclusive("prune", wait, nullptr);
   releaser.join();
   ASSERT_TRUE(second.ok()) << second.status().ToString();
   EXPECT_GE(held_calls, 1);
   // Without waiting long enough: kBusy saying how long it waited.
-  auto third = a->LockExclusive("check", LockWait{300, 100, nullptr}, nullptr);
+  auto third = a->LockExclusive("check", LockWait{300, 100, nullptr, ""}, nullptr);
   ASSERT_FALSE(third.ok());
   EXPECT_EQ(third.status().code(), Code::kBusy);
   EXPECT_NE(third.status().message().find("gave up after waiting"), std::string::npos);

@@ -53,46 +53,42 @@ Result<std::set<BlobId>> ListedPacks(const storage::Backend& b) {
   return out;
 }
 
-// Streams pack `pk` from `from` into a temp file of `to`, checks its bytes against its name, and
-// puts it into `to`. Returns the bytes sent.
-Result<uint64_t> SendPack(const storage::Repository& from, storage::Repository& to,
-                          const PackInfo& pk) {
+// Streams pack `pk` from `from` into a new pack of `to` (its PackSink: encrypted there as it
+// arrives when `to` is encrypted), checks its bytes against its name, and puts it into `to`.
+// Returns the bytes sent and the pack's name in `to`: the same but in an encrypted repository of
+// version 9, which names a pack by the hash of its age file (FORMAT.md §14.2).
+struct Sent {
+  uint64_t bytes = 0;
+  BlobId id;
+};
+Result<Sent> SendPack(const storage::Repository& from, storage::Repository& to,
+                      const PackInfo& pk) {
   std::string rel = storage::layout::PackRelPath(pk.pack_id);
   std::string src = from.backend().Describe(rel);
+  // A version-9 encrypted source's reader checks the age file against the name at its end.
   MV_ASSIGN_OR_RETURN(auto reader, from.backend().OpenReader(rel));
   std::string scratch = to.backend().ScratchDir();
   MV_RETURN_IF_ERROR(storage::fs::MakeDirs(scratch, 0700, to.env()));
   std::string tmp = storage::fs::Join(scratch, "copy-" + storage::fs::RandomHex(8));
-  MV_ASSIGN_OR_RETURN(auto file, to.env()->NewWritableFile(tmp, 0600));
+  MV_ASSIGN_OR_RETURN(auto sink, to.backend().NewPackSink(tmp, to.env()));
   storage::PlainHashStream hash;
   std::string buf(1 << 20, '\0');
-  uint64_t size = 0;
-  Status st;
+  Sent sent;
   for (;;) {
-    auto n = reader->Read(buf.data(), buf.size());
-    if (!n.ok()) {
-      st = n.status();
-      break;
-    }
-    if (*n == 0) break;
-    hash.Update(buf.data(), *n);
-    size += *n;
-    st = file->Append(std::string_view(buf.data(), *n));
-    if (!st.ok()) break;
+    MV_ASSIGN_OR_RETURN(size_t n, reader->Read(buf.data(), buf.size()));
+    if (n == 0) break;
+    hash.Update(buf.data(), n);
+    sent.bytes += n;
+    MV_RETURN_IF_ERROR(sink->Append(std::string_view(buf.data(), n)));
   }
-  if (st.ok()) st = file->Sync();
-  Status closed = file->Close();
-  if (st.ok()) st = closed;
-  if (st.ok() && hash.Final() != pk.pack_id)
-    st = SourceDamaged("the pack's bytes do not hash to its name (" + std::to_string(size) +
-                           " bytes read; `check --read-data` names the damage)",
-                       src);
-  if (st.ok()) st = to.backend().PutFile(tmp, rel);
-  if (!st.ok()) {
-    (void)to.env()->RemoveFile(tmp);
-    return st;
-  }
-  return size;
+  MV_ASSIGN_OR_RETURN(sent.id, sink->Close());
+  if (!from.pack_names_hash_age_file() && hash.Final() != pk.pack_id)
+    return SourceDamaged("the pack's bytes do not hash to its name (" + std::to_string(sent.bytes) +
+                             " bytes read; `check --read-data` names the damage)",
+                         src);
+  // On failure the sink removes the temp file.
+  MV_RETURN_IF_ERROR(sink->Commit(to.backend(), storage::layout::PackRelPath(sent.id)));
+  return sent;
 }
 
 }  // namespace
@@ -217,7 +213,8 @@ Result<CopyResult> Copy(const storage::Repository& from, storage::Repository& to
     cursor.reset();
 
     // The packs, in parallel; then their index file; then the manifest (§8).
-    std::vector<const PackInfo*> send;
+    // A pack sent gets its name in `to` (another one in a version-9 encrypted repository).
+    std::vector<size_t> send;  // into `indexed`
     std::vector<PackInfo> indexed;
     uint64_t total = 0;
     for (const auto* pk : need) {
@@ -226,7 +223,7 @@ Result<CopyResult> Copy(const storage::Repository& from, storage::Repository& to
       if (dest_listed.count(pk->pack_id)) {
         res.packs_resumed++;
       } else {
-        send.push_back(pk);
+        send.push_back(indexed.size() - 1);
         total += pk->file_size;
       }
     }
@@ -249,16 +246,18 @@ Result<CopyResult> Copy(const storage::Repository& from, storage::Repository& to
           std::lock_guard<std::mutex> l(mu);
           if (!failed.ok()) return;
         }
-        auto n = SendPack(from, to, *send[i]);
+        PackInfo& pk = indexed[send[i]];
+        auto n = SendPack(from, to, pk);
         std::lock_guard<std::mutex> l(mu);
         if (!n.ok()) {
           if (failed.ok()) failed = n.status();
           return;
         }
-        sent += *n;
+        pk.pack_id = n->id;
+        sent += n->bytes;
         res.packs_sent++;
-        res.bytes_sent += *n;
-        dirs.insert(storage::fs::Dirname(storage::layout::PackRelPath(send[i]->pack_id)));
+        res.bytes_sent += n->bytes;
+        dirs.insert(storage::fs::Dirname(storage::layout::PackRelPath(n->id)));
         if (progress) progress({"packs", sent.load(), total});
       }
     };
@@ -270,7 +269,7 @@ Result<CopyResult> Copy(const storage::Repository& from, storage::Repository& to
     MV_RETURN_IF_ERROR(failed);
     for (const auto& d : dirs) MV_RETURN_IF_ERROR(to.backend().SyncDir(d));
     if (!dirs.empty()) MV_RETURN_IF_ERROR(to.backend().SyncDir("packs"));
-    for (const auto& pk : send) dest_listed.insert(pk->pack_id);
+    for (size_t k : send) dest_listed.insert(indexed[k].pack_id);
     MV_RETURN_IF_ERROR(to.WriteIndex(indexed));
     MV_RETURN_IF_ERROR(to.backend().SyncDir("index"));
     MV_RETURN_IF_ERROR(to.backend().Put(rel, manifest));

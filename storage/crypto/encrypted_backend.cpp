@@ -2,6 +2,7 @@
 #include "storage/crypto/encrypted_backend.h"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,7 +12,10 @@
 #include <optional>
 
 #include "storage/crypto/envelope.h"
+#include "storage/crypto/pack_name.h"
 #include "storage/fs.h"
+#include "storage/layout.h"
+#include "storage/lock.h"
 
 namespace mv::storage::crypto {
 
@@ -28,6 +32,23 @@ constexpr uint64_t kMacBytes = 32;  // what a sealed object's plaintext carries 
 constexpr uint64_t kSealedChunk = kAgeChunk + kAgeTag;
 
 bool IsPack(const std::string& rel) { return rel.compare(0, 6, "packs/") == 0; }
+
+// What a lock of an encrypted repository records as its host (docs/ENCRYPTION.md "Locks").
+std::string HostLabel(const std::array<uint8_t, 32>& auth, const std::string& host) {
+  std::string msg = "mailvault lock host";
+  msg.push_back('\0');
+  msg += host;
+  unsigned char mac[crypto_auth_hmacsha256_BYTES];
+  crypto_auth_hmacsha256(mac, reinterpret_cast<const unsigned char*>(msg.data()), msg.size(),
+                         auth.data());
+  static const char* hex = "0123456789abcdef";
+  std::string out = "keyed-";
+  for (int i = 0; i < 12; i++) {
+    out.push_back(hex[mac[i] >> 4]);
+    out.push_back(hex[mac[i] & 15]);
+  }
+  return out;
+}
 
 // The plaintext size of an age file of `file` bytes whose payload starts at `payload`.
 uint64_t PlainSize(uint64_t file, uint64_t payload) {
@@ -183,6 +204,7 @@ class EncryptedBackend : public Backend {
     MV_ASSIGN_OR_RETURN(std::string file, inner_->Read(name));
     std::string path = Describe(name);
     if (IsPack(name)) {
+      MV_RETURN_IF_ERROR(CheckName(name, file, path));
       auto plain = AgeDecrypt(file, *keys_.identity, path);
       if (!plain.ok()) return NotOurs(plain.status(), path);
       return std::move(plain).value();
@@ -205,6 +227,9 @@ class EncryptedBackend : public Backend {
       return std::unique_ptr<ObjectReader>(new StringReader(std::move(data)));
     }
     MV_ASSIGN_OR_RETURN(auto in, inner_->OpenReader(name));
+    BlobId id;
+    if (keys_.pack_names_hash_age_file && layout::ParsePackRelPath(name, &id))
+      in = NewNameCheckingReader(std::move(in), size, id, Describe(name));
     return std::unique_ptr<ObjectReader>(
         new DecryptingReader(std::move(in), *keys_.identity, size, Describe(name)));
   }
@@ -259,6 +284,11 @@ class EncryptedBackend : public Backend {
       MV_RETURN_IF_ERROR(Put(name, data));
       return fs::RemoveFile(local_path, env_);
     }
+    if (keys_.pack_names_hash_age_file)  // the name is known only once it is encrypted
+      return Status::Invalid(
+          "a finished plaintext pack cannot be stored under a name of this version-9 repository "
+          "(a pack is written through NewPackSink)",
+          Describe(name));
     // The pack is encrypted into a sibling temp file, which then takes its place.
     std::string enc_path = local_path + ".age";
     std::string plain;  // a small (tree) pack a write-only agent keeps for its next backup
@@ -277,15 +307,26 @@ class EncryptedBackend : public Backend {
     return st;
   }
 
+  Result<std::unique_ptr<PackSink>> NewPackSink(const std::string& tmp_path, Env* env) override {
+    MV_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(tmp_path, 0600));
+    auto sink = std::make_unique<EncryptingPackSink>(this, std::move(file), env);
+    MV_RETURN_IF_ERROR(sink->Start());
+    return std::unique_ptr<PackSink>(std::move(sink));
+  }
+
   Status SyncDir(const std::string& dir) override { return inner_->SyncDir(dir); }
   Status Delete(const std::string& name) override {
     Forget(name);
     if (!keys_.plain_cache.empty()) (void)::unlink(fs::Join(keys_.plain_cache, name).c_str());
     return inner_->Delete(name);
   }
+  // The lock records HMAC-SHA-256(A, "lock host" ‖ host name) instead of the host name: this
+  // host still recognises its own stale lock, whoever holds the bucket learns no name.
   Result<std::unique_ptr<HeldLock>> LockExclusive(const std::string& purpose, const LockWait& wait,
                                                   std::string* took_over_stale) override {
-    return inner_->LockExclusive(purpose, wait, took_over_stale);
+    LockWait w = wait;
+    if (w.host.empty()) w.host = HostLabel(keys_.auth, LockHostName());
+    return inner_->LockExclusive(purpose, w, took_over_stale);
   }
   BackendStats stats() const override { return inner_->stats(); }
   void Evict(const std::string& name) const override {
@@ -295,6 +336,65 @@ class EncryptedBackend : public Backend {
   void KeepReadPacks(uint64_t bytes) override { inner_->KeepReadPacks(bytes); }
 
  private:
+  // A new pack, encrypted into the age file at the temp path as its bytes come (one write), and
+  // named by what the repository's version names packs by.
+  class EncryptingPackSink final : public PackSink {
+   public:
+    EncryptingPackSink(EncryptedBackend* b, std::unique_ptr<WritableFile> file, Env* env)
+        : b_(b), path_(file->path()), file_(std::move(file)), env_(env) {}
+    ~EncryptingPackSink() override {
+      if (path_.empty()) return;
+      enc_.reset();
+      file_.reset();
+      (void)env_->RemoveFile(path_);
+    }
+    Status Start() {
+      MV_ASSIGN_OR_RETURN(enc_,
+                          AgeEncryptor::Create({b_->keys_.recipient}, [this](std::string_view c) {
+                            if (b_->keys_.pack_names_hash_age_file) stored_.Update(c);
+                            return file_->Append(c);
+                          }));
+      keep_plain_ = !b_->keys_.identity && !b_->keys_.plain_cache.empty();
+      return Status::Ok();
+    }
+    Status Append(std::string_view bytes) override {
+      if (!b_->keys_.pack_names_hash_age_file) plain_hash_.Update(bytes.data(), bytes.size());
+      if (keep_plain_) {  // a small (tree) pack a write-only agent keeps for its next backup
+        if (plain_.size() + bytes.size() <= kMaxPlainPack) {
+          plain_.append(bytes);
+        } else {
+          keep_plain_ = false;
+          std::string().swap(plain_);
+        }
+      }
+      return enc_->Write(bytes);
+    }
+    Result<BlobId> Close() override {
+      MV_RETURN_IF_ERROR(enc_->Finish());
+      MV_RETURN_IF_ERROR(file_->Sync());
+      MV_RETURN_IF_ERROR(file_->Close());
+      return b_->keys_.pack_names_hash_age_file ? stored_.Final() : plain_hash_.Final();
+    }
+    Status Commit(Backend&, const std::string& name) override {
+      b_->Forget(name);
+      MV_RETURN_IF_ERROR(b_->inner_->PutFile(path_, name));
+      path_.clear();
+      if (keep_plain_) b_->KeepPlain(name, plain_);
+      return Status::Ok();
+    }
+
+   private:
+    EncryptedBackend* b_;
+    std::string path_;  // empty once committed
+    std::unique_ptr<WritableFile> file_;
+    Env* env_;
+    std::unique_ptr<AgeEncryptor> enc_;
+    PackNameHash stored_;
+    PlainHashStream plain_hash_;
+    bool keep_plain_ = false;
+    std::string plain_;
+  };
+
   class StringReader : public ObjectReader {
    public:
     explicit StringReader(std::string data) : data_(std::move(data)) {}
@@ -309,6 +409,16 @@ class EncryptedBackend : public Backend {
     std::string data_;
     size_t pos_ = 0;
   };
+
+  // Version 9: a pack read whole must hash to its name.
+  Status CheckName(const std::string& name, std::string_view file, const std::string& path) const {
+    BlobId id;
+    if (!keys_.pack_names_hash_age_file || !layout::ParsePackRelPath(name, &id))
+      return Status::Ok();
+    PackNameHash h;
+    h.Update(file);
+    return h.Final() == id ? Status::Ok() : PackNameMismatch(path);
+  }
 
   uint64_t PlainSizeOf(const std::string& name, uint64_t size) const {
     if (StoredInClear(name)) return size;

@@ -12,6 +12,7 @@
 //   config, keys/…, locks/…
 //                  passed through: config and the key files are what opens the repository;
 //                  locks carry a host name and a pid (docs/ENCRYPTION.md says so).
+// New packs are encrypted as they are written (NewPackSink), so each is written once.
 // Sizes (List, Size) are the plaintext's, as the index records them. Without the identity every
 // read of an encrypted object is kAccessDenied, except from the write-only cache (ObjectKeys).
 // The backend never prints.
@@ -38,6 +39,10 @@ struct ObjectKeys {
   // back from while the repository still has them, so the agent's next backup finds its parent
   // and dedups against what it stored itself. Losing it costs one full upload. Empty: none.
   std::string plain_cache;
+  // Format version 9 (docs/FORMAT.md §14.2): a pack is named by the BLAKE2b-128 of its age file
+  // (storage/crypto/pack_name.h), which whole reads check. Versions 7 and 8: by the XXH3-128 of
+  // its plaintext, which the reader above checks.
+  bool pack_names_hash_age_file = false;
 };
 
 // Whether `rel` is stored as it is (config, keys/, locks/, tmp/) in an encrypted repository.

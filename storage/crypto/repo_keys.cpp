@@ -187,6 +187,7 @@ std::unique_ptr<Backend> OpenEncrypted(std::unique_ptr<Backend> backend, const R
   ok.recipient = keys.recipient;
   ok.auth = keys.secrets.auth;
   ok.repository = config.id;
+  ok.pack_names_hash_age_file = config.version >= 9;
   return NewEncryptedBackend(std::move(backend), std::move(ok), env);
 }
 

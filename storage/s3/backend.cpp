@@ -377,9 +377,9 @@ Status S3Backend::Delete(const std::string& name) {
 
 // ---- The lock (docs/S3.md §2) ----
 
-std::string S3Backend::LockBody(const std::string& purpose, const std::string& since,
-                                bool released) const {
-  nlohmann::json j = {{"host", HostName()},
+std::string S3Backend::LockBody(const std::string& purpose, const std::string& host,
+                                const std::string& since, bool released) const {
+  nlohmann::json j = {{"host", host.empty() ? HostName() : host},
                       {"pid", static_cast<long>(::getpid())},
                       {"pid_start", LockProcessStartTime(::getpid())},
                       {"purpose", purpose},
@@ -394,8 +394,12 @@ std::string S3Backend::LockBody(const std::string& purpose, const std::string& s
 // over (judged it stale): it is theirs then, and we leave it alone.
 class S3Backend::Lock final : public HeldLock {
  public:
-  Lock(S3Backend* b, std::string purpose, std::string since, std::string etag)
-      : b_(b), purpose_(std::move(purpose)), since_(std::move(since)), etag_(std::move(etag)) {
+  Lock(S3Backend* b, std::string purpose, std::string host, std::string since, std::string etag)
+      : b_(b),
+        purpose_(std::move(purpose)),
+        host_(std::move(host)),
+        since_(std::move(since)),
+        etag_(std::move(etag)) {
     refresher_ = std::thread([this] {
       std::unique_lock<std::mutex> l(mu_);
       while (!lost_ && !cv_.wait_for(l, std::chrono::milliseconds(b_->lock_refresh_ms_),
@@ -419,7 +423,7 @@ class S3Backend::Lock final : public HeldLock {
  private:
   // Errors other than 412 are left for the next refresh (the lock goes stale only after many).
   void Write(bool released) {
-    std::string body = b_->LockBody(purpose_, since_, released);
+    std::string body = b_->LockBody(purpose_, host_, since_, released);
     Request r = Req("PUT", b_->loc_.Key(kLockName), body);
     r.headers = {{"If-Match", etag_}};
     auto resp = b_->Call(r);
@@ -429,7 +433,7 @@ class S3Backend::Lock final : public HeldLock {
   }
 
   S3Backend* b_;
-  const std::string purpose_, since_;
+  const std::string purpose_, host_, since_;
   std::string etag_;  // touched by the refresher, then by the destructor after the join
   std::atomic<bool> lost_{false};
   std::mutex mu_;
@@ -439,12 +443,14 @@ class S3Backend::Lock final : public HeldLock {
 };
 
 Result<std::unique_ptr<HeldLock>> S3Backend::TryLock(const std::string& purpose,
+                                                     const std::string& host,
                                                      std::string* took_over_stale) {
   const std::string key = loc_.Key(kLockName);
   const std::string since = IsoTime(Now());
-  const std::string body = LockBody(purpose, since, false);
+  const std::string body = LockBody(purpose, host, since, false);
   auto held = [&](const Response& resp) {
-    return std::unique_ptr<HeldLock>(new Lock(this, purpose, since, Unquote(Header(resp, "etag"))));
+    return std::unique_ptr<HeldLock>(
+        new Lock(this, purpose, host, since, Unquote(Header(resp, "etag"))));
   };
   for (int attempt = 0; attempt < 5; attempt++) {
     Request put = Req("PUT", key, body);
@@ -481,7 +487,7 @@ Result<std::unique_ptr<HeldLock>> S3Backend::TryLock(const std::string& purpose,
                              j.contains("pid_start") && j["pid_start"].is_string()
                                  ? j["pid_start"].get<std::string>()
                                  : std::string(),
-                             &gone);
+                             &gone, host);
     if (!released && !stale)
       return Status::Busy("repository is locked: " + holder +
                               ". Wait for it or, if that process is gone, it goes stale " +
@@ -510,7 +516,7 @@ Result<std::unique_ptr<HeldLock>> S3Backend::LockExclusive(const std::string& pu
   using SteadyClock = std::chrono::steady_clock;
   auto deadline = SteadyClock::now() + std::chrono::milliseconds(wait.timeout_ms);
   for (;;) {
-    auto lock = TryLock(purpose, took_over_stale);
+    auto lock = TryLock(purpose, wait.host, took_over_stale);
     if (lock.ok() || lock.status().code() != Code::kBusy || wait.timeout_ms <= 0) return lock;
     auto now = SteadyClock::now();
     if (now >= deadline)

@@ -115,9 +115,10 @@ class S3Backend final : public Backend {
   Result<Response> PutIfAbsent(const std::string& name, std::string_view data);
   Result<std::string> ReadRange(const std::string& name, uint64_t first, uint64_t last) const;
   // One attempt at the lock (no waiting).
-  Result<std::unique_ptr<HeldLock>> TryLock(const std::string& purpose,
+  Result<std::unique_ptr<HeldLock>> TryLock(const std::string& purpose, const std::string& host,
                                             std::string* took_over_stale);
-  std::string LockBody(const std::string& purpose, const std::string& since, bool released) const;
+  std::string LockBody(const std::string& purpose, const std::string& host,
+                       const std::string& since, bool released) const;
   int64_t Now() const;
 
   Location loc_;
