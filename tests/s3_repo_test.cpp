@@ -662,6 +662,14 @@ TEST_F(RgwRepoTest,
   auto check = Mv({"check", "--read-data"});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
   ::unsetenv("MAILVAULT_PASSWORD_FILE");
+  // Whoever holds only the bucket proves every pack whole (FORMAT.md §14.2): one GET per pack.
+  auto keyless = Mv({"check", "--without-key", "--json"});
+  ASSERT_EQ(keyless.exit_code, 0) << keyless.out << keyless.err;
+  auto kj = Json(keyless);
+  size_t pack_objects = 0;
+  for (const auto& o : *objects) pack_objects += o.name.rfind("packs/", 0) == 0;
+  EXPECT_EQ(kj["packs"].get<size_t>(), pack_objects);
+  EXPECT_EQ(kj["without_key"], true);
 }
 
 }  // namespace

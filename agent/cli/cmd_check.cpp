@@ -19,8 +19,12 @@ void PrintCheck(const verify::CheckResult& r, std::ostream& out, bool keyless = 
   out << (r.ok() ? what + ": OK"
                  : what + ": DAMAGE FOUND (" + std::to_string(r.errors()) + " problem(s))")
       << " - " << r.snapshots << " snapshots, " << r.index_files << " index files, " << r.packs
-      << " packs (" << HumanBytes(r.pack_bytes) << "), " << r.blobs << " blobs; " << r.packs_read
-      << " packs read, " << r.blobs_hashed << " blobs re-hashed";
+      << " packs (" << HumanBytes(r.pack_bytes) << ")";
+  if (keyless)
+    out << ", every pack read and checked against its name";
+  else
+    out << ", " << r.blobs << " blobs; " << r.packs_read << " packs read, " << r.blobs_hashed
+        << " blobs re-hashed";
   if (r.held_messages) out << "; " << r.held_messages << " held deleted message(s)";
   out << "\n";
   for (const auto& p : r.problems) {

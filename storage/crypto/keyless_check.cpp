@@ -85,7 +85,9 @@ Result<KeylessCheck> CheckWithoutKey(const Backend& stored, const RepoConfig& co
   for (const auto& o : objects) total_packs += o.name.compare(0, 6, "packs/") == 0;
   std::string buf(1 << 20, '\0');
   for (const auto& o : objects) {
-    if (layout::IsTempName(o.name) || StoredInClear(o.name)) continue;
+    // reports/: the sidecar's run reports, plain JSON beside the format (FORMAT.md §1).
+    if (layout::IsTempName(o.name) || StoredInClear(o.name) || o.name.rfind("reports/", 0) == 0)
+      continue;
     std::string where = stored.Describe(o.name);
     if (!layout::IsFormatName(o.name)) {
       res.problems.push_back({"foreign-object", where, "",

@@ -97,3 +97,45 @@ e2e_sidecar_run() {
   e2e_proxy_stop
 }
 e2e_container_gone() { [[ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" != true ]]; }
+
+# Step 8b: the same image as a write-only sidecar of the encrypted repository of step 7c, its
+# agent key given as a swarm secret through deploy/agent-key.yml (docs/ENCRYPTION.md). Its run
+# commits a snapshot it cannot read, which the key-less check proves whole. Needs $ENC,
+# $E2E_ROOT/agent.key and the image of e2e_sidecar_run.
+e2e_enc_snapshots() { find "$ENC/snapshots" -maxdepth 1 -type f 2>/dev/null | wc -l; }
+e2e_enc_report() { ls "$ENC"/reports/run-*.json 2>/dev/null | head -1; }
+e2e_enc_has_report() { [[ -n "$(e2e_enc_report)" ]]; }
+e2e_sidecar_agent_key_run() {
+  e2e_proxy_start || { e2e_check "the socket proxy starts" false; return; }
+  dk secret create mailvault_agent_key "$E2E_ROOT/agent.key" >/dev/null \
+    || { e2e_check "docker secret create mailvault_agent_key" false; return; }
+  local before; before=$(e2e_enc_snapshots)
+  rm -rf "$ENC/reports"
+  e2e_log "deploying deploy/stack.yml + deploy/agent-key.yml (the agent key as a swarm secret)"
+  (cd "$E2E_LIB_DIR" && MAILVAULT_IMAGE="$E2E_AGENT_IMAGE" MAILVAULT_DOCKER_SOCK="$E2E_PROXY_SOCK" \
+     MAILVAULT_VOLUMES_ROOT="$E2E_DATA_ROOT/volumes" MAILVAULT_REPO_DIR="$ENC" \
+     MAILVAULT_INTEGRITY_REPORT= MAILVAULT_SCHEDULE="* * * * *" MAILVAULT_JITTER=0 \
+     dk stack deploy --resolve-image never -c stack.yml -c "$SRC_DIR/deploy/stack.yml" \
+       -c "$SRC_DIR/deploy/agent-key.yml" "$E2E_STACK" >/dev/null) \
+    || { e2e_check "deploy/agent-key.yml deploys over deploy/stack.yml" false; return; }
+  e2e_wait_for 240 "the write-only agent's run report in $ENC/reports" e2e_enc_has_report
+  local report; report=$(e2e_enc_report)
+  e2e_check "the write-only agent's run succeeded (report exit_code 0)" \
+    grep -qE '"exit_code": 0\b' "${report:-/dev/null}"
+  e2e_check_eq "the write-only agent committed one snapshot into the encrypted repository" \
+    "$((before + 1))" "$(e2e_enc_snapshots)"
+  # The image holds no key: the only one the agent had was the secret.
+  e2e_check "the agent's key was the swarm secret mailvault_agent_key" grep -q mailvault_agent_key \
+    <<<"$(dk service inspect -f '{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}' \
+          "${E2E_STACK}_backup" 2>/dev/null)"
+  e2e_check "the snapshot it wrote checks whole without a key (FORMAT.md §14.2)" \
+    "$MV" check --repo "$ENC" --without-key
+  e2e_check_eq "the identity lists the snapshot the agent wrote" "$((before + 1))" \
+    "$("$MV" snapshots --repo "$ENC" --identity-file "$E2E_ROOT/operator.txt" --json </dev/null \
+        | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')"
+  local cid; cid=$(e2e_cid backup)
+  dk service rm "${E2E_STACK}_backup" >/dev/null 2>&1
+  e2e_wait_for 30 "the write-only agent container to stop" e2e_container_gone "$cid"
+  dk secret rm mailvault_agent_key >/dev/null 2>&1
+  e2e_proxy_stop
+}

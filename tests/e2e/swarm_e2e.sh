@@ -185,6 +185,8 @@ e2e_check_eq "the agent wrote one snapshot into the encrypted repository" 1 \
   "$(find "$ENC/snapshots" -maxdepth 1 -type f | wc -l)"
 e2e_check "no user address or message header is readable in the encrypted repository" \
   not grep -rqE "@$DOMAIN|Message-ID:" "$ENC"
+e2e_check "the agent key checks every pack against its name (check without a key, FORMAT.md §14.2)" \
+  "$MV" check --repo "$ENC" --agent-key-file "$E2E_ROOT/agent.key"
 e2e_sql "DELETE FROM user WHERE email = 'carol@$DOMAIN'" || e2e_die "could not delete carol's row"
 e2e_exec imap rm -rf "/mail/alice@$DOMAIN" || e2e_die "could not wipe alice's Maildir"
 e2e_check "the agent key cannot restore" \
@@ -230,5 +232,7 @@ e2e_check "the same restore again adds nothing" \
 # ---- 8. the sidecar image, run once as a service of the stack ----
 source "$E2E_LIB_DIR/sidecar.sh"
 e2e_sidecar_run
+# ---- 8b. the image as a write-only sidecar, its agent key a swarm secret (deploy/agent-key.yml) ----
+e2e_sidecar_agent_key_run
 
 # ---- 9. teardown: the EXIT trap removes the stack and stops our dockerd by PID ----
