@@ -248,6 +248,7 @@ class Runner:
             f.truncate(size)
         subprocess.run(["mkfs.ext4", "-q", "-F", "-i", "4096", image], check=True)
         subprocess.run(["mount", "-o", "loop", image, target], check=True)
+        os.rmdir(os.path.join(target, "lost+found"))  # an empty target, as without --restore-fs
         return image
 
     def readonly_op(self, op):

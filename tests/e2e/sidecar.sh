@@ -100,8 +100,9 @@ e2e_container_gone() { [[ "$(dk inspect -f '{{.State.Running}}' "$1" 2>/dev/null
 
 # Step 8b: the same image as a write-only sidecar of the encrypted repository of step 7c, its
 # agent key given as a swarm secret through deploy/agent-key.yml (docs/ENCRYPTION.md). Its run
-# commits a snapshot it cannot read, which the key-less check proves whole. Needs $ENC,
-# $E2E_ROOT/agent.key and the image of e2e_sidecar_run.
+# commits a snapshot it cannot read, which the key-less check proves whole; its ID goes into
+# E2E_SIDECAR_ENC_SNAP for step 8c's restore. Needs $ENC, $E2E_ROOT/agent.key and the image of
+# e2e_sidecar_run.
 e2e_enc_snapshots() { find "$ENC/snapshots" -maxdepth 1 -type f 2>/dev/null | wc -l; }
 e2e_enc_report() { ls "$ENC"/reports/run-*.json 2>/dev/null | head -1; }
 e2e_enc_has_report() { [[ -n "$(e2e_enc_report)" ]]; }
@@ -110,6 +111,7 @@ e2e_sidecar_agent_key_run() {
   dk secret create mailvault_agent_key "$E2E_ROOT/agent.key" >/dev/null \
     || { e2e_check "docker secret create mailvault_agent_key" false; return; }
   local before; before=$(e2e_enc_snapshots)
+  ls "$ENC/snapshots" >"$E2E_ROOT/enc-snapshots-before"
   rm -rf "$ENC/reports"
   e2e_log "deploying deploy/stack.yml + deploy/agent-key.yml (the agent key as a swarm secret)"
   (cd "$E2E_LIB_DIR" && MAILVAULT_IMAGE="$E2E_AGENT_IMAGE" MAILVAULT_DOCKER_SOCK="$E2E_PROXY_SOCK" \
@@ -124,6 +126,7 @@ e2e_sidecar_agent_key_run() {
     grep -qE '"exit_code": 0\b' "${report:-/dev/null}"
   e2e_check_eq "the write-only agent committed one snapshot into the encrypted repository" \
     "$((before + 1))" "$(e2e_enc_snapshots)"
+  E2E_SIDECAR_ENC_SNAP=$(ls "$ENC/snapshots" | grep -vxFf "$E2E_ROOT/enc-snapshots-before" | head -1)
   # The image holds no key: the only one the agent had was the secret.
   e2e_check "the agent's key was the swarm secret mailvault_agent_key" grep -q mailvault_agent_key \
     <<<"$(dk service inspect -f '{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}' \

@@ -169,15 +169,13 @@ mv_run check --repo "$OFFSITE" --read-data || e2e_check "check --read-data of th
 mv_run verify --repo "$OFFSITE" --snapshot latest --against snapshot </dev/null \
   || e2e_check "verify of the off-site copy's snapshot" false
 
-# ---- 7c. encrypted, public-key mode: the agent holds only a write-only key; the identity, ----
-# ---- kept off the host, restores the wiped mailbox and the deleted user (docs/ENCRYPTION.md) ----
+# ---- 7c. encrypted, public-key mode: the agent holds only a write-only key (docs/ENCRYPTION.md) ----
 ENC="$E2E_ROOT/encrypted"
 rm -rf "$ENC" "$E2E_ROOT/operator.txt" "$E2E_ROOT/agent.key" "$E2E_ROOT/agent-cache"
 age-keygen -o "$E2E_ROOT/operator.txt" 2>/dev/null || e2e_die "age-keygen failed"
 RCPT=$(age-keygen -y "$E2E_ROOT/operator.txt")
 mv_run init --repo "$ENC" --recipient "$RCPT" --agent-key-out "$E2E_ROOT/agent.key" </dev/null \
   || e2e_check "mailvault init --recipient --agent-key-out exits 0" false
-PRE_ENC_ALICE=$(e2e_count "alice@$DOMAIN")
 MAILVAULT_AGENT_KEY_FILE="$E2E_ROOT/agent.key" XDG_CACHE_HOME="$E2E_ROOT/agent-cache" \
   mv_run agent --repo "$ENC" --once </dev/null \
   || e2e_check "mailvault agent --once with only the agent key exits 0" false
@@ -187,20 +185,7 @@ e2e_check "no user address or message header is readable in the encrypted reposi
   not grep -rqE "@$DOMAIN|Message-ID:" "$ENC"
 e2e_check "the agent key checks every pack against its name (check without a key, FORMAT.md §14.2)" \
   "$MV" check --repo "$ENC" --agent-key-file "$E2E_ROOT/agent.key"
-e2e_sql "DELETE FROM user WHERE email = 'carol@$DOMAIN'" || e2e_die "could not delete carol's row"
-e2e_exec imap rm -rf "/mail/alice@$DOMAIN" || e2e_die "could not wipe alice's Maildir"
-e2e_check "the agent key cannot restore" \
-  not "$MV" restore --repo "$ENC" --agent-key-file "$E2E_ROOT/agent.key" --snapshot latest
-e2e_check_eq "the failed restore changed nothing: alice's mailbox is still empty" 0 \
-  "$(e2e_count "alice@$DOMAIN")"
-mv_run restore --repo "$ENC" --identity-file "$E2E_ROOT/operator.txt" --snapshot latest </dev/null \
-  || e2e_check "mailvault restore --identity-file exits 0" false
-e2e_check_eq "carol's user row is back from the encrypted repository" 1 \
-  "$(e2e_sql "SELECT count(*) FROM user WHERE email = 'carol@$DOMAIN'")"
-e2e_check_eq "doveadm counts alice's messages as the agent backed them up" "$PRE_ENC_ALICE" \
-  "$(e2e_count "alice@$DOMAIN")"
-mv_run verify --repo "$ENC" --identity-file "$E2E_ROOT/operator.txt" --snapshot latest \
-  --against snapshot </dev/null || e2e_check "verify of the encrypted snapshot with the identity" false
+# (The wipe and the restore with the identity follow step 8b, from the sidecar's snapshot.)
 
 # ---- 7d. incident restore on the running stack: bob deletes a folder through Dovecot; it comes ----
 # ---- back as a new, subscribed folder, and nothing else in his mailbox changes (docs/RESTORE.md) ----
@@ -234,5 +219,24 @@ source "$E2E_LIB_DIR/sidecar.sh"
 e2e_sidecar_run
 # ---- 8b. the image as a write-only sidecar, its agent key a swarm secret (deploy/agent-key.yml) ----
 e2e_sidecar_agent_key_run
+# ---- 8c. the identity, kept off the host, restores from the sidecar's encrypted snapshot the ----
+# ---- wiped mailbox and the deleted user ----
+ENC_SNAP=${E2E_SIDECAR_ENC_SNAP:-latest}
+PRE_ENC_ALICE=$(e2e_count "alice@$DOMAIN")
+e2e_sql "DELETE FROM user WHERE email = 'carol@$DOMAIN'" || e2e_die "could not delete carol's row"
+e2e_exec imap rm -rf "/mail/alice@$DOMAIN" || e2e_die "could not wipe alice's Maildir"
+e2e_check "the agent key cannot restore" \
+  not "$MV" restore --repo "$ENC" --agent-key-file "$E2E_ROOT/agent.key" --snapshot "$ENC_SNAP"
+e2e_check_eq "the failed restore changed nothing: alice's mailbox is still empty" 0 \
+  "$(e2e_count "alice@$DOMAIN")"
+mv_run restore --repo "$ENC" --identity-file "$E2E_ROOT/operator.txt" --snapshot "$ENC_SNAP" </dev/null \
+  || e2e_check "mailvault restore --identity-file exits 0" false
+e2e_check_eq "carol's user row is back from the encrypted repository" 1 \
+  "$(e2e_sql "SELECT count(*) FROM user WHERE email = 'carol@$DOMAIN'")"
+e2e_check_eq "doveadm counts alice's messages as the agent backed them up" "$PRE_ENC_ALICE" \
+  "$(e2e_count "alice@$DOMAIN")"
+mv_run verify --repo "$ENC" --identity-file "$E2E_ROOT/operator.txt" --snapshot "$ENC_SNAP" \
+  --against snapshot </dev/null || e2e_check "verify of the encrypted snapshot with the identity" false
+
 
 # ---- 9. teardown: the EXIT trap removes the stack and stops our dockerd by PID ----
