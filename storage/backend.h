@@ -61,7 +61,7 @@ class PackSink {
   virtual ~PackSink() = default;
   virtual Status Append(std::string_view bytes) = 0;
   // Syncs and closes the temp file. Returns the pack's ID, its name: the XXH3-128 of the bytes
-  // appended (§5), or in an encrypted repository of version 9 the BLAKE2b-128 of the age file
+  // appended (§5), or in an encrypted repository of version 9 the SHA-256/128 of the age file
   // stored (§14.2).
   virtual Result<BlobId> Close() = 0;
   // Moves the closed file into `dest` as `name` (Backend::PutFile). `dest` is the backend that

@@ -444,24 +444,23 @@ TEST_F(Encrypted, APassphraseRepositoryExportsAWriteOnlyAgentKey) {
   ::unsetenv("XDG_CACHE_HOME");
 }
 
-// Version 9 (docs/FORMAT.md §14.2): a pack's name is the BLAKE2b-128 of its age file, which
+// Version 9 (docs/FORMAT.md §14.2): a pack's name is the SHA-256/128 of its age file, which
 // Python's hashlib computes independently; whoever holds only the bucket can check every pack
 // without a key, and a damaged pack or manifest is found and named.
 TEST_F(Encrypted, PacksAreNamedByTheHashOfTheirAgeFileSoCheckWithoutAKeyFindsDamage) {
   ASSERT_EQ(Backup().exit_code, 0);
   EXPECT_EQ(nlohmann::json::parse(ReadFile(repo() + "/config"))["version"], 9);
-  RunResult names =
-      Shell("cd '" + repo() +
-            "' && python3 -c 'import hashlib,pathlib\n"
-            "bad=[p.name for p in pathlib.Path(\"packs\").rglob(\"*.tar.zst\") if "
-            "hashlib.blake2b(p.read_bytes(),digest_size=16).hexdigest()+\".tar.zst\"!=p.name]\n"
-            "n=len(list(pathlib.Path(\"packs\").rglob(\"*.tar.zst\")))\n"
-            "print(n, len(bad))'");
+  RunResult names = Shell("cd '" + repo() +
+                          "' && python3 -c 'import hashlib,pathlib\n"
+                          "bad=[p.name for p in pathlib.Path(\"packs\").rglob(\"*.tar.zst\") if "
+                          "hashlib.sha256(p.read_bytes()).hexdigest()[:32]+\".tar.zst\"!=p.name]\n"
+                          "n=len(list(pathlib.Path(\"packs\").rglob(\"*.tar.zst\")))\n"
+                          "print(n, len(bad))'");
   ASSERT_EQ(names.exit_code, 0);
   int packs = 0, bad = -1;
   std::istringstream(names.out) >> packs >> bad;
   EXPECT_GT(packs, 0);
-  EXPECT_EQ(bad, 0) << "every pack is named by the BLAKE2b-128 of its file";
+  EXPECT_EQ(bad, 0) << "every pack is named by the SHA-256/128 of its file";
 
   auto clean = RunMailvault({"check", "--repo", repo(), "--without-key", "--json"});
   ASSERT_EQ(clean.exit_code, 0) << clean.err << clean.out;

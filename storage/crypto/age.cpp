@@ -3,6 +3,7 @@
 
 #include "storage/crypto/base64.h"
 
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -45,24 +46,57 @@ std::array<uint8_t, 32> Hkdf(std::string_view ikm, std::string_view salt, std::s
   return okm;
 }
 
-// ChaCha20-Poly1305 (IETF) with a 12-byte nonce.
+// ChaCha20-Poly1305 (IETF, RFC 8439) with a 12-byte nonce, through OpenSSL's EVP interface:
+// the same construction as libsodium's, about 1.7x as fast here (AVX2), which is most of what
+// encrypting a pack costs (bench/README.md "Encryption"). One context per thread, reused.
+EVP_CIPHER_CTX* AeadContext() {
+  struct Ctx {
+    EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
+    ~Ctx() { EVP_CIPHER_CTX_free(c); }
+  };
+  thread_local Ctx ctx;
+  return ctx.c;
+}
+// Seals `m` into `out` (m.size() + kAgeTag bytes); false only if OpenSSL fails.
+bool SealInto(const std::array<uint8_t, 32>& key, const uint8_t nonce[12], std::string_view m,
+              char* out) {
+  EVP_CIPHER_CTX* c = AeadContext();
+  int len = 0, fin = 0;
+  auto* o = reinterpret_cast<unsigned char*>(out);
+  return c && EVP_EncryptInit_ex(c, EVP_chacha20_poly1305(), nullptr, key.data(), nonce) == 1 &&
+         EVP_EncryptUpdate(c, o, &len, reinterpret_cast<const unsigned char*>(m.data()),
+                           static_cast<int>(m.size())) == 1 &&
+         EVP_EncryptFinal_ex(c, o + len, &fin) == 1 &&
+         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(kAgeTag), o + m.size()) ==
+             1;
+}
+// Opens `c` (ciphertext and tag) into `out` (c.size() - kAgeTag bytes): false when it does not
+// authenticate.
+bool OpenInto(const std::array<uint8_t, 32>& key, const uint8_t nonce[12], std::string_view c,
+              char* out) {
+  if (c.size() < kAgeTag) return false;
+  EVP_CIPHER_CTX* x = AeadContext();
+  size_t n = c.size() - kAgeTag;
+  int len = 0, fin = 0;
+  auto* o = reinterpret_cast<unsigned char*>(out);
+  unsigned char tag[kAgeTag];
+  std::memcpy(tag, c.data() + n, kAgeTag);
+  return x && EVP_DecryptInit_ex(x, EVP_chacha20_poly1305(), nullptr, key.data(), nonce) == 1 &&
+         EVP_DecryptUpdate(x, o, &len, reinterpret_cast<const unsigned char*>(c.data()),
+                           static_cast<int>(n)) == 1 &&
+         EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(kAgeTag), tag) == 1 &&
+         EVP_DecryptFinal_ex(x, o + len, &fin) == 1;
+}
 std::string Seal(const std::array<uint8_t, 32>& key, const uint8_t nonce[12], std::string_view m) {
   std::string c(m.size() + kAgeTag, '\0');
-  unsigned long long clen = 0;
-  crypto_aead_chacha20poly1305_ietf_encrypt(reinterpret_cast<unsigned char*>(c.data()), &clen,
-                                            reinterpret_cast<const unsigned char*>(m.data()),
-                                            m.size(), nullptr, 0, nullptr, nonce, key.data());
+  if (!SealInto(key, nonce, m, c.data())) c.clear();
   return c;
 }
 bool Open(const std::array<uint8_t, 32>& key, const uint8_t nonce[12], std::string_view c,
           std::string* m) {
   if (c.size() < kAgeTag) return false;
   m->resize(c.size() - kAgeTag);
-  unsigned long long mlen = 0;
-  return crypto_aead_chacha20poly1305_ietf_decrypt(reinterpret_cast<unsigned char*>(m->data()),
-                                                   &mlen, nullptr,
-                                                   reinterpret_cast<const unsigned char*>(c.data()),
-                                                   c.size(), nullptr, 0, nonce, key.data()) == 0;
+  return OpenInto(key, nonce, c, m->data());
 }
 void ChunkNonce(uint64_t counter, bool last, uint8_t nonce[12]) {
   std::memset(nonce, 0, 12);
@@ -256,27 +290,39 @@ Result<std::unique_ptr<AgeEncryptor>> AgeEncryptor::Create(
 
 AgeEncryptor::~AgeEncryptor() { sodium_memzero(payload_key_.data(), payload_key_.size()); }
 
-Status AgeEncryptor::SealChunk(bool last) {
+Status AgeEncryptor::SealChunk(std::string_view m, bool last) {
   uint8_t nonce[12];
   ChunkNonce(counter_++, last, nonce);
-  size_t n = std::min<size_t>(buf_.size(), kAgeChunk);
-  std::string c = Seal(payload_key_, nonce, std::string_view(buf_).substr(0, n));
-  buf_.erase(0, n);
-  return out_(c);
+  sealed_.resize(m.size() + kAgeTag);
+  if (!SealInto(payload_key_, nonce, m, sealed_.data()))
+    return Status::IOError("age: ChaCha20-Poly1305 failed (OpenSSL)");
+  return out_(sealed_);
 }
 
 Status AgeEncryptor::Write(std::string_view data) {
   if (finished_) return Status::Invalid("age: write after finish");
-  buf_.append(data);
   // A full chunk is sealed only once more follows: the last chunk must carry the last flag.
-  while (buf_.size() > kAgeChunk) MV_RETURN_IF_ERROR(SealChunk(false));
+  // Whole chunks of `data` are sealed from where they are; only a partial one is copied.
+  if (!buf_.empty()) {
+    size_t take = std::min(data.size(), kAgeChunk - buf_.size());
+    buf_.append(data.substr(0, take));
+    data.remove_prefix(take);
+    if (data.empty()) return Status::Ok();  // buf_ may be full: the last chunk, or not
+    MV_RETURN_IF_ERROR(SealChunk(buf_, false));
+    buf_.clear();
+  }
+  while (data.size() > kAgeChunk) {
+    MV_RETURN_IF_ERROR(SealChunk(data.substr(0, kAgeChunk), false));
+    data.remove_prefix(kAgeChunk);
+  }
+  buf_.assign(data);
   return Status::Ok();
 }
 
 Status AgeEncryptor::Finish() {
   if (finished_) return Status::Invalid("age: finished twice");
   finished_ = true;
-  return SealChunk(true);
+  return SealChunk(buf_, true);
 }
 
 uint64_t AgeEncryptor::FileSize(uint64_t plain, uint64_t header_bytes) {
@@ -392,13 +438,16 @@ Result<std::string> AgeDecryptChunks(const AgeHeader& h, uint64_t file_size, uin
   // empty last chunk).
   const uint64_t last = (payload - 1) / full;
   std::string plain, m;
+  plain.reserve(sealed.size());
   uint64_t off = 0;
   for (uint64_t k = first; off < sealed.size(); k++) {
     uint64_t n = std::min<uint64_t>(full, sealed.size() - off);
     if (k > last) return Status::Corruption("bytes after the last age chunk", path);
     uint8_t nonce[12];
     ChunkNonce(k, k == last, nonce);
-    if (!Open(h.payload_key, nonce, sealed.substr(off, n), &m)) {
+    size_t at = plain.size();
+    if (n >= kAgeTag) plain.resize(at + n - kAgeTag);
+    if (n < kAgeTag || !OpenInto(h.payload_key, nonce, sealed.substr(off, n), plain.data() + at)) {
       ChunkNonce(k, k != last, nonce);
       bool flag_only = Open(h.payload_key, nonce, sealed.substr(off, n), &m);
       return Status::Corruption(flag_only ? "age file cut short (chunk " + std::to_string(k) +
@@ -407,9 +456,8 @@ Result<std::string> AgeDecryptChunks(const AgeHeader& h, uint64_t file_size, uin
                                                 " does not authenticate (changed or damaged)",
                                 path);
     }
-    if (k == last && m.empty() && k > 0)
+    if (k == last && n == kAgeTag && k > 0)
       return Status::Corruption("age file ends with an empty chunk", path);
-    plain.append(m);
     off += n;
   }
   return plain;

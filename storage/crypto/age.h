@@ -12,7 +12,8 @@
 //
 // age authenticates the file, not its sender: anyone with the recipient can make a valid one.
 // What binds a file to its name and repository is the caller's (see shared notes on encryption).
-// Built on libsodium 1.0.18 (X25519, ChaCha20-Poly1305, HMAC-SHA-256; HKDF from the HMAC).
+// Built on libsodium 1.0.18 (X25519, HMAC-SHA-256; HKDF from the HMAC) and OpenSSL 3
+// (ChaCha20-Poly1305 of the payload: the same construction, faster).
 #pragma once
 
 #include <array>
@@ -66,11 +67,12 @@ class AgeEncryptor {
 
  private:
   AgeEncryptor() = default;
-  Status SealChunk(bool last);
+  Status SealChunk(std::string_view m, bool last);
   Sink out_;
   std::array<uint8_t, 32> payload_key_{};
   uint64_t counter_ = 0;
-  std::string buf_;
+  std::string buf_;     // the plaintext of the chunk not sealed yet (at most kAgeChunk bytes)
+  std::string sealed_;  // the last chunk sealed, reused
   bool finished_ = false;
 };
 

@@ -39,7 +39,7 @@ struct ObjectKeys {
   // back from while the repository still has them, so the agent's next backup finds its parent
   // and dedups against what it stored itself. Losing it costs one full upload. Empty: none.
   std::string plain_cache;
-  // Format version 9 (docs/FORMAT.md §14.2): a pack is named by the BLAKE2b-128 of its age file
+  // Format version 9 (docs/FORMAT.md §14.2): a pack is named by the SHA-256/128 of its age file
   // (storage/crypto/pack_name.h), which whole reads check. Versions 7 and 8: by the XXH3-128 of
   // its plaintext, which the reader above checks.
   bool pack_names_hash_age_file = false;

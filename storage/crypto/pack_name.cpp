@@ -1,28 +1,33 @@
 // storage/crypto/pack_name.h
 #include "storage/crypto/pack_name.h"
 
-#include <sodium.h>
+#include <openssl/evp.h>
+
+#include <cstring>
 
 namespace mv::storage::crypto {
 
 struct PackNameHash::State {
-  crypto_generichash_state st;
+  EVP_MD_CTX* md = EVP_MD_CTX_new();
+  ~State() { EVP_MD_CTX_free(md); }
 };
 
 PackNameHash::PackNameHash() : s_(std::make_unique<State>()) {
-  crypto_generichash_init(&s_->st, nullptr, 0, 16);
+  EVP_DigestInit_ex(s_->md, EVP_sha256(), nullptr);
 }
 PackNameHash::~PackNameHash() = default;
 
 void PackNameHash::Update(std::string_view bytes) {
-  crypto_generichash_update(&s_->st, reinterpret_cast<const unsigned char*>(bytes.data()),
-                            bytes.size());
+  EVP_DigestUpdate(s_->md, bytes.data(), bytes.size());
 }
 
 BlobId PackNameHash::Final() {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(s_->md, digest, &len);
   BlobId id;
   static_assert(sizeof(id.bytes) == 16);
-  crypto_generichash_final(&s_->st, id.bytes.data(), 16);
+  std::memcpy(id.bytes.data(), digest, 16);  // the first 128 bits of the SHA-256
   return id;
 }
 

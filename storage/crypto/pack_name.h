@@ -1,5 +1,7 @@
-// Pack names in an encrypted repository of format version 9 (docs/FORMAT.md §14.2): the
-// BLAKE2b-128 of the age file as stored. Anyone can check a pack against its name without a key
+// Pack names in an encrypted repository of format version 9 (docs/FORMAT.md §14.2): the first 128
+// bits of the SHA-256 of the age file as stored (OpenSSL: about 1.3 GB/s with the SHA
+// extensions here, against 0.74 GB/s for libsodium's BLAKE2b). Anyone can check a pack against its
+// name without a key
 // (`mailvault check` without one does), and nobody who holds only the recipient, which is enough
 // to make a valid age file, can make another file with the same name. Versions 7 and 8 name an
 // encrypted pack by the XXH3-128 of its plaintext, as a plain repository does.
