@@ -50,7 +50,7 @@ def parse_args():
         "MAILVAULT_CORPUS_GEN", os.path.join(REPO_ROOT, "..", "shared", "corpus", "gen_maildir.py")))
     p.add_argument("--keep-restores", action="store_true", help="keep OUT/restore/<tool>")
     p.add_argument("--restore-fs", action="store_true",
-                   help="restore each time into a fresh ext4 file system (a loop-mounted image "
+                   help="restore (and verify) each time into a fresh ext4 file system (a loop-mounted image "
                    "in OUT; needs root): creating files where the previous restore's were just "
                    "deleted is several times slower on ext4, which made later restores of a "
                    "run slower than the first whatever the tool")
@@ -260,11 +260,17 @@ class Runner:
             elif t.name in self.broken:
                 self.record(op, t, None, why=self.broken[t.name])
             else:
-                shutil.rmtree(os.path.join(self.work, "scratch"), ignore_errors=True)
-                os.makedirs(os.path.join(self.work, "scratch"))
+                scratch = os.path.join(self.work, "scratch")
+                shutil.rmtree(scratch, ignore_errors=True)
+                os.makedirs(scratch)
+                # verify restores into the scratch directory: a fresh file system too.
+                image = self.fresh_fs(scratch) if self.a.restore_fs and op == "verify" else None
                 self.settle()
                 r = measure.run_measured(cmd, self.log(t), env=t.env)
                 self.record(op, t, r)
+                if image:
+                    subprocess.run(["umount", scratch], check=True)
+                    os.unlink(image)
         shutil.rmtree(os.path.join(self.work, "scratch"), ignore_errors=True)
         self.measure_sizes(op)
 
